@@ -14,8 +14,8 @@ from standby.issues import RunbookError
 from standby.plan import PlanError, build
 from standby.runbook import OPERATIONS, Runbook
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

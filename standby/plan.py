@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from standby.durations import format_duration
 from standby.runbook import Hook, Operation, Runbook
+from standby.suggest import did_you_mean
 
 Mode = Literal["test", "recovery"]
 
@@ -112,7 +113,7 @@ def _select(runbook: Runbook, only: list[str] | None) -> list[str]:
     ordered = [app for group in runbook.groups for app in group.apps]
     if not only:
         return ordered
-    unknown = [name for name in only if name not in runbook.apps]
+    unknown = [f"'{name}'{did_you_mean(name, ordered)}" for name in only if name not in runbook.apps]
     if unknown:
         raise PlanError(f"unknown app(s) {', '.join(unknown)} in --only; the runbook has {', '.join(ordered)}")
     return [app for app in ordered if app in only]
@@ -203,7 +204,7 @@ def levels(runbook: Runbook, members: list[str]) -> list[list[str]]:
     """Apps of one group in waves: each app after the members it depends on."""
     remaining, done, out = list(members), set(), []
     while remaining:
-        ready = [a for a in remaining if all(d in done or d not in members for d in runbook.apps[a].depends_on)]
+        ready = [a for a in remaining if all(d in done for d in waits_for(runbook, a, members))]
         if not ready:
             raise PlanError(f"dependency cycle among {', '.join(remaining)}")
         out.append(ready)
@@ -212,11 +213,26 @@ def levels(runbook: Runbook, members: list[str]) -> list[list[str]]:
     return out
 
 
+def waits_for(runbook: Runbook, app: str, members: list[str]) -> list[str]:
+    """Members `app` depends on, also through apps left out of `members` (web -> api -> db with api not selected)."""
+    found, todo, seen = [], list(runbook.apps[app].depends_on), set()
+    while todo:
+        dependency = todo.pop(0)
+        if dependency in seen or dependency not in runbook.apps:
+            continue
+        seen.add(dependency)
+        if dependency in members:
+            found.append(dependency)
+        else:
+            todo.extend(runbook.apps[dependency].depends_on)
+    return found
+
+
 def _app_step(runbook: Runbook, name: str, group: str, members: list[str], hooks: list[tuple[int, Hook]]) -> AppStep:
     app = runbook.apps[name]
     return AppStep(
         app=name, group=group, machines=list(app.machines),
-        depends_on=[d for d in app.depends_on if d in members],
+        depends_on=waits_for(runbook, name, members),
         pre_launch=_hooks(hooks, "pre_launch", name), post_launch=_hooks(hooks, "post_launch", name),
         health_checks=len(app.health), endpoint=app.endpoint.name if app.endpoint else None,
     )

@@ -8,11 +8,13 @@ key stands in the file.
 
 from datetime import timedelta
 from ipaddress import IPv4Address
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from standby.durations import Duration
+from standby.durations import Duration, format_duration
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
 Argv = Annotated[list[str], Field(min_length=1)]
@@ -142,8 +144,11 @@ class HealthCheck(Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> "HealthCheck":
         given = [kind for kind in ("tcp", "http", "command") if getattr(self, kind) is not None]
-        if len(given) != 1:
-            raise ValueError(f"a health check has exactly one of tcp, http, command (found {len(given)})")
+        if not given:
+            raise ValueError("a health check needs one of tcp, http or command")
+        if len(given) > 1:
+            raise ValueError(f"a health check has one of tcp, http or command, not {' and '.join(given)}; "
+                             "write one check for each")
         return self
 
 
@@ -159,6 +164,11 @@ class Endpoint(Strict):
     @classmethod
     def _from_name(cls, value: object) -> object:
         return {"name": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The mapping, or the DNS name alone as `_from_name` accepts it."""
+        return {"anyOf": [{"type": "string", "description": "the record name alone"}, handler(core_schema)]}
 
 
 class App(Strict):
@@ -205,8 +215,10 @@ class Hook(Strict):
 
     @model_validator(mode="after")
     def _run_or_prompt(self) -> "Hook":
-        if (self.run is None) == (self.prompt is None):
-            raise ValueError("a hook has either 'run' (a command) or 'prompt' (a question), not both or neither")
+        if self.run is None and self.prompt is None:
+            raise ValueError("a hook needs 'run' (a command argv) or 'prompt' (a question for the operator)")
+        if self.run is not None and self.prompt is not None:
+            raise ValueError("a hook has 'run' (a command) or 'prompt' (a question), not both; write two hooks")
         return self
 
     @property
@@ -249,6 +261,18 @@ class Drill(Strict):
     keep_for: Duration = Field(timedelta(minutes=10), description="drill targets stay up this long unless finished")
 
 
+class RunbookJsonSchema(GenerateJsonSchema):
+    """JSON Schema whose defaults read as a runbook writes them: `1m`, not pydantic's ISO 8601 `PT1M`."""
+
+    def encode_default(self, dft: Any) -> Any:
+        """Durations as `5m`; model defaults through their own JSON serializers."""
+        if isinstance(dft, timedelta):
+            return format_duration(dft)
+        if isinstance(dft, BaseModel):
+            return dft.model_dump(mode="json")
+        return super().encode_default(dft)
+
+
 class Runbook(Strict):
     """A whole runbook: sites, machines, apps, groups, hooks, access."""
 
@@ -263,6 +287,12 @@ class Runbook(Strict):
     access: dict[Operation, AccessRule] = {}
     pairs: dict[Name, Pair] = {}
     drill: Drill = Drill()
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The runbook JSON Schema, with defaults spelt as in runbooks."""
+        kwargs.setdefault("schema_generator", RunbookJsonSchema)
+        return super().model_json_schema(*args, **kwargs)
 
     def group_of(self, app: str) -> str:
         """The priority group an app recovers in."""

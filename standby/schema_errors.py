@@ -47,7 +47,7 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[DocPath, bool]:
         if part == "[key]":
             return tuple(path), True
         if isinstance(cursor, dict) and part in cursor:
-            cursor = cursor[part]
+            cursor, part = cursor[part], str(part)  # YAML keys such as 1 or true stand in the file as text
         elif isinstance(cursor, list) and isinstance(part, int) and part < len(cursor):
             cursor = cursor[part]
         elif index != len(loc) - 1:
@@ -71,6 +71,8 @@ def _message(detail: ErrorDetails) -> str:
         return f"{_show(value)} is not valid: {hint or 'it must match ' + ctx['pattern']}"
     if kind == "value_error":
         return str(ctx.get("error", detail["msg"]))
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys to values, got {_show(value)}"
     message = detail["msg"]
     if message.startswith("Input should be"):
         expected = message[len("Input should be ") :].replace("a valid ", "a ")

@@ -71,20 +71,27 @@ def parse(text: str, name: str) -> tuple[Document | None, list[Issue]]:
         return None, [_syntax_issue(name, error)]
     if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
         return None, [Issue(name, 1, 1, "(document)", "the file is empty; a runbook starts with 'runbook: NAME'", "syntax")]
+    document = Document(name, None)
+    issues: list[Issue] = []
+    # Indexing drops repeated keys from the tree, so the data keeps the first value, as the positions do.
     try:
-        data = yaml.SafeLoader(text).construct_document(node)
+        _index(node, (), document, issues)
+    except _RecursiveAlias as error:
+        return None, [document.issue(error.path, _RECURSIVE, key=True, category="syntax")]
+    try:
+        document.data = yaml.SafeLoader(text).construct_document(node)
     except yaml.MarkedYAMLError as error:
         return None, [_syntax_issue(name, error)]
-    document = Document(name, data)
-    issues: list[Issue] = []
-    _index(node, (), document, issues)
     return document, issues
 
 
 def _syntax_issue(name: str, error: yaml.MarkedYAMLError) -> Issue:
     mark = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    what = " ".join(str(p) for p in (error.context, error.problem) if p)
+    what = error.problem or error.context or "cannot parse"
+    context = error.context_mark
+    if error.context and error.problem and context and (context.line, context.column) != (mark.line, mark.column):
+        what += f" ({error.context} started at line {context.line + 1}, column {context.column + 1})"
     return Issue(name, line, column, "(document)", f"YAML syntax error: {what}", "syntax")
 
 
@@ -92,13 +99,30 @@ def _mark(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _index(node: yaml.Node, path: DocPath, document: Document, issues: list[Issue]) -> None:
+_RECURSIVE = "YAML syntax error: an alias refers to a node that contains it; a runbook cannot be recursive"
+
+
+class _RecursiveAlias(Exception):
+    """An alias inside the node it names (`a: &x [*x]`)."""
+
+    def __init__(self, path: DocPath):
+        super().__init__(format_path(path))
+        self.path = path
+
+
+def _index(
+    node: yaml.Node, path: DocPath, document: Document, issues: list[Issue], open_: frozenset[int] = frozenset()
+) -> None:
+    if id(node) in open_:
+        raise _RecursiveAlias(path)
+    open_ = open_ | {id(node)}
     document.values[path] = _mark(node)
     if isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _index(child, (*path, index), document, issues)
+            _index(child, (*path, index), document, issues, open_)
     elif isinstance(node, yaml.MappingNode):
         seen: dict[str, Position] = {}
+        kept = []
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = (*path, key)
@@ -108,8 +132,10 @@ def _index(node: yaml.Node, path: DocPath, document: Document, issues: list[Issu
                 issues.append(Issue(document.file, *_astuple(_mark(key_node)), format_path(child), message, "syntax"))
                 continue
             seen[key] = _mark(key_node)
+            kept.append((key_node, value_node))
             document.keys[child] = _mark(key_node)
-            _index(value_node, child, document, issues)
+            _index(value_node, child, document, issues, open_)
+        node.value = kept
 
 
 def _astuple(position: Position) -> tuple[int, int]:

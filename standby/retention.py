@@ -1,0 +1,79 @@
+"""Which recovery points a retention policy keeps, in the manner of AWS Elastic Disaster Recovery (pure, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+Bucket = Callable[[datetime], Hashable]
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long points are kept at each granularity: every 10 minutes, hourly, daily."""
+
+    every_10m_for: timedelta = timedelta(hours=1)
+    hourly_for: timedelta = timedelta(hours=24)
+    daily_for: timedelta = timedelta(days=30)
+
+    def __post_init__(self) -> None:
+        """Refuses negative windows, which would silently keep nothing."""
+        for name in ("every_10m_for", "hourly_for", "daily_for"):
+            if getattr(self, name) < timedelta(0):
+                raise ValueError(f"retention window {name} must not be negative")
+
+
+def _ten_minutes(moment: datetime) -> Hashable:
+    """The 10-minute bucket (UTC, aligned to :00, :10, ...) of a time."""
+    return (moment.date(), moment.hour, moment.minute // 10)
+
+
+def _hour(moment: datetime) -> Hashable:
+    """The UTC hour of a time."""
+    return (moment.date(), moment.hour)
+
+
+def _day(moment: datetime) -> Hashable:
+    """The UTC day of a time."""
+    return moment.date()
+
+
+def _newest_per_bucket(times: Sequence[datetime], bucket: Bucket) -> set[datetime]:
+    """The newest time of each bucket."""
+    newest: dict[Hashable, datetime] = {}
+    for moment in times:
+        key = bucket(moment)
+        if key not in newest or moment > newest[key]:
+            newest[key] = moment
+    return set(newest.values())
+
+
+def _utc(moment: datetime) -> datetime:
+    """The time in UTC; a time without a zone is refused rather than guessed."""
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment} has no time zone")
+    return moment.astimezone(timezone.utc)
+
+
+def points_to_keep(times: Sequence[datetime], now: datetime, policy: RetentionPolicy) -> set[datetime]:
+    """The point times to keep; every other one may be pruned.
+
+    Kept: the newest point, always; of the points at most `every_10m_for` old, the newest of
+    each 10-minute bucket; of those at most `hourly_for` old, the newest of each hour; of those
+    at most `daily_for` old, the newest of each day. Buckets are aligned to UTC clock time and
+    only points inside a window compete in it. Two points in one 10-minute bucket are never both
+    kept: a point younger than 10 minutes is no exception.
+    Points older than every window go, except the newest. The returned times are the ones given
+    (same objects, same zones); times without a zone raise ValueError.
+    """
+    if not times:
+        return set()
+    by_utc = {_utc(moment): moment for moment in times}
+    now = _utc(now)
+    keep = {max(by_utc)}
+    windows = ((policy.every_10m_for, _ten_minutes), (policy.hourly_for, _hour), (policy.daily_for, _day))
+    for window, bucket in windows:
+        inside = [moment for moment in by_utc if now - moment <= window]
+        keep |= _newest_per_bucket(inside, bucket)
+    return {by_utc[moment] for moment in keep}

@@ -1,0 +1,257 @@
+"""Pure planning: waves, group order, stop order, --only, hooks, approval, and the `plan` command."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from standby.cli import main
+from standby.loader import check, load
+from standby.plan import Plan, PlanError, build
+from standby.runbook import OPERATIONS, Runbook
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "runbooks" / "shop.yaml"
+DIAMOND = ROOT / "tests" / "runbooks" / "valid" / "diamond.yaml"
+
+
+@pytest.fixture(scope="module")
+def shop() -> Runbook:
+    """The local three-tier example: data [db], services [api -> db, web -> api]."""
+    return load(SHOP)
+
+
+@pytest.fixture(scope="module")
+def diamond() -> Runbook:
+    """infra [dns]; core [config -> dns, db and cache -> config, api -> (cache, db), web -> api]."""
+    return load(DIAMOND)
+
+
+def waves(plan: Plan) -> list[tuple[str, list[str]]]:
+    """(group, apps) of every recovery wave, in order."""
+    return [(stage.group, [app.app for app in wave.apps]) for stage in plan.recover for wave in stage.waves]
+
+
+def stops(plan: Plan) -> list[tuple[str, list[str]]]:
+    """(group, apps) of every stop wave, in order."""
+    return [(wave.group, wave.apps) for wave in plan.stop]
+
+
+def hook_indexes(steps: list) -> list[int]:
+    """Runbook indexes of hook steps."""
+    return [step.index for step in steps]
+
+
+def test_shop_failover_waves_follow_groups_and_dependencies(shop: Runbook) -> None:
+    plan = build(shop, "failover")
+    assert [stage.group for stage in plan.recover] == ["data", "services"]
+    assert waves(plan) == [("data", ["db"]), ("services", ["api"]), ("services", ["web"])]
+    assert plan.apps == ["db", "api", "web"]
+    assert (plan.from_site, plan.to_site, plan.mode) == ("primary", "dr", "recovery")
+
+
+def test_diamond_apps_of_a_group_run_in_parallel_by_dependencies(diamond: Runbook) -> None:
+    plan = build(diamond, "failover")
+    assert waves(plan) == [
+        ("infra", ["dns"]),
+        ("core", ["config"]),
+        ("core", ["cache", "db"]),
+        ("core", ["api"]),
+        ("core", ["web"]),
+    ]
+
+
+def test_dependencies_in_an_earlier_group_do_not_hold_a_wave(diamond: Runbook) -> None:
+    config = build(diamond, "failover").recover[1].waves[0].apps[0]
+    assert (config.app, config.depends_on) == ("config", [])
+
+
+def test_app_step_carries_machines_health_and_endpoint(diamond: Runbook) -> None:
+    steps = {step.app: step for step in build(diamond, "failover").app_steps()}
+    assert steps["api"].machines == ["api1", "api2"]
+    assert steps["api"].depends_on == ["cache", "db"]
+    assert steps["api"].health_checks == 2
+    assert (steps["db"].endpoint, steps["web"].endpoint, steps["cache"].endpoint) == (
+        "db.example.org", "www.example.org", None,
+    )
+    assert {step.group for step in steps.values()} == {"infra", "core"}
+
+
+@pytest.mark.parametrize("operation", ["failover", "failback", "switchover"])
+@pytest.mark.parametrize("path", [SHOP, DIAMOND], ids=["shop", "diamond"])
+def test_stop_order_is_exactly_the_reverse_of_recovery(path: Path, operation: str) -> None:
+    plan = build(load(path), operation)  # type: ignore[arg-type]
+    assert stops(plan) == list(reversed(waves(plan)))
+    assert plan.stop
+
+
+def test_shop_stop_order(shop: Runbook) -> None:
+    assert stops(build(shop, "failover")) == [("services", ["web"]), ("services", ["api"]), ("data", ["db"])]
+
+
+@pytest.mark.parametrize("operation", ["drill", "return"])
+def test_drill_and_return_stop_nothing(shop: Runbook, operation: str) -> None:
+    assert build(shop, operation).stop == []  # type: ignore[arg-type]
+
+
+def test_return_has_no_waves(shop: Runbook) -> None:
+    plan = build(shop, "return")
+    assert plan.recover == []
+    assert plan.app_steps() == []
+    assert plan.prepare[0] == "reverse replication back to the original direction: primary -> dr"
+
+
+def test_only_keeps_the_named_apps_in_runbook_order(diamond: Runbook) -> None:
+    plan = build(diamond, "failover", only=["web", "db", "config"])
+    assert plan.apps == ["web", "db", "config"]
+    assert waves(plan) == [("core", ["config"]), ("core", ["db"]), ("core", ["web"])]
+    assert stops(plan) == [("core", ["web"]), ("core", ["db"]), ("core", ["config"])]
+    web = plan.app_steps()[-1]
+    assert (web.app, web.depends_on) == ("web", ["db", "config"]), "through api and cache, which are left out"
+
+
+def test_a_cycle_cannot_be_planned() -> None:
+    runbook, issues = check(ROOT / "tests" / "runbooks" / "invalid" / "dependency-cycle.yaml")
+    assert runbook is not None and issues
+    with pytest.raises(PlanError, match="dependency cycle among a, b, c"):
+        build(runbook, "failover")
+
+
+def test_only_drops_groups_without_selected_apps_and_their_hooks(diamond: Runbook) -> None:
+    plan = build(diamond, "failover", only=["dns"])
+    assert [stage.group for stage in plan.recover] == ["infra"]
+    assert all(not stage.before and not stage.after for stage in plan.recover)
+
+
+def test_only_an_unknown_app_is_named(shop: Runbook) -> None:
+    with pytest.raises(PlanError) as raised:
+        build(shop, "failover", only=["web", "dbb"])
+    assert str(raised.value) == "unknown app(s) 'dbb' (did you mean 'db'?) in --only; the runbook has db, api, web"
+
+
+def test_hooks_attach_at_their_places(diamond: Runbook) -> None:
+    plan = build(diamond, "failover")
+    core = plan.recover[1]
+    db = next(step for step in plan.app_steps() if step.app == "db")
+    assert hook_indexes(plan.before) == [0]
+    assert hook_indexes(core.before) == [1]
+    assert hook_indexes(core.after) == []  # after_group:core runs in drills only
+    assert hook_indexes(db.pre_launch) == [3]
+    assert hook_indexes(db.post_launch) == [4, 5]
+    assert [step.kind for step in db.post_launch] == ["command", "prompt"]
+    assert hook_indexes(plan.after) == [6]
+    assert plan.recover[0].before == [] and all(
+        not step.pre_launch and not step.post_launch for step in plan.app_steps() if step.app != "db"
+    )
+
+
+def test_hooks_are_filtered_by_operation(diamond: Runbook) -> None:
+    plan = build(diamond, "drill")
+    core = plan.recover[1]
+    db = next(step for step in plan.app_steps() if step.app == "db")
+    assert plan.before == []
+    assert hook_indexes(core.after) == [2]
+    assert hook_indexes(db.post_launch) == [4]
+    assert hook_indexes(plan.after) == [6]
+
+
+def test_hook_step_text(shop: Runbook) -> None:
+    plan = build(shop, "failover")
+    assert plan.before[0].model_dump() == {
+        "index": 2, "at": "before", "kind": "prompt", "text": "Storage team: confirm the array is unlocked",
+    }
+    assert plan.recover[1].before[0].text == "{{ python }} -c print('warming cache for', '{{ group }}')"
+    assert build(shop, "switchover").before == []
+
+
+def test_approval_for_operations_that_move_production(shop: Runbook) -> None:
+    assert build(shop, "failover").approval == "a member of cn=dr-operators,ou=groups,dc=example,dc=org"
+    assert build(shop, "failback").approval == "an operator"
+    assert build(shop, "switchover").approval == "an operator"
+    assert build(shop, "return").approval is None
+
+
+def test_drill_needs_approval_only_when_access_names_it(shop: Runbook, diamond: Runbook) -> None:
+    assert "drill" not in shop.access
+    assert build(shop, "drill").approval is None
+    assert build(diamond, "drill").approval == "user tester"
+    assert build(diamond, "switchover").approval == "a member of cn=ops,dc=example,dc=org or user alice or user bob"
+
+
+def test_failback_goes_from_target_to_source(shop: Runbook) -> None:
+    plan = build(shop, "failback")
+    assert (plan.from_site, plan.to_site) == ("dr", "primary")
+    assert plan.prepare == ["reverse replication: dr -> primary", "wait for continuous data protection"]
+    assert plan.finish == ["state: failed back to primary"]
+    assert [step.app for step in plan.app_steps()] == ["db", "api", "web"]
+
+
+def test_active_site_sets_the_direction_of_failover_and_switchover(shop: Runbook) -> None:
+    assert (build(shop, "failover", active="dr").from_site, build(shop, "failover", active="dr").to_site) == (
+        "dr", "primary",
+    )
+    switch = build(shop, "switchover", active="dr")
+    assert (switch.from_site, switch.to_site) == ("dr", "primary")
+
+
+def test_drill_and_failover_shapes(shop: Runbook) -> None:
+    drill, failover = build(shop, "drill"), build(shop, "failover")
+    assert (drill.mode, drill.move_identity) == ("test", False)
+    assert failover.move_identity is True
+    assert failover.preconditions == ["continuous data protection on every machine", "a passing drill within 7d"]
+    assert drill.finish[-1] == "clean up every drill target (always, also after failure or cancel)"
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_plan_round_trips_through_json(diamond: Runbook, operation: str) -> None:
+    plan = build(diamond, operation)
+    assert Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def run(*args: str):
+    """`standby ARGS` in-process."""
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_plan_failover_text() -> None:
+    result = run("plan", str(SHOP), "--operation", "failover")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "failover of shop: primary -> dr (recovery mode), apps: db, api, web"
+    assert lines[1] == "  1. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
+    stop = lines.index("  5. stop at primary in reverse order, if it still answers (abort if it cannot be stopped)")
+    assert lines[stop + 1 : stop + 4] == [
+        "       wave 1: stop web (group services)",
+        "       wave 2: stop api (group services)",
+        "       wave 3: stop db (group data)",
+    ]
+    assert "       wave 2 (in parallel): web" in lines
+    assert lines[-1] == "  9. state: failed over to dr"
+
+
+def test_cli_plan_json_round_trips() -> None:
+    result = run("plan", str(SHOP), "--operation", "failover", "--json")
+    assert result.exit_code == 0, result.output
+    plan = Plan.model_validate(json.loads(result.stdout))
+    assert plan == build(load(SHOP), "failover")
+
+
+def test_cli_plan_json_keeps_text_verbatim(tmp_path: Path) -> None:
+    runbook = tmp_path / "shop.yaml"
+    runbook.write_text(SHOP.read_text().replace("confirm the array is unlocked", "confirm :lock: is off"))
+    result = run("plan", str(runbook), "--json")
+    assert Plan.model_validate_json(result.stdout).before[0].text == "Storage team: confirm :lock: is off"
+
+
+def test_cli_plan_unknown_only_app_exits_1() -> None:
+    result = run("plan", str(SHOP), "--only", "dbb")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("cannot plan: unknown app(s) 'dbb' (did you mean 'db'?) in --only")
+    assert "Traceback" not in result.output
+
+
+def test_cli_plan_invalid_runbook_exits_1() -> None:
+    result = run("plan", str(ROOT / "tests" / "runbooks" / "invalid" / "dependency-cycle.yaml"))
+    assert result.exit_code == 1
+    assert "dependency cycle: a -> b -> c -> a" in result.stderr
