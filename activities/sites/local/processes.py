@@ -1,0 +1,199 @@
+"""Detached processes tracked by pid files, robust to stale pid files, pid reuse and a starter that goes away."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+StopOutcome = Literal["stopped", "killed", "not running"]
+
+# Popen objects of the processes this one started, kept so that their exit is reaped (no zombies)
+# and so that dropping them raises no "subprocess is still running" warning.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class ProcessError(Exception):
+    """A process could not be started or stopped as asked."""
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pid file holds: the pid, its start time in clock ticks after boot, and the argv it was started with."""
+
+    pid: int
+    start_time: int
+    argv: tuple[str, ...]
+
+
+def _start_time(pid: int) -> int | None:
+    """Start time of a live process (field 22 of /proc/<pid>/stat), or None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses, so count fields from its closing ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def _reap(pid: int) -> None:
+    """Collects the exit status of a child of this process, so that it does not linger as a zombie."""
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
+
+
+def _alive(record: PidRecord) -> bool:
+    """Whether the process of the record still runs (a reused pid has another start time)."""
+    _reap(record.pid)
+    return _start_time(record.pid) == record.start_time
+
+
+def read_pid_file(pid_file: Path) -> PidRecord | None:
+    """The record in the pid file, or None when it is missing or unreadable."""
+    try:
+        value = json.loads(pid_file.read_text())
+        return PidRecord(int(value["pid"]), int(value["start_time"]), tuple(value["argv"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_pid_file(pid_file: Path, record: PidRecord) -> None:
+    """Writes the pid file atomically, so a reader never sees half of it."""
+    temporary = pid_file.with_name(f".{pid_file.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"pid": record.pid, "start_time": record.start_time, "argv": record.argv}))
+    os.replace(temporary, pid_file)
+
+
+@contextlib.contextmanager
+def _locked(pid_file: Path) -> Iterator[None]:
+    """Holds an exclusive lock beside the pid file, so two starters cannot both start the process."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(pid_file.with_name(pid_file.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid of the live process the pid file names, or None."""
+    record = read_pid_file(pid_file)
+    return record.pid if record is not None and _alive(record) else None
+
+
+def is_running(pid_file: Path) -> bool:
+    """Whether the pid file names a live process (not a stale file, not a reused pid)."""
+    return running_pid(pid_file) is not None
+
+
+def _spawn(argv: Sequence[str], log_file: Path, env: Mapping[str, str] | None, cwd: Path | None) -> int:
+    """Starts argv in a session of its own, stdout and stderr appended to the log file."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        child = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    _children[child.pid] = child
+    return child.pid
+
+
+def start_process(
+    argv: Sequence[str],
+    *,
+    pid_file: Path,
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Starts argv detached and returns its pid; if the pid file names a live process with this argv, returns it."""
+    with _locked(pid_file):
+        record = read_pid_file(pid_file)
+        if record is not None and _alive(record):
+            if record.argv == tuple(argv):
+                return record.pid
+            raise ProcessError(f"{pid_file} names pid {record.pid}, running {list(record.argv)}; stop it first")
+        pid = _spawn(argv, log_file, env, cwd)
+        start_time = _start_time(pid)
+        if start_time is None:
+            raise ProcessError(f"{list(argv)} exited at once; see {log_file}")
+        _write_pid_file(pid_file, PidRecord(pid, start_time, tuple(argv)))
+        return pid
+
+
+def _signal(record: PidRecord, signum: int) -> None:
+    """Signals the process's whole session group, so that helpers it started stop with it."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(record.pid) == record.pid:
+            os.killpg(record.pid, signum)
+        else:
+            os.kill(record.pid, signum)
+
+
+def _wait_gone(record: PidRecord, timeout: float) -> bool:
+    """Waits up to timeout seconds for the process to end; whether it did."""
+    deadline = time.monotonic() + timeout
+    while _alive(record):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def stop_process(pid_file: Path, timeout: float) -> StopOutcome:
+    """Sends SIGTERM, waits up to timeout seconds, then SIGKILL; removes the pid file."""
+    with _locked(pid_file):
+        record = read_pid_file(pid_file)
+        if record is None or not _alive(record):
+            pid_file.unlink(missing_ok=True)
+            return "not running"
+        _signal(record, signal.SIGTERM)
+        outcome: StopOutcome = "stopped"
+        if not _wait_gone(record, timeout):
+            _signal(record, signal.SIGKILL)
+            if not _wait_gone(record, 5.0):
+                raise ProcessError(f"pid {record.pid} of {pid_file} survived SIGKILL")
+            outcome = "killed"
+        pid_file.unlink(missing_ok=True)
+        return outcome
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port right now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> None:
+    """Waits until something accepts TCP connections on host:port; raises TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not port_open(port, host):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"nothing accepts connections on {host}:{port} after {timeout}s")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
