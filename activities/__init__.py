@@ -1,0 +1,1 @@
+"""Every side effect of Standby, one module per outside system."""

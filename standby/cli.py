@@ -95,3 +95,11 @@ def server_command(state_dir: str | None, port: int, ui_port: int) -> None:
     err.print(f"Temporal dev server on localhost:{port}, UI http://localhost:{ui_port}, state in {settings.state_dir}",
               markup=False)
     os.execv(argv[0], argv)
+
+
+def _register_operator_commands() -> None:
+    """Operator commands live in their own module; importing it adds them to `main`."""
+    import standby.cli_ops  # noqa: F401
+
+
+_register_operator_commands()

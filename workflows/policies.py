@@ -43,6 +43,8 @@ PROVIDER = RetryPolicy(
     maximum_attempts=8,
 )
 PROVIDER_TIMEOUT = timedelta(minutes=2)
+# Provider calls heartbeat while they wait on the infrastructure, so a dead worker is noticed this fast.
+PROVIDER_HEARTBEAT = timedelta(seconds=10)
 
 # Launching a recovery target is idempotent (client tokens) but slow; a few spaced tries, then a human.
 LAUNCH = RetryPolicy(

@@ -1,0 +1,35 @@
+"""Command steps of a runbook: templates rendered on the worker, then run as argv."""
+
+import sys
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.hooks import CommandInput, CommandResult, run_hook
+from standby import templates
+
+
+class StepCommand(BaseModel):
+    """A hook's argv and env as written in the runbook, with the values its templates may use."""
+
+    argv: list[str]
+    env: dict[str, str] = {}
+    context: dict[str, str] = {}
+    timeout_seconds: float = 300
+    label: str = ""
+
+
+def render(step: StepCommand) -> CommandInput:
+    """The concrete command: templates filled in, STANDBY_* variables set."""
+    context = {**step.context, "python": sys.executable}
+    env = {f"STANDBY_{key.upper()}": value for key, value in step.context.items()}
+    env.update({key: templates.render(value, context) for key, value in step.env.items()})
+    return CommandInput(
+        argv=templates.render_argv(step.argv, context), env=env, timeout_seconds=step.timeout_seconds, label=step.label
+    )
+
+
+@activity.defn(name="run_step")
+async def run_step(step: StepCommand) -> CommandResult:
+    """Render a command step and run it like any hook (timeout, heartbeats, output kept)."""
+    return await run_hook(render(step))

@@ -1,0 +1,16 @@
+"""Every activity the worker registers, built with the clients and folders they need."""
+
+from pathlib import Path
+
+from activities import checks, commands, hooks
+from activities.sites.activities import SiteActivities
+from activities.sites.registry import Providers, default_providers
+from activities.state import StateStore
+
+
+def build(state_dir: Path, providers: Providers | None = None) -> list:
+    """Activities for a worker whose local state lives in `state_dir`."""
+    sites = SiteActivities(providers or default_providers(state_dir))
+    store = StateStore(state_dir)
+    return [*sites.all(), store.load_state, store.update_state, commands.run_step, hooks.run_hook,
+            checks.check_health, checks.check_connectivity, checks.download]

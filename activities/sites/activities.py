@@ -1,0 +1,97 @@
+"""Temporal activities over the provider interface; errors mapped once to retry semantics here."""
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.hooks import heartbeating
+from activities.sites.base import PermanentProviderError, ProviderError
+from activities.sites.registry import Providers
+from standby.steps import (
+    AppInput,
+    DirectionInput,
+    IdentityInput,
+    LaunchInput,
+    MachineReplication,
+    PointsInput,
+    RecoveryPoint,
+    ReplicationInput,
+    StopResult,
+    Target,
+    TerminateInput,
+)
+
+T = TypeVar("T")
+
+
+async def _mapped(call: Awaitable[T]) -> T:
+    """Provider errors as ApplicationErrors: permanent ones non-retryable, the rest for the retry policy.
+
+    The call heartbeats while it runs, so a worker that dies mid-call is noticed within the heartbeat timeout.
+    """
+    name = activity.info().activity_type
+    try:
+        return await heartbeating(call, lambda elapsed: f"{name}: {elapsed:.0f}s")
+    except PermanentProviderError as error:
+        raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
+    except ProviderError as error:
+        raise ApplicationError(str(error), type=type(error).__name__) from error
+
+
+class SiteActivities:
+    """Every site step, dispatched to the provider of the site it names."""
+
+    def __init__(self, providers: Providers):
+        self.providers = providers
+
+    @activity.defn(name="replication_status")
+    async def replication_status(self, inp: ReplicationInput) -> list[MachineReplication]:
+        """Replication state of machines replicated into inp.target."""
+        return await _mapped(self.providers.for_site(inp.target).replication(inp))
+
+    @activity.defn(name="replicate")
+    async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
+        """Drive replication for a while (heartbeating) and report its state."""
+        return await _mapped(self.providers.for_site(inp.target).replicate(inp))
+
+    @activity.defn(name="recovery_points")
+    async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
+        """Recovery points of one machine."""
+        return await _mapped(self.providers.for_site(inp.target).recovery_points(inp))
+
+    @activity.defn(name="launch_target")
+    async def launch_target(self, inp: LaunchInput) -> Target:
+        """Launch a machine's target, idempotent on the operation key."""
+        return await _mapped(self.providers.for_site(inp.site).launch(inp))
+
+    @activity.defn(name="start_app")
+    async def start_app(self, inp: AppInput) -> list[Target]:
+        """Start an app's machines at a site from its own data."""
+        return await _mapped(self.providers.for_site(inp.site).start_app(inp))
+
+    @activity.defn(name="stop_app")
+    async def stop_app(self, inp: AppInput) -> StopResult:
+        """Stop an app's machines at a site."""
+        return await _mapped(self.providers.for_site(inp.site).stop_app(inp))
+
+    @activity.defn(name="terminate_targets")
+    async def terminate_targets(self, inp: TerminateInput) -> list[str]:
+        """Remove the targets an operation launched."""
+        return await _mapped(self.providers.for_site(inp.site).terminate(inp))
+
+    @activity.defn(name="set_direction")
+    async def set_direction(self, inp: DirectionInput) -> None:
+        """Reverse (or pause) replication."""
+        await _mapped(self.providers.for_site(inp.target).set_direction(inp))
+
+    @activity.defn(name="move_identity")
+    async def move_identity(self, inp: IdentityInput) -> str:
+        """Point an app's network identity at a site."""
+        return await _mapped(self.providers.for_site(inp.site).move_identity(inp))
+
+    def all(self) -> list:
+        """Every activity of this class, for the worker."""
+        return [self.replication_status, self.replicate, self.recovery_points, self.launch_target, self.start_app,
+                self.stop_app, self.terminate_targets, self.set_direction, self.move_identity]

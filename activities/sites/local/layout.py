@@ -1,0 +1,71 @@
+"""Where the local provider keeps each runbook's sites, machines, points, targets and endpoints."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def safe_name(key: str) -> str:
+    """A folder name for an operation key such as `standby/shop/drill/<run id>`."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under `<state>/runbooks/<runbook>/`."""
+
+    state_dir: Path
+    runbook: str
+
+    @property
+    def root(self) -> Path:
+        """The runbook's folder."""
+        return self.state_dir / "runbooks" / self.runbook
+
+    def site(self, site: str) -> Path:
+        """A site's folder."""
+        return self.root / "sites" / site
+
+    def machine(self, site: str, machine: str) -> Path:
+        """A machine's folder at a site: live data, pid, log, points replicated into the site."""
+        return self.site(site) / "machines" / machine
+
+    def data(self, site: str, machine: str) -> Path:
+        """The data folder a machine serves from at a site."""
+        return self.machine(site, machine) / "data"
+
+    def points(self, site: str, machine: str) -> Path:
+        """Recovery points replicated into a site."""
+        return self.machine(site, machine) / "points"
+
+    def last_pass(self, site: str, machine: str) -> Path:
+        """The record of the last replication pass into a site."""
+        return self.machine(site, machine) / "last-pass.json"
+
+    def pid(self, site: str, machine: str) -> Path:
+        """The pid file of a machine's live process at a site."""
+        return self.machine(site, machine) / "machine.pid"
+
+    def log(self, site: str, machine: str) -> Path:
+        """The log of a machine's live process at a site."""
+        return self.machine(site, machine) / "machine.log"
+
+    def targets(self, site: str) -> Path:
+        """Records of launched targets, one folder per operation key."""
+        return self.site(site) / "targets"
+
+    def target(self, site: str, key: str, machine: str) -> Path:
+        """The record of one launched target."""
+        return self.targets(site) / safe_name(key) / f"{machine}.json"
+
+    def test_machine(self, site: str, key: str, machine: str) -> Path:
+        """The folder of a drill's test target: its own copy of the point, pid and log."""
+        return self.site(site) / "tests" / safe_name(key) / machine
+
+    def launches(self, site: str) -> Path:
+        """Append-only log of every process a launch started: the proof nothing launched twice."""
+        return self.site(site) / "launches.log"
+
+    def endpoint(self, app: str) -> Path:
+        """The route file of an app's public endpoint proxy."""
+        return self.root / "endpoints" / f"{app}.route"

@@ -1,0 +1,54 @@
+"""Replication state of a local machine, read from its points and the record of its last pass."""
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from activities.sites.local import replication
+from activities.sites.local.layout import Layout
+from standby.steps import MachineRef, MachineReplication
+
+# A machine is in continuous data protection while its last good pass is at most this many intervals old.
+CONTINUOUS_INTERVALS = 5
+CONTINUOUS_AT_LEAST = timedelta(seconds=10)
+
+
+def record_pass(path: Path, now: datetime, source: str, changed: bool = False, error: str | None = None) -> None:
+    """Remember a pass: its time, its source, its error; the last good pass survives failed ones."""
+    previous = _read(path) or {}
+    kept = previous.get("last_ok") if previous.get("source") == source else None
+    last_ok = now.isoformat() if error is None else kept
+    record = {"time": now.isoformat(), "source": source, "error": error, "changed": changed, "last_ok": last_ok}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record))
+    temporary.replace(path)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def machine_state(layout: Layout, source: str, target: str, machine: MachineRef, interval: float,
+                  now: datetime) -> MachineReplication:
+    """The phase of a machine's replication from `source` into `target`, with lag and latest point."""
+    points = replication.list_points(layout.points(target, machine.name))
+    record = _read(layout.last_pass(target, machine.name))
+    latest = points[-1].time if points else None
+    base = dict(machine=machine.name, latest_point=latest, points=len(points))
+    if record is None or record.get("source") != source:
+        return MachineReplication(phase="initiating" if not points else "stalled",
+                                  detail=f"no replication pass from {source} yet", **base)
+    if not points:
+        phase = "initiating" if record.get("error") else "initial_sync"
+        return MachineReplication(phase=phase, detail=record.get("error") or "", **base)
+    last_ok = datetime.fromisoformat(record["last_ok"]) if record.get("last_ok") else None
+    lag = (now - last_ok).total_seconds() if last_ok else None
+    limit = max(CONTINUOUS_AT_LEAST.total_seconds(), CONTINUOUS_INTERVALS * interval)
+    if lag is not None and lag <= limit:
+        return MachineReplication(phase="continuous", lag_seconds=round(lag, 3), **base)
+    detail = record.get("error") or (f"no good pass for {lag:.0f}s" if lag is not None else "no good pass yet")
+    return MachineReplication(phase="stalled", lag_seconds=lag, detail=detail, **base)

@@ -1,0 +1,207 @@
+"""Operator commands: protect, the five operations, status, approve, continue, abort, finish."""
+
+import asyncio
+import getpass
+import sys
+from datetime import datetime, timezone
+from functools import wraps
+
+import click
+from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from standby import client as temporal
+from standby import views
+from standby.cli import err, load_or_exit, main, out
+from standby.config import Settings
+from standby.durations import parse_duration
+from workflows.protect import ProtectInput, ProtectStatus
+from workflows.types import Approval, OperationInput, OperationResult, Progress
+
+
+def run_async(command):
+    """Run an async click command; refusals and RPC errors print a sentence and exit 1."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return asyncio.run(command(*args, **kwargs))
+        except temporal.Refused as error:
+            err.print(str(error), markup=False)
+            sys.exit(1)
+        except (RPCError, WorkflowQueryFailedError) as error:
+            err.print(f"Temporal refused: {error}", markup=False)
+            sys.exit(1)
+
+    return wrapper
+
+
+@main.command()
+@click.argument("runbook_file", type=click.Path(dir_okay=False))
+@click.option("--stop", is_flag=True, help="stop protecting after the current round")
+@run_async
+async def protect(runbook_file: str, stop: bool) -> None:
+    """Start the runbook's apps at the active site and replicate them continuously."""
+    runbook, settings = load_or_exit(runbook_file), Settings.from_env()
+    client = await temporal.connect(settings)
+    if stop:
+        await client.get_workflow_handle(temporal.workflow_id(runbook.runbook, "protect")).signal("stop")
+        out.print(f"protection of {runbook.runbook} stops after its current round", markup=False)
+        return
+    started = await temporal.start(client, settings, runbook, "protect", ProtectInput(runbook=runbook))
+    out.print(f"protecting {runbook.runbook}: {started.workflow_id}\n  {started.url}\n"
+              f"  watch it with `standby status {runbook.runbook}`", markup=False)
+
+
+def _operation(name: str, summary: str):
+    """A click command that starts operation `name` and follows it."""
+
+    @click.argument("runbook_file", type=click.Path(dir_okay=False))
+    @click.option("--only", multiple=True, help="only this app (repeat for several)")
+    @click.option("--point", help="recovery point: the newest at or before this UTC time (ISO 8601)")
+    @click.option("--force", is_flag=True, help="skip the preconditions (replication state, recent drill)")
+    @click.option("--yes", is_flag=True, help="skip the approval gate")
+    @click.option("--keep-for", help="drill: keep the test targets this long (e.g. 10m)")
+    @click.option("--detach", is_flag=True, help="print the workflow and return at once")
+    @run_async
+    async def command(runbook_file, only, point, force, yes, keep_for, detach) -> None:
+        runbook, settings = load_or_exit(runbook_file), Settings.from_env()
+        inp = OperationInput(runbook=runbook, only=list(only), point=_time(point), force=force, yes=yes,
+                             requested_by=getpass.getuser(), keep_for=parse_duration(keep_for) if keep_for else None)
+        client = await temporal.connect(settings)
+        started = await temporal.start(client, settings, runbook, name, inp, "test" if name == "drill" else "recovery")
+        out.print(f"{name} of {runbook.runbook} started: {started.workflow_id}\n  {started.url}", markup=False)
+        if not detach:
+            sys.exit(await follow(client, started.workflow_id))
+
+    command.__doc__ = summary
+    return main.command(name)(command)
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not an ISO 8601 time such as 2026-11-22T10:00Z", param_hint="--point")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+for _name, _summary in [
+    ("drill", "Launch test targets from a recovery point, check them, clean them up."),
+    ("failover", "Recover the apps at the DR site from a recovery point and move their identity there."),
+    ("failback", "Reverse replication and bring the apps back to the source site."),
+    ("return", "Replicate in the original direction again, until continuous data protection."),
+    ("switchover", "Swap active and passive sites with no data loss."),
+]:
+    _operation(_name, _summary)
+
+
+async def follow(client, ident: str) -> int:
+    """Print the operation's steps as they happen until it ends; its exit code (0 ok, 1 failed)."""
+    handle = client.get_workflow_handle(ident, result_type=OperationResult)
+    shown, hint = 0, ""
+    while await temporal.is_running(handle):
+        try:
+            progress = await handle.query("progress", result_type=Progress)
+        except (RPCError, WorkflowQueryFailedError):
+            await asyncio.sleep(0.5)
+            continue
+        shown = _print_finished(progress, shown)
+        waiting = views.waiting_hint(progress, ident)
+        if waiting and waiting != hint:
+            out.print(waiting, markup=False)
+        hint = waiting
+        await asyncio.sleep(0.5)
+    try:
+        result = await handle.result()
+    except WorkflowFailureError as error:
+        err.print(f"{ident} failed: {views.reason(error)}", markup=False)
+        return 1
+    _print_finished(result, shown)
+    out.print(f"{ident}: {result.state}", markup=False)
+    return 0
+
+
+def _print_finished(progress: Progress | OperationResult, shown: int) -> int:
+    """Print the steps that ended since the last call, in order; how many are printed now."""
+    steps = progress.steps
+    while shown < len(steps) and steps[shown].status != "running":
+        out.print(views.step_line(steps[shown]), markup=False)
+        shown += 1
+    return shown
+
+
+@main.command()
+@click.argument("ident", required=False)
+@run_async
+async def status(ident: str | None) -> None:
+    """Replication and operations of a runbook (`shop`), or one operation (`shop/failover`)."""
+    settings = Settings.from_env()
+    client = await temporal.connect(settings)
+    if ident is None:
+        rows = [w async for w in client.list_workflows("Runbook IS NOT NULL")]
+        out.print(views.workflow_table(rows[:50]))
+        return
+    handle = client.get_workflow_handle(temporal.resolve(ident))
+    if temporal.resolve(ident).endswith("/protect"):
+        out.print(views.protection_table(await handle.query("status", result_type=ProtectStatus)))
+        runbook = ident.removeprefix("standby/").split("/")[0]
+        out.print(views.workflow_table([w async for w in client.list_workflows(f"Runbook = '{runbook}'")][:20]))
+    else:
+        out.print(views.progress_view(await handle.query("progress", result_type=Progress)))
+
+
+@main.command()
+@click.argument("ident")
+@click.option("--by", default=getpass.getuser, help="who approves (default: your user name)")
+@click.option("--comment", default="")
+@run_async
+async def approve(ident: str, by: str, comment: str) -> None:
+    """Approve an operation waiting at its approval gate."""
+    client = await temporal.connect(Settings.from_env())
+    handle = client.get_workflow_handle(temporal.resolve(ident))
+    out.print(await _update(handle, "approve", Approval(by=by, comment=comment)), markup=False)
+
+
+@main.command(name="continue")
+@click.argument("ident")
+@click.option("--by", default=getpass.getuser)
+@run_async
+async def continue_(ident: str, by: str) -> None:
+    """Answer the prompt step an operation (or its current group) waits at."""
+    client = await temporal.connect(Settings.from_env())
+    handle = client.get_workflow_handle(temporal.resolve(ident))
+    progress = await handle.query("progress", result_type=Progress)
+    if progress.prompt is None and progress.child:
+        handle = client.get_workflow_handle(progress.child)
+    out.print(await _update(handle, "continue", by), markup=False)
+
+
+async def _update(handle, name: str, arg) -> str:
+    try:
+        return await handle.execute_update(name, arg, result_type=str)
+    except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the validator's reason
+        raise temporal.Refused(f"{handle.id}: {views.reason(error)}") from None
+
+
+@main.command()
+@click.argument("ident")
+@run_async
+async def abort(ident: str) -> None:
+    """Cancel an operation; a drill still cleans up its targets."""
+    client = await temporal.connect(Settings.from_env())
+    await client.get_workflow_handle(temporal.resolve(ident)).cancel()
+    out.print(f"{temporal.resolve(ident)}: cancel requested", markup=False)
+
+
+@main.command()
+@click.argument("ident")
+@run_async
+async def finish(ident: str) -> None:
+    """End a drill that keeps its targets: clean them up now."""
+    client = await temporal.connect(Settings.from_env())
+    await client.get_workflow_handle(temporal.resolve(ident)).signal("finish")
+    out.print(f"{temporal.resolve(ident)}: finishing", markup=False)
+

@@ -1,0 +1,194 @@
+"""Typed inputs and results of the site activities, shared by workflows and activities.
+
+Plain data only: workflows import this module, so it never touches I/O.
+Inputs carry the slice of the runbook a step needs, never the whole runbook,
+so that histories stay small.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from standby.runbook import App, Machine, RecoveryPoints, Runbook, Site
+
+Phase = Literal["initiating", "initial_sync", "backlog", "creating_first_point", "continuous", "stalled", "stopped"]
+Mode = Literal["test", "recovery"]
+
+
+class SiteRef(BaseModel):
+    """A site by name, with its settings (never credentials)."""
+
+    runbook: str
+    name: str
+    config: Site
+
+
+class MachineRef(BaseModel):
+    """A machine by name, with its provider id and blueprint."""
+
+    name: str
+    index: int
+    config: Machine
+
+
+class AppRef(BaseModel):
+    """An app with its machines, as providers need it."""
+
+    name: str
+    config: App
+    machines: list[MachineRef]
+
+
+class MachineReplication(BaseModel):
+    """Replication state of one machine, as the Temporal UI and `standby status` show it."""
+
+    machine: str
+    phase: Phase
+    percent: float | None = None
+    backlog_bytes: int | None = None
+    lag_seconds: float | None = None
+    latest_point: datetime | None = None
+    points: int = 0
+    detail: str = ""
+
+
+class RecoveryPoint(BaseModel):
+    """A point in time a machine can be launched from."""
+
+    id: str
+    time: datetime
+
+
+class ReplicationInput(BaseModel):
+    """Replication of some machines from `source` into `target`."""
+
+    source: SiteRef
+    target: SiteRef
+    machines: list[MachineRef]
+    retention: RecoveryPoints = RecoveryPoints()
+    apps: list[AppRef] = []
+    seconds: float = 5.0
+    copy_data: bool = Field(True, description="False: only supervise (endpoints), replication is paused")
+
+
+class PointsInput(BaseModel):
+    """The recovery points of one machine at `target`."""
+
+    source: SiteRef
+    target: SiteRef
+    machine: MachineRef
+
+
+class LaunchInput(BaseModel):
+    """Launch one machine of an app at `site`, idempotent on `key` (the operation's workflow id)."""
+
+    key: str
+    site: SiteRef
+    source: SiteRef
+    app: AppRef
+    machine: MachineRef
+    mode: Mode
+    point: RecoveryPoint | None = None
+    endpoints: dict[str, int] = {}
+
+
+class Target(BaseModel):
+    """A launched machine: where it runs and from which point."""
+
+    key: str
+    machine: str
+    app: str
+    site: str
+    mode: Mode
+    target_id: str
+    address: str | None = None
+    port: int | None = None
+    point_id: str | None = None
+    launched: bool = True
+
+
+class AppInput(BaseModel):
+    """Start or stop an app's machines at a site."""
+
+    site: SiteRef
+    app: AppRef
+    endpoints: dict[str, int] = {}
+
+
+class StopResult(BaseModel):
+    """What stopping an app did, machine by machine."""
+
+    app: str
+    site: str
+    outcome: dict[str, str]
+
+
+class TerminateInput(BaseModel):
+    """Remove every target launched under `key` (or under any key with `prefix`) at a site."""
+
+    site: SiteRef
+    key: str | None = None
+    prefix: str | None = None
+
+
+class DirectionInput(BaseModel):
+    """Replicate from `source` to `target` from now on."""
+
+    source: SiteRef
+    target: SiteRef
+    machines: list[MachineRef]
+    running: bool = True
+
+
+class IdentityInput(BaseModel):
+    """Point an app's network identity at its machines on `site`."""
+
+    runbook: str
+    app: AppRef
+    site: SiteRef
+    targets: list[Target] = []
+
+
+class RunbookState(BaseModel):
+    """What Standby remembers of a runbook between operations."""
+
+    runbook: str
+    active: str
+    replication_source: str
+    replication_target: str
+    replicating: bool = True
+    fencing_token: int = 0
+    last_drill_time: datetime | None = None
+    last_drill_passed: bool | None = None
+    last_drill_id: str | None = None
+
+
+class StateUpdate(BaseModel):
+    """Change some fields of a runbook's state; `fencing_token` may only grow."""
+
+    runbook: str
+    initial: RunbookState
+    changes: dict[str, object] = {}
+
+
+def site_ref(runbook: Runbook, name: str) -> SiteRef:
+    """The reference of a named site."""
+    return SiteRef(runbook=runbook.runbook, name=name, config=runbook.sites[name])
+
+
+def machine_refs(runbook: Runbook, names: list[str]) -> list[MachineRef]:
+    """References of named machines; `index` is the machine's place in the runbook (its port offset)."""
+    order = list(runbook.machines)
+    return [MachineRef(name=n, index=order.index(n), config=runbook.machines[n]) for n in names]
+
+
+def app_ref(runbook: Runbook, name: str) -> AppRef:
+    """The reference of a named app with its machines."""
+    app = runbook.apps[name]
+    return AppRef(name=name, config=app, machines=machine_refs(runbook, list(app.machines)))
+
+
+def public_ports(runbook: Runbook) -> dict[str, int]:
+    """Each app's public endpoint port, where the runbook gives one."""
+    return {name: app.endpoint.port for name, app in runbook.apps.items() if app.endpoint and app.endpoint.port}

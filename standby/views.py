@@ -1,0 +1,80 @@
+"""How the CLI shows protection, operations and their steps (rich tables, plain lines when piped)."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from rich.table import Table
+
+from standby.durations import format_duration
+from workflows.attributes import STATE
+from workflows.protect import ProtectStatus
+from workflows.types import Progress, StepRecord
+
+_MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "..."}
+
+
+def step_line(step: StepRecord) -> str:
+    """`[ok] launch db on dr (3.2s): from point ...`."""
+    took = f" ({(step.ended - step.started).total_seconds():.1f}s)" if step.ended else ""
+    detail = f": {step.detail}" if step.detail else ""
+    return f"[{_MARK.get(step.status, step.status)}] {step.name}{took}{detail}"
+
+
+def waiting_hint(progress: Progress, ident: str) -> str:
+    """What the operation waits for, and the command that answers it."""
+    if progress.awaiting_approval:
+        return f"waiting for approval by {progress.approval_by}: `standby approve {ident}`"
+    if progress.prompt:
+        return f"waiting at prompt \"{progress.prompt}\": `standby continue {ident}`"
+    return ""
+
+
+def reason(error: BaseException) -> str:
+    """The innermost message of a chain of workflow, child and activity errors."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error) or type(error).__name__
+
+
+def workflow_table(rows: Iterable) -> Table:
+    """Standby workflows with their search attributes."""
+    table = Table("workflow", "status", "state", "started")
+    for row in rows:
+        state = row.typed_search_attributes.get(STATE)
+        table.add_row(row.id, row.status.name.lower() if row.status else "", state or "",
+                      row.start_time.strftime("%Y-%m-%d %H:%M:%S") if row.start_time else "")
+    return table
+
+
+def protection_table(status: ProtectStatus) -> Table:
+    """Each machine's replication: phase, lag, latest point, number of points."""
+    state = status.state
+    title = f"protection of {status.runbook}"
+    if state:
+        direction = f"{state.replication_source} -> {state.replication_target}"
+        title += f": active {state.active}, replication {direction}" + ("" if state.replicating else " (paused)")
+    table = Table("machine", "phase", "lag", "latest point", "points", "detail", title=title)
+    for m in status.machines:
+        lag = format_duration_seconds(m.lag_seconds)
+        point = m.latest_point.strftime("%Y-%m-%d %H:%M:%S") if m.latest_point else "-"
+        table.add_row(m.machine, m.phase, lag, point, str(m.points), m.detail)
+    return table
+
+
+def format_duration_seconds(seconds: float | None) -> str:
+    """`0.4s`, `3m20s`, or `-`."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f}s" if seconds < 60 else format_duration(timedelta(seconds=seconds))
+
+
+def progress_view(progress: Progress) -> Table:
+    """An operation's groups, apps and timeline."""
+    table = Table("step", "status", "took", "detail",
+                  title=f"{progress.operation} of {progress.runbook}: {progress.state}")
+    for step in progress.steps:
+        took = f"{(step.ended - step.started).total_seconds():.1f}s" if step.ended else ""
+        table.add_row(step.name, _MARK.get(step.status, step.status), took, step.detail)
+    for group, state in progress.groups.items():
+        table.add_row(f"group {group}", state, "", "")
+    return table

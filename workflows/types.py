@@ -1,0 +1,113 @@
+"""Inputs, results and progress of the operation workflows: one typed input and result each."""
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from standby.runbook import Runbook
+from standby.steps import RecoveryPoint, SiteRef, Target
+
+
+class OperationInput(BaseModel):
+    """What an operator asked for: the parsed runbook (never YAML text) and the options."""
+
+    runbook: Runbook
+    only: list[str] = []
+    point: datetime | None = None
+    force: bool = False
+    yes: bool = False
+    requested_by: str = ""
+    keep_for: timedelta | None = None
+
+
+class StepRecord(BaseModel):
+    """One step of the timeline, for `standby status` and the report."""
+
+    name: str
+    started: datetime
+    ended: datetime | None = None
+    status: str = "running"
+    detail: str = ""
+    output: str = ""
+    group: str | None = None
+    app: str | None = None
+
+
+class Approval(BaseModel):
+    """Who approved, when, and why."""
+
+    by: str
+    comment: str = ""
+    at: datetime | None = None
+
+
+class AppOutcome(BaseModel):
+    """How one app recovered: targets, point used, and when it became healthy."""
+
+    app: str
+    group: str
+    site: str
+    targets: list[Target] = []
+    point: RecoveryPoint | None = None
+    started: datetime | None = None
+    healthy: datetime | None = None
+    identity_moved: datetime | None = None
+
+
+class GroupInput(BaseModel):
+    """One priority group's recovery, run as a child workflow."""
+
+    key: str
+    runbook: Runbook
+    operation: str
+    mode: str
+    group: str
+    from_site: str
+    to_site: str
+    apps: list[str]
+    move_identity: bool
+    point: datetime | None = None
+
+
+class GroupResult(BaseModel):
+    """What the group's recovery did."""
+
+    group: str
+    apps: list[AppOutcome]
+    steps: list[StepRecord]
+
+
+class Progress(BaseModel):
+    """Live state of an operation, answered by the `progress` query."""
+
+    runbook: str
+    operation: str
+    state: str
+    current: str = ""
+    awaiting_approval: bool = False
+    approval_by: str | None = None
+    prompt: str | None = None
+    child: str | None = None
+    groups: dict[str, str] = {}
+    apps: dict[str, str] = {}
+    steps: list[StepRecord] = []
+    approvals: list[Approval] = []
+
+
+class OperationResult(BaseModel):
+    """The outcome of an operation, kept in its history for the report."""
+
+    runbook: str
+    operation: str
+    state: str
+    from_site: str
+    to_site: str
+    apps: list[AppOutcome] = []
+    steps: list[StepRecord] = []
+    approvals: list[Approval] = []
+    error: str | None = None
+
+
+def sites_of(runbook: Runbook, *names: str) -> list[SiteRef]:
+    """Site references by name."""
+    return [SiteRef(runbook=runbook.runbook, name=n, config=runbook.sites[n]) for n in names]
