@@ -5,11 +5,13 @@ process) its first try made, so nothing is launched twice.
 """
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,11 +43,13 @@ from standby.steps import (
 class LocalSiteProvider:
     """One local site of one runbook: a folder under the state folder plus a port range on 127.0.0.1."""
 
-    def __init__(self, site: SiteRef, state_dir: Path):
+    def __init__(self, site: SiteRef, state_dir: Path, clock: Callable[[], datetime] | None = None):
+        """`clock` gives the time of passes, points and lag (tests pass a fixed one); default: UTC now."""
         if not isinstance(site.config, LocalSite):
             raise PermanentProviderError(f"site {site.name} is not a local site")
         self.site, self.config = site, site.config
         self.layout = Layout(state_dir, site.runbook)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def describe(self) -> str:
         """`site=dr, provider=local, ports=18200+`."""
@@ -57,7 +61,7 @@ class LocalSiteProvider:
 
     async def replication(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Each machine's state, from its points and its last pass record."""
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         return [machine_state(self.layout, inp.source.name, self.site.name, m, self._interval(inp), now)
                 for m in inp.machines]
 
@@ -85,7 +89,7 @@ class LocalSiteProvider:
 
     def _replicate_machine(self, source: str, machine: str, policy: RetentionPolicy) -> None:
         data, points = self.layout.data(source, machine), self.layout.points(self.site.name, machine)
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         if not data.is_dir():
             record_pass(self.layout.last_pass(self.site.name, machine), now, source, error="source has no data yet")
             return
@@ -120,14 +124,20 @@ class LocalSiteProvider:
 
     async def launch(self, inp: LaunchInput) -> Target:
         """Start a machine from a point: recovery on the site's ports, test on isolated ports from a copy."""
+        return await asyncio.to_thread(self._launch, inp)
+
+    def _launch(self, inp: LaunchInput) -> Target:
         record = self.layout.target(self.site.name, inp.key, inp.machine.name)
         target = self._target(inp)
         paths = self._paths(inp)
-        if not record.exists():
-            await asyncio.to_thread(self._restore, inp, paths["data"])
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(target.model_dump_json())
-        return await asyncio.to_thread(self._run, inp.app, inp.machine, target, paths, inp.endpoints, inp.key)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        # a retry can overlap its first try (a worker that missed its heartbeat): one restore, one process
+        with open(record.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not record.exists():
+                self._restore(inp, paths["data"])
+                record.write_text(target.model_dump_json())
+            return self._run(inp.app, inp.machine, target, paths, inp.endpoints, inp.key)
 
     def _target(self, inp: LaunchInput) -> Target:
         base = self.config.test_ports_from() if inp.mode == "test" else self.config.port_base
@@ -160,11 +170,13 @@ class LocalSiteProvider:
         paths["data"].mkdir(parents=True, exist_ok=True)
         try:
             processes.start_process(argv, pid_file=paths["pid"], log_file=paths["log"], env=dict(os.environ))
+            # Logged once the process exists, not once it listens: a worker that dies in between leaves a retry
+            # that finds the process running and starts (and logs) nothing.
+            with open(self.layout.launches(self.site.name), "a") as log:
+                log.write(json.dumps({"key": key, "machine": machine.name, "mode": target.mode, "port": target.port}) + "\n")
             processes.wait_for_port(target.port or 0, timeout=30)
         except (processes.ProcessError, TimeoutError) as error:
             raise self._error(f"{app.name}/{machine.name} did not start: {error}; see {paths['log']}") from error
-        with open(self.layout.launches(self.site.name), "a") as log:
-            log.write(json.dumps({"key": key, "machine": machine.name, "mode": target.mode, "port": target.port}) + "\n")
         return target
 
     def _argv(self, app: AppRef, machine: MachineRef, port: int, data: Path, endpoints: dict[str, int]) -> list[str]:
