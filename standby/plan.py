@@ -130,7 +130,7 @@ def _drill(runbook: Runbook, active: str, passive: str) -> dict:
 
 
 def _failover(runbook: Runbook, active: str, passive: str) -> dict:
-    preconditions = ["continuous data protection on every machine"]
+    preconditions = ["every machine launchable: continuous data protection, or stalled with recovery points"]
     if runbook.protection.tested_within:
         preconditions.append(f"a passing drill within {format_duration(runbook.protection.tested_within)}")
     return dict(

@@ -9,8 +9,9 @@ def lines(plan: Plan) -> list[str]:
     approval = [[f"approval by {plan.approval} (skip with --yes)"]] if plan.approval else []
     checks = [[f"precondition: {p} (skip with --force)"] for p in plan.preconditions]
     prepare = [[p] for p in plan.prepare]
-    # Failback prepares (reverses replication) before anyone approves the cut-over itself.
-    steps = checks + prepare + approval if plan.operation == "failback" else approval + checks + prepare
+    # Preconditions come first so nobody is asked to approve what would be refused; failback also
+    # prepares (reverses replication) before anyone approves the cut-over itself.
+    steps = checks + prepare + approval if plan.operation == "failback" else checks + approval + prepare
     steps += [[_hook(h)] for h in plan.before]
     if plan.stop:
         steps.append([f"stop at {plan.from_site} in reverse order, if it still answers (abort if it cannot be stopped)"]

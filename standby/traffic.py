@@ -26,40 +26,54 @@ def _request(url: str, body: dict | None = None, timeout: float = 2.0) -> tuple[
         return 0, b""
 
 
-@dataclass
-class Writer:
-    """Posts orders `demo-1`, `demo-2`, ... through the public web endpoint and records the acknowledged ones."""
+class _Loop:
+    """A step repeated in a background thread until stopped."""
 
-    url: str
-    every: float = 0.05
-    acknowledged: list[str] = field(default_factory=list)
-    failed: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _next: int = 1
+    every: float
+    _stop: threading.Event
+    _thread: threading.Thread | None
 
-    def start(self) -> None:
-        """Begin writing in a background thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def _begin(self) -> None:
+        self._stop, self._thread = threading.Event(), threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop writing; the write in flight completes first."""
+        """Stop; the step in flight completes first."""
         self._stop.set()
         if self._thread:
             self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            # Every attempt writes a new item: a write that timed out may still have become durable.
-            item, self._next = f"demo-{self._next}", self._next + 1
-            status, _ = _request(f"{self.url}/orders", {"item": item, "qty": 1})
-            if status == 201:
-                self.acknowledged.append(item)
-            else:
-                self.failed += 1
+            self._step()
             time.sleep(self.every)
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Writer(_Loop):
+    """Posts orders `demo-1`, `demo-2`, ... through the public web endpoint and records the acknowledged ones."""
+
+    url: str
+    every: float = 0.05
+    acknowledged: list[str] = field(default_factory=list)
+    failed: int = 0
+    _next: int = 1
+
+    def start(self) -> None:
+        """Begin writing in a background thread."""
+        self._begin()
+
+    def _step(self) -> None:
+        # Every attempt writes a new item: a write that timed out may still have become durable.
+        item, self._next = f"demo-{self._next}", self._next + 1
+        status, _ = _request(f"{self.url}/orders", {"item": item, "qty": 1})
+        if status == 201:
+            self.acknowledged.append(item)
+        else:
+            self.failed += 1
 
 
 def served_items(api_url: str) -> list[str] | None:
@@ -91,35 +105,23 @@ def check_data(acknowledged: list[str], served: list[str]) -> DataCheck:
 
 
 @dataclass
-class HealthWatch:
+class HealthWatch(_Loop):
     """Polls each app's public /health and records the first healthy answer after `since`."""
 
     ports: dict[str, int]
     every: float = 0.1
     healthy_at: dict[str, float] = field(default_factory=dict)
     since: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def start(self, since: float) -> None:
         """Watch from the moment `since` (time.monotonic) until stopped."""
         self.since, self.healthy_at = since, {}
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._begin()
 
-    def stop(self) -> None:
-        """Stop watching."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for app, port in self.ports.items():
-                if app not in self.healthy_at and _request(f"http://127.0.0.1:{port}/health", timeout=0.5)[0] == 200:
-                    self.healthy_at[app] = time.monotonic()
-            time.sleep(self.every)
+    def _step(self) -> None:
+        for app, port in self.ports.items():
+            if app not in self.healthy_at and _request(f"http://127.0.0.1:{port}/health", timeout=0.5)[0] == 200:
+                self.healthy_at[app] = time.monotonic()
 
     def rto(self) -> dict[str, float]:
         """Seconds from `since` until each app answered healthy."""

@@ -199,7 +199,10 @@ def test_drill_and_failover_shapes(shop: Runbook) -> None:
     drill, failover = build(shop, "drill"), build(shop, "failover")
     assert (drill.mode, drill.move_identity) == ("test", False)
     assert failover.move_identity is True
-    assert failover.preconditions == ["continuous data protection on every machine", "a passing drill within 7d"]
+    assert failover.preconditions == [
+        "every machine launchable: continuous data protection, or stalled with recovery points",
+        "a passing drill within 7d",
+    ]
     assert drill.finish[-1] == "clean up every drill target (always, also after failure or cancel)"
 
 
@@ -219,7 +222,8 @@ def test_cli_plan_failover_text() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "failover of shop: primary -> dr (recovery mode), apps: db, api, web"
-    assert lines[1] == "  1. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
+    assert lines[1].startswith("  1. precondition: every machine launchable")
+    assert lines[3] == "  3. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
     stop = lines.index("  5. stop at primary in reverse order, if it still answers (abort if it cannot be stopped)")
     assert lines[stop + 1 : stop + 4] == [
         "       wave 1: stop web (group services)",

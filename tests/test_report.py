@@ -22,6 +22,7 @@ from standby.steps import RecoveryPoint, Target
 from workflows.protect import ProtectInput, ProtectStatus
 from workflows.registry import WORKFLOWS
 from workflows.types import AppOutcome, Approval, OperationInput, OperationResult, Progress, StepRecord
+from tests.helpers import eventually_async
 
 SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
 T0 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc)
@@ -239,18 +240,6 @@ def test_report_refuses_bad_measurements_in_one_line(tmp_path):
 # --- `standby report` on real operations -----------------------------------------------------------------
 
 
-async def eventually(predicate, timeout: float = 60.0, every: float = 0.3):
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await predicate()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
-
-
 def own_runbook(shop_file: Path) -> Path:
     """The shop under a name of its own, so its workflow IDs never meet another test's."""
     name = f"shop-{uuid.uuid4().hex[:8]}"
@@ -278,7 +267,7 @@ async def protect(client, config: Settings, runbook):
         status = await handle.query("status", result_type=ProtectStatus)
         return bool(status.machines) and all(m.phase == "continuous" for m in status.machines)
 
-    await eventually(continuous)
+    await eventually_async(continuous, timeout=60)
     return handle
 
 
@@ -301,7 +290,7 @@ async def test_report_of_a_real_failover(client, worker, task_queue, shop_file, 
         async def prompted():
             return (await failover.query("progress", result_type=Progress)).prompt
 
-        await eventually(prompted)
+        await eventually_async(prompted, timeout=60)
         await failover.execute_update("continue", "tester", result_type=str)
         assert (await failover.result()).state == "failed_over"
     finally:
@@ -323,7 +312,7 @@ async def test_report_of_a_real_failover(client, worker, task_queue, shop_file, 
         ran = await standby(client, "report", runbook.runbook, "--format", "md")
         return ran.output if ran.exit_code == 0 and ran.output.startswith("# Failover of") else None
 
-    assert "| db | data | dr |" in await eventually(latest, timeout=20)
+    assert "| db | data | dr |" in await eventually_async(latest, timeout=20)
 
 
 async def test_report_of_a_failed_operation_needs_a_worker_for_its_progress(client, task_queue, shop_file, state_dir):

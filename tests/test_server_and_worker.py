@@ -16,20 +16,9 @@ from temporalio.client import Client
 
 from standby.server import is_up
 from tests.conftest import free_block, require_binary
+from tests.helpers import eventually_async
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def eventually(predicate, timeout: float = 30.0, every: float = 0.2):
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
 
 
 async def test_server_keeps_state_in_its_folder_and_registers_search_attributes(tmp_path):
@@ -39,9 +28,9 @@ async def test_server_keeps_state_in_its_folder_and_registers_search_attributes(
         [sys.executable, "-m", "standby", "server", "--state", str(tmp_path), "--port", str(port),
          "--ui-port", str(ui_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        await eventually(lambda: asyncio.to_thread(is_up, f"127.0.0.1:{port}"), timeout=60)
+        await eventually_async(lambda: asyncio.to_thread(is_up, f"127.0.0.1:{port}"), timeout=60)
         client = await Client.connect(f"127.0.0.1:{port}")
-        response = await eventually(lambda: _attributes(client), timeout=30)
+        response = await eventually_async(lambda: _attributes(client), timeout=30)
         assert {"Runbook", "Operation", "Mode", "State"} <= set(response)
         page = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10))
         assert page.status == 200
@@ -66,7 +55,7 @@ async def test_worker_polls_its_task_queue_and_stops_cleanly_on_ctrl_c(client, t
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        await eventually(lambda: _has_pollers(client, task_queue), timeout=30)
+        await eventually_async(lambda: _has_pollers(client, task_queue), timeout=30)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
