@@ -1,5 +1,6 @@
 """One registry maps a site's `provider:` to the class that drives it."""
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +32,18 @@ class Providers:
 
 
 def default_providers(state_dir: Path) -> Providers:
-    """Every provider this worker can drive, credentials from its environment."""
+    """Every provider this worker can drive, credentials from its environment.
+
+    Cloud SDKs are imported when a site of theirs is first used, so a worker for local sites never loads them.
+    """
     from activities.sites.local.provider import LocalSiteProvider
 
-    return Providers({"local": lambda site: LocalSiteProvider(site, state_dir)})
+    return Providers({
+        "local": lambda site: LocalSiteProvider(site, state_dir),
+        "aws": lambda site: _provider("activities.sites.aws", "AwsSiteProvider")(site),
+        "vsphere": lambda site: _provider("activities.sites.vsphere", "VsphereSiteProvider")(site),
+    })
+
+
+def _provider(module: str, name: str) -> Factory:
+    return getattr(importlib.import_module(module), name)
