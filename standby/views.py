@@ -33,7 +33,8 @@ def reason(error: BaseException) -> str:
     """The innermost message of a chain of workflow, child and activity errors."""
     while error.__cause__ is not None:
         error = error.__cause__
-    return str(error) or type(error).__name__
+    # An ApplicationError's str() puts its type in front ("ValueError: ..."); the message alone reads better.
+    return getattr(error, "message", None) or str(error) or type(error).__name__
 
 
 def workflow_table(rows: Iterable) -> Table:

@@ -59,7 +59,8 @@ async def _hook_failed(op: Operator, at: str, on_failure: str, reason: str, wher
 def _cause(error: BaseException) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
-    return str(error)
+    # str() of an ApplicationError puts its type in front ("HookFailed: hook ..."); the message reads better.
+    return error.message if isinstance(error, ApplicationError) else str(error)
 
 
 async def check_health(app: AppRef, check: HealthCheck, target: Target) -> ProbeResult:

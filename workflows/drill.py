@@ -3,6 +3,7 @@
 import asyncio
 
 from temporalio import workflow
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from standby.durations import format_duration
@@ -50,7 +51,9 @@ class DrillWorkflow(OperationWorkflow):
             await self._recover(point=inp.point)
             await self._hooks(self._plan.after)
         except BaseException as error:
-            if not isinstance(error, asyncio.CancelledError):
+            # Cancelling the drill reaches us as a child-workflow or activity error caused by the cancel:
+            # an aborted drill is no failed drill and must not replace the last result.
+            if not is_cancelled_exception(error):
                 await self._record(passed=False)
             raise
         await self._record(passed=True)

@@ -7,6 +7,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from standby.durations import format_duration
     from standby.plan import Plan
     from standby.runbook import Runbook
     from standby.steps import MachineReplication, RunbookState
@@ -79,7 +80,7 @@ class OperationWorkflow(Operator):
                     f"last drill {'passed' if state.last_drill_passed else 'failed'} at {state.last_drill_time:%Y-%m-%d %H:%M}Z")
             raise ApplicationError(
                 f"{self._plan.operation} of {self._runbook.runbook} refused: no passing drill within "
-                f"{within} ({last}); run `standby drill` or use --force", type="PreconditionFailed", non_retryable=True)
+                f"{format_duration(within)} ({last}); run `standby drill` or use --force", type="PreconditionFailed", non_retryable=True)
 
     async def _wait_continuous(self, source: str, target: str) -> None:
         """Wait until every machine is in continuous data protection."""

@@ -67,12 +67,16 @@ class Operator:
         return self._approval
 
     async def prompt(self, text: str, **where: str | None) -> str:
-        """A prompt step: show the text and wait for `standby continue`."""
+        """A prompt step: show the text (in progress and in the memo) and wait for `standby continue`."""
         self._continued_by = None
         self._progress.prompt = text
+        # Also a command, so a prompt reached in a workflow's first task never shares an activation with a
+        # later `continue` when a new worker replays it: the SDK runs validators before the workflow's first step.
+        workflow.upsert_memo({"prompt": text})
         async with self.step(f"prompt: {text}", **where) as record:
             await workflow.wait_condition(lambda: self._continued_by is not None)
             record.detail = f"continued by {self._continued_by}"
+        workflow.upsert_memo({"prompt": None})
         return self._continued_by or ""
 
     @asynccontextmanager

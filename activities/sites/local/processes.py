@@ -177,8 +177,9 @@ def stop_process(pid_file: Path, timeout: float) -> StopOutcome:
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something accepts TCP connections on host:port right now."""
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
+        with socket.create_connection((host, port), timeout=0.5) as connection:
+            # A port in the ephemeral range can connect to itself (TCP simultaneous open) with nothing listening.
+            return connection.getsockname() != connection.getpeername()
     except OSError:
         return False
 

@@ -1,0 +1,154 @@
+"""Helpers of the operation and durability tests: runbook variants, protection, prompts, the shop's orders."""
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+
+from activities.sites.local.processes import port_open
+from standby.loader import load
+from standby.runbook import Runbook
+from tests.helpers import eventually_async, http, post_order
+from workflows.protect import ProtectInput, ProtectStatus
+from workflows.types import Progress
+
+
+def runbook_variant(shop_file: Path, hooks: list[dict] | None = None, edit: Callable[[dict], None] | None = None,
+                    name: str | None = None) -> Runbook:
+    """A copy of the shop runbook under a unique name (its own workflow IDs, search attributes and state folder),
+    with extra hooks or other edits, loaded and validated like the CLI does."""
+    document = yaml.safe_load(shop_file.read_text())
+    document["runbook"] = name or f"shop-{uuid.uuid4().hex[:8]}"
+    document["hooks"] = [*document.get("hooks", []), *(hooks or [])]
+    if edit is not None:
+        edit(document)
+    path = shop_file.with_name(f"{document['runbook']}.yaml")
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return load(path)
+
+
+def public_port(runbook: Runbook, app: str) -> int:
+    """The public endpoint port of an app."""
+    endpoint = runbook.apps[app].endpoint
+    assert endpoint is not None and endpoint.port is not None
+    return endpoint.port
+
+
+async def start_protect(client: Client, runbook: Runbook, task_queue: str) -> WorkflowHandle:
+    """Start protecting the runbook; returns once every machine is in continuous data protection."""
+    handle = await client.start_workflow("Protect", ProtectInput(runbook=runbook),
+                                         id=f"standby/{runbook.runbook}/protect", task_queue=task_queue,
+                                         result_type=ProtectStatus)
+    await wait_continuous(handle, runbook)
+    return handle
+
+
+async def wait_continuous(handle: WorkflowHandle, runbook: Runbook, timeout: float = 60) -> ProtectStatus:
+    """Poll protection's status until every machine of the runbook is continuous."""
+
+    async def continuous() -> ProtectStatus | None:
+        status = await handle.query("status", result_type=ProtectStatus)
+        phases = {m.machine: m.phase for m in status.machines}
+        return status if set(phases) == set(runbook.machines) and set(phases.values()) == {"continuous"} else None
+
+    return await eventually_async(continuous, timeout, 0.2, f"every machine of {runbook.runbook} continuous")
+
+
+async def progress(handle: WorkflowHandle) -> Progress:
+    """The `progress` query of an operation or of one of its RecoverGroup children."""
+    return await handle.query("progress", result_type=Progress)
+
+
+async def waiting_prompt(client: Client, handle: WorkflowHandle, text: str = "", timeout: float = 30) -> WorkflowHandle:
+    """The handle (the operation's, or its running child's) of the workflow waiting at a prompt containing text."""
+
+    async def found() -> WorkflowHandle | None:
+        for candidate in await _with_child(client, handle):
+            shown = (await progress(candidate)).prompt
+            if shown is not None and text in shown:
+                return candidate
+        return None
+
+    return await eventually_async(found, timeout, 0.1, f"a prompt containing {text!r} in {handle.id}")
+
+
+async def _with_child(client: Client, handle: WorkflowHandle) -> list[WorkflowHandle]:
+    current = await progress(handle)
+    return [handle] + ([client.get_workflow_handle(current.child)] if current.child else [])
+
+
+async def answer_prompt(client: Client, handle: WorkflowHandle, text: str = "", by: str = "tester") -> str:
+    """Wait for a prompt containing text (in the operation or its child) and answer `continue`."""
+    waiting = await waiting_prompt(client, handle, text)
+    return await waiting.execute_update("continue", by, result_type=str)
+
+
+async def finished(handle: WorkflowHandle, timeout: float = 60) -> Any:
+    """The workflow's result, failing the test instead of hanging it when the workflow never ends."""
+    return await asyncio.wait_for(handle.result(), timeout)
+
+
+async def result_answering(client: Client, handle: WorkflowHandle, prompts: int = 1) -> Any:
+    """The operation's result after answering `prompts` prompts along the way."""
+    for _ in range(prompts):
+        await answer_prompt(client, handle)
+    return await finished(handle)
+
+
+async def place_order(port: int, item: str) -> dict:
+    """POST an order to the shop's public web endpoint; returns it once acknowledged (201)."""
+    return await asyncio.to_thread(post_order, port, item)
+
+
+async def served_items(port: int) -> list[str]:
+    """The items of the orders the shop's public web page lists (fails unless the page answers 200)."""
+    status, page = await asyncio.to_thread(http, "GET", port, "/")
+    assert status == 200, f"web page answered {status}: {str(page)[:200]}"
+    return re.findall(r"<tr><td>\d+</td><td>([^<]*)</td>", page)
+
+
+async def serves_all(port: int, items: list[str], timeout: float = 15) -> list[str]:
+    """Poll the public web page until it lists every item (an endpoint may just be moving)."""
+
+    async def listed() -> list[str] | None:
+        try:
+            served = await served_items(port)
+        except AssertionError:
+            return None
+        return served if all(item in served for item in items) else None
+
+    return await eventually_async(listed, timeout, 0.2, f"port {port} serving {items}")
+
+
+def launches(state_dir: Path, runbook: str, site: str, key_prefix: str = "") -> dict[str, int]:
+    """How many processes launches started per machine at a site, for keys starting with key_prefix."""
+    log = state_dir / "runbooks" / runbook / "sites" / site / "launches.log"
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        entry = json.loads(line)
+        if entry["key"].startswith(key_prefix):
+            counts[entry["machine"]] = counts.get(entry["machine"], 0) + 1
+    return counts
+
+
+def port_answers(port: int) -> bool:
+    """Whether anything accepts TCP connections on 127.0.0.1:port."""
+    return port_open(port)
+
+
+async def stop_workflows(*handles: WorkflowHandle | None) -> None:
+    """Terminate what a test left running, so that no workflow outlives its test on the shared dev server."""
+    for handle in handles:
+        if handle is None:
+            continue
+        try:
+            await handle.terminate("test finished")
+        except RPCError:
+            pass  # already closed
