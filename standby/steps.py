@@ -177,16 +177,37 @@ def site_ref(runbook: Runbook, name: str) -> SiteRef:
     return SiteRef(runbook=runbook.runbook, name=name, config=runbook.sites[name])
 
 
-def machine_refs(runbook: Runbook, names: list[str]) -> list[MachineRef]:
-    """References of named machines; `index` is the machine's place in the runbook (its port offset)."""
-    order = list(runbook.machines)
-    return [MachineRef(name=n, index=order.index(n), config=runbook.machines[n]) for n in names]
+def machine_index(runbook: Runbook) -> dict[str, int]:
+    """Each machine's place in the runbook: its port offset on a local site, stable across slices."""
+    return {name: position for position, name in enumerate(runbook.machines)}
 
 
-def app_ref(runbook: Runbook, name: str) -> AppRef:
+def machine_refs(runbook: Runbook, names: list[str], index: dict[str, int] | None = None) -> list[MachineRef]:
+    """References of named machines; `index` defaults to the machines' places in this runbook."""
+    places = index or machine_index(runbook)
+    return [MachineRef(name=n, index=places[n], config=runbook.machines[n]) for n in names]
+
+
+def app_ref(runbook: Runbook, name: str, index: dict[str, int] | None = None) -> AppRef:
     """The reference of a named app with its machines."""
     app = runbook.apps[name]
-    return AppRef(name=name, config=app, machines=machine_refs(runbook, list(app.machines)))
+    return AppRef(name=name, config=app, machines=machine_refs(runbook, list(app.machines), index))
+
+
+def runbook_slice(runbook: Runbook, apps: list[str]) -> Runbook:
+    """The runbook with only these apps, their machines and their groups: a small input for a child workflow.
+
+    Hooks stay whole (steps refer to them by index); the result is not re-validated, it is a view.
+    """
+    keep = set(apps)
+    machines = {m for a in apps for m in runbook.apps[a].machines}
+    groups = [g.model_copy(update={"apps": [a for a in g.apps if a in keep]}) for g in runbook.groups
+              if keep.intersection(g.apps)]
+    return runbook.model_copy(update={
+        "apps": {name: app for name, app in runbook.apps.items() if name in keep},
+        "machines": {name: m for name, m in runbook.machines.items() if name in machines},
+        "groups": groups, "pairs": {},
+    })
 
 
 def public_ports(runbook: Runbook) -> dict[str, int]:

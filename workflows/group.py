@@ -2,7 +2,9 @@
 
 Apps run in waves: an app starts once the apps it depends on in the group are
 healthy. Each app: pre-launch hooks, launch of its machines, post-launch hooks,
-health checks, then its network identity moves.
+health checks, then its network identity moves. A wave larger than a batch
+runs as `RecoverApps` children of at most BATCH_APPS apps each, so that every
+history stays in the low thousands of events whatever the runbook's size.
 """
 
 import asyncio
@@ -10,48 +12,48 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from standby.plan import AppStep, GroupStage, build
-    from standby.steps import LaunchInput, RecoveryPoint, Target, app_ref, public_ports, site_ref
+    from standby.plan import AppStep, GroupStage, Wave, build
+    from standby.steps import LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
     from workflows import actions
     from workflows.operator import Operator
-    from workflows.types import AppOutcome, GroupInput, GroupResult
+    from workflows.types import AppOutcome, GroupInput, GroupResult, StepRecord
 
-# Apps of one wave launched at once; bounds pending activities far below Temporal's 2,000.
+# Apps of one workflow recovered at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_APPS = 100
+# A wave up to this size runs inline; a larger one in batch children of this size.
+BATCH_APPS = 50
+# Batch children running at once; bounds pending children far below Temporal's 2,000.
+MAX_PARALLEL_BATCHES = 20
+# A parent keeps its children's steps on its own timeline up to this many; beyond, a summary step.
+MAX_COPIED_STEPS = 500
 
 
-@workflow.defn(name="RecoverGroup")
-class RecoverGroupWorkflow(Operator):
-    """Recover the apps of one group at the target site."""
+def keep_steps(steps: list[StepRecord], label: str, started, ended) -> list[StepRecord]:
+    """The steps themselves, or one summary step when there are too many to carry in a result."""
+    if len(steps) <= MAX_COPIED_STEPS:
+        return steps
+    failed = sum(s.status == "failed" for s in steps)
+    return [StepRecord(name=label, started=started, ended=ended, status="failed" if failed else "done",
+                       detail=f"{len(steps)} steps ({failed} failed); see the child workflows")]
 
-    @workflow.init
-    def __init__(self, inp: GroupInput) -> None:
+
+class AppRecovery(Operator):
+    """What recovering an app takes, shared by the group workflow and its batch children."""
+
+    _inp: GroupInput
+
+    def _begin_recovery(self, inp: GroupInput) -> None:
         self._start_progress(inp.runbook.runbook, inp.operation)
         self._inp = inp
         self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
-
-    @workflow.run
-    async def run(self, inp: GroupInput) -> GroupResult:
-        """Before hooks, waves of apps, after hooks."""
-        stage = self._stage()
-        outcomes: list[AppOutcome] = []
-        for hook in stage.before:
-            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
-        for wave in stage.waves:
-            outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
-        for hook in stage.after:
-            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
-        self._progress.state = "done"
-        return GroupResult(group=inp.group, apps=outcomes, steps=self._progress.steps)
-
-    def _stage(self) -> GroupStage:
-        plan = build(self._inp.runbook, self._inp.operation, self._inp.apps)  # type: ignore[arg-type]
-        return next(s for s in plan.recover if s.group == self._inp.group)
 
     def _context(self, app: str | None, point: str = "") -> dict[str, str]:
         inp = self._inp
         return {"runbook": inp.runbook.runbook, "operation": inp.operation, "mode": inp.mode, "site": inp.from_site,
                 "target": inp.to_site, "group": inp.group, "app": app or "", "recovery_point": point}
+
+    def _app(self, name: str):
+        return app_ref(self._inp.runbook, name, self._inp.machine_index or None)
 
     async def _recover(self, step: AppStep) -> AppOutcome:
         async with self._slots:
@@ -78,31 +80,94 @@ class RecoverGroupWorkflow(Operator):
     async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
         """Launch every machine of the app from its own recovery point."""
         inp, runbook = self._inp, self._inp.runbook
-        app = app_ref(runbook, step.app)
+        app = self._app(step.app)
         points = await asyncio.gather(
             *(actions.recovery_point(runbook, inp.from_site, inp.to_site, m.name, inp.point) for m in app.machines)
         )
-        endpoints = self._test_endpoints() if inp.mode == "test" else public_ports(runbook)
         launches = [
             actions.launch(LaunchInput(
                 key=inp.key, site=site_ref(runbook, inp.to_site), source=site_ref(runbook, inp.from_site), app=app,
-                machine=machine, mode=inp.mode, point=point, endpoints=endpoints,
+                machine=machine, mode=inp.mode, point=point, endpoints=inp.endpoints,
             ))
             for machine, point in zip(app.machines, points)
         ]
         return list(await asyncio.gather(*launches)), (points[0] if points else None)
 
-    def _test_endpoints(self) -> dict[str, int]:
-        """A drill's apps talk to each other's test targets, never to production identities."""
-        runbook, site = self._inp.runbook, self._inp.runbook.sites[self._inp.to_site]
-        base = site.test_ports_from() if hasattr(site, "test_ports_from") else 0
-        order = list(runbook.machines)
-        return {name: base + order.index(app.machines[0]) for name, app in runbook.apps.items()}
-
     async def _health(self, step: AppStep, outcome: AppOutcome) -> None:
-        app = app_ref(self._inp.runbook, step.app)
+        app = self._app(step.app)
         for check in app.config.health:
             for target in outcome.targets:
                 async with self.step(f"health {step.app}/{target.machine}", group=step.group, app=step.app) as rec:
                     result = await actions.check_health(app, check, target)
                     rec.detail = result.detail
+
+
+@workflow.defn(name="RecoverGroup")
+class RecoverGroupWorkflow(AppRecovery):
+    """Recover the apps of one group at the target site."""
+
+    @workflow.init
+    def __init__(self, inp: GroupInput) -> None:
+        self._begin_recovery(inp)
+        self._batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+    @workflow.run
+    async def run(self, inp: GroupInput) -> GroupResult:
+        """Before hooks, waves of apps (inline or in batches), after hooks."""
+        stage = self._stage()
+        outcomes: list[AppOutcome] = []
+        for hook in stage.before:
+            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
+        for number, wave in enumerate(stage.waves, 1):
+            if len(wave.apps) <= BATCH_APPS:
+                outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
+            else:
+                outcomes += await self._in_batches(number, wave)
+        for hook in stage.after:
+            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
+        self._progress.state = "done"
+        return GroupResult(group=inp.group, apps=outcomes, steps=self._progress.steps)
+
+    def _stage(self) -> GroupStage:
+        plan = build(self._inp.runbook, self._inp.operation, self._inp.apps)  # type: ignore[arg-type]
+        return next(s for s in plan.recover if s.group == self._inp.group)
+
+    async def _in_batches(self, number: int, wave: Wave) -> list[AppOutcome]:
+        names = [step.app for step in wave.apps]
+        chunks = [names[i:i + BATCH_APPS] for i in range(0, len(names), BATCH_APPS)]
+        results = await asyncio.gather(*(self._batch(number, index, chunk) for index, chunk in enumerate(chunks, 1)))
+        return [outcome for result in results for outcome in result.apps]
+
+    async def _batch(self, number: int, index: int, apps: list[str]) -> GroupResult:
+        inp = self._inp
+        child = inp.model_copy(update={
+            "runbook": runbook_slice(inp.runbook, apps), "apps": apps, "batch": True,
+            "machine_index": {m: inp.machine_index[m] for a in apps for m in inp.runbook.apps[a].machines},
+        })
+        async with self._batches:
+            started = workflow.now()
+            result = await workflow.execute_child_workflow(
+                RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/wave{number}-batch{index}",
+                static_summary=f"recover {len(apps)} apps of group {inp.group}, wave {number}",
+            )
+        label = f"wave {number} batch {index}: {len(apps)} apps"
+        self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
+        return result
+
+
+@workflow.defn(name="RecoverApps")
+class RecoverAppsWorkflow(AppRecovery):
+    """Recover a batch of apps of one wave, all in parallel (they do not depend on each other)."""
+
+    @workflow.init
+    def __init__(self, inp: GroupInput) -> None:
+        self._begin_recovery(inp)
+
+    @workflow.run
+    async def run(self, inp: GroupInput) -> GroupResult:
+        """Each app: hooks, launch, health, identity."""
+        plan = build(inp.runbook, inp.operation, inp.apps)  # type: ignore[arg-type]
+        steps = [app for stage in plan.recover for wave in stage.waves for app in wave.apps]
+        outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
+        self._progress.state = "done"
+        return GroupResult(group=inp.group, apps=list(outcomes), steps=self._progress.steps)

@@ -9,12 +9,13 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from standby.durations import format_duration
     from standby.plan import Plan
-    from standby.runbook import Runbook
-    from standby.steps import MachineReplication, RunbookState
+    from standby.runbook import LocalSite, Runbook
+    from standby.steps import MachineReplication, RunbookState, StopResult, machine_index, public_ports, runbook_slice
     from workflows import actions, attributes
-    from workflows.group import RecoverGroupWorkflow
+    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, RecoverGroupWorkflow, keep_steps
+    from workflows.stop import StopAppsWorkflow
     from workflows.operator import Operator
-    from workflows.types import AppOutcome, GroupInput, OperationInput, OperationResult
+    from workflows.types import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
 
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
@@ -34,6 +35,7 @@ class OperationWorkflow(Operator):
     def __init__(self, inp: OperationInput) -> None:
         self._start_progress(inp.runbook.runbook, self.OPERATION)
         self._outcomes = []
+        self._stop_batches = 0
 
     def _begin(self, runbook: Runbook, plan: Plan) -> None:
         self._runbook, self._plan = runbook, plan
@@ -101,24 +103,46 @@ class OperationWorkflow(Operator):
         """Stop the plan's apps at a site in reverse order; True when anything was still running."""
         anything = False
         for wave in self._plan.stop:
-            async with self.step(f"stop {', '.join(wave.apps)} on {site}", group=wave.group) as record:
-                results = await asyncio.gather(*(actions.stop_app(self._runbook, site, a) for a in wave.apps))
+            names = ", ".join(wave.apps) if len(wave.apps) <= 10 else f"{len(wave.apps)} apps"
+            async with self.step(f"stop {names} on {site}", group=wave.group) as record:
+                results = await self._stop_wave(site, wave.apps)
                 record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
-                                          for r in results)
+                                          for r in results[:20]) + (" ..." if len(results) > 20 else "")
                 anything |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
         return anything
+
+    async def _stop_wave(self, site: str, apps: list[str]) -> list[StopResult]:
+        """A wave's apps stopped in parallel: inline when small, else in batch children."""
+        if len(apps) <= BATCH_APPS:
+            return list(await asyncio.gather(*(actions.stop_app(self._runbook, site, a) for a in apps)))
+        chunks = [apps[i:i + BATCH_APPS] for i in range(0, len(apps), BATCH_APPS)]
+        batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+        async def batch(chunk: list[str]) -> list[StopResult]:
+            async with batches:
+                self._stop_batches += 1
+                inp = StopInput(runbook=runbook_slice(self._runbook, chunk), site=site, apps=chunk)
+                return await workflow.execute_child_workflow(
+                    StopAppsWorkflow.run, inp, id=f"{workflow.info().workflow_id}/stop{self._stop_batches}",
+                    static_summary=f"stop {len(chunk)} apps on {site}")
+
+        return [r for results in await asyncio.gather(*(batch(c) for c in chunks)) for r in results]
 
     async def _recover(self, point: datetime | None = None, move_identity: bool | None = None) -> None:
         """Recover the plan's groups in order, each as a child workflow."""
         for stage in self._plan.recover:
             child = f"{workflow.info().workflow_id}/{stage.group}"
             self._progress.groups[stage.group], self._progress.child = "recovering", child
+            apps = [a.app for w in stage.waves for a in w.apps]
+            index = machine_index(self._runbook)
             inp = GroupInput(
-                key=self.key, runbook=self._runbook, operation=self._plan.operation, mode=self._plan.mode,
-                group=stage.group, from_site=self._plan.from_site, to_site=self._plan.to_site,
-                apps=[a.app for w in stage.waves for a in w.apps],
-                move_identity=self._plan.move_identity if move_identity is None else move_identity, point=point,
+                key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
+                mode=self._plan.mode, group=stage.group, from_site=self._plan.from_site, to_site=self._plan.to_site,
+                apps=apps, move_identity=self._plan.move_identity if move_identity is None else move_identity,
+                point=point, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
+                endpoints=self._endpoints(index),
             )
+            started = workflow.now()
             try:
                 result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
                                                                static_summary=f"recover group {stage.group}")
@@ -126,10 +150,19 @@ class OperationWorkflow(Operator):
                 self._progress.groups[stage.group] = "failed"
                 raise
             self._progress.groups[stage.group] = "recovered"
-            self._progress.steps += result.steps
+            self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
+                                               workflow.now())
             self._outcomes += result.apps
             self._progress.apps.update({a.app: "recovered" for a in result.apps})
         self._progress.child = None
+
+    def _endpoints(self, index: dict[str, int]) -> dict[str, int]:
+        """Ports an app's start argv reaches its peers on: public endpoints, or in a drill the peers' test targets."""
+        if self._plan.mode != "test":
+            return public_ports(self._runbook)
+        site = self._runbook.sites[self._plan.to_site]
+        base = site.test_ports_from() if isinstance(site, LocalSite) else 0
+        return {name: base + index[app.machines[0]] for name, app in self._runbook.apps.items()}
 
     def _result(self, state: str, error: str | None = None) -> OperationResult:
         return OperationResult(

@@ -67,6 +67,9 @@ class GroupInput(BaseModel):
     apps: list[str]
     move_identity: bool
     point: datetime | None = None
+    machine_index: dict[str, int] = {}
+    endpoints: dict[str, int] = {}
+    batch: bool = False
 
 
 class GroupResult(BaseModel):
@@ -75,6 +78,15 @@ class GroupResult(BaseModel):
     group: str
     apps: list[AppOutcome]
     steps: list[StepRecord]
+
+
+class StopInput(BaseModel):
+    """Stop a batch of apps at a site, in parallel, as a child workflow."""
+
+    runbook: Runbook
+    site: str
+    apps: list[str]
+    machine_index: dict[str, int] = {}
 
 
 class Progress(BaseModel):

@@ -1,0 +1,1 @@
+"""Benchmarks: scale and orchestration overhead, with a provider of known timings."""

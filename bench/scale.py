@@ -1,0 +1,154 @@
+"""Benchmark: a failover of N machines in G groups, against raw Temporal on the same machine.
+
+    python bench/scale.py --machines 2000 --groups 5 [--launch 1.0] [--workers 2]
+
+Prints wall time W, the plan's critical path L, W/L, efficiency (Standby's
+activities per second over raw Temporal's), total and largest history, the
+workers' peak RSS and how the work split between workers.
+"""
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from bench.critical_path import critical_path  # noqa: E402
+from bench.histories import history_counts  # noqa: E402
+from bench.provider import Timings  # noqa: E402
+from bench.runbooks import generate  # noqa: E402
+from standby.plan import build  # noqa: E402
+from workflows import attributes  # noqa: E402
+from workflows.types import OperationInput, OperationResult  # noqa: E402
+
+
+def arguments() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--machines", type=int, default=2000)
+    parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on the task queue")
+    parser.add_argument("--launch", type=float, default=0.0, help="seconds a launch takes")
+    parser.add_argument("--stop", type=float, default=0.0, help="seconds a stop takes")
+    parser.add_argument("--points", type=float, default=0.0, help="seconds listing recovery points takes")
+    parser.add_argument("--replicate", type=float, default=0.0, help="seconds the drain takes")
+    parser.add_argument("--max-activities", type=int, default=1000, help="activity slots per worker")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw Temporal baseline")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser.parse_args()
+
+
+class Workers:
+    """Worker processes running Standby with the benchmark provider."""
+
+    def __init__(self, address: str, task_queue: str, count: int, timings: Timings, slots: int):
+        self.folder = Path(tempfile.mkdtemp(prefix="standby-bench-"))
+        self.processes = []
+        for n in range(count):
+            argv = [sys.executable, "-m", "bench.worker", "--address", address, "--task-queue", task_queue,
+                    "--counts", str(self.folder / f"{n}.json"), "--max-activities", str(slots),
+                    "--launch", str(timings.launch), "--stop", str(timings.stop), "--points", str(timings.points),
+                    "--replicate", str(timings.replicate)]
+            self.processes.append(subprocess.Popen(argv, cwd=ROOT))
+
+    async def ready(self) -> None:
+        """Wait until every worker polls."""
+        while not all((self.folder / f"{n}.json").exists() for n in range(len(self.processes))):
+            await asyncio.sleep(0.1)
+
+    def peak_rss_mib(self) -> list[float]:
+        """Each worker's peak resident memory so far."""
+        peaks = []
+        for process in self.processes:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+            peaks.append(round(kib / 1024, 1))
+        return peaks
+
+    def stop(self) -> list[dict[str, int]]:
+        """Stop the workers; each one's provider calls."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=60)
+        calls = [json.loads((self.folder / f"{n}.json").read_text()) for n in range(len(self.processes))]
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return calls
+
+
+async def run(args: argparse.Namespace) -> dict:
+    """Start a dev server and workers, run the failover and the raw baseline, gather the figures."""
+    timings = Timings(launch=args.launch, stop=args.stop, points=args.points, replicate=args.replicate)
+    runbook = generate(args.machines, args.groups)
+    plan = build(runbook, "failover")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"), data_converter=pydantic_data_converter,
+        search_attributes=attributes.ALL, dev_server_log_level="error")
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    workers = Workers(env.client.service_client.config.target_host, queue, args.workers, timings,
+                      args.max_activities)
+    try:
+        await workers.ready()
+        figures = await _failover(env.client, queue, runbook, plan, timings)
+        if not args.no_raw:
+            figures.update(await _raw(env.client, queue, figures["activities"]))
+            figures["efficiency"] = round(figures["activities_per_second"] / figures["raw_activities_per_second"], 3)
+        figures["worker_peak_rss_mib"] = workers.peak_rss_mib()
+    finally:
+        calls = workers.stop()
+        await env.shutdown()
+    figures["launches_per_worker"] = [c.get("launch", 0) for c in calls]
+    return figures
+
+
+async def _failover(client, queue: str, runbook, plan, timings: Timings) -> dict:
+    started = time.monotonic()
+    handle = await client.start_workflow("Failover", OperationInput(runbook=runbook, force=True, yes=True),
+                                         id=f"bench-failover-{queue}", task_queue=queue, result_type=OperationResult)
+    result = await handle.result()
+    wall = time.monotonic() - started
+    counts = await history_counts(client, handle.id)
+    path = critical_path(runbook, plan, timings)
+    activities = sum(counts.activities.values())
+    return {
+        "machines": len(runbook.machines), "groups": len(runbook.groups), "state": result.state,
+        "wall_seconds": round(wall, 2), "critical_path_seconds": round(path, 2),
+        "w_over_l": round(wall / path, 3) if path else None, "activities": activities,
+        "activities_per_second": round(activities / wall, 1), "workflows": len(counts.events),
+        "history_events_total": sum(counts.events.values()), "history_events_max": max(counts.events.values()),
+    }
+
+
+async def _raw(client, queue: str, activities: int) -> dict:
+    started = time.monotonic()
+    done = await client.execute_workflow("RawFanOut", args=[activities, 500], id=f"bench-raw-{queue}",
+                                         task_queue=queue, result_type=int)
+    wall = time.monotonic() - started
+    return {"raw_activities": done, "raw_seconds": round(wall, 2), "raw_activities_per_second": round(done / wall, 1)}
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    args = arguments()
+    figures = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

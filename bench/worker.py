@@ -1,0 +1,58 @@
+"""A Standby worker whose sites all use the benchmark provider; it writes its call counts when stopped.
+
+    python -m bench.worker --address HOST:PORT --task-queue Q --launch 1.0 --counts FILE
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+import tempfile
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities import registry
+from activities.sites.registry import Providers
+from bench.provider import BenchSiteProvider, Counter, Timings
+from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
+from workflows.registry import WORKFLOWS
+
+
+def arguments() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--counts", required=True, type=Path)
+    parser.add_argument("--max-activities", type=int, default=1000)
+    parser.add_argument("--max-workflow-tasks", type=int, default=100)
+    for name in ("launch", "stop", "points", "identity", "replicate"):
+        parser.add_argument(f"--{name}", type=float, default=0.0, help=f"seconds a {name} call takes")
+    return parser.parse_args()
+
+
+async def main() -> None:
+    """Run until SIGTERM, then write the counts."""
+    args = arguments()
+    timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate)
+    counter = Counter()
+    providers = Providers({"local": lambda site: BenchSiteProvider(site, timings, counter)})
+    client = await Client.connect(args.address, data_converter=pydantic_data_converter)
+    state = Path(tempfile.mkdtemp(prefix="standby-bench-"))
+    worker = Worker(client, task_queue=args.task_queue, workflows=[*WORKFLOWS, *RAW_WORKFLOWS],
+                    activities=[*registry.build(state, providers), *RAW_ACTIVITIES],
+                    max_concurrent_activities=args.max_activities,
+                    max_concurrent_workflow_tasks=args.max_workflow_tasks)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with worker:
+        args.counts.write_text(json.dumps({"ready": True}))
+        await stop.wait()
+    args.counts.write_text(json.dumps(counter.calls))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

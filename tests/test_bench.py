@@ -1,0 +1,49 @@
+"""The benchmark is honest: its critical path matches the plan, and no run can beat it."""
+
+import time
+
+import pytest
+from temporalio.worker import Worker
+
+from activities import registry
+from activities.sites.registry import Providers
+from bench.critical_path import critical_path
+from bench.provider import BenchSiteProvider, Counter, Timings
+from bench.runbooks import generate
+from standby.plan import build
+from workflows.registry import WORKFLOWS
+from workflows.types import OperationInput, OperationResult
+
+TIMINGS = Timings(launch=0.4, stop=0.3, points=0.1, identity=0.0, replicate=0.2)
+
+
+def test_generated_runbook_has_two_waves_per_group_and_validates():
+    runbook = generate(40, 4)
+    plan = build(runbook, "failover")
+    assert [len(stage.waves) for stage in plan.recover] == [2, 2, 2, 2]
+    assert [len(wave.apps) for wave in plan.recover[0].waves] == [1, 9]
+    assert sum(len(w.apps) for w in plan.stop) == 40
+
+
+def test_critical_path_is_stop_waves_then_drain_then_each_recovery_wave():
+    runbook = generate(40, 4)
+    plan = build(runbook, "failover")
+    waves = sum(len(stage.waves) for stage in plan.recover)
+    expected = len(plan.stop) * 0.3 + 0.2 + waves * (0.1 + 0.4)
+    assert critical_path(runbook, plan, TIMINGS) == pytest.approx(expected)
+    assert len(plan.stop) == waves == 8
+
+
+async def test_a_real_failover_never_beats_the_critical_path(client, task_queue, state_dir):
+    runbook = generate(20, 2, name="bench-small")
+    counter = Counter()
+    providers = Providers({"local": lambda site: BenchSiteProvider(site, TIMINGS, counter)})
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=registry.build(state_dir, providers)):
+        started = time.monotonic()
+        result = await client.execute_workflow(
+            "Failover", OperationInput(runbook=runbook, force=True, yes=True), id=f"bench-{task_queue}",
+            task_queue=task_queue, result_type=OperationResult)
+        wall = time.monotonic() - started
+    assert result.state == "failed_over"
+    assert counter.calls["launch"] == 20 and counter.calls["recovery_points"] == 20
+    assert wall >= critical_path(runbook, build(runbook, "failover"), TIMINGS)

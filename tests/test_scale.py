@@ -1,0 +1,38 @@
+"""A 2,000-machine failover keeps every history small: batches of apps run as child workflows.
+
+The sites use the benchmark provider from bench/ (every call a no-op): this test
+checks the orchestration's structure, which does not depend on the infrastructure,
+and 2,000 real processes are more than a CI machine should start.
+"""
+
+from temporalio.worker import Worker
+
+from activities import registry
+from activities.sites.registry import Providers
+from bench.histories import event_counts
+from bench.provider import BenchSiteProvider, Counter, Timings
+from bench.runbooks import generate
+from workflows.registry import WORKFLOWS
+from workflows.types import OperationInput, OperationResult
+
+MACHINES, GROUPS = 2000, 5
+
+
+async def test_failover_of_2000_machines_keeps_every_history_under_10000_events(client, task_queue, state_dir):
+    runbook = generate(MACHINES, GROUPS, name="scale")
+    counter = Counter()
+    providers = Providers({"local": lambda site: BenchSiteProvider(site, Timings(), counter)})
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=registry.build(state_dir, providers), max_concurrent_activities=200):
+        handle = await client.start_workflow(
+            "Failover", OperationInput(runbook=runbook, force=True, yes=True), id=f"scale-{task_queue}",
+            task_queue=task_queue, result_type=OperationResult)
+        result = await handle.result()
+    assert result.state == "failed_over"
+    assert len(result.apps) == MACHINES
+    assert counter.calls["launch"] == MACHINES
+    assert counter.calls["stop_app"] == MACHINES
+    counts = await event_counts(client, handle.id)
+    assert len(counts) > GROUPS, "large waves must run in batch children"
+    print("largest histories:", sorted(counts.items(), key=lambda kv: -kv[1])[:3], "workflows:", len(counts))
+    assert max(counts.values()) < 10_000
