@@ -1,0 +1,170 @@
+"""Recovery and drill targets on vSphere, idempotent on the operation key kept in each VM's extraConfig.
+
+Recovery: the replica VM is reverted to the chosen point, re-addressed, moved
+onto the site's port groups and powered on. Drill: a full clone of the chosen
+point, attached only to the site's isolated port group, removed afterwards.
+"""
+
+import hashlib
+from datetime import datetime
+
+from pyVmomi import vim
+
+from activities.sites import vsphere_inventory as inventory
+from activities.sites import vsphere_network as net
+from activities.sites import vsphere_points as points
+from activities.sites import vsphere_power as power
+from activities.sites.base import PermanentProviderError
+from activities.sites.vsphere_vcenter import Vcenter
+from standby.runbook import VsphereSite
+from standby.steps import LaunchInput, Target
+
+STOP_SECONDS = 30.0
+
+
+def clone_name(vm_name: str, key: str) -> str:
+    """The drill clone of a VM for one operation: `erp-db-01-drill-1a2b3c4d`."""
+    return f"{vm_name}-drill-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def marks(inp: LaunchInput, now: datetime) -> dict[str, str]:
+    """What a launched VM carries: the operation key, mode, machine, app and launch time."""
+    return {"key": inp.key, "mode": inp.mode, "runbook": inp.site.runbook, "machine": inp.machine.name,
+            "app": inp.app.name, "launched": now.isoformat()}
+
+
+async def _read(vc: Vcenter, vm: vim.VirtualMachine, ident: str) -> tuple[str, dict[str, str], str, object]:
+    def read(content: vim.ServiceContent) -> tuple[str, dict[str, str], str, object]:
+        found = inventory.props(content, vm, ["name", "config.extraConfig", "runtime.powerState", "snapshot"])
+        return (found["name"], inventory.tags(found.get("config.extraConfig")), found["runtime.powerState"],
+                found.get("snapshot"))
+    return await vc.run(read, "read VM", ident)
+
+
+def _point(inp: LaunchInput, snapshots: object, vm: str, where: str) -> points.Point:
+    if inp.point is None:
+        raise PermanentProviderError(f"no recovery point given to launch {inp.machine.name} [{where}]")
+    found = points.find(points.points(snapshots), inp.point.id)  # type: ignore[arg-type]
+    if found is None:
+        raise PermanentProviderError(f"recovery point {inp.point.id} of {vm} is gone (pruned or removed) [{where}]")
+    return found
+
+
+async def launch_recovery(vc: Vcenter, inp: LaunchInput, now: datetime) -> Target:
+    """Revert the replica to the point, re-address it, map its networks, mark it, power it on."""
+    ident = vc.vm_of(inp.machine)
+    vm = await vc.vm(ident)
+    name, tags, state, snapshots = await _read(vc, vm, ident)
+    if tags.get("key") != inp.key:
+        if state != power.OFF:
+            raise PermanentProviderError(
+                f"{name} is {state} at {vc.name}: recovering it would revert a running VM; stop it first "
+                f"[{vc.where(name)}]")
+        point = _point(inp, snapshots, name, vc.where(name))
+        await vc.task(lambda _: point.snapshot.RevertToSnapshot_Task(suppressPowerOn=True), f"revert to {point.name}", name)
+        await _customize(vc, inp, vm, name)
+        dc = await vc.datacenter()
+        await _reconfigure(vc, vm, name, dc, lambda current: vc.config.networks.get(current), marks(inp, now))
+    launched = await power.power_on(vc.session, vm, vc.where(name))
+    return await _target(vc, inp, vm, name, launched)
+
+
+async def _customize(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name: str) -> None:
+    placed = inp.machine.config.at.get(vc.name)
+    if placed is None or placed.ip is None:
+        return
+    ip = placed.ip
+
+    def customize(_: vim.ServiceContent) -> vim.Task | None:
+        if vm.config.tools and vm.config.tools.pendingCustomization:
+            return None  # a retry: the first try's customization is still waiting for the power-on
+        return vm.CustomizeVM_Task(spec=net.customization(vm, ip, vc.where(name)))
+
+    task = await vc.run(customize, f"customize guest IP {ip.address}", name)
+    if task is not None:
+        await vc.task(lambda _: task, f"customize guest IP {ip.address}", name)
+
+
+async def _reconfigure(vc: Vcenter, vm: vim.VirtualMachine, name: str, dc: vim.Datacenter, choose, tags: dict) -> None:
+    """One ReconfigVM_Task: NICs onto the chosen port groups and Standby's marks (the marks commit the launch)."""
+    def spec(_: vim.ServiceContent) -> vim.vm.ConfigSpec:
+        return vim.vm.ConfigSpec(deviceChange=net.moves(vm, dc, choose, vc.where(name)),
+                                 extraConfig=inventory.tag_options(**tags))
+    config = await vc.run(spec, "plan reconfiguration", name)
+    await vc.task(lambda _: vm.ReconfigVM_Task(spec=config), "reconfigure", name)
+
+
+async def launch_test(vc: Vcenter, inp: LaunchInput, now: datetime) -> Target:
+    """Clone the point into an isolated VM (once per key), attach it to the isolated port group, power it on."""
+    isolated = vc.config.isolated_network
+    if not isolated:
+        raise PermanentProviderError(f"site {vc.name} has no isolated_network: drill clones must not join a "
+                                     f"production port group [{vc.describe()}]")
+    ident = vc.vm_of(inp.machine)
+    source = await vc.vm(ident)
+    source_name, _, _, snapshots = await _read(vc, source, ident)
+    name = clone_name(source_name, inp.key)
+    dc = await vc.datacenter()
+    clone = await vc.find_vm(name)
+    if clone is None:
+        point = _point(inp, snapshots, source_name, vc.where(source_name))
+        folder, spec = await vc.run(lambda content: _clone_spec(content, dc, source, vc.config, point, marks(inp, now),
+                                                                vc.where(name)), "plan clone", name)
+        clone = await vc.task(lambda _: source.CloneVM_Task(folder=folder, name=name, spec=spec),
+                              f"clone {point.name} for a drill", name)
+    else:
+        _, tags, _, _ = await _read(vc, clone, name)
+        if tags.get("key") != inp.key:
+            raise PermanentProviderError(f"a VM named {name} exists that this drill did not make [{vc.where(name)}]")
+    await _reconfigure(vc, clone, name, dc, lambda _: isolated, {})
+    launched = await power.power_on(vc.session, clone, vc.where(name))
+    return await _target(vc, inp, clone, name, launched)
+
+
+def _clone_spec(content: vim.ServiceContent, dc: vim.Datacenter, source: vim.VirtualMachine, config: VsphereSite,
+                point: points.Point, tags: dict, where: str) -> tuple[vim.Folder, vim.vm.CloneSpec]:
+    """Where the clone goes (the site's drill placement, else beside the replica) and what it carries."""
+    folder = inventory.folder(dc, config.folder, where) if config.folder else source.parent
+    pool = source.resourcePool
+    if config.resource_pool:
+        cluster = inventory.cluster(content, dc, config, where)
+        if cluster is None:
+            raise PermanentProviderError(f"resource_pool {config.resource_pool} needs the site's cluster [{where}]")
+        pool = inventory.resource_pool(cluster.resourcePool, config.resource_pool, where)
+    store = inventory.datastore(dc, config.datastore, where) if config.datastore else None
+    # A full clone: the drill VM must not depend on a snapshot that retention may prune meanwhile.
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=pool, datastore=store), powerOn=False, template=False,
+                            snapshot=point.snapshot, config=vim.vm.ConfigSpec(extraConfig=inventory.tag_options(**tags)))
+    return folder, spec
+
+
+async def _target(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name: str, launched: bool) -> Target:
+    placed = inp.machine.config.at.get(vc.name)
+    address = await vc.run(lambda _: vm.guest.ipAddress if vm.guest else None, "read guest IP", name)
+    if not address and placed and placed.ip:
+        address = str(placed.ip.address)
+    point = inp.point.id if inp.point else None
+    return Target(key=inp.key, machine=inp.machine.name, app=inp.app.name, site=vc.name, mode=inp.mode,
+                  target_id=name, address=address or None, point_id=point, launched=launched)
+
+
+async def terminate(vc: Vcenter, key: str | None, prefix: str | None) -> list[str]:
+    """Remove what was launched under a key (or key prefix), newest first: drill clones destroyed, replicas stopped."""
+    dc = await vc.datacenter()
+    marked = await vc.run(lambda content: inventory.tagged_vms(content, dc), "list VMs Standby launched")
+    chosen = [(vm, info) for vm, info in marked
+              if info["tags"].get("key") and (info["tags"]["key"] == key
+                                              or (prefix is not None and info["tags"]["key"].startswith(prefix)))]
+    chosen.sort(key=lambda item: item[1]["tags"].get("launched", ""), reverse=True)
+    removed = []
+    for vm, info in chosen:
+        name = info["name"]
+        if info["tags"].get("mode") == "test":
+            await power.power_off(vc.session, vm, vc.where(name))
+            await vc.task(lambda _, vm=vm: vm.Destroy_Task(), "destroy drill clone", name)
+        else:
+            await power.shut_down(vc.session, vm, STOP_SECONDS, vc.where(name))
+            await vc.task(lambda _, vm=vm: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(
+                extraConfig=inventory.tag_options(key="", mode=""))), "unmark", name)
+        removed.append(name)
+    return removed
