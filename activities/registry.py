@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from activities import checks, commands, hooks
+from activities.failback_client import FailbackClientActivities
 from activities.sites.activities import SiteActivities
 from activities.sites.registry import Providers, default_providers
 from activities.state import StateStore
@@ -10,7 +11,8 @@ from activities.state import StateStore
 
 def build(state_dir: Path, providers: Providers | None = None) -> list:
     """Activities for a worker whose local state lives in `state_dir`."""
-    sites = SiteActivities(providers or default_providers(state_dir))
+    providers = providers or default_providers(state_dir)
+    sites, failback = SiteActivities(providers), FailbackClientActivities(providers, state_dir)
     store = StateStore(state_dir)
-    return [*sites.all(), store.load_state, store.update_state, commands.run_step, hooks.run_hook,
+    return [*sites.all(), *failback.all(), store.load_state, store.update_state, commands.run_step, hooks.run_hook,
             checks.check_health, checks.check_connectivity, checks.download]

@@ -49,6 +49,8 @@ class AwsSite(Strict):
     region: str
     profile: str | None = Field(None, description="a profile of the worker's AWS configuration")
     account: str | None = Field(None, description="the expected account id; a mismatch is refused")
+    replication_software_url: str | None = Field(
+        None, description="where the Failback Client downloads the replication software (default: the region's DRS bucket)")
 
 
 class VsphereSite(Strict):
@@ -62,6 +64,13 @@ class VsphereSite(Strict):
     insecure: bool = Field(False, description="skip TLS certificate verification (lab vCenters only)")
     credentials_file: str | None = Field(None, description="worker-side file with user and password")
     isolated_network: str | None = Field(None, description="port group drill clones attach to")
+    protocol: Literal["https", "http"] = Field("https", description="http only for the vcsim simulator")
+    ca_file: str | None = Field(None, description="worker-side PEM file that verifies the vCenter's certificate")
+    resource_pool: str | None = Field(None, description="pool (path under the cluster) for drill clones")
+    folder: str | None = Field(None, description="VM folder (path under the datacenter) for drill clones")
+    datastore: str | None = Field(None, description="datastore for drill clones (default: the replica's)")
+    networks: dict[str, str] = Field({}, description="port group mapping on recovery: other site's -> this site's")
+    snapshot_interval: Duration = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
 
 
 Site = Annotated[LocalSite | AwsSite | VsphereSite, Field(discriminator="provider")]
@@ -93,6 +102,7 @@ class Blueprint(Strict):
     subnet: str | None = None
     security_groups: list[str] = []
     private_ip: IPv4Address | None = None
+    post_launch: list[Argv] = Field([], description="AWS: commands run on the launched instance through SSM, in order")
 
     @model_validator(mode="after")
     def _host_matches_launch_type(self) -> "Blueprint":
@@ -103,11 +113,49 @@ class Blueprint(Strict):
         return self
 
 
+class GuestIp(Strict):
+    """A fixed IPv4 address given to a VM's first NIC by guest customization (vSphere)."""
+
+    address: IPv4Address
+    prefix: Annotated[int, Field(ge=1, le=32)] = 24
+    gateway: IPv4Address | None = None
+    dns: list[IPv4Address] = []
+    domain: str = Field("localdomain", description="DNS domain the guest is customized with")
+
+
+class MachineAt(Strict):
+    """A machine at one site (vSphere): its VM there and how it is re-addressed when recovered there."""
+
+    vm: str | None = Field(None, description="VM name, instance UUID or moid at that site (default: source_id)")
+    ip: GuestIp | None = Field(None, description="guest IP customization applied when recovered there")
+
+
+class FailbackClient(Strict):
+    """AWS: how the Failback Client brings a machine that runs outside AWS back from its recovery instance."""
+
+    instance: str | None = Field(None, description="recovery instance to fail back from (detected when unset)")
+    volumes: dict[str, str] = Field({}, description="recovery instance device -> local device (same names when unset)")
+    address: str | None = Field(None, description="the machine's address once failed back")
+    replication_host: str | None = Field(None, description="replication endpoint (default: the recovery instance)")
+    replication_port: Port = 1500
+    task_queue: str | None = Field(None, description="task queue of a worker on the machine (default: Standby's)")
+
+
 class Machine(Strict):
     """A protected machine: its id at the provider and its launch blueprint."""
 
     source_id: str | None = Field(None, description="provider id: DRS source server, VM name or UUID")
     blueprint: Blueprint | None = None
+    source: Literal["ec2", "onprem"] = Field(
+        "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS (Failback Client)")
+    failback: FailbackClient | None = None
+    at: dict[Name, MachineAt] = Field({}, description="vSphere: the machine's VM and address at each site")
+
+    @model_validator(mode="after")
+    def _failback_is_onprem(self) -> "Machine":
+        if self.failback is not None and self.source != "onprem":
+            raise ValueError("'failback' configures the Failback Client, used with source: onprem only")
+        return self
 
 
 class TcpCheck(Strict):

@@ -7,6 +7,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    # Compiling a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
+    # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
+    import jinja2.runtime  # noqa: F401
     from activities.checks import HealthInput, ProbeResult
     from activities.commands import StepCommand
     from activities.hooks import CommandResult

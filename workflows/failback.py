@@ -5,6 +5,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from standby.plan import build
     from workflows import actions
+    from workflows.failback_client import fail_back_outside_aws
     from workflows.operation import OperationWorkflow
     from workflows.types import OperationInput, OperationResult
 
@@ -23,6 +24,7 @@ class FailbackWorkflow(OperationWorkflow):
         self._begin(runbook, plan)
         async with self.step(f"reverse replication {plan.from_site} -> {plan.to_site}"):
             await actions.set_direction(runbook, plan.from_site, plan.to_site, running=True)
+        await fail_back_outside_aws(self, runbook, plan.from_site, plan.to_site, plan.apps)
         await self._wait_continuous(plan.from_site, plan.to_site)
         await self._approve(inp.yes)
         await self._hooks(plan.before)

@@ -2,10 +2,12 @@
 
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
+from workflows.failback_client import FailbackClientWorkflow
 from workflows.failover import FailoverWorkflow
-from workflows.group import RecoverGroupWorkflow
+from workflows.group import RecoverAppsWorkflow, RecoverGroupWorkflow
 from workflows.protect import ProtectWorkflow
 from workflows.return_to_normal import ReturnToNormalWorkflow
+from workflows.stop import StopAppsWorkflow
 from workflows.switchover import SwitchoverWorkflow
 
 OPERATIONS = {
@@ -16,4 +18,4 @@ OPERATIONS = {
     "switchover": SwitchoverWorkflow,
 }
 
-WORKFLOWS = [*OPERATIONS.values(), RecoverGroupWorkflow, ProtectWorkflow]
+WORKFLOWS = [*OPERATIONS.values(), RecoverGroupWorkflow, RecoverAppsWorkflow, StopAppsWorkflow, ProtectWorkflow, FailbackClientWorkflow]

@@ -1,0 +1,126 @@
+"""The Failback Client of a machine outside AWS, as a child workflow of failback: one activity per step.
+
+authenticate (installation token from the worker's environment) -> detect the recovery instance -> map volumes ->
+download the replication software (three more tries) -> configure it -> verify HTTPS to the service (retried) ->
+pair with the agent -> connect on port 1500 (retried until the deadline) -> replicate until continuous data
+protection. A failure after pairing stops the failback replication again, so the recovery instance is released.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.checks import ConnectivityInput, ConnectivityResult, DownloadInput, DownloadResult
+    from activities.failback_client import ConfigureInput, Detected, FailbackStep, VolumesInput
+    from standby.runbook import Runbook
+    from standby.steps import MachineReplication, machine_refs, site_ref
+    from workflows import policies
+    from workflows.operator import Operator
+
+QUICK = dict(retry_policy=RetryPolicy(maximum_attempts=3), start_to_close_timeout=timedelta(minutes=2))
+ENDPOINT_DEADLINE = timedelta(minutes=10)
+CONNECT_DEADLINE = timedelta(minutes=30)
+REPLICATION_DEADLINE = timedelta(hours=24)
+REPLICATION_POLL = timedelta(seconds=2)
+DEFAULT_SOFTWARE = ("https://aws-elastic-disaster-recovery-{region}.s3.{region}.amazonaws.com/latest/linux/"
+                    "aws-replication-installer-init")
+
+
+@workflow.defn(name="FailbackClient")
+class FailbackClientWorkflow(Operator):
+    """Bring one machine outside AWS back into failback replication from its recovery instance."""
+
+    @workflow.init
+    def __init__(self, step: FailbackStep) -> None:
+        self._start_progress(step.runbook, "failback")
+        config = step.machine.config.failback
+        self._queue = config.task_queue if config and config.task_queue else None
+
+    async def _run(self, name: str, activity: str, arg: object, result_type: type, **options):
+        async with self.step(name, app=None) as record:
+            result = await workflow.execute_activity(activity, arg, result_type=result_type, summary=name,
+                                                     task_queue=self._queue, **(options or QUICK))
+            record.detail = result if isinstance(result, str) else ""
+            return result
+
+    @workflow.run
+    async def run(self, step: FailbackStep) -> MachineReplication:
+        """Each step in order; returns the machine's replication once continuous."""
+        name = step.machine.name
+        await self._run(f"{name}: authenticate with the installation token", "failback_authenticate", step, str)
+        detected = await self._run(f"{name}: detect the recovery instance", "failback_detect", step, Detected)
+        step = step.model_copy(update={"instance": detected.instance})
+        volumes = await self._run(f"{name}: map volumes", "failback_map_volumes",
+                                  VolumesInput(step=step, detected=detected), dict[str, str])
+        package = await self._download(step, detected)
+        await self._run(f"{name}: configure the replication software", "failback_configure",
+                        ConfigureInput(step=step, detected=detected, volumes=volumes, package=package), str)
+        await self._run(f"{name}: verify HTTPS 443 to the service", "failback_verify_endpoint", step, str,
+                        **policies.connectivity_options(ENDPOINT_DEADLINE))
+        await self._run(f"{name}: pair with the agent", "failback_pair", step, str,
+                        **policies.poll_options(ENDPOINT_DEADLINE, timedelta(seconds=5)))
+        try:
+            await self._connect(step, detected)
+            return await self._run(f"{name}: replicate until continuous data protection", "failback_replicate", step,
+                                   MachineReplication, **policies.poll_options(REPLICATION_DEADLINE, REPLICATION_POLL))
+        except BaseException:
+            # Also on cancel: the recovery instance must not stay paired with a failback that no one finishes.
+            await workflow.execute_activity("failback_stop", step, summary=f"{name}: stop failback",
+                                            task_queue=self._queue, **QUICK)
+            raise
+
+    async def _download(self, step: FailbackStep, detected: Detected) -> str:
+        dr = step.dr.config
+        url = getattr(dr, "replication_software_url", None) or DEFAULT_SOFTWARE.format(region=getattr(dr, "region", ""))
+        package = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "replication-software"
+        inp = DownloadInput(url=url, dest=f"{detected.workdir}/{package}", package=package)
+        try:
+            result = await self._run(f"{step.machine.name}: download the replication software", "download", inp,
+                                     DownloadResult, retry_policy=policies.DOWNLOAD,
+                                     start_to_close_timeout=policies.DOWNLOAD_TIMEOUT,
+                                     heartbeat_timeout=policies.HEARTBEAT)
+        except ActivityError as error:
+            raise ApplicationError(f"the replication software package {package} could not be downloaded after "
+                                   f"{policies.DOWNLOAD.maximum_attempts} tries: {_cause(error)}",
+                                   type="DownloadFailed", non_retryable=True) from error
+        return result.path
+
+    async def _connect(self, step: FailbackStep, detected: Detected) -> None:
+        config = step.machine.config.failback
+        host = (config.replication_host if config else None) or detected.address or ""
+        port = config.replication_port if config else 1500
+        inp = ConnectivityInput(host=host, port=port, purpose=f"the replication server of {step.machine.name}")
+        await self._run(f"{step.machine.name}: connect on port {port}", "check_connectivity", inp, ConnectivityResult,
+                        **policies.connectivity_options(CONNECT_DEADLINE))
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error.message if isinstance(error, ApplicationError) else str(error)
+
+
+def outside_aws(runbook: Runbook, dr: str, apps: list[str]) -> list[str]:
+    """Machines of the apps that fail back from AWS through the Failback Client."""
+    if runbook.sites[dr].provider != "aws":
+        return []
+    return [m for a in apps for m in runbook.apps[a].machines if runbook.machines[m].source == "onprem"]
+
+
+async def fail_back_outside_aws(op: Operator, runbook: Runbook, dr: str, home: str, apps: list[str]) -> None:
+    """Run the Failback Client of every machine outside AWS, in parallel, each as a child workflow."""
+    machines = outside_aws(runbook, dr, apps)
+    if not machines:
+        return
+    parent = workflow.info().workflow_id
+    steps = [FailbackStep(runbook=runbook.runbook, machine=m, dr=site_ref(runbook, dr), home=site_ref(runbook, home))
+             for m in machine_refs(runbook, machines)]
+    async with op.step(f"Failback Client: {', '.join(machines)}") as record:
+        states = await asyncio.gather(*(workflow.execute_child_workflow(
+            FailbackClientWorkflow.run, s, id=f"{parent}/failback-client/{s.machine.name}",
+            static_summary=f"Failback Client of {s.machine.name}") for s in steps))
+        record.detail = "; ".join(f"{s.machine}: {s.phase}" for s in states)
