@@ -26,7 +26,7 @@ class HookStep(BaseModel):
 
     index: int
     at: str
-    kind: Literal["command", "prompt"]
+    kind: Literal["command", "prompt", "action"]
     text: str
 
 
@@ -181,10 +181,22 @@ def _approval(runbook: Runbook, operation: Operation) -> str | None:
 
 def _hooks(hooks: list[tuple[int, Hook]], kind: str, subject: str | None) -> list[HookStep]:
     return [
-        HookStep(index=i, at=h.at, kind="prompt" if h.prompt else "command", text=h.prompt or " ".join(h.run or []))
+        HookStep(index=i, at=h.at, kind=_kind(h), text=_text(h))
         for i, h in hooks
         if h.kind == kind and h.subject == subject
     ]
+
+
+def _kind(hook: Hook) -> Literal["command", "prompt", "action"]:
+    return "prompt" if hook.prompt is not None else "action" if hook.action is not None else "command"
+
+
+def _text(hook: Hook) -> str:
+    if hook.action is not None:
+        target = hook.action.target
+        where = f" on {target.site}" if target.site else ""
+        return f"{hook.action.kind} {target.vm}{where}"
+    return hook.prompt or " ".join(hook.run or [])
 
 
 def _stages(runbook: Runbook, selected: list[str], hooks: list[tuple[int, Hook]]) -> list[GroupStage]:

@@ -39,6 +39,8 @@ def _direction(plan: Plan) -> str:
 def _hook(hook: HookStep) -> str:
     if hook.kind == "prompt":
         return f"prompt ({hook.at}): \"{hook.text}\" — waits for `standby continue`"
+    if hook.kind == "action":
+        return f"action ({hook.at}): {hook.text}"
     return f"command ({hook.at}): {hook.text}"
 
 

@@ -249,12 +249,61 @@ HookPoint = Annotated[
 ]
 
 
+class VmTarget(Strict):
+    """A VM of a vSphere site: by name, instance UUID or managed object ID."""
+
+    vm: str
+    site: Name | None = Field(None, description="the vSphere site (default: the site the operation recovers to)")
+
+
+class VmotionTarget(VmTarget):
+    """A VM to move to a host: the named one, or the least-loaded host of the site's cluster."""
+
+    host: str | None = None
+
+
+class StorageVmotionTarget(VmTarget):
+    """A VM to move to a datastore."""
+
+    datastore: str
+
+
+class RemediationAction(Strict):
+    """A VMware remediation step; exactly one of restart_vm, reset_vm, vmotion, storage_vmotion."""
+
+    restart_vm: VmTarget | None = None
+    reset_vm: VmTarget | None = None
+    vmotion: VmotionTarget | None = None
+    storage_vmotion: StorageVmotionTarget | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "RemediationAction":
+        if len(self.given()) != 1:
+            raise ValueError("an action is exactly one of restart_vm, reset_vm, vmotion, storage_vmotion")
+        return self
+
+    def given(self) -> list[str]:
+        """The names of the actions set."""
+        return [k for k in ("restart_vm", "reset_vm", "vmotion", "storage_vmotion") if getattr(self, k) is not None]
+
+    @property
+    def kind(self) -> str:
+        """restart_vm, reset_vm, vmotion or storage_vmotion."""
+        return self.given()[0]
+
+    @property
+    def target(self) -> VmTarget:
+        """The VM (and its settings) the action acts on."""
+        return getattr(self, self.kind)
+
+
 class Hook(Strict):
-    """An SRM-style step: a command (argv, never a shell string) or a prompt."""
+    """An SRM-style step: a command (argv, never a shell string), a prompt, or a remediation action."""
 
     at: HookPoint
     run: Argv | None = None
     prompt: str | None = None
+    action: RemediationAction | None = None
     operations: list[Operation] = Field(list(OPERATIONS), description="operations the hook runs in")
     timeout: Duration = timedelta(minutes=5)
     retries: Annotated[int, Field(ge=0, le=20)] = 0
@@ -263,10 +312,13 @@ class Hook(Strict):
 
     @model_validator(mode="after")
     def _run_or_prompt(self) -> "Hook":
-        if self.run is None and self.prompt is None:
+        given = [k for k in ("run", "prompt", "action") if getattr(self, k) is not None]
+        if not given:
             raise ValueError("a hook needs 'run' (a command argv) or 'prompt' (a question for the operator)")
-        if self.run is not None and self.prompt is not None:
+        if given == ["run", "prompt"]:
             raise ValueError("a hook has 'run' (a command) or 'prompt' (a question), not both; write two hooks")
+        if len(given) > 1:
+            raise ValueError(f"a hook has one of 'run', 'prompt' or 'action', not {' and '.join(given)}; write two hooks")
         return self
 
     @property

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from standby import templates
 from standby.issues import Issue
-from standby.runbook import LocalSite, Runbook
+from standby.runbook import LocalSite, Runbook, VsphereSite
 from standby.source import Document
 from standby.suggest import did_you_mean
 
@@ -24,6 +24,7 @@ def detect_all(runbook: Runbook, document: Document) -> list[Issue]:
         detect_dependency_problems,
         detect_dependency_cycles,
         detect_hook_references,
+        detect_action_sites,
         detect_pair_references,
         detect_template_problems,
         detect_local_requirements,
@@ -159,6 +160,26 @@ def detect_hook_references(runbook: Runbook, document: Document) -> list[Issue]:
             issues.append(_unknown(document, ("hooks", index, "at"), "group", hook.subject, groups))
         if hook.kind in ("pre_launch", "post_launch") and hook.subject not in runbook.apps:
             issues.append(_unknown(document, ("hooks", index, "at"), "app", hook.subject, runbook.apps))
+    return issues
+
+
+def detect_action_sites(runbook: Runbook, document: Document) -> list[Issue]:
+    """A remediation action acts on a vSphere site: the one it names, else the protection target."""
+    vsphere = [name for name, site in runbook.sites.items() if isinstance(site, VsphereSite)]
+    issues = []
+    for index, hook in enumerate(runbook.hooks):
+        if hook.action is None:
+            continue
+        path = ("hooks", index, "action", hook.action.kind)
+        named = hook.action.target.site
+        if named is not None and named in runbook.sites and named not in vsphere:
+            message = f"site '{named}' is a {runbook.sites[named].provider} site; a remediation action needs a vSphere site"
+            issues.append(document.issue((*path, "site"), message))
+        elif named is not None and named not in vsphere:
+            issues.append(_unknown(document, (*path, "site"), "vSphere site", named, vsphere))
+        elif named is None and runbook.protection.target not in vsphere:
+            message = f"{hook.action.kind} acts on a vSphere site; name one with 'site:' (vSphere sites: {', '.join(vsphere) or 'none'})"
+            issues.append(document.issue(path, message))
     return issues
 
 

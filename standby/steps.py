@@ -172,6 +172,27 @@ class StateUpdate(BaseModel):
     changes: dict[str, object] = {}
 
 
+class RemediationInput(BaseModel):
+    """A VMware remediation step: which VM of which site, and where to move it (vMotion, Storage vMotion)."""
+
+    site: SiteRef
+    vm: str
+    shutdown_seconds: float = Field(120, description="restart: how long the guest may take to shut down")
+    host: str | None = None
+    datastore: str | None = None
+
+
+class RemediationResult(BaseModel):
+    """What a remediation did, and where the VM is now."""
+
+    site: str
+    vm: str
+    action: str
+    outcome: str
+    host: str | None = None
+    datastores: list[str] = []
+
+
 def site_ref(runbook: Runbook, name: str) -> SiteRef:
     """The reference of a named site."""
     return SiteRef(runbook=runbook.runbook, name=name, config=runbook.sites[name])

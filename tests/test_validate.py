@@ -46,6 +46,9 @@ EXPECTED: dict[str, list[str]] = {
     "unknown-hook-group": [
         "24:10: hooks[0].at: unknown group 'service' (did you mean 'services'?)",
     ],
+    "action-on-non-vsphere-site": [
+        "24:65: hooks[0].action.restart_vm.site: site 'primary' is a local site; a remediation action needs a vSphere site",
+    ],
     "unknown-hook-app": [
         "24:10: hooks[0].at: unknown app 'dbb' (did you mean 'db'?)",
     ],

@@ -142,3 +142,5 @@ async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client,
     log = [line.strip() for line in (path.parent / "erp.log").read_text().splitlines()]
     assert log.count("db-consistency-check.sh hq") == 2 and "rebuild-search-index.sh" in log  # drill, failover
     assert {"erp-health.sh db", "erp-health.sh app", "erp-health.sh web"} <= set(log)
+    moved = next(s for s in result.steps if s.name.startswith("action after_group:application: vmotion erp-app-01"))
+    assert moved.status == "done" and "host" in moved.detail, moved

@@ -7,7 +7,8 @@ from pyVmomi import vim
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.sites.vsphere_remediation import RemediationActivities, StorageVmotionInput, VmAction, VmotionInput
+from activities.sites.vsphere_remediation import RemediationActivities
+from standby.steps import RemediationInput
 from activities.sites.vsphere_session import SessionPool
 from activities.sites.vsphere_tasks import run_task
 from standby.runbook import VsphereSite
@@ -37,15 +38,15 @@ async def test_restart_and_reset(vcsim: Vcsim, dc: str) -> None:
     booted = vm.summary.runtime.bootTime
     remediation, env = RemediationActivities(SessionPool()), ActivityEnvironment()
 
-    restarted = await env.run(remediation.restart_vm, VmAction(site=site(vcsim, dc), vm="erp-app-01", shutdown_seconds=5))
+    restarted = await env.run(remediation.restart_vm, RemediationInput(site=site(vcsim, dc), vm="erp-app-01", shutdown_seconds=5))
     assert (restarted.action, restarted.outcome) == ("restart", "restarted")
     assert vm.runtime.powerState == "poweredOn" and vm.summary.runtime.bootTime > booted
 
-    reset = await env.run(remediation.reset_vm, VmAction(site=site(vcsim, dc), vm=vm._moId))
+    reset = await env.run(remediation.reset_vm, RemediationInput(site=site(vcsim, dc), vm=vm._moId))
     assert reset.outcome == "reset" and vm.runtime.powerState == "poweredOn"
 
     with pytest.raises(ApplicationError, match=r"VM erp-gone not found.*vm=erp-gone\]") as missing:
-        await env.run(remediation.reset_vm, VmAction(site=site(vcsim, dc), vm="erp-gone"))
+        await env.run(remediation.reset_vm, RemediationInput(site=site(vcsim, dc), vm="erp-gone"))
     assert missing.value.non_retryable
 
 
@@ -57,19 +58,19 @@ async def test_vmotion_to_a_named_host_or_the_least_loaded_one(vcsim: Vcsim, dc:
     vcsim.create_vm(dc, "idle-huge", "prod", power_on=False, memory_mb=65536, host=hosts[2])  # off: claims nothing
     remediation, env = RemediationActivities(SessionPool()), ActivityEnvironment()
 
-    moved = await env.run(remediation.vmotion, VmotionInput(site=site(vcsim, dc), vm="erp-web-01"))
+    moved = await env.run(remediation.vmotion, RemediationInput(site=site(vcsim, dc), vm="erp-web-01"))
     assert moved.outcome == f"moved to {hosts[2]}" and moved.host == hosts[2] == host_of(vm)
 
-    named = await env.run(remediation.vmotion, VmotionInput(site=site(vcsim, dc), vm="erp-web-01", host=hosts[1]))
+    named = await env.run(remediation.vmotion, RemediationInput(site=site(vcsim, dc), vm="erp-web-01", host=hosts[1]))
     assert named.host == hosts[1] == host_of(vm)
 
     stored = await env.run(remediation.storage_vmotion,
-                           StorageVmotionInput(site=site(vcsim, dc), vm="erp-web-01", datastore="LocalDS_1"))
+                           RemediationInput(site=site(vcsim, dc), vm="erp-web-01", datastore="LocalDS_1"))
     assert stored.datastores == ["LocalDS_1"] and [d.name for d in vm.datastore] == ["LocalDS_1"]
 
     with pytest.raises(ApplicationError, match="datastore NoSuchDS in datacenter DC.* not found"):
         await env.run(remediation.storage_vmotion,
-                      StorageVmotionInput(site=site(vcsim, dc), vm="erp-web-01", datastore="NoSuchDS"))
+                      RemediationInput(site=site(vcsim, dc), vm="erp-web-01", datastore="NoSuchDS"))
 
 
 async def test_a_running_task_is_polled_with_heartbeats(vcsim: Vcsim, dc: str) -> None:

@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import HealthCheck, Runbook
     from standby.steps import (
         AppInput, AppRef, DirectionInput, IdentityInput, LaunchInput, MachineReplication, PointsInput,
-        RecoveryPoint, ReplicationInput, RunbookState, SiteRef, StateUpdate, StopResult, Target,
+        RecoveryPoint, RemediationInput, RemediationResult, ReplicationInput, RunbookState, SiteRef, StateUpdate,
+        StopResult, Target,
         TerminateInput, app_ref, machine_refs, site_ref,
     )
     from workflows import policies
@@ -37,6 +38,9 @@ async def run_hook(op: Operator, runbook: Runbook, index: int, context: dict[str
     if hook.prompt is not None:
         await op.prompt(templates.render(hook.prompt, context), **where)
         return
+    if hook.action is not None:
+        await _remediate(op, runbook, index, context, where)
+        return
     command = StepCommand(argv=list(hook.run or []), env=dict(hook.env), context=context,
                           timeout_seconds=hook.timeout.total_seconds(), label=hook.at)
     try:
@@ -46,6 +50,26 @@ async def run_hook(op: Operator, runbook: Runbook, index: int, context: dict[str
                 **policies.hook_options(hook.timeout, hook.retries),
             )
             record.output = (result.stdout + result.stderr)[-4000:]
+    except ActivityError as error:
+        await _hook_failed(op, hook.at, hook.on_failure, _cause(error), where)
+
+
+async def _remediate(op: Operator, runbook: Runbook, index: int, context: dict[str, str], where: dict) -> None:
+    """A remediation action (vSphere): restart, reset, vMotion or Storage vMotion a VM."""
+    hook = runbook.hooks[index]
+    assert hook.action is not None
+    kind, target = hook.action.kind, hook.action.target
+    site = target.site or context["target"]
+    inp = RemediationInput(site=site_ref(runbook, site), vm=target.vm, host=getattr(target, "host", None),
+                           datastore=getattr(target, "datastore", None))
+    try:
+        async with op.step(f"action {hook.at}: {kind} {target.vm} on {site}", **where) as record:
+            result = await workflow.execute_activity(
+                f"vsphere_{kind}", inp, result_type=RemediationResult, summary=f"{kind} {target.vm} on {site}",
+                retry_policy=policies.HOOK(hook.retries), start_to_close_timeout=hook.timeout,
+                heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
+            )
+            record.detail = result.outcome + (f" (host {result.host})" if result.host else "")
     except ActivityError as error:
         await _hook_failed(op, hook.at, hook.on_failure, _cause(error), where)
 

@@ -8,7 +8,6 @@ or moid, and says what it did.
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from pydantic import BaseModel, Field
 from pyVmomi import vim
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,44 +19,9 @@ from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.vsphere_session import POOL, SessionPool
 from activities.sites.vsphere_vcenter import Vcenter
 from standby.runbook import VsphereSite
-from standby.steps import SiteRef
+from standby.steps import RemediationInput, RemediationResult, SiteRef
 
 T = TypeVar("T")
-
-
-class VmAction(BaseModel):
-    """Restart or reset one VM of a vSphere site."""
-
-    site: SiteRef
-    vm: str
-    shutdown_seconds: float = Field(120, description="restart: how long the guest may take to shut down")
-
-
-class VmotionInput(BaseModel):
-    """Move a running VM to a named host, or to the least-loaded host of the site's cluster."""
-
-    site: SiteRef
-    vm: str
-    host: str | None = None
-
-
-class StorageVmotionInput(BaseModel):
-    """Move a VM's disks and files to a datastore."""
-
-    site: SiteRef
-    vm: str
-    datastore: str
-
-
-class RemediationResult(BaseModel):
-    """What a remediation did, and where the VM is now."""
-
-    site: str
-    vm: str
-    action: str
-    outcome: str
-    host: str | None = None
-    datastores: list[str] = []
 
 
 def least_loaded(hosts: list[tuple[vim.HostSystem, dict]], vms: list[dict], exclude: object) -> vim.HostSystem | None:
@@ -99,7 +63,7 @@ class RemediationActivities:
         return RemediationResult(site=vc.name, vm=inp_vm, action=action, outcome=outcome, host=host, datastores=stores)
 
     @activity.defn(name="vsphere_restart_vm")
-    async def restart_vm(self, inp: VmAction) -> RemediationResult:
+    async def restart_vm(self, inp: RemediationInput) -> RemediationResult:
         """Restart a VM as VMware HA would: guest shutdown (power off after a while), then power on."""
         async def run() -> RemediationResult:
             vc = self._vcenter(inp.site)
@@ -109,7 +73,7 @@ class RemediationActivities:
         return await _mapped(run())
 
     @activity.defn(name="vsphere_reset_vm")
-    async def reset_vm(self, inp: VmAction) -> RemediationResult:
+    async def reset_vm(self, inp: RemediationInput) -> RemediationResult:
         """Hard-reset a hung VM."""
         async def run() -> RemediationResult:
             vc = self._vcenter(inp.site)
@@ -118,7 +82,7 @@ class RemediationActivities:
         return await _mapped(run())
 
     @activity.defn(name="vsphere_vmotion")
-    async def vmotion(self, inp: VmotionInput) -> RemediationResult:
+    async def vmotion(self, inp: RemediationInput) -> RemediationResult:
         """vMotion a VM to inp.host, or to the least-loaded other host of the site's cluster."""
         async def run() -> RemediationResult:
             vc = self._vcenter(inp.site)
@@ -131,7 +95,7 @@ class RemediationActivities:
             return await self._result(vc, vm, inp.vm, "vmotion", f"moved to {name}")
         return await _mapped(run())
 
-    async def _host(self, vc: Vcenter, vm: vim.VirtualMachine, inp: VmotionInput) -> vim.HostSystem | None:
+    async def _host(self, vc: Vcenter, vm: vim.VirtualMachine, inp: RemediationInput) -> vim.HostSystem | None:
         dc = await vc.datacenter()
         if inp.host:
             return await vc.run(lambda content: inventory.host(content, dc, inp.host, vc.where(inp.vm)), "find host", inp.vm)
@@ -150,12 +114,14 @@ class RemediationActivities:
         return await vc.run(choose, "choose the least-loaded host", inp.vm)
 
     @activity.defn(name="vsphere_storage_vmotion")
-    async def storage_vmotion(self, inp: StorageVmotionInput) -> RemediationResult:
+    async def storage_vmotion(self, inp: RemediationInput) -> RemediationResult:
         """Storage vMotion a VM to a datastore of its datacenter."""
         async def run() -> RemediationResult:
             vc = self._vcenter(inp.site)
             vm = await vc.vm(inp.vm)
             dc = await vc.datacenter()
+            if not inp.datastore:
+                raise PermanentProviderError(f"Storage vMotion needs a datastore {vc.where(inp.vm)}")
             store = await vc.run(lambda _: inventory.datastore(dc, inp.datastore, vc.where(inp.vm)), "find datastore", inp.vm)
             await vc.task(lambda _: vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(datastore=store)),
                           f"Storage vMotion to {inp.datastore}", inp.vm)
