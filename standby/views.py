@@ -3,6 +3,8 @@
 from collections.abc import Iterable
 from datetime import timedelta
 
+from rich.console import Group
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from standby.durations import format_duration
@@ -69,13 +71,21 @@ def format_duration_seconds(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(timedelta(seconds=seconds))
 
 
-def progress_view(progress: Progress) -> Table:
-    """An operation's groups, apps and timeline."""
+def progress_view(progress: Progress) -> Group:
+    """An operation's groups and apps as progress bars, then its timeline."""
+    done_groups = sum(state == "recovered" for state in progress.groups.values())
+    done_apps = sum(state == "recovered" for state in progress.apps.values())
+    bars = Table.grid(padding=(0, 1))
+    bars.add_row("groups", ProgressBar(total=max(len(progress.groups), 1), completed=done_groups, width=30),
+                 f"{done_groups}/{len(progress.groups)} recovered")
+    bars.add_row("apps", ProgressBar(total=max(len(progress.apps), 1), completed=done_apps, width=30),
+                 f"{done_apps}/{len(progress.apps)} recovered of those started")
+    for group, state in progress.groups.items():
+        bars.add_row(f"  {group}", "", state)
     table = Table("step", "status", "took", "detail",
                   title=f"{progress.operation} of {progress.runbook}: {progress.state}")
     for step in progress.steps:
         took = f"{(step.ended - step.started).total_seconds():.1f}s" if step.ended else ""
         table.add_row(step.name, _MARK.get(step.status, step.status), took, step.detail)
-    for group, state in progress.groups.items():
-        table.add_row(f"group {group}", state, "", "")
-    return table
+    hint = waiting_hint(progress, f"{progress.runbook}/{progress.operation}")
+    return Group(bars, table, *([hint] if hint else []))

@@ -66,6 +66,8 @@ class DrillWorkflow(OperationWorkflow):
 
     async def _record(self, passed: bool) -> None:
         self._set_state("passed" if passed else "failed")
+        # The UI shows a drill's verdict and time at a glance, without opening its history.
+        workflow.upsert_memo({"tested": {"passed": passed, "at": workflow.now().isoformat()}})
         await actions.update_state(self._runbook, last_drill_time=workflow.now(), last_drill_passed=passed,
                                    last_drill_id=workflow.info().workflow_id + "/" + workflow.info().run_id)
 
