@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import HealthCheck, Runbook
     from standby.steps import (
         AppInput, AppRef, DirectionInput, IdentityInput, LaunchInput, MachineReplication, PointsInput,
-        RecoveryPoint, RemediationInput, RemediationResult, ReplicationInput, RunbookState, SiteRef, StateUpdate,
+        RecoveryPoint, RemediationInput, RemediationResult, ReplicationInput, RunbookState, StateUpdate,
         StopResult, Target,
         TerminateInput, app_ref, machine_refs, site_ref,
     )

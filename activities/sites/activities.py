@@ -26,7 +26,7 @@ from standby.steps import (
 T = TypeVar("T")
 
 
-async def _mapped(call: Awaitable[T]) -> T:
+async def mapped(call: Awaitable[T]) -> T:
     """Provider errors as ApplicationErrors: permanent ones non-retryable, the rest for the retry policy.
 
     The call heartbeats while it runs, so a worker that dies mid-call is noticed within the heartbeat timeout.
@@ -49,47 +49,47 @@ class SiteActivities:
     @activity.defn(name="replication_status")
     async def replication_status(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Replication state of machines replicated into inp.target."""
-        return await _mapped(self.providers.for_site(inp.target).replication(inp))
+        return await mapped(self.providers.for_site(inp.target).replication(inp))
 
     @activity.defn(name="replicate")
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Drive replication for a while (heartbeating) and report its state."""
-        return await _mapped(self.providers.for_site(inp.target).replicate(inp))
+        return await mapped(self.providers.for_site(inp.target).replicate(inp))
 
     @activity.defn(name="recovery_points")
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """Recovery points of one machine."""
-        return await _mapped(self.providers.for_site(inp.target).recovery_points(inp))
+        return await mapped(self.providers.for_site(inp.target).recovery_points(inp))
 
     @activity.defn(name="launch_target")
     async def launch_target(self, inp: LaunchInput) -> Target:
         """Launch a machine's target, idempotent on the operation key."""
-        return await _mapped(self.providers.for_site(inp.site).launch(inp))
+        return await mapped(self.providers.for_site(inp.site).launch(inp))
 
     @activity.defn(name="start_app")
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
-        return await _mapped(self.providers.for_site(inp.site).start_app(inp))
+        return await mapped(self.providers.for_site(inp.site).start_app(inp))
 
     @activity.defn(name="stop_app")
     async def stop_app(self, inp: AppInput) -> StopResult:
         """Stop an app's machines at a site."""
-        return await _mapped(self.providers.for_site(inp.site).stop_app(inp))
+        return await mapped(self.providers.for_site(inp.site).stop_app(inp))
 
     @activity.defn(name="terminate_targets")
     async def terminate_targets(self, inp: TerminateInput) -> list[str]:
         """Remove the targets an operation launched."""
-        return await _mapped(self.providers.for_site(inp.site).terminate(inp))
+        return await mapped(self.providers.for_site(inp.site).terminate(inp))
 
     @activity.defn(name="set_direction")
     async def set_direction(self, inp: DirectionInput) -> None:
         """Reverse (or pause) replication."""
-        await _mapped(self.providers.for_site(inp.target).set_direction(inp))
+        await mapped(self.providers.for_site(inp.target).set_direction(inp))
 
     @activity.defn(name="move_identity")
     async def move_identity(self, inp: IdentityInput) -> str:
         """Point an app's network identity at a site."""
-        return await _mapped(self.providers.for_site(inp.site).move_identity(inp))
+        return await mapped(self.providers.for_site(inp.site).move_identity(inp))
 
     def all(self) -> list:
         """Every activity of this class, for the worker."""

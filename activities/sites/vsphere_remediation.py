@@ -5,17 +5,15 @@ each takes a site (its vCenter and datacenter) and a VM by name, instance UUID
 or moid, and says what it did.
 """
 
-from collections.abc import Awaitable
 from typing import TypeVar
 
 from pyVmomi import vim
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.hooks import heartbeating
 from activities.sites import vsphere_inventory as inventory
 from activities.sites import vsphere_power as power
-from activities.sites.base import PermanentProviderError, ProviderError
+from activities.sites.activities import mapped
+from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere_session import POOL, SessionPool
 from activities.sites.vsphere_vcenter import Vcenter
 from standby.runbook import VsphereSite
@@ -70,7 +68,7 @@ class RemediationActivities:
             vm = await vc.vm(inp.vm)
             outcome = await power.restart(vc.session, vm, inp.shutdown_seconds, vc.where(inp.vm))
             return await self._result(vc, vm, inp.vm, "restart", outcome)
-        return await _mapped(run())
+        return await mapped(run())
 
     @activity.defn(name="vsphere_reset_vm")
     async def reset_vm(self, inp: RemediationInput) -> RemediationResult:
@@ -79,7 +77,7 @@ class RemediationActivities:
             vc = self._vcenter(inp.site)
             vm = await vc.vm(inp.vm)
             return await self._result(vc, vm, inp.vm, "reset", await power.reset(vc.session, vm, vc.where(inp.vm)))
-        return await _mapped(run())
+        return await mapped(run())
 
     @activity.defn(name="vsphere_vmotion")
     async def vmotion(self, inp: RemediationInput) -> RemediationResult:
@@ -93,7 +91,7 @@ class RemediationActivities:
             name = await vc.run(lambda _: target.name, "read host name", inp.vm)
             await vc.task(lambda _: vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=target)), f"vMotion to {name}", inp.vm)
             return await self._result(vc, vm, inp.vm, "vmotion", f"moved to {name}")
-        return await _mapped(run())
+        return await mapped(run())
 
     async def _host(self, vc: Vcenter, vm: vim.VirtualMachine, inp: RemediationInput) -> vim.HostSystem | None:
         dc = await vc.datacenter()
@@ -126,19 +124,8 @@ class RemediationActivities:
             await vc.task(lambda _: vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(datastore=store)),
                           f"Storage vMotion to {inp.datastore}", inp.vm)
             return await self._result(vc, vm, inp.vm, "storage_vmotion", f"moved to {inp.datastore}")
-        return await _mapped(run())
+        return await mapped(run())
 
     def all(self) -> list:
         """Every remediation activity, for the worker."""
         return [self.restart_vm, self.reset_vm, self.vmotion, self.storage_vmotion]
-
-
-async def _mapped(call: Awaitable[T]) -> T:
-    """Heartbeat while the call runs; permanent provider errors become non-retryable ApplicationErrors."""
-    name = activity.info().activity_type
-    try:
-        return await heartbeating(call, lambda elapsed: f"{name}: {elapsed:.0f}s")
-    except PermanentProviderError as error:
-        raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
-    except ProviderError as error:
-        raise ApplicationError(str(error), type=type(error).__name__) from error
