@@ -6,7 +6,7 @@ import os
 import signal
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
@@ -29,7 +29,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
 async def connect(settings: Settings) -> Client:
     """A client of the settings' Temporal server, with the pydantic converter every input needs."""
     return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=DATA_CONVERTER)
 
 
 async def main() -> None:

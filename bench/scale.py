@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from standby.converter import DATA_CONVERTER  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.critical_path import critical_path  # noqa: E402
@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> dict:
     runbook = generate(args.machines, args.groups)
     plan = build(runbook, "failover")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"), data_converter=pydantic_data_converter,
+        dev_server_existing_path=shutil.which("temporal"), data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL, dev_server_log_level="error")
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     workers = Workers(env.client.service_client.config.target_host, queue, args.workers, timings,

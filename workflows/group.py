@@ -26,6 +26,8 @@ BATCH_APPS = 50
 MAX_PARALLEL_BATCHES = 20
 # A parent keeps its children's steps on its own timeline up to this many; beyond, a summary step.
 MAX_COPIED_STEPS = 500
+# Outcomes a result carries app by app, so that no payload nears Temporal's 2 MiB; beyond, only their count.
+MAX_RESULT_APPS = 1000
 
 
 def keep_steps(steps: list[StepRecord], label: str, started, ended) -> list[StepRecord]:
@@ -126,7 +128,8 @@ class RecoverGroupWorkflow(AppRecovery):
         for hook in stage.after:
             await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
         self._progress.state = "done"
-        return GroupResult(group=inp.group, apps=outcomes, steps=self._progress.steps)
+        return GroupResult(group=inp.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
+                           steps=self._progress.steps)
 
     def _stage(self) -> GroupStage:
         plan = build(self._inp.runbook, self._inp.operation, self._inp.apps)  # type: ignore[arg-type]

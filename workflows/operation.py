@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import LocalSite, Runbook
     from standby.steps import MachineReplication, RunbookState, StopResult, machine_index, public_ports, runbook_slice
     from workflows import actions, attributes
-    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, RecoverGroupWorkflow, keep_steps
+    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.stop import StopAppsWorkflow
     from workflows.operator import Operator
     from workflows.types import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
@@ -35,6 +35,7 @@ class OperationWorkflow(Operator):
     def __init__(self, inp: OperationInput) -> None:
         self._start_progress(inp.runbook.runbook, self.OPERATION)
         self._outcomes = []
+        self._apps_total = 0
         self._stop_batches = 0
 
     def _begin(self, runbook: Runbook, plan: Plan) -> None:
@@ -152,7 +153,8 @@ class OperationWorkflow(Operator):
             self._progress.groups[stage.group] = "recovered"
             self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
                                                workflow.now())
-            self._outcomes += result.apps
+            self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]
+            self._apps_total += result.apps_total or len(result.apps)
             self._progress.apps.update({a.app: "recovered" for a in result.apps})
         self._progress.child = None
 
@@ -168,6 +170,7 @@ class OperationWorkflow(Operator):
         return OperationResult(
             runbook=self._runbook.runbook, operation=self._plan.operation, state=state,
             from_site=self._plan.from_site, to_site=self._plan.to_site, apps=self._outcomes,
+            apps_total=self._apps_total,
             steps=self._progress.steps, approvals=self._progress.approvals, error=error,
         )
 

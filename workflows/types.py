@@ -78,6 +78,7 @@ class GroupResult(BaseModel):
     group: str
     apps: list[AppOutcome]
     steps: list[StepRecord]
+    apps_total: int = 0
 
 
 class StopInput(BaseModel):
@@ -115,6 +116,7 @@ class OperationResult(BaseModel):
     from_site: str
     to_site: str
     apps: list[AppOutcome] = []
+    apps_total: int = 0
     steps: list[StepRecord] = []
     approvals: list[Approval] = []
     error: str | None = None

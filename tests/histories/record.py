@@ -23,7 +23,7 @@ import sysconfig
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -117,7 +117,7 @@ async def main() -> None:
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"), data_converter=pydantic_data_converter,
+        dev_server_existing_path=shutil.which("temporal"), data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL, identity=IDENTITY,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )

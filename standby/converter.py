@@ -1,0 +1,34 @@
+"""The one data converter of every Standby client and worker: pydantic JSON without default values.
+
+A runbook of thousands of machines repeats the same defaults thousands of
+times; leaving them out (they come back on decoding) keeps every payload well
+under Temporal's 2 MiB limit.
+"""
+
+from pydantic_core import SchemaSerializer, core_schema
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter
+
+_SERIALIZER = SchemaSerializer(core_schema.any_schema())
+
+
+class CompactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic's JSON, with every field that holds its default left out."""
+
+    def to_payload(self, value: object) -> Payload | None:
+        """See base class."""
+        return Payload(metadata={"encoding": self.encoding.encode()},
+                       data=_SERIALIZER.to_json(value, exclude_defaults=True))
+
+
+class CompactPayloadConverter(CompositePayloadConverter):
+    """Temporal's default converters, with compact pydantic JSON in place of plain JSON."""
+
+    def __init__(self) -> None:
+        compact = CompactJSONPayloadConverter()
+        super().__init__(*(compact if c.encoding == compact.encoding else c
+                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
