@@ -6,6 +6,7 @@ stop in reverse order; the apps of a group run in waves, an app starting once
 the apps it depends on in that group are up.
 """
 
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import BaseModel
@@ -200,12 +201,13 @@ def _text(hook: Hook) -> str:
 
 
 def _stages(runbook: Runbook, selected: list[str], hooks: list[tuple[int, Hook]]) -> list[GroupStage]:
-    stages = []
+    stages, chosen = [], set(selected)
     for group in runbook.groups:
-        members = [app for app in group.apps if app in selected]
+        members = [app for app in group.apps if app in chosen]
         if not members:
             continue
-        waves = [Wave(apps=[_app_step(runbook, app, group.name, members, hooks) for app in level])
+        inside = set(members)
+        waves = [Wave(apps=[_app_step(runbook, app, group.name, inside, hooks) for app in level])
                  for level in levels(runbook, members)]
         stages.append(GroupStage(group=group.name, waves=waves, before=_hooks(hooks, "before_group", group.name),
                                  after=_hooks(hooks, "after_group", group.name)))
@@ -214,9 +216,9 @@ def _stages(runbook: Runbook, selected: list[str], hooks: list[tuple[int, Hook]]
 
 def levels(runbook: Runbook, members: list[str]) -> list[list[str]]:
     """Apps of one group in waves: each app after the members it depends on."""
-    remaining, done, out = list(members), set(), []
+    remaining, done, out, inside = list(members), set(), [], set(members)
     while remaining:
-        ready = [a for a in remaining if all(d in done for d in waits_for(runbook, a, members))]
+        ready = [a for a in remaining if all(d in done for d in waits_for(runbook, a, inside))]
         if not ready:
             raise PlanError(f"dependency cycle among {', '.join(remaining)}")
         out.append(ready)
@@ -225,7 +227,7 @@ def levels(runbook: Runbook, members: list[str]) -> list[list[str]]:
     return out
 
 
-def waits_for(runbook: Runbook, app: str, members: list[str]) -> list[str]:
+def waits_for(runbook: Runbook, app: str, members: Collection[str]) -> list[str]:
     """Members `app` depends on, also through apps left out of `members` (web -> api -> db with api not selected)."""
     found, todo, seen = [], list(runbook.apps[app].depends_on), set()
     while todo:
@@ -240,7 +242,8 @@ def waits_for(runbook: Runbook, app: str, members: list[str]) -> list[str]:
     return found
 
 
-def _app_step(runbook: Runbook, name: str, group: str, members: list[str], hooks: list[tuple[int, Hook]]) -> AppStep:
+def _app_step(runbook: Runbook, name: str, group: str, members: Collection[str],
+              hooks: list[tuple[int, Hook]]) -> AppStep:
     app = runbook.apps[name]
     return AppStep(
         app=name, group=group, machines=list(app.machines),

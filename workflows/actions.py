@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         AppInput, AppRef, DirectionInput, IdentityInput, LaunchInput, MachineReplication, PointsInput,
         RecoveryPoint, RemediationInput, RemediationResult, ReplicationInput, RunbookState, StateUpdate,
         StopResult, Target,
-        TerminateInput, app_ref, machine_refs, site_ref,
+        TerminateInput, app_ref, machine_index, machine_refs, site_ref,
     )
     from workflows import policies
     from workflows.operator import Operator
@@ -155,12 +155,17 @@ async def terminate(runbook: Runbook, site: str, key: str | None = None, prefix:
                                            summary=f"terminate targets on {site}", **PROVIDER)
 
 
-def replication_input(runbook: Runbook, source: str, target: str, apps: list[str], seconds: float = 5) -> ReplicationInput:
-    """Replication of the machines of some apps from source into target."""
+def replication_input(runbook: Runbook, source: str, target: str, apps: list[str], seconds: float = 5,
+                      supervise: bool = False) -> ReplicationInput:
+    """Replication of the machines of some apps from source into target; `supervise` adds the apps themselves
+    (protection looks after their endpoints), which a status check or a drain does not need."""
     machines = [m for a in apps for m in runbook.apps[a].machines]
-    return ReplicationInput(source=site_ref(runbook, source), target=site_ref(runbook, target),
-                            machines=machine_refs(runbook, machines), retention=runbook.protection.recovery_points,
-                            apps=[app_ref(runbook, a) for a in apps], seconds=seconds)
+    index = machine_index(runbook)
+    return ReplicationInput(
+        source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machine_refs(runbook, machines, index),
+        retention=runbook.protection.recovery_points, seconds=seconds,
+        apps=[app_ref(runbook, a, index) for a in apps] if supervise else [],
+    )
 
 
 async def replication_status(runbook: Runbook, source: str, target: str, apps: list[str]) -> list[MachineReplication]:

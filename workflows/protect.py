@@ -85,7 +85,7 @@ class ProtectWorkflow:
     async def _round(self, runbook: Runbook) -> None:
         state = await actions.load_state(runbook)
         inp = actions.replication_input(runbook, state.replication_source, state.replication_target,
-                                        list(runbook.apps), seconds=ROUND.total_seconds())
+                                        list(runbook.apps), seconds=ROUND.total_seconds(), supervise=True)
         inp.copy_data = state.replicating
         self._status.machines = await workflow.execute_activity(
             "replicate", inp, result_type=list[MachineReplication],
