@@ -46,7 +46,7 @@ async def _run(settings: Settings, runbook, ui_port: int, exit_at_end: bool) -> 
     started_server = server.start_background(settings.state_dir, settings.temporal_address, ui_port)
     out.print(f"Temporal {'started' if started_server else 'reused'} at {settings.temporal_address}, "
               f"UI {settings.ui_url}", markup=False)
-    client = await temporal.connect(settings)
+    client = await temporal.connect(settings, wait=60 if started_server else 0)
     try:
         await _reset(client, settings, runbook.runbook)
         async with build_worker(client, settings):

@@ -1,5 +1,6 @@
 """The operator's side of Temporal: start operations under fixed IDs, find them, talk to them."""
 
+import asyncio
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -28,14 +29,19 @@ class Started:
     url: str
 
 
-async def connect(settings: Settings) -> Client:
-    """A client of the configured Temporal server, with the converter every Standby input needs."""
-    try:
-        return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                    data_converter=DATA_CONVERTER)
-    except RuntimeError as error:
-        raise Refused(f"cannot reach Temporal at {settings.temporal_address} ({error}); "
-                      "start it with `standby server` or set TEMPORAL_ADDRESS") from None
+async def connect(settings: Settings, wait: float = 0.0) -> Client:
+    """A client of the configured Temporal server; `wait` seconds for a server that is still starting."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        try:
+            return await Client.connect(settings.temporal_address, namespace=settings.namespace,
+                                        data_converter=DATA_CONVERTER)
+        except RuntimeError as error:
+            # A dev server just started accepts connections before its frontend is healthy.
+            if asyncio.get_running_loop().time() >= deadline:
+                raise Refused(f"cannot reach Temporal at {settings.temporal_address} ({error}); "
+                              "start it with `standby server` or set TEMPORAL_ADDRESS") from None
+            await asyncio.sleep(0.5)
 
 
 def workflow_id(runbook: str, operation: str) -> str:
