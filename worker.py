@@ -6,11 +6,11 @@ import os
 import signal
 
 from temporalio.client import Client
-from standby.converter import DATA_CONVERTER
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
 from standby.config import Settings
+from standby.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 

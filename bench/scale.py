@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from standby.converter import DATA_CONVERTER  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.critical_path import critical_path  # noqa: E402
 from bench.histories import history_counts  # noqa: E402
 from bench.provider import Timings  # noqa: E402
 from bench.runbooks import generate  # noqa: E402
+from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.plan import build  # noqa: E402
 from workflows import attributes  # noqa: E402
 from workflows.types import OperationInput, OperationResult  # noqa: E402

@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 
 from temporalio.client import Client
-from standby.converter import DATA_CONVERTER
 from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
+from standby.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 

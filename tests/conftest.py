@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 
+from standby.converter import DATA_CONVERTER
 from workflows import attributes
 
 IN_CI = os.environ.get("CI") == "true"

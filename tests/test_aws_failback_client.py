@@ -13,13 +13,19 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
-from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.failback_client import TOKEN_ENV, Detected, Disk, FailbackStep, volume_issues
+from activities.failback_client import (
+    TOKEN_ENV,
+    Detected,
+    Disk,
+    FailbackStep,
+    volume_issues,
+)
 from activities.sites.registry import Providers
+from standby.converter import DATA_CONVERTER
 from standby.runbook import FailbackClient, Machine
 from standby.steps import LaunchInput, MachineRef
 from tests.aws_support import REGIONS, Backends, aws, moto, moto_url, site  # noqa: F401 - fixtures

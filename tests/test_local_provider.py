@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client as http_client
 import json
 import os
 import signal
@@ -474,7 +475,8 @@ class Client(threading.Thread):
                 status, value = http("GET", self.port, "/health", timeout=2)
                 self.answers.append(Answer(started, time.monotonic(), value["orders"] if status == 200 else None,
                                            "" if status == 200 else str(status)))
-            except OSError as error:
+            except (OSError, http_client.HTTPException) as error:
+                # A connection the proxy cuts mid-answer is a refusal too (BadStatusLine is no OSError).
                 self.answers.append(Answer(started, time.monotonic(), None, repr(error)))
                 time.sleep(0.01)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from standby.converter import DATA_CONVERTER
 from temporalio.worker import Replayer
 
+from standby.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

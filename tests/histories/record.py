@@ -23,12 +23,12 @@ import sysconfig
 from datetime import timedelta
 from pathlib import Path
 
-from standby.converter import DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.local.processes import stop_process
+from standby.converter import DATA_CONVERTER
 from standby.loader import load
 from workflows import attributes
 from workflows.protect import ProtectInput, ProtectStatus
