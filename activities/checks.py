@@ -15,80 +15,28 @@ import urllib.request
 import urllib.response
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO, Literal
+from typing import IO, BinaryIO
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.hooks import CommandInput, heartbeating, run_command
+from activities.hooks import heartbeating, run_command
+from standby.contracts import names
+from standby.contracts.checks import (
+    BAD_CHECK,
+    DOWNLOAD_FAILED,
+    UNHEALTHY,
+    UNREACHABLE,
+    ConnectivityInput,
+    ConnectivityResult,
+    DownloadInput,
+    DownloadResult,
+    HealthInput,
+    ProbeResult,
+)
+from standby.contracts.commands import CommandInput
 
 CHUNK = 1024 * 1024
-UNHEALTHY = "Unhealthy"
-UNREACHABLE = "Unreachable"
-DOWNLOAD_FAILED = "DownloadFailed"
-BAD_CHECK = "BadCheck"
-
-
-@dataclass
-class HealthInput:
-    """One health probe: a TCP connect, an HTTP status, or a command that must exit 0."""
-
-    kind: Literal["tcp", "http", "command"]
-    host: str = "127.0.0.1"
-    port: int | None = None
-    path: str = "/"
-    expect_status: int = 200
-    argv: list[str] = field(default_factory=list)
-    timeout_seconds: float = 5
-    label: str = ""
-
-
-@dataclass
-class ProbeResult:
-    """Whether a probe passed, why, and how long it took."""
-
-    ok: bool
-    detail: str
-    duration_seconds: float
-
-
-@dataclass
-class ConnectivityInput:
-    """A TCP endpoint that must be reachable, and what it is for (named in errors)."""
-
-    host: str
-    port: int
-    purpose: str
-    timeout_seconds: float = 5
-
-
-@dataclass
-class ConnectivityResult:
-    """A reachable endpoint and how long the connection took."""
-
-    host: str
-    port: int
-    duration_seconds: float
-
-
-@dataclass
-class DownloadInput:
-    """A package to fetch into dest, verified against sha256 when given."""
-
-    url: str
-    dest: str
-    package: str
-    sha256: str | None = None
-    timeout_seconds: float = 60
-
-
-@dataclass
-class DownloadResult:
-    """The downloaded file, its size and its sha256."""
-
-    path: str
-    size: int
-    sha256: str
 
 
 class BadCheckError(ValueError):
@@ -203,7 +151,7 @@ async def probe(inp: HealthInput) -> ProbeResult:
     return ProbeResult(ok=ok, detail=detail, duration_seconds=round(time.monotonic() - started, 3))
 
 
-@activity.defn(name="check_health")
+@activity.defn(name=names.CHECK_HEALTH)
 async def check_health(inp: HealthInput) -> ProbeResult:
     """Probe once; unhealthy is a retryable failure so the caller's policy waits for health."""
     name = inp.label or inp.kind
@@ -216,7 +164,7 @@ async def check_health(inp: HealthInput) -> ProbeResult:
     return result
 
 
-@activity.defn(name="check_connectivity")
+@activity.defn(name=names.CHECK_CONNECTIVITY)
 async def check_connectivity(inp: ConnectivityInput) -> ConnectivityResult:
     """Open a TCP connection to inp.host:inp.port; failure is retryable until the caller's deadline."""
     started = time.monotonic()
@@ -308,7 +256,7 @@ def _describe(err: BaseException) -> str:
     return _reason(err)
 
 
-@activity.defn(name="download")
+@activity.defn(name=names.DOWNLOAD)
 async def download(inp: DownloadInput) -> DownloadResult:
     """Fetch inp.url into inp.dest atomically, verified and idempotent; failures retry unless permanent."""
     dest = Path(inp.dest)

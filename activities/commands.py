@@ -2,21 +2,12 @@
 
 import sys
 
-from pydantic import BaseModel
 from temporalio import activity
 
-from activities.hooks import CommandInput, CommandResult, run_hook
+from activities.hooks import run_hook
 from standby import templates
-
-
-class StepCommand(BaseModel):
-    """A hook's argv and env as written in the runbook, with the values its templates may use."""
-
-    argv: list[str]
-    env: dict[str, str] = {}
-    context: dict[str, str] = {}
-    timeout_seconds: float = 300
-    label: str = ""
+from standby.contracts import names
+from standby.contracts.commands import CommandInput, CommandResult, StepCommand
 
 
 def render(step: StepCommand) -> CommandInput:
@@ -29,7 +20,7 @@ def render(step: StepCommand) -> CommandInput:
     )
 
 
-@activity.defn(name="run_step")
+@activity.defn(name=names.RUN_STEP)
 async def run_step(step: StepCommand) -> CommandResult:
     """Render a command step and run it like any hook (timeout, heartbeats, output kept)."""
     return await run_hook(render(step))

@@ -19,58 +19,16 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
-from standby.steps import MachineRef, MachineReplication, SiteRef
+from standby.contracts import names
+from standby.contracts.failback import TOKEN_ENV, ConfigureInput, Detected, Disk, FailbackStep, VolumesInput
+from standby.contracts.sites import MachineReplication, SiteRef
 
-TOKEN_ENV = "STANDBY_INSTALLATION_TOKEN"
 T = TypeVar("T")
-
-
-class FailbackStep(BaseModel):
-    """One machine's Failback Client: the machine, the DRS site of its recovery instance, the site it returns to."""
-
-    runbook: str
-    machine: MachineRef
-    dr: SiteRef
-    home: SiteRef
-    instance: str | None = None
-
-
-class Disk(BaseModel):
-    """A volume of the recovery instance."""
-
-    device: str
-    bytes: int
-
-
-class Detected(BaseModel):
-    """The recovery instance the machine fails back from, and the folder the client works in."""
-
-    instance: str
-    address: str | None
-    disks: list[Disk]
-    workdir: str
-
-
-class VolumesInput(BaseModel):
-    """Map the recovery instance's volumes onto the machine's local devices."""
-
-    step: FailbackStep
-    detected: Detected
-
-
-class ConfigureInput(BaseModel):
-    """Configure the downloaded replication software."""
-
-    step: FailbackStep
-    detected: Detected
-    volumes: dict[str, str]
-    package: str
 
 
 async def _mapped(work: Awaitable[T]) -> T:
@@ -134,7 +92,7 @@ class FailbackClientActivities:
                           "NotAws")
         return provider
 
-    @activity.defn(name="failback_authenticate")
+    @activity.defn(name=names.FAILBACK_AUTHENTICATE)
     async def authenticate(self, step: FailbackStep) -> str:
         """Who the installation token from this worker's environment is, checked against the site's account."""
         from activities.sites.aws_clients import installation_identity
@@ -150,7 +108,7 @@ class FailbackClientActivities:
                           f"account {account}", "WrongAccount")
         return f"{who['arn']} (account {who['account']})"
 
-    @activity.defn(name="failback_detect")
+    @activity.defn(name=names.FAILBACK_DETECT)
     async def detect(self, step: FailbackStep) -> Detected:
         """The recovery instance to fail back from (the runbook's, or detected from DRS) and its volumes."""
         from activities.sites import aws_failback, aws_instances
@@ -166,7 +124,7 @@ class FailbackClientActivities:
         address = next((aws_instances.address(i) for i in found.values()), None)
         return Detected(instance=ident, address=address, disks=disks, workdir=str(workdir))
 
-    @activity.defn(name="failback_map_volumes")
+    @activity.defn(name=names.FAILBACK_MAP_VOLUMES)
     async def map_volumes(self, inp: VolumesInput) -> dict[str, str]:
         """Recovery volume -> local device; refuses a missing root volume, an unreadable device, a size mismatch."""
         config = inp.step.machine.config.failback
@@ -175,7 +133,7 @@ class FailbackClientActivities:
             raise _refuse(f"cannot map the volumes of {inp.step.machine.name}: " + "; ".join(issues), "VolumeMapping")
         return chosen
 
-    @activity.defn(name="failback_configure")
+    @activity.defn(name=names.FAILBACK_CONFIGURE)
     async def configure(self, inp: ConfigureInput) -> str:
         """Write the replication software's configuration and the token file (0600) beside it."""
         from activities.sites.aws_clients import service_endpoint
@@ -197,7 +155,7 @@ class FailbackClientActivities:
         path.write_text(json.dumps(config, indent=2))
         return str(path)
 
-    @activity.defn(name="failback_verify_endpoint")
+    @activity.defn(name=names.FAILBACK_VERIFY_ENDPOINT)
     async def verify_endpoint(self, step: FailbackStep) -> str:
         """Reach the DRS service endpoint over HTTPS (443); unreachable is retried by the caller's policy."""
         from activities.sites.aws_clients import service_endpoint
@@ -213,7 +171,7 @@ class FailbackClientActivities:
                                    f"{error or type(error).__name__}", type="Unreachable") from None
         return f"{scheme.upper()} {host}:{port} reached in {time.monotonic() - started:.2f}s"
 
-    @activity.defn(name="failback_pair")
+    @activity.defn(name=names.FAILBACK_PAIR)
     async def pair(self, step: FailbackStep) -> str:
         """Pair the failback replication with the recovery instance's agent (retried until the agent reports)."""
         from activities.sites import aws_drs, aws_failback
@@ -224,7 +182,7 @@ class FailbackClientActivities:
             raise _refuse(f"recovery instance {step.instance} is gone [{provider.describe()}]", "NotFound")
         return await _mapped(aws_failback.pair(provider.api, found[0], step.machine.name))
 
-    @activity.defn(name="failback_replicate")
+    @activity.defn(name=names.FAILBACK_REPLICATE)
     async def replicate(self, step: FailbackStep) -> MachineReplication:
         """Failback replication state; not yet continuous is a benign failure the poll policy retries."""
         from datetime import datetime, timezone
@@ -242,7 +200,7 @@ class FailbackClientActivities:
                                    category=ApplicationErrorCategory.BENIGN)
         return state
 
-    @activity.defn(name="failback_stop")
+    @activity.defn(name=names.FAILBACK_STOP)
     async def stop(self, step: FailbackStep) -> None:
         """Stop the failback replication of the recovery instance (after the flow failed or was cancelled)."""
         from activities.sites import aws_failback

@@ -7,11 +7,13 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from standby.contracts import names
+from standby.contracts.commands import FAILED, NOT_STARTED, TIMED_OUT, CommandInput, CommandResult
 
 T = TypeVar("T")
 
@@ -26,38 +28,6 @@ DRAIN_SECONDS = 1.0
 
 HEARTBEAT_SECONDS = 5.0
 """Heartbeat interval when the caller set no heartbeat timeout."""
-
-FAILED = "HookFailed"
-TIMED_OUT = "HookTimedOut"
-NOT_STARTED = "HookNotStarted"
-
-
-@dataclass
-class CommandInput:
-    """One command step: an argv (never a shell string), extra environment, a timeout."""
-
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    timeout_seconds: float = 300
-    cwd: str | None = None
-    label: str = ""
-
-
-@dataclass
-class CommandResult:
-    """What a command step did; stdout and stderr keep their last 64 KiB; a killed command has a negative exit code."""
-
-    argv: list[str]
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration_seconds: float
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Whether the command exited 0 within its timeout."""
-        return self.exit_code == 0 and not self.timed_out
 
 
 class _Tail:
@@ -198,7 +168,7 @@ def result_of(err: BaseException) -> CommandResult | None:
     return detail if isinstance(detail, CommandResult) else CommandResult(**detail)
 
 
-@activity.defn(name="run_hook")
+@activity.defn(name=names.RUN_HOOK)
 async def run_hook(inp: CommandInput) -> CommandResult:
     """Run a command step; a non-zero exit or a timeout is a retryable failure carrying the output."""
     name = inp.label or (inp.argv[0] if inp.argv else "?")

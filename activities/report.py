@@ -13,8 +13,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel
 
 from activities import report_chart
+from standby.contracts.operations import AppOutcome, OperationResult, Progress, StepRecord
 from standby.runbook import Runbook
-from workflows.types import AppOutcome, OperationResult, Progress, StepRecord
 
 Format = Literal["html", "md", "json"]
 FORMATS: tuple[Format, ...] = ("html", "md", "json")

@@ -8,7 +8,7 @@ names are shortened (the full name and detail are in each bar's tooltip).
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from workflows.types import StepRecord
+from standby.contracts.operations import StepRecord
 
 LABEL_WIDTH = 330
 PLOT_WIDTH = 800

@@ -7,7 +7,8 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from standby.steps import RunbookState, StateUpdate
+from standby.contracts import names
+from standby.contracts.state import RunbookState, StateUpdate
 
 
 class StateStore:
@@ -46,12 +47,12 @@ class StateStore:
             temporary.replace(path)
             return updated
 
-    @activity.defn(name="load_state")
+    @activity.defn(name=names.LOAD_STATE)
     async def load_state(self, initial: RunbookState) -> RunbookState:
         """The runbook's state as last recorded."""
         return self.read(initial)
 
-    @activity.defn(name="update_state")
+    @activity.defn(name=names.UPDATE_STATE)
     async def update_state(self, change: StateUpdate) -> RunbookState:
         """Record a change of the runbook's state."""
         return self.update(change)

@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from standby.steps import (
+from standby.contracts.sites import (
     AppInput,
     DirectionInput,
     IdentityInput,

@@ -27,10 +27,10 @@ from bench.critical_path import critical_path  # noqa: E402
 from bench.histories import history_counts  # noqa: E402
 from bench.provider import Timings  # noqa: E402
 from bench.runbooks import generate  # noqa: E402
+from standby.contracts import attributes
+from standby.contracts.operations import OperationInput, OperationResult
 from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.plan import build  # noqa: E402
-from workflows import attributes  # noqa: E402
-from workflows.types import OperationInput, OperationResult  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:

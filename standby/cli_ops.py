@@ -14,9 +14,9 @@ from standby import client as temporal
 from standby import views
 from standby.cli import err, load_or_exit, main, out
 from standby.config import Settings
+from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
+from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.durations import parse_duration
-from workflows.protect import ProtectInput, ProtectStatus
-from workflows.types import Approval, OperationInput, OperationResult, Progress
 
 
 def run_async(command):

@@ -16,7 +16,7 @@ from standby import client as temporal
 from standby import views
 from standby.cli import err, load_or_exit, main, out
 from standby.config import Settings
-from workflows.types import OperationResult, Progress
+from standby.contracts.operations import OperationResult, Progress
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

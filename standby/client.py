@@ -13,9 +13,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from standby.config import Settings
+from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 from standby.runbook import Runbook
-from workflows import attributes
 
 WORKFLOW_TYPES = {"drill": "Drill", "failover": "Failover", "failback": "Failback", "return": "ReturnToNormal",
                   "switchover": "Switchover", "protect": "Protect"}

@@ -1,9 +1,9 @@
 """Where Standby keeps state and how it reaches Temporal, from the environment."""
 
 import os
-from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 TASK_QUEUE = "standby"
 

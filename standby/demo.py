@@ -10,8 +10,8 @@ import json
 import os
 import signal
 import time
-from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -27,10 +27,11 @@ from standby import traffic
 from standby.cli_ops import follow
 from standby.cli_report import build_report
 from standby.config import Settings
+from standby.contracts.operations import OperationInput, OperationResult
+from standby.contracts.operations import Progress as OperationProgress
+from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.sites import public_ports
 from standby.runbook import Runbook
-from standby.steps import public_ports
-from workflows.protect import ProtectInput, ProtectStatus
-from workflows.types import OperationInput, OperationResult, Progress as OperationProgress
 
 # The demo drives the sample shop: writes go in through web, reads come out of api, db holds the data.
 WRITE_APP, READ_APP, DATA_APP = "web", "api", "db"

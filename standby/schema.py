@@ -4,6 +4,7 @@ from typing import Any
 
 from standby.runbook import Runbook
 
+
 def runbook_schema() -> dict[str, Any]:
     """JSON Schema of a runbook file, for editors and for `standby schema`."""
     schema = Runbook.model_json_schema(mode="validation")

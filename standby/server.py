@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from workflows.attributes import ALL as SEARCH_ATTRIBUTES
+from standby.contracts.attributes import ALL as SEARCH_ATTRIBUTES
 
 
 class ServerError(RuntimeError):

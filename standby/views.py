@@ -7,10 +7,10 @@ from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from standby.contracts.attributes import STATE
+from standby.contracts.operations import Progress, StepRecord
+from standby.contracts.protect import ProtectStatus
 from standby.durations import format_duration
-from workflows.attributes import STATE
-from workflows.protect import ProtectStatus
-from workflows.types import Progress, StepRecord
 
 _MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "..."}
 

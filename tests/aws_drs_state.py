@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.aws_drs_fake import DrsWorld, Fault, Item, new_id, now
 
+
 def _server(world: DrsWorld, region: str, ident: str) -> Item:
     server = world.servers.get(ident)
     if server is None or server["region"] != region:

@@ -13,8 +13,8 @@ from moto.server import ThreadedMotoServer
 
 from activities.sites.aws import AwsSiteProvider
 from activities.sites.aws_clients import ENDPOINT_ENV, AwsClients
+from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite
-from standby.steps import SiteRef
 from tests.aws_drs_fake import DrsWorld, ScriptedDrs, StrictStubber
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
-from workflows import attributes
 
 IN_CI = os.environ.get("CI") == "true"
 

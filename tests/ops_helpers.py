@@ -13,11 +13,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from activities.sites.local.processes import port_open
+from standby.contracts.operations import Progress
+from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually_async, http, post_order
-from workflows.protect import ProtectInput, ProtectStatus
-from workflows.types import Progress
 
 
 def runbook_variant(shop_file: Path, hooks: list[dict] | None = None, edit: Callable[[dict], None] | None = None,

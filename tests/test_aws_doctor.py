@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from activities.sites import aws_doctor
 from standby.cli import main
+from standby.contracts.sites import site_ref
 from standby.loader import load
-from standby.steps import site_ref
 from tests.aws_drs_fake import Fault
 from tests.aws_support import REGIONS, Backends, aws, moto_url  # noqa: F401 - fixtures
 from tests.test_aws_shop import prepare

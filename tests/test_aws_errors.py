@@ -6,8 +6,8 @@ import pytest
 
 from activities.sites.aws import AwsSiteProvider
 from activities.sites.base import PermanentProviderError, ProviderError
+from standby.contracts.sites import AppRef, IdentityInput, MachineRef, PointsInput
 from standby.runbook import App, Endpoint, Machine
-from standby.steps import AppRef, IdentityInput, MachineRef, PointsInput
 from tests.aws_drs_fake import Fault
 from tests.aws_support import REGIONS, Backends, aws, moto_url, site  # noqa: F401 - fixtures
 
@@ -44,7 +44,7 @@ async def test_drs_errors_map_to_retry_semantics_with_the_site_region_and_server
 async def test_a_route53_zone_that_does_not_exist_is_permanent(backends):
     endpoint = Endpoint(name="db.shop.example.org", zone="Z0000000000000000000", ttl="30s")
     app = AppRef(name="db", config=App(machines=["db1"], endpoint=endpoint), machines=[MACHINE])
-    from standby.steps import Target
+    from standby.contracts.sites import Target
 
     target = Target(key="k", machine="db1", app="db", site="dr", mode="recovery", target_id="i-1", address="10.0.0.1")
     with pytest.raises(PermanentProviderError, match=r"route53.change_resource_record_sets failed \[site=dr, "

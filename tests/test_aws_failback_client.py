@@ -17,24 +17,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.failback_client import (
-    TOKEN_ENV,
-    Detected,
-    Disk,
-    FailbackStep,
-    volume_issues,
-)
+from activities.failback_client import volume_issues
 from activities.sites.registry import Providers
+from standby.contracts.failback import TOKEN_ENV, Detected, Disk, FailbackStep
+from standby.contracts.operations import Progress
+from standby.contracts.sites import LaunchInput, MachineRef
 from standby.converter import DATA_CONVERTER
 from standby.runbook import FailbackClient, Machine
-from standby.steps import LaunchInput, MachineRef
 from tests.aws_support import REGIONS, Backends, aws, moto, moto_url, site  # noqa: F401 - fixtures
 from tests.conftest import require_binary
 from tests.helpers import eventually_async
 from tests.test_aws_provider import app
 from workflows.failback_client import FailbackClientWorkflow
 from workflows.registry import WORKFLOWS
-from workflows.types import Progress
 
 SERVER = "s-00000000000000000"
 TOKEN = "AKIAFAILBACKTEST0001:never-in-history-4f1e"

@@ -11,11 +11,20 @@ import pytest
 from activities.sites import aws_drs
 from activities.sites.aws import AwsSiteProvider
 from activities.sites.base import PermanentProviderError
-from standby.runbook import App, Blueprint, Endpoint, Machine
-from standby.steps import (
-    AppInput, AppRef, DirectionInput, IdentityInput, LaunchInput, MachineRef, PointsInput, RecoveryPoint,
-    ReplicationInput, Target, TerminateInput,
+from standby.contracts.sites import (
+    AppInput,
+    AppRef,
+    DirectionInput,
+    IdentityInput,
+    LaunchInput,
+    MachineRef,
+    PointsInput,
+    RecoveryPoint,
+    ReplicationInput,
+    Target,
+    TerminateInput,
 )
+from standby.runbook import App, Blueprint, Endpoint, Machine
 from tests.aws_support import REGIONS, Backends, aws, clients, moto, moto_url, site, strict_stub  # noqa: F401
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])

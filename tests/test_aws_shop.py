@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.failback_client import TOKEN_ENV
 from activities.sites.aws_drs import MACHINE, RUNBOOK
 from activities.sites.registry import Providers
 from standby.cli import main
-from standby.steps import MachineReplication
+from standby.contracts.failback import TOKEN_ENV
+from standby.contracts.sites import MachineReplication
 from tests.aws_support import AMI, REGIONS, Backends, aws, moto, moto_url  # noqa: F401 - fixtures
 from tests.ops_helpers import waiting_prompt
 from tests.test_aws_failback_client import free_port

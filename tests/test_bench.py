@@ -10,9 +10,9 @@ from activities.sites.registry import Providers
 from bench.critical_path import critical_path
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
+from standby.contracts.operations import OperationInput, OperationResult
 from standby.plan import build
 from workflows.registry import WORKFLOWS
-from workflows.types import OperationInput, OperationResult
 
 TIMINGS = Timings(launch=0.4, stop=0.3, points=0.1, identity=0.0, replicate=0.2)
 

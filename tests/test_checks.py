@@ -23,18 +23,14 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checks import (
-        BadCheckError,
+    from activities.checks import BadCheckError, check_connectivity, check_health, download, probe
+    from standby.contracts.checks import (
         ConnectivityInput,
         ConnectivityResult,
         DownloadInput,
         DownloadResult,
         HealthInput,
         ProbeResult,
-        check_connectivity,
-        check_health,
-        download,
-        probe,
     )
     from workflows import policies
 

@@ -33,13 +33,21 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.worker import Worker
 
 from activities import registry
+from standby.contracts.operations import OperationInput, OperationResult
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
-    answer_prompt, finished, launches, place_order, public_port, runbook_variant, serves_all,
-    start_protect, stop_workflows, waiting_prompt,
+    answer_prompt,
+    finished,
+    launches,
+    place_order,
+    public_port,
+    runbook_variant,
+    serves_all,
+    start_protect,
+    stop_workflows,
+    waiting_prompt,
 )
 from workflows.registry import WORKFLOWS
-from workflows.types import OperationInput, OperationResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

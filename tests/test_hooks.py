@@ -16,7 +16,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from activities.hooks import OUTPUT_LIMIT, CommandInput, CommandResult, result_of, run_command, run_hook
+    from activities.hooks import OUTPUT_LIMIT, result_of, run_command, run_hook
+    from standby.contracts.commands import CommandInput, CommandResult
     from workflows.policies import HOOK, hook_options
 
 PY = sys.executable

@@ -23,9 +23,7 @@ from activities.sites.local.processes import free_port, is_running, port_open, r
 from activities.sites.local.provider import LocalSiteProvider
 from activities.sites.local.status import machine_state
 from sampleapp.db import LOG_NAME, encode_line, read_log
-from standby.loader import load
-from standby.runbook import Runbook
-from standby.steps import (
+from standby.contracts.sites import (
     AppInput,
     AppRef,
     IdentityInput,
@@ -41,6 +39,8 @@ from standby.steps import (
     public_ports,
     site_ref,
 )
+from standby.loader import load
+from standby.runbook import Runbook
 from tests.helpers import eventually, get_json, get_orders, http, post_order
 
 T0 = datetime(2030, 1, 10, 12, 0, tzinfo=timezone.utc)

@@ -12,19 +12,35 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import (
-    Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError,
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from standby import client as standby_client
 from standby.config import Settings
+from standby.contracts.operations import Approval, OperationInput, OperationResult
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
-    answer_prompt, finished, launches, place_order, port_answers, progress, public_port, result_answering,
-    runbook_variant, served_items, serves_all, start_protect, stop_workflows, waiting_prompt,
+    answer_prompt,
+    finished,
+    launches,
+    place_order,
+    port_answers,
+    progress,
+    public_port,
+    result_answering,
+    runbook_variant,
+    served_items,
+    serves_all,
+    start_protect,
+    stop_workflows,
+    waiting_prompt,
 )
-from workflows.types import Approval, OperationInput, OperationResult
 
 
 class Shop:

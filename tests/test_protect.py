@@ -14,11 +14,11 @@ from activities.sites.local import replication
 from activities.sites.local.layout import Layout
 from sampleapp.db import LOG_NAME, read_log
 from standby.cli import main
+from standby.contracts import attributes
+from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.sites import public_ports
 from standby.loader import load
-from standby.steps import public_ports
 from tests.helpers import eventually_async, get_json, post_order
-from workflows import attributes
-from workflows.protect import ProtectInput, ProtectStatus
 
 
 def continuous(status: ProtectStatus, machines: set[str]) -> bool:

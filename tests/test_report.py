@@ -17,12 +17,12 @@ from activities import registry, report
 from standby import client as temporal
 from standby.cli import main
 from standby.config import Settings
+from standby.contracts.operations import AppOutcome, Approval, OperationInput, OperationResult, Progress, StepRecord
+from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.sites import RecoveryPoint, Target
 from standby.loader import load
-from standby.steps import RecoveryPoint, Target
-from workflows.protect import ProtectInput, ProtectStatus
-from workflows.registry import WORKFLOWS
-from workflows.types import AppOutcome, Approval, OperationInput, OperationResult, Progress, StepRecord
 from tests.helpers import eventually_async
+from workflows.registry import WORKFLOWS
 
 SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
 T0 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc)

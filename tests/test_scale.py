@@ -12,8 +12,8 @@ from activities.sites.registry import Providers
 from bench.histories import event_counts
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
+from standby.contracts.operations import OperationInput, OperationResult
 from workflows.registry import WORKFLOWS
-from workflows.types import OperationInput, OperationResult
 
 MACHINES, GROUPS = 2000, 5
 

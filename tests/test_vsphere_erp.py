@@ -22,13 +22,13 @@ from activities.sites.registry import Providers
 from activities.sites.vsphere import VsphereSiteProvider
 from activities.sites.vsphere_session import SessionPool
 from standby.cli import main
+from standby.contracts.operations import OperationResult, Progress
+from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
 from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots, vcsim  # noqa: F401
-from workflows.protect import ProtectInput, ProtectStatus
 from workflows.registry import WORKFLOWS
-from workflows.types import OperationResult, Progress
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "vsphere-erp.yaml"
 MACHINES = ("erp-db-01", "erp-app-01", "erp-app-02", "erp-web-01")

@@ -11,10 +11,18 @@ from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere import VsphereSiteProvider
 from activities.sites.vsphere_inventory import tags
 from activities.sites.vsphere_targets import clone_name
-from standby.runbook import App, Machine, RecoveryPoints, VsphereSite
-from standby.steps import (
-    AppInput, AppRef, DirectionInput, LaunchInput, MachineRef, PointsInput, ReplicationInput, SiteRef, TerminateInput,
+from standby.contracts.sites import (
+    AppInput,
+    AppRef,
+    DirectionInput,
+    LaunchInput,
+    MachineRef,
+    PointsInput,
+    ReplicationInput,
+    SiteRef,
+    TerminateInput,
 )
+from standby.runbook import App, Machine, RecoveryPoints, VsphereSite
 from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots, vcsim, vsphere_env  # noqa: F401
 from tests.vcsim_fixture import wait as vcsim_wait
 

@@ -8,11 +8,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.sites.vsphere_remediation import RemediationActivities
-from standby.steps import RemediationInput
 from activities.sites.vsphere_session import SessionPool
 from activities.sites.vsphere_tasks import run_task
+from standby.contracts.sites import RemediationInput, SiteRef
 from standby.runbook import VsphereSite
-from standby.steps import SiteRef
 from tests.vcsim_fixture import Vcsim, vcsim, vsphere_env  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")

@@ -7,8 +7,8 @@ import pytest
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.vsphere import VsphereSiteProvider
 from activities.sites.vsphere_session import SessionPool, credentials
+from standby.contracts.sites import AppInput, AppRef, MachineRef, SiteRef
 from standby.runbook import App, Machine, VsphereSite
-from standby.steps import AppInput, AppRef, MachineRef, SiteRef
 from tests.vcsim_fixture import PASSWORD, USER, Vcsim, vcsim, vcsim_tls, vsphere_env  # noqa: F401
 
 

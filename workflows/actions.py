@@ -10,17 +10,32 @@ with workflow.unsafe.imports_passed_through():
     # Compiling a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
     # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
     import jinja2.runtime  # noqa: F401
-    from activities.checks import HealthInput, ProbeResult
-    from activities.commands import StepCommand
-    from activities.hooks import CommandResult
+
     from standby import templates
-    from standby.runbook import HealthCheck, Runbook
-    from standby.steps import (
-        AppInput, AppRef, DirectionInput, IdentityInput, LaunchInput, MachineReplication, PointsInput,
-        RecoveryPoint, RemediationInput, RemediationResult, ReplicationInput, RunbookState, StateUpdate,
-        StopResult, Target,
-        TerminateInput, app_ref, machine_index, machine_refs, site_ref,
+    from standby.contracts.checks import HealthInput, ProbeResult
+    from standby.contracts.commands import CommandResult, StepCommand
+    from standby.contracts.sites import (
+        AppInput,
+        AppRef,
+        DirectionInput,
+        IdentityInput,
+        LaunchInput,
+        MachineReplication,
+        PointsInput,
+        RecoveryPoint,
+        RemediationInput,
+        RemediationResult,
+        ReplicationInput,
+        StopResult,
+        Target,
+        TerminateInput,
+        app_ref,
+        machine_index,
+        machine_refs,
+        site_ref,
     )
+    from standby.contracts.state import RunbookState, StateUpdate
+    from standby.runbook import HealthCheck, Runbook
     from workflows import policies
     from workflows.operator import Operator
 

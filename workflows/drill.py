@@ -6,11 +6,11 @@ from temporalio import workflow
 from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.operations import OperationInput, OperationResult
     from standby.durations import format_duration
     from standby.plan import build
     from workflows import actions
     from workflows.operation import OperationWorkflow
-    from workflows.types import OperationInput, OperationResult
 
 
 @workflow.defn(name="Drill")

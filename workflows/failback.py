@@ -3,11 +3,11 @@
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.operations import OperationInput, OperationResult
     from standby.plan import build
     from workflows import actions
     from workflows.failback_client import fail_back_outside_aws
     from workflows.operation import OperationWorkflow
-    from workflows.types import OperationInput, OperationResult
 
 
 @workflow.defn(name="Failback")

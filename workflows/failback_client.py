@@ -14,10 +14,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checks import ConnectivityInput, ConnectivityResult, DownloadInput, DownloadResult
-    from activities.failback_client import ConfigureInput, Detected, FailbackStep, VolumesInput
+    from standby.contracts.checks import ConnectivityInput, ConnectivityResult, DownloadInput, DownloadResult
+    from standby.contracts.failback import ConfigureInput, Detected, FailbackStep, VolumesInput
+    from standby.contracts.sites import MachineReplication, machine_refs, site_ref
     from standby.runbook import Runbook
-    from standby.steps import MachineReplication, machine_refs, site_ref
     from workflows import policies
     from workflows.operator import Operator
 

@@ -12,11 +12,11 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, StepRecord
+    from standby.contracts.sites import LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
     from standby.plan import AppStep, GroupStage, Wave, build
-    from standby.steps import LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
     from workflows import actions
     from workflows.operator import Operator
-    from workflows.types import AppOutcome, GroupInput, GroupResult, StepRecord
 
 # Apps of one workflow recovered at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_APPS = 100

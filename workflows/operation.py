@@ -7,15 +7,17 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts import attributes
+    from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
+    from standby.contracts.sites import MachineReplication, StopResult, machine_index, public_ports, runbook_slice
+    from standby.contracts.state import RunbookState
     from standby.durations import format_duration
     from standby.plan import Plan
     from standby.runbook import LocalSite, Runbook
-    from standby.steps import MachineReplication, RunbookState, StopResult, machine_index, public_ports, runbook_slice
-    from workflows import actions, attributes
+    from workflows import actions
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
-    from workflows.stop import StopAppsWorkflow
     from workflows.operator import Operator
-    from workflows.types import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
+    from workflows.stop import StopAppsWorkflow
 
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)

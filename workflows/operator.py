@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.types import Approval, Progress, StepRecord
+    from standby.contracts.operations import Approval, Progress, StepRecord
 
 
 class Operator:

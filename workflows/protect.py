@@ -1,38 +1,21 @@
 """Protect: the long-running supervisor of a runbook's replication, visible by query and in the UI."""
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts import attributes
+    from standby.contracts.protect import ProtectInput, ProtectStatus
+    from standby.contracts.sites import AppInput, MachineReplication, Target, app_ref, public_ports, site_ref
     from standby.runbook import Runbook
-    from standby.steps import AppInput, MachineReplication, RunbookState, Target, app_ref, public_ports, site_ref
-    from workflows import actions, attributes, policies
+    from workflows import actions, policies
 
 # One replication round: long enough to keep the history small, short enough for a fresh status.
 ROUND = timedelta(seconds=5)
 # Rounds before continuing as new, bounding the history (about 10 events a round).
 ROUNDS_PER_RUN = 200
-
-
-class ProtectInput(BaseModel):
-    """The runbook to protect; `bring_up` starts its apps at the active site first."""
-
-    runbook: Runbook
-    bring_up: bool = True
-
-
-class ProtectStatus(BaseModel):
-    """What `standby status` shows of protection."""
-
-    runbook: str
-    state: RunbookState | None = None
-    machines: list[MachineReplication] = []
-    rounds: int = 0
-    updated: datetime | None = None
-    serving: dict[str, str] = {}
 
 
 @workflow.defn(name="Protect")

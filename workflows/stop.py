@@ -5,9 +5,9 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from standby.steps import StopResult
+    from standby.contracts.operations import StopInput
+    from standby.contracts.sites import StopResult
     from workflows import actions
-    from workflows.types import StopInput
 
 # Apps stopped at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_STOPS = 100

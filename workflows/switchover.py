@@ -3,10 +3,10 @@
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.operations import OperationInput, OperationResult
     from standby.plan import build
     from workflows import actions
     from workflows.operation import OperationWorkflow
-    from workflows.types import OperationInput, OperationResult
 
 
 @workflow.defn(name="Switchover")

@@ -9,7 +9,8 @@ from temporalio.exceptions import ApplicationError
 from activities.hooks import heartbeating
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
-from standby.steps import (
+from standby.contracts import names
+from standby.contracts.sites import (
     AppInput,
     DirectionInput,
     IdentityInput,
@@ -46,47 +47,47 @@ class SiteActivities:
     def __init__(self, providers: Providers):
         self.providers = providers
 
-    @activity.defn(name="replication_status")
+    @activity.defn(name=names.REPLICATION_STATUS)
     async def replication_status(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Replication state of machines replicated into inp.target."""
         return await mapped(self.providers.for_site(inp.target).replication(inp))
 
-    @activity.defn(name="replicate")
+    @activity.defn(name=names.REPLICATE)
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Drive replication for a while (heartbeating) and report its state."""
         return await mapped(self.providers.for_site(inp.target).replicate(inp))
 
-    @activity.defn(name="recovery_points")
+    @activity.defn(name=names.RECOVERY_POINTS)
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """Recovery points of one machine."""
         return await mapped(self.providers.for_site(inp.target).recovery_points(inp))
 
-    @activity.defn(name="launch_target")
+    @activity.defn(name=names.LAUNCH_TARGET)
     async def launch_target(self, inp: LaunchInput) -> Target:
         """Launch a machine's target, idempotent on the operation key."""
         return await mapped(self.providers.for_site(inp.site).launch(inp))
 
-    @activity.defn(name="start_app")
+    @activity.defn(name=names.START_APP)
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
         return await mapped(self.providers.for_site(inp.site).start_app(inp))
 
-    @activity.defn(name="stop_app")
+    @activity.defn(name=names.STOP_APP)
     async def stop_app(self, inp: AppInput) -> StopResult:
         """Stop an app's machines at a site."""
         return await mapped(self.providers.for_site(inp.site).stop_app(inp))
 
-    @activity.defn(name="terminate_targets")
+    @activity.defn(name=names.TERMINATE_TARGETS)
     async def terminate_targets(self, inp: TerminateInput) -> list[str]:
         """Remove the targets an operation launched."""
         return await mapped(self.providers.for_site(inp.site).terminate(inp))
 
-    @activity.defn(name="set_direction")
+    @activity.defn(name=names.SET_DIRECTION)
     async def set_direction(self, inp: DirectionInput) -> None:
         """Reverse (or pause) replication."""
         await mapped(self.providers.for_site(inp.target).set_direction(inp))
 
-    @activity.defn(name="move_identity")
+    @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
         """Point an app's network identity at a site."""
         return await mapped(self.providers.for_site(inp.site).move_identity(inp))

@@ -21,11 +21,22 @@ from activities.sites.aws_dns import upsert
 from activities.sites.aws_drs import servers_of
 from activities.sites.aws_launch import apply
 from activities.sites.base import PermanentProviderError
-from standby.runbook import AwsSite
-from standby.steps import (
-    AppInput, DirectionInput, IdentityInput, LaunchInput, MachineRef, MachineReplication, PointsInput, RecoveryPoint,
-    ReplicationInput, SiteRef, StopResult, Target, TerminateInput,
+from standby.contracts.sites import (
+    AppInput,
+    DirectionInput,
+    IdentityInput,
+    LaunchInput,
+    MachineRef,
+    MachineReplication,
+    PointsInput,
+    RecoveryPoint,
+    ReplicationInput,
+    SiteRef,
+    StopResult,
+    Target,
+    TerminateInput,
 )
+from standby.runbook import AwsSite
 
 Item = dict
 # Points read per machine for status: the newest ones; a failover lists them all.

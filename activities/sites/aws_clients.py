@@ -19,8 +19,8 @@ from botocore.config import Config
 
 from activities.sites.aws_errors import SDK_ERRORS, context, mapped
 from activities.sites.base import PermanentProviderError
+from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite
-from standby.steps import SiteRef
 
 ENDPOINT_ENV = "STANDBY_AWS_ENDPOINT_URL"
 # botocore's own retries ride out a throttled second; longer waits belong to the activity's retry policy.

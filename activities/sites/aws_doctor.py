@@ -16,8 +16,8 @@ from activities.sites.aws_clients import AwsClients
 from activities.sites.aws_drs import MACHINE, RUNBOOK
 from activities.sites.aws_errors import SDK_ERRORS, code_of
 from activities.sites.doctor import Check
+from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite, Runbook
-from standby.steps import SiteRef
 
 # A doctor answers in seconds: one try per call, short timeouts.
 DOCTOR_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 
 from activities.sites.aws_clients import Api
-from standby.steps import MachineRef, MachineReplication
+from standby.contracts.sites import MachineRef, MachineReplication
 
 T = TypeVar("T")
 Item = dict[str, Any]

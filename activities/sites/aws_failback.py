@@ -10,7 +10,7 @@ from typing import Any
 from activities.sites import aws_drs as drs
 from activities.sites.aws_clients import Api
 from activities.sites.base import PermanentProviderError, ProviderError
-from standby.steps import LaunchInput, MachineRef, Target
+from standby.contracts.sites import LaunchInput, MachineRef, Target
 
 Item = dict[str, Any]
 GONE = ("TERMINATED", "NOT_FOUND", "SHUTTING-DOWN")

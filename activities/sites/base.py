@@ -6,7 +6,7 @@
 
 from typing import Protocol
 
-from standby.steps import (
+from standby.contracts.sites import (
     AppInput,
     DirectionInput,
     IdentityInput,

@@ -9,8 +9,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from standby.contracts.sites import SiteRef, site_ref
 from standby.runbook import Runbook
-from standby.steps import SiteRef, site_ref
 
 
 @dataclass(frozen=True)

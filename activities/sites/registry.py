@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from activities.sites.base import PermanentProviderError, SiteProvider
-from standby.steps import SiteRef
+from standby.contracts.sites import SiteRef
 
 Factory = Callable[[SiteRef], SiteProvider]
 

@@ -22,8 +22,7 @@ from activities.sites import vsphere_targets as targets
 from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere_session import POOL, SessionPool
 from activities.sites.vsphere_vcenter import Vcenter
-from standby.runbook import VsphereSite
-from standby.steps import (
+from standby.contracts.sites import (
     AppInput,
     DirectionInput,
     IdentityInput,
@@ -38,6 +37,7 @@ from standby.steps import (
     Target,
     TerminateInput,
 )
+from standby.runbook import VsphereSite
 
 
 class VsphereSiteProvider:

@@ -14,8 +14,8 @@ from activities.sites import vsphere_inventory as inventory
 from activities.sites.base import ProviderError
 from activities.sites.vsphere_session import POOL, SessionPool, credentials
 from activities.sites.vsphere_vcenter import Vcenter
+from standby.contracts.sites import SiteRef
 from standby.runbook import VsphereSite
-from standby.steps import SiteRef
 
 # What the worker's vCenter account needs on the site's datacenter (propagated), and why.
 PRIVILEGES: dict[str, str] = {

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from pyVmomi import vim
 
+from standby.contracts.sites import MachineReplication
 from standby.retention import RetentionPolicy, points_to_keep
 from standby.runbook import RecoveryPoints
-from standby.steps import MachineReplication
 
 PREFIX = "standby-"
 # A replica stays in continuous protection while its newest point is at most two intervals old, plus this slack

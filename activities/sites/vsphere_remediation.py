@@ -16,8 +16,9 @@ from activities.sites.activities import mapped
 from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere_session import POOL, SessionPool
 from activities.sites.vsphere_vcenter import Vcenter
+from standby.contracts import names
+from standby.contracts.sites import RemediationInput, RemediationResult, SiteRef
 from standby.runbook import VsphereSite
-from standby.steps import RemediationInput, RemediationResult, SiteRef
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ class RemediationActivities:
         host, stores = await self._where_now(vc, vm, inp_vm)
         return RemediationResult(site=vc.name, vm=inp_vm, action=action, outcome=outcome, host=host, datastores=stores)
 
-    @activity.defn(name="vsphere_restart_vm")
+    @activity.defn(name=names.REMEDIATE["restart_vm"])
     async def restart_vm(self, inp: RemediationInput) -> RemediationResult:
         """Restart a VM as VMware HA would: guest shutdown (power off after a while), then power on."""
         async def run() -> RemediationResult:
@@ -70,7 +71,7 @@ class RemediationActivities:
             return await self._result(vc, vm, inp.vm, "restart", outcome)
         return await mapped(run())
 
-    @activity.defn(name="vsphere_reset_vm")
+    @activity.defn(name=names.REMEDIATE["reset_vm"])
     async def reset_vm(self, inp: RemediationInput) -> RemediationResult:
         """Hard-reset a hung VM."""
         async def run() -> RemediationResult:
@@ -79,7 +80,7 @@ class RemediationActivities:
             return await self._result(vc, vm, inp.vm, "reset", await power.reset(vc.session, vm, vc.where(inp.vm)))
         return await mapped(run())
 
-    @activity.defn(name="vsphere_vmotion")
+    @activity.defn(name=names.REMEDIATE["vmotion"])
     async def vmotion(self, inp: RemediationInput) -> RemediationResult:
         """vMotion a VM to inp.host, or to the least-loaded other host of the site's cluster."""
         async def run() -> RemediationResult:
@@ -111,7 +112,7 @@ class RemediationActivities:
             return least_loaded(hosts, vms, current)
         return await vc.run(choose, "choose the least-loaded host", inp.vm)
 
-    @activity.defn(name="vsphere_storage_vmotion")
+    @activity.defn(name=names.REMEDIATE["storage_vmotion"])
     async def storage_vmotion(self, inp: RemediationInput) -> RemediationResult:
         """Storage vMotion a VM to a datastore of its datacenter."""
         async def run() -> RemediationResult:

@@ -16,8 +16,8 @@ from activities.sites import vsphere_points as points
 from activities.sites import vsphere_power as power
 from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere_vcenter import Vcenter
+from standby.contracts.sites import LaunchInput, Target
 from standby.runbook import VsphereSite
-from standby.steps import LaunchInput, Target
 
 STOP_SECONDS = 30.0
 

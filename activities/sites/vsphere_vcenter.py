@@ -9,8 +9,8 @@ from activities.sites import vsphere_inventory as inventory
 from activities.sites.vsphere_errors import where
 from activities.sites.vsphere_session import POOL, Session, SessionPool
 from activities.sites.vsphere_tasks import run_task
+from standby.contracts.sites import MachineRef
 from standby.runbook import VsphereSite
-from standby.steps import MachineRef
 
 T = TypeVar("T")
 

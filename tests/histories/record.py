@@ -28,12 +28,12 @@ from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.local.processes import stop_process
+from standby.contracts import attributes
+from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
+from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.converter import DATA_CONVERTER
 from standby.loader import load
-from workflows import attributes
-from workflows.protect import ProtectInput, ProtectStatus
 from workflows.registry import WORKFLOWS
-from workflows.types import Approval, OperationInput, OperationResult, Progress
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -20,9 +20,7 @@ from activities.sites.local import endpoint, processes, replication
 from activities.sites.local.layout import Layout
 from activities.sites.local.status import machine_state, record_pass
 from standby import templates
-from standby.retention import RetentionPolicy, points_to_keep
-from standby.runbook import LocalSite
-from standby.steps import (
+from standby.contracts.sites import (
     AppInput,
     AppRef,
     DirectionInput,
@@ -38,6 +36,8 @@ from standby.steps import (
     Target,
     TerminateInput,
 )
+from standby.retention import RetentionPolicy, points_to_keep
+from standby.runbook import LocalSite
 
 
 class LocalSiteProvider:

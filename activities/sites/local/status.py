@@ -6,7 +6,7 @@ from pathlib import Path
 
 from activities.sites.local import replication
 from activities.sites.local.layout import Layout
-from standby.steps import MachineRef, MachineReplication
+from standby.contracts.sites import MachineRef, MachineReplication
 
 # A machine is in continuous data protection while its last good pass is at most this many intervals old.
 CONTINUOUS_INTERVALS = 5

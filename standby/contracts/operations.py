@@ -1,11 +1,11 @@
-"""Inputs, results and progress of the operation workflows: one typed input and result each."""
+"""Inputs, results and progress of the operation workflows and their children."""
 
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from standby.contracts.sites import RecoveryPoint, SiteRef, Target
 from standby.runbook import Runbook
-from standby.steps import RecoveryPoint, SiteRef, Target
 
 
 class OperationInput(BaseModel):

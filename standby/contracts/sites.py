@@ -1,8 +1,6 @@
-"""Typed inputs and results of the site activities, shared by workflows and activities.
+"""Inputs and results of the site activities: replication, points, launch, stop, identity, remediation.
 
-Plain data only: workflows import this module, so it never touches I/O.
-Inputs carry the slice of the runbook a step needs, never the whole runbook,
-so that histories stay small.
+Inputs carry the slice of the runbook a step needs, never the whole runbook, so that histories stay small.
 """
 
 from datetime import datetime
@@ -13,6 +11,8 @@ from pydantic import BaseModel, Field
 from standby.runbook import App, Machine, RecoveryPoints, Runbook, Site
 
 Phase = Literal["initiating", "initial_sync", "backlog", "creating_first_point", "continuous", "stalled", "stopped"]
+
+
 Mode = Literal["test", "recovery"]
 
 
@@ -148,28 +148,6 @@ class IdentityInput(BaseModel):
     app: AppRef
     site: SiteRef
     targets: list[Target] = []
-
-
-class RunbookState(BaseModel):
-    """What Standby remembers of a runbook between operations."""
-
-    runbook: str
-    active: str
-    replication_source: str
-    replication_target: str
-    replicating: bool = True
-    fencing_token: int = 0
-    last_drill_time: datetime | None = None
-    last_drill_passed: bool | None = None
-    last_drill_id: str | None = None
-
-
-class StateUpdate(BaseModel):
-    """Change some fields of a runbook's state; `fencing_token` may only grow."""
-
-    runbook: str
-    initial: RunbookState
-    changes: dict[str, object] = {}
 
 
 class RemediationInput(BaseModel):

@@ -1,0 +1,49 @@
+"""The Failback Client's steps for a machine outside AWS: inputs and results."""
+
+from pydantic import BaseModel
+
+from standby.contracts.sites import MachineRef, SiteRef
+
+TOKEN_ENV = "STANDBY_INSTALLATION_TOKEN"
+
+
+class FailbackStep(BaseModel):
+    """One machine's Failback Client: the machine, the DRS site of its recovery instance, the site it returns to."""
+
+    runbook: str
+    machine: MachineRef
+    dr: SiteRef
+    home: SiteRef
+    instance: str | None = None
+
+
+class Disk(BaseModel):
+    """A volume of the recovery instance."""
+
+    device: str
+    bytes: int
+
+
+class Detected(BaseModel):
+    """The recovery instance the machine fails back from, and the folder the client works in."""
+
+    instance: str
+    address: str | None
+    disks: list[Disk]
+    workdir: str
+
+
+class VolumesInput(BaseModel):
+    """Map the recovery instance's volumes onto the machine's local devices."""
+
+    step: FailbackStep
+    detected: Detected
+
+
+class ConfigureInput(BaseModel):
+    """Configure the downloaded replication software."""
+
+    step: FailbackStep
+    detected: Detected
+    volumes: dict[str, str]
+    package: str

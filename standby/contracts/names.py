@@ -1,0 +1,41 @@
+"""The name of every activity, used by the activity's definition and by every workflow that calls it."""
+
+# Sites: replication, recovery points, launch, stop, identity.
+REPLICATION_STATUS = "replication_status"
+REPLICATE = "replicate"
+RECOVERY_POINTS = "recovery_points"
+LAUNCH_TARGET = "launch_target"
+START_APP = "start_app"
+STOP_APP = "stop_app"
+TERMINATE_TARGETS = "terminate_targets"
+SET_DIRECTION = "set_direction"
+MOVE_IDENTITY = "move_identity"
+
+# Runbook state.
+LOAD_STATE = "load_state"
+UPDATE_STATE = "update_state"
+
+# Command steps, probes and downloads.
+RUN_STEP = "run_step"
+RUN_HOOK = "run_hook"
+CHECK_HEALTH = "check_health"
+CHECK_CONNECTIVITY = "check_connectivity"
+DOWNLOAD = "download"
+
+# Remediation actions, by the action's kind in the runbook.
+REMEDIATE = {
+    "restart_vm": "vsphere_restart_vm",
+    "reset_vm": "vsphere_reset_vm",
+    "vmotion": "vsphere_vmotion",
+    "storage_vmotion": "vsphere_storage_vmotion",
+}
+
+# The Failback Client's steps.
+FAILBACK_AUTHENTICATE = "failback_authenticate"
+FAILBACK_DETECT = "failback_detect"
+FAILBACK_MAP_VOLUMES = "failback_map_volumes"
+FAILBACK_CONFIGURE = "failback_configure"
+FAILBACK_VERIFY_ENDPOINT = "failback_verify_endpoint"
+FAILBACK_PAIR = "failback_pair"
+FAILBACK_REPLICATE = "failback_replicate"
+FAILBACK_STOP = "failback_stop"
