@@ -146,7 +146,7 @@ async def probe(inp: HealthInput) -> ProbeResult:
         ok, detail = True, await run(inp)
     except BadCheckError:
         raise
-    except (OSError, asyncio.TimeoutError) as err:
+    except (TimeoutError, OSError) as err:
         ok, detail = False, _reason(err, inp.timeout_seconds)
     return ProbeResult(ok=ok, detail=detail, duration_seconds=round(time.monotonic() - started, 3))
 
@@ -170,7 +170,7 @@ async def check_connectivity(inp: ConnectivityInput) -> ConnectivityResult:
     started = time.monotonic()
     try:
         await _connect(inp.host, inp.port, inp.timeout_seconds)
-    except (OSError, asyncio.TimeoutError) as err:
+    except (TimeoutError, OSError) as err:
         reason, where = _reason(err, inp.timeout_seconds), _hostport(inp.host, inp.port)
         # `from None`: the message already says why, and callers read the innermost cause of a failure.
         raise ApplicationError(f"cannot reach {inp.purpose} at {where}: {reason}", type=UNREACHABLE) from None

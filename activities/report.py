@@ -5,7 +5,7 @@ into a `Report`, `render` turns a report into HTML, Markdown or JSON text.
 Only `write` touches the file system.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -117,7 +117,7 @@ class Report(BaseModel):
 def build(data: OperationResult | Progress, info: WorkflowInfo, runbook: Runbook | None = None,
           measurements: Measurements | None = None, now: datetime | None = None) -> Report:
     """The report of one operation from its result (completed) or its progress (running or failed)."""
-    now = now or info.ended or datetime.now(timezone.utc)
+    now = now or info.ended or datetime.now(UTC)
     steps = sorted(data.steps, key=lambda s: s.started)
     started = info.started or (steps[0].started if steps else None)
     final = info.status in FINAL
@@ -214,10 +214,10 @@ def _met(value: float | None, target: float | None, final: bool) -> bool | None:
 def _answers(data: OperationResult | Progress, steps: list[StepRecord]) -> list[Answer]:
     approvals = [Answer(kind="approval", what=f"{data.operation} of {data.runbook}", by=a.by, at=a.at,
                         comment=a.comment) for a in data.approvals]
-    prompts = [Answer(kind="prompt", what=s.name.removeprefix("prompt: "), at=s.ended,
+    prompts = [Answer(kind="prompt", what=s.prompt, at=s.ended,
                       by=s.detail.removeprefix("continued by ") if s.status == "done" else f"({s.status})")
-               for s in steps if s.name.startswith("prompt: ")]
-    return sorted(approvals + prompts, key=lambda a: (a.at is None, a.at or datetime.min.replace(tzinfo=timezone.utc)))
+               for s in steps if s.prompt is not None]
+    return sorted(approvals + prompts, key=lambda a: (a.at is None, a.at or datetime.min.replace(tzinfo=UTC)))
 
 
 def _failure(steps: list[StepRecord], error: str | None) -> Failure | None:
@@ -260,11 +260,11 @@ def _environment(html: bool) -> Environment:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
 def _clock(moment: datetime | None) -> str:
-    return moment.astimezone(timezone.utc).strftime("%H:%M:%S") if moment else "—"
+    return moment.astimezone(UTC).strftime("%H:%M:%S") if moment else "—"
 
 
 def _verdict(met: bool | None) -> str:

@@ -7,9 +7,9 @@ from standby.runbook import Runbook
 
 def critical_path(runbook: Runbook, plan: Plan, timings: Timings) -> float:
     """Stop waves one after the other, the drain, then each recovery wave's slowest app chain."""
-    stopping = len(plan.stop) * timings.stop + (timings.replicate if plan.stop else 0.0)
+    stopping = len(plan.stop_waves()) * timings.stop + (timings.replicate if plan.stop_waves() else 0.0)
     recovering = 0.0
-    for stage in plan.recover:
+    for stage in plan.stages():
         for wave in stage.waves:
             recovering += max(_app_chain(runbook, plan, step.app, timings) for step in wave.apps)
     return stopping + recovering

@@ -7,7 +7,7 @@ critical path is known exactly.
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from standby.contracts.sites import (
     AppInput,
@@ -24,7 +24,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 
-POINT = RecoveryPoint(id="bench-point", time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+POINT = RecoveryPoint(id="bench-point", time=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @dataclass(frozen=True)

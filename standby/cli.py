@@ -99,10 +99,10 @@ def server_command(state_dir: str | None, port: int, ui_port: int) -> None:
 
 def _register_operator_commands() -> None:
     """Operator, report and demo commands live in their own modules; importing them adds them to `main`."""
-    import standby.cli_demo  # noqa: F401
-    import standby.cli_doctor  # noqa: F401
-    import standby.cli_ops  # noqa: F401
-    import standby.cli_report  # noqa: F401
+    import standby.cli_demo
+    import standby.cli_doctor
+    import standby.cli_ops
+    import standby.cli_report
 
 
 _register_operator_commands()

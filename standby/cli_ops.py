@@ -3,7 +3,7 @@
 import asyncio
 import getpass
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from functools import wraps
 
 import click
@@ -85,7 +85,7 @@ def _time(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"'{text}' is not an ISO 8601 time such as 2026-11-22T10:00Z", param_hint="--point")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 for _name, _summary in [

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -204,7 +204,7 @@ class Demo:
         }
         return report.Measurements(apps=apps, data_check_passed=check.passed, data_check_detail=check.detail,
                                    writes_acknowledged=check.acknowledged, writes_served=check.served,
-                                   disaster_at=datetime.fromtimestamp(self.disaster_time, timezone.utc))
+                                   disaster_at=datetime.fromtimestamp(self.disaster_time, UTC))
 
     async def check_failback(self, acknowledged: list[str]) -> None:
         """Failback drains replication after stopping DR: nothing the DR site acknowledged or served may be lost."""

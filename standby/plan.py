@@ -1,73 +1,51 @@
-"""Pure planning: a runbook and an operation become ordered stages of steps.
+"""Pure planning: a runbook, an operation and where the runbook serves now become typed steps.
 
-The CLI prints a plan; the workflows execute the same plan, so what
-`standby plan` shows is what an operation does. Groups recover in order and
-stop in reverse order; the apps of a group run in waves, an app starting once
-the apps it depends on in that group are up.
+The plan is the program: `standby plan` prints these steps and one interpreter in `workflows/` runs
+them, so what an operator reviews is what runs. Groups recover in order and stop in reverse order;
+the apps of a group run in waves, an app starting once the apps it depends on in that group are up.
 """
 
+from collections import deque
 from collections.abc import Collection
-from typing import Literal
+from datetime import datetime
 
 from pydantic import BaseModel
 
-from standby.durations import format_duration
-from standby.runbook import Hook, Operation, Runbook
+from standby.contracts.sites import Mode, launch_endpoints
+from standby.plan_steps import (
+    Approval,
+    AppStep,
+    CheckReplication,
+    CheckTested,
+    Drain,
+    FailbackClient,
+    GroupStage,
+    KeepTargets,
+    NewEpoch,
+    RecordDrill,
+    RecordState,
+    RecoverGroup,
+    RemoveTargets,
+    RunHook,
+    SetDirection,
+    Step,
+    StopApps,
+    WaitContinuous,
+    Wave,
+)
+from standby.runbook import AwsSite, Operation, Runbook
 from standby.suggest import did_you_mean
 
-Mode = Literal["test", "recovery"]
+# Replication phases a failover launches from: a source that died leaves replication stalled, with its points.
+LAUNCHABLE = ["continuous", "stalled"]
 
 
 class PlanError(ValueError):
     """A plan that cannot be made, e.g. `--only` names an unknown app."""
 
 
-class HookStep(BaseModel):
-    """A command or prompt step, by its index in the runbook's hooks."""
-
-    index: int
-    at: str
-    kind: Literal["command", "prompt", "action"]
-    text: str
-
-
-class AppStep(BaseModel):
-    """Recover one app: pre-launch hooks, launch, post-launch hooks, health, identity."""
-
-    app: str
-    group: str
-    machines: list[str]
-    depends_on: list[str] = []
-    pre_launch: list[HookStep] = []
-    post_launch: list[HookStep] = []
-    health_checks: int = 0
-    endpoint: str | None = None
-
-
-class Wave(BaseModel):
-    """Apps that run in parallel."""
-
-    apps: list[AppStep]
-
-
-class GroupStage(BaseModel):
-    """One priority group: its before hooks, its waves, its after hooks."""
-
-    group: str
-    before: list[HookStep] = []
-    waves: list[Wave] = []
-    after: list[HookStep] = []
-
-
-class StopWave(BaseModel):
-    """Apps stopped together, in reverse recovery order."""
-
-    group: str
-    apps: list[str]
-
-
 class Plan(BaseModel):
-    """What one operation does, in order."""
+    """What one operation does, in order: `steps`, then `on_failure` if one failed, then `always`."""
 
     runbook: str
     operation: Operation
@@ -75,39 +53,161 @@ class Plan(BaseModel):
     from_site: str
     to_site: str
     apps: list[str]
-    approval: str | None = None
-    preconditions: list[str] = []
-    prepare: list[str] = []
-    before: list[HookStep] = []
-    stop: list[StopWave] = []
-    transfer: list[str] = []
-    recover: list[GroupStage] = []
+    outcome: str
     move_identity: bool = False
-    after: list[HookStep] = []
-    finish: list[str] = []
+    endpoints: dict[str, int] = {}
+    steps: list[Step] = []
+    on_failure: list[Step] = []
+    always: list[Step] = []
+
+    def stages(self) -> list[GroupStage]:
+        """The recovered groups, in order."""
+        return [step.stage for step in self.steps if isinstance(step, RecoverGroup)]
+
+    def stop_waves(self) -> list[StopApps]:
+        """The stop steps, in order (reverse recovery order)."""
+        return [step for step in self.steps if isinstance(step, StopApps)]
 
     def app_steps(self) -> list[AppStep]:
         """Every app step in recovery order."""
-        return [app for stage in self.recover for wave in stage.waves for app in wave.apps]
+        return [app for stage in self.stages() for wave in stage.waves for app in wave.apps]
 
 
-def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None) -> Plan:
+def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
+          point: datetime | None = None) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source)."""
     selected = _select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     active = active or source
     passive = target if active == source else source
-    shape = _SHAPES[operation](runbook, active, passive)
-    hooks = [(i, h) for i, h in enumerate(runbook.hooks) if operation in h.operations]
-    plan = Plan(runbook=runbook.runbook, operation=operation, apps=selected, **shape)
-    plan.approval = _approval(runbook, operation)
-    plan.before = _hooks(hooks, "before", None)
-    plan.after = _hooks(hooks, "after", None)
-    if operation != "return":
-        plan.recover = _stages(runbook, selected, hooks)
-        if operation != "drill":
-            plan.stop = _stop_waves(plan.recover)
-    return plan
+    planner = _Planner(runbook, operation, selected, point)
+    return _SHAPES[operation](planner, active, passive)
+
+
+class _Planner:
+    """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
+
+    def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None):
+        self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
+        self.hooks = [h for h in runbook.hooks if operation in h.operations]
+
+    def plan(self, mode: Mode, from_site: str, to_site: str, outcome: str, steps: list[Step],
+             move_identity: bool = False, **extra: list[Step]) -> Plan:
+        return Plan(runbook=self.runbook.runbook, operation=self.operation, mode=mode, from_site=from_site,
+                    to_site=to_site, apps=self.selected, outcome=outcome, move_identity=move_identity,
+                    endpoints=launch_endpoints(self.runbook, mode, to_site), steps=steps, **extra)
+
+    def approval(self) -> list[Step]:
+        rule = self.runbook.access.get(self.operation)
+        if rule is not None:
+            who = [f"a member of {rule.ldap_group}"] if rule.ldap_group else []
+            return [Approval(who=" or ".join(who + [f"user {u}" for u in rule.users]) or "an operator")]
+        if self.operation in ("failover", "failback", "switchover"):
+            return [Approval(who="an operator")]
+        return []
+
+    def hooks_at(self, point: str, subject: str | None = None, **where: str) -> list[RunHook]:
+        return [RunHook(hook=h, **where) for h in self.hooks if h.point == point and h.subject == subject]
+
+    def recover(self, from_site: str, to_site: str, mode: Mode, move_identity: bool) -> list[Step]:
+        return [RecoverGroup(stage=stage, from_site=from_site, to_site=to_site, mode=mode,
+                             move_identity=move_identity, point=self.point)
+                for stage in self.stages()]
+
+    def stages(self) -> list[GroupStage]:
+        stages, chosen = [], set(self.selected)
+        for group in self.runbook.groups:
+            members = [app for app in group.apps if app in chosen]
+            if not members:
+                continue
+            waves = [Wave(apps=[self.app_step(app, group.name, set(members)) for app in level])
+                     for level in levels(self.runbook, members)]
+            stages.append(GroupStage(group=group.name, waves=waves,
+                                     before=self.hooks_at("before_group", group.name, group=group.name),
+                                     after=self.hooks_at("after_group", group.name, group=group.name)))
+        return stages
+
+    def app_step(self, name: str, group: str, members: Collection[str]) -> AppStep:
+        app = self.runbook.apps[name]
+        return AppStep(
+            app=name, group=group, machines=list(app.machines), depends_on=waits_for(self.runbook, name, members),
+            pre_launch=self.hooks_at("pre_launch", name, group=group, app=name),
+            post_launch=self.hooks_at("post_launch", name, group=group, app=name),
+            health=[check.describe() for check in app.health], endpoint=app.endpoint.name if app.endpoint else None,
+        )
+
+    def stop(self, site: str) -> list[Step]:
+        """Stop steps at a site: groups in reverse order, each group's waves in reverse order."""
+        return [StopApps(site=site, group=stage.group, apps=[a.app for a in wave.apps])
+                for stage in reversed(self.stages()) for wave in reversed(stage.waves)]
+
+    def failback_clients(self, dr: str, home: str) -> list[Step]:
+        """The Failback Client for machines outside AWS that fail back from an AWS site."""
+        if not isinstance(self.runbook.sites[dr], AwsSite):
+            return []
+        machines = [m for a in self.selected for m in self.runbook.apps[a].machines
+                    if self.runbook.machines[m].source == "onprem"]
+        return [FailbackClient(dr=dr, home=home, machines=machines)] if machines else []
+
+
+def _drill(p: _Planner, active: str, passive: str) -> Plan:
+    keep = p.runbook.drill.keep_for
+    steps: list[Step] = [
+        CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
+        RemoveTargets(site=passive, scope="previous"), *p.hooks_at("before"),
+        *p.recover(active, passive, "test", move_identity=False), *p.hooks_at("after"),
+        RecordDrill(passed=True), KeepTargets(keep_for=keep),
+    ]
+    return p.plan("test", active, passive, "passed", steps, on_failure=[RecordDrill(passed=False)],
+                  always=[RemoveTargets(site=passive, scope="this")])
+
+
+def _failover(p: _Planner, active: str, passive: str) -> Plan:
+    within = p.runbook.protection.tested_within
+    steps: list[Step] = [
+        CheckReplication(source=active, target=passive, accept=LAUNCHABLE),
+        *([CheckTested(within=within)] if within else []), *p.approval(), *p.hooks_at("before"), *p.stop(active),
+        Drain(source=active, target=passive, apps=p.selected, if_stopped=True),
+        SetDirection(source=active, target=passive, running=False),
+        *p.recover(active, passive, "recovery", move_identity=True), *p.hooks_at("after"),
+        RecordState(active=passive, replicating=False),
+    ]
+    return p.plan("recovery", active, passive, "failed_over", steps, move_identity=True)
+
+
+def _failback(p: _Planner, active: str, passive: str) -> Plan:
+    dr, home = p.runbook.protection.target, p.runbook.protection.source
+    steps: list[Step] = [
+        SetDirection(source=dr, target=home, running=True), *p.failback_clients(dr, home),
+        WaitContinuous(source=dr, target=home, apps=p.selected), *p.approval(), *p.hooks_at("before"), *p.stop(dr),
+        Drain(source=dr, target=home, apps=p.selected), SetDirection(source=dr, target=home, running=False),
+        *p.recover(dr, home, "recovery", move_identity=True), *p.hooks_at("after"),
+        RecordState(active=home, replicating=False),
+    ]
+    return p.plan("recovery", dr, home, "failed_back", steps, move_identity=True)
+
+
+def _return(p: _Planner, active: str, passive: str) -> Plan:
+    source, target = p.runbook.protection.source, p.runbook.protection.target
+    steps: list[Step] = [
+        *p.approval(), *p.hooks_at("before"), SetDirection(source=source, target=target, running=True),
+        WaitContinuous(source=source, target=target, apps=p.selected), *p.hooks_at("after"),
+    ]
+    return p.plan("recovery", source, source, "normal", steps)
+
+
+def _switchover(p: _Planner, active: str, passive: str) -> Plan:
+    steps: list[Step] = [
+        CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
+        *p.hooks_at("before"), *p.stop(active), Drain(source=active, target=passive, apps=p.selected),
+        NewEpoch(site=passive), *p.recover(active, passive, "recovery", move_identity=True),
+        SetDirection(source=passive, target=active, running=True),
+        RecordState(active=passive, replicating=True), *p.hooks_at("after"),
+    ]
+    return p.plan("recovery", active, passive, "switched_over", steps, move_identity=True)
+
+
+_SHAPES = {"drill": _drill, "failover": _failover, "failback": _failback, "return": _return, "switchover": _switchover}
 
 
 def _select(runbook: Runbook, only: list[str] | None) -> list[str]:
@@ -117,121 +217,63 @@ def _select(runbook: Runbook, only: list[str] | None) -> list[str]:
     unknown = [f"'{name}'{did_you_mean(name, ordered)}" for name in only if name not in runbook.apps]
     if unknown:
         raise PlanError(f"unknown app(s) {', '.join(unknown)} in --only; the runbook has {', '.join(ordered)}")
-    return [app for app in ordered if app in only]
+    wanted = set(only)
+    return [app for app in ordered if app in wanted]
 
 
-def _drill(runbook: Runbook, active: str, passive: str) -> dict:
-    return dict(
-        mode="test", from_site=active, to_site=passive,
-        preconditions=["continuous data protection on every machine"],
-        prepare=["remove the previous drill's targets"],
-        finish=["record the drill result", f"keep targets until finished or {format_duration(runbook.drill.keep_for)}",
-                "clean up every drill target (always, also after failure or cancel)"],
-    )
+def left_behind(runbook: Runbook, only: list[str]) -> dict[str, list[str]]:
+    """For each app of `only`, the apps it depends on (directly or not) that `only` leaves out."""
+    chosen, out = set(only), {}
+    for app in only:
+        missing = [d for d in _all_dependencies(runbook, app) if d not in chosen]
+        if missing:
+            out[app] = missing
+    return out
 
 
-def _failover(runbook: Runbook, active: str, passive: str) -> dict:
-    preconditions = ["every machine launchable: continuous data protection, or stalled with recovery points"]
-    if runbook.protection.tested_within:
-        preconditions.append(f"a passing drill within {format_duration(runbook.protection.tested_within)}")
-    return dict(
-        mode="recovery", from_site=active, to_site=passive, preconditions=preconditions,
-        transfer=["choose the recovery point (latest, or the newest at or before --point)"],
-        move_identity=True, finish=[f"state: failed over to {passive}"],
-    )
-
-
-def _failback(runbook: Runbook, active: str, passive: str) -> dict:
-    target, source = runbook.protection.target, runbook.protection.source
-    return dict(
-        mode="recovery", from_site=target, to_site=source,
-        prepare=[f"reverse replication: {target} -> {source}", "wait for continuous data protection"],
-        transfer=["choose the latest recovery point"], move_identity=True, finish=[f"state: failed back to {source}"],
-    )
-
-
-def _return(runbook: Runbook, active: str, passive: str) -> dict:
-    source, target = runbook.protection.source, runbook.protection.target
-    return dict(
-        mode="recovery", from_site=source, to_site=source,
-        prepare=[f"reverse replication back to the original direction: {source} -> {target}",
-                 "wait for continuous data protection"],
-        finish=["state: normal"],
-    )
-
-
-def _switchover(runbook: Runbook, active: str, passive: str) -> dict:
-    return dict(
-        mode="recovery", from_site=active, to_site=passive,
-        preconditions=[f"{passive} is in sync with {active}"],
-        transfer=["drain and apply the replication queue", "swap roles under a new fencing token"],
-        move_identity=True, finish=["verify every app answers healthy", f"resume replication {passive} -> {active}"],
-    )
-
-
-_SHAPES = {"drill": _drill, "failover": _failover, "failback": _failback, "return": _return, "switchover": _switchover}
-
-
-def _approval(runbook: Runbook, operation: Operation) -> str | None:
-    rule = runbook.access.get(operation)
-    if rule is not None:
-        who = [f"a member of {rule.ldap_group}"] if rule.ldap_group else []
-        return " or ".join(who + [f"user {u}" for u in rule.users]) or "an operator"
-    return "an operator" if operation in ("failover", "failback", "switchover") else None
-
-
-def _hooks(hooks: list[tuple[int, Hook]], kind: str, subject: str | None) -> list[HookStep]:
-    return [
-        HookStep(index=i, at=h.at, kind=_kind(h), text=_text(h))
-        for i, h in hooks
-        if h.kind == kind and h.subject == subject
-    ]
-
-
-def _kind(hook: Hook) -> Literal["command", "prompt", "action"]:
-    return "prompt" if hook.prompt is not None else "action" if hook.action is not None else "command"
-
-
-def _text(hook: Hook) -> str:
-    if hook.action is not None:
-        target = hook.action.target
-        where = f" on {target.site}" if target.site else ""
-        return f"{hook.action.kind} {target.vm}{where}"
-    return hook.prompt or " ".join(hook.run or [])
-
-
-def _stages(runbook: Runbook, selected: list[str], hooks: list[tuple[int, Hook]]) -> list[GroupStage]:
-    stages, chosen = [], set(selected)
-    for group in runbook.groups:
-        members = [app for app in group.apps if app in chosen]
-        if not members:
+def _all_dependencies(runbook: Runbook, app: str) -> list[str]:
+    found, todo, seen = [], deque(runbook.apps[app].depends_on), set()
+    while todo:
+        dependency = todo.popleft()
+        if dependency in seen or dependency not in runbook.apps:
             continue
-        inside = set(members)
-        waves = [Wave(apps=[_app_step(runbook, app, group.name, inside, hooks) for app in level])
-                 for level in levels(runbook, members)]
-        stages.append(GroupStage(group=group.name, waves=waves, before=_hooks(hooks, "before_group", group.name),
-                                 after=_hooks(hooks, "after_group", group.name)))
-    return stages
+        seen.add(dependency)
+        found.append(dependency)
+        todo.extend(runbook.apps[dependency].depends_on)
+    return found
 
 
 def levels(runbook: Runbook, members: list[str]) -> list[list[str]]:
-    """Apps of one group in waves: each app after the members it depends on."""
-    remaining, done, out, inside = list(members), set(), [], set(members)
-    while remaining:
-        ready = [a for a in remaining if all(d in done for d in waits_for(runbook, a, inside))]
-        if not ready:
-            raise PlanError(f"dependency cycle among {', '.join(remaining)}")
-        out.append(ready)
-        done.update(ready)
-        remaining = [a for a in remaining if a not in done]
+    """Apps of one group in waves, each app after the members it depends on (Kahn's algorithm: linear)."""
+    inside, position = set(members), {app: index for index, app in enumerate(members)}
+    needs = {app: set(waits_for(runbook, app, inside)) for app in members}
+    dependents: dict[str, list[str]] = {app: [] for app in members}
+    for app, deps in needs.items():
+        for dependency in deps:
+            dependents[dependency].append(app)
+    waiting = {app: len(deps) for app, deps in needs.items()}
+    level = [app for app in members if not waiting[app]]
+    out: list[list[str]] = []
+    while level:
+        out.append(level)
+        ready = {d for app in level for d in dependents[app] if _release(waiting, d)}
+        level = sorted(ready, key=position.__getitem__)
+    if sum(len(lvl) for lvl in out) != len(members):
+        stuck = [app for app in members if waiting[app]]
+        raise PlanError(f"dependency cycle among {', '.join(stuck)}")
     return out
+
+
+def _release(waiting: dict[str, int], app: str) -> bool:
+    waiting[app] -= 1
+    return waiting[app] == 0
 
 
 def waits_for(runbook: Runbook, app: str, members: Collection[str]) -> list[str]:
     """Members `app` depends on, also through apps left out of `members` (web -> api -> db with api not selected)."""
-    found, todo, seen = [], list(runbook.apps[app].depends_on), set()
+    found, todo, seen = [], deque(runbook.apps[app].depends_on), set()
     while todo:
-        dependency = todo.pop(0)
+        dependency = todo.popleft()
         if dependency in seen or dependency not in runbook.apps:
             continue
         seen.add(dependency)
@@ -242,20 +284,3 @@ def waits_for(runbook: Runbook, app: str, members: Collection[str]) -> list[str]
     return found
 
 
-def _app_step(runbook: Runbook, name: str, group: str, members: Collection[str],
-              hooks: list[tuple[int, Hook]]) -> AppStep:
-    app = runbook.apps[name]
-    return AppStep(
-        app=name, group=group, machines=list(app.machines),
-        depends_on=waits_for(runbook, name, members),
-        pre_launch=_hooks(hooks, "pre_launch", name), post_launch=_hooks(hooks, "post_launch", name),
-        health_checks=len(app.health), endpoint=app.endpoint.name if app.endpoint else None,
-    )
-
-
-def _stop_waves(stages: list[GroupStage]) -> list[StopWave]:
-    return [
-        StopWave(group=stage.group, apps=[a.app for a in wave.apps])
-        for stage in reversed(stages)
-        for wave in reversed(stage.waves)
-    ]

@@ -1,56 +1,49 @@
-"""A plan as numbered lines an operator reads before running it."""
+"""A plan as numbered lines an operator reads before running it: one line per step the interpreter runs."""
 
-from standby.plan import AppStep, HookStep, Plan
+from standby.plan import Plan
+from standby.plan_steps import Approval, AppStep, CheckReplication, CheckTested, RecoverGroup, Step
+
+_SKIPPABLE = {CheckReplication: " (skip with --force)", CheckTested: " (skip with --force)",
+              Approval: " (skip with --yes)"}
 
 
 def lines(plan: Plan) -> list[str]:
-    """The plan in execution order, one step a line, nested steps indented."""
+    """The plan in execution order, one step a line, a group's waves and apps indented under it."""
     out = [f"{plan.operation} of {plan.runbook}: {_direction(plan)} ({plan.mode} mode), apps: {', '.join(plan.apps)}"]
-    approval = [[f"approval by {plan.approval} (skip with --yes)"]] if plan.approval else []
-    checks = [[f"precondition: {p} (skip with --force)"] for p in plan.preconditions]
-    prepare = [[p] for p in plan.prepare]
-    # Preconditions come first so nobody is asked to approve what would be refused; failback also
-    # prepares (reverses replication) before anyone approves the cut-over itself.
-    steps = checks + prepare + approval if plan.operation == "failback" else checks + approval + prepare
-    steps += [[_hook(h)] for h in plan.before]
-    if plan.stop:
-        steps.append([f"stop at {plan.from_site} in reverse order, if it still answers (abort if it cannot be stopped)"]
-                     + [f"  wave {n}: stop {', '.join(w.apps)} (group {w.group})" for n, w in enumerate(plan.stop, 1)])
-    steps += [[t] for t in plan.transfer]
-    for stage in plan.recover:
-        block = [f"group {stage.group}:"] + [f"  {_hook(h)}" for h in stage.before]
-        for n, wave in enumerate(stage.waves, 1):
-            block.append(f"  wave {n} (in parallel): {', '.join(a.app for a in wave.apps)}")
-            block += [f"    {line}" for app in wave.apps for line in _app(app, plan)]
-        block += [f"  {_hook(h)}" for h in stage.after]
-        steps.append(block)
-    steps += [[_hook(h)] for h in plan.after]
-    steps += [[f] for f in plan.finish]
-    for number, block in enumerate(steps, 1):
-        out.append(f"{number:>3}. {block[0]}")
-        out += [f"     {line}" for line in block[1:]]
+    for number, step in enumerate(plan.steps, 1):
+        out.append(f"{number:>3}. {step.label()}{_SKIPPABLE.get(type(step), '')}")
+        out += [f"       {line}" for line in _details(step, plan)]
+    if plan.on_failure:
+        out.append("  if a step fails: " + "; ".join(step.label() for step in plan.on_failure))
+    if plan.always:
+        out.append("  always, also after failure or abort: " + "; ".join(step.label() for step in plan.always))
     return out
+
+
+def labels(plan: Plan) -> list[str]:
+    """The label of every top-level step, in order: what the interpreter names each step it runs."""
+    return [step.label() for step in plan.steps]
 
 
 def _direction(plan: Plan) -> str:
     return plan.to_site if plan.from_site == plan.to_site else f"{plan.from_site} -> {plan.to_site}"
 
 
-def _hook(hook: HookStep) -> str:
-    if hook.kind == "prompt":
-        return f"prompt ({hook.at}): \"{hook.text}\" — waits for `standby continue`"
-    if hook.kind == "action":
-        return f"action ({hook.at}): {hook.text}"
-    return f"command ({hook.at}): {hook.text}"
+def _details(step: Step, plan: Plan) -> list[str]:
+    if not isinstance(step, RecoverGroup):
+        return []
+    stage = step.stage
+    out = [hook.label() for hook in stage.before]
+    for number, wave in enumerate(stage.waves, 1):
+        out.append(f"wave {number} (in parallel): {', '.join(a.app for a in wave.apps)}")
+        out += [f"  {_app(app, step)}" for app in wave.apps]
+    return out + [hook.label() for hook in stage.after]
 
 
-def _app(app: AppStep, plan: Plan) -> list[str]:
-    verb = "launch test target" if plan.mode == "test" else "launch"
-    out = [f"{app.app}: " + "; ".join(
-        [_hook(h) for h in app.pre_launch]
-        + [f"{verb} {', '.join(app.machines)} at {plan.to_site}"]
-        + [_hook(h) for h in app.post_launch]
-        + ([f"{app.health_checks} health check(s)"] if app.health_checks else [])
-        + ([f"move {app.endpoint} to {plan.to_site}"] if app.endpoint and plan.move_identity else [])
-    )]
-    return out
+def _app(app: AppStep, step: RecoverGroup) -> str:
+    verb = "launch test target" if step.mode == "test" else "launch"
+    point = f" from the newest point at or before {step.point:%Y-%m-%dT%H:%M:%SZ}" if step.point else ""
+    parts = ([h.label() for h in app.pre_launch] + [f"{verb} {', '.join(app.machines)} at {step.to_site}{point}"]
+             + [h.label() for h in app.post_launch] + [f"health {check}" for check in app.health]
+             + ([f"move {app.endpoint} to {step.to_site}"] if app.endpoint and step.move_identity else []))
+    return f"{app.app}: " + "; ".join(parts)

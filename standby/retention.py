@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 Bucket = Callable[[datetime], Hashable]
 
@@ -53,7 +53,7 @@ def _utc(moment: datetime) -> datetime:
     """The time in UTC; a time without a zone is refused rather than guessed."""
     if moment.tzinfo is None:
         raise ValueError(f"time {moment} has no time zone")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def points_to_keep(times: Sequence[datetime], now: datetime, policy: RetentionPolicy) -> set[datetime]:

@@ -6,11 +6,21 @@ apps, hooks -> groups) are checked by `standby.checks`, which knows where each
 key stands in the file.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    model_validator,
+)
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -180,24 +190,83 @@ class CommandCheck(Strict):
     run: Argv
 
 
-class HealthCheck(Strict):
-    """One probe of an app's health; exactly one of tcp, http or command."""
+class Probe(Strict):
+    """What every health check has: how long one probe may take, how long the app may take to pass."""
 
-    tcp: TcpCheck | None = None
-    http: HttpCheck | None = None
-    command: CommandCheck | None = None
     timeout: Duration = timedelta(seconds=5)
     within: Duration = Field(timedelta(minutes=2), description="how long the app may take to become healthy")
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "HealthCheck":
-        given = [kind for kind in ("tcp", "http", "command") if getattr(self, kind) is not None]
-        if not given:
-            raise ValueError("a health check needs one of tcp, http or command")
-        if len(given) > 1:
-            raise ValueError(f"a health check has one of tcp, http or command, not {' and '.join(given)}; "
-                             "write one check for each")
-        return self
+
+class TcpHealth(Probe):
+    """Healthy when a TCP connection opens."""
+
+    tcp: TcpCheck
+
+    def describe(self) -> str:
+        """`tcp :5432` as the plan prints it."""
+        return f"tcp {self.tcp.host or ''}:{self.tcp.port or 'app port'}"
+
+
+class HttpHealth(Probe):
+    """Healthy when an HTTP GET answers the expected status."""
+
+    http: HttpCheck
+
+    def describe(self) -> str:
+        """`http GET /health -> 200` as the plan prints it."""
+        return f"http GET {self.http.path} -> {self.http.expect}"
+
+
+class CommandHealth(Probe):
+    """Healthy when a command exits 0."""
+
+    command: CommandCheck
+
+    def describe(self) -> str:
+        """The command as the plan prints it."""
+        return "command " + " ".join(self.command.run)
+
+
+def _one_key(kinds: tuple[str, ...], what: str, fix: str) -> Callable[[Any], Any]:
+    """A before-validator: a mapping names exactly one of `kinds`; the message says which and how to fix it."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, dict):
+            given = [kind for kind in kinds if kind in value]
+            if not given:
+                raise ValueError(f"{what} needs one of {_either(kinds)}")
+            if len(given) > 1:
+                raise ValueError(f"{what} has one of {_either(kinds)}, not {' and '.join(given)}; {fix}")
+        return value
+
+    return check
+
+
+def _either(kinds: tuple[str, ...]) -> str:
+    named = [f"'{kind}'" + (f" ({_MEANING[kind]})" if kind in _MEANING else "") for kind in kinds]
+    return ", ".join(named[:-1]) + f" or {named[-1]}"
+
+
+_MEANING = {"run": "a command argv", "prompt": "a question for the operator", "action": "a VMware remediation"}
+
+
+def _key_tag(kinds: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """The discriminator of a union whose members differ by which key they have."""
+
+    def tag(value: Any) -> str | None:
+        if isinstance(value, dict):
+            return next((kind for kind in kinds if kind in value), None)
+        return next((kind for kind in kinds if hasattr(value, kind)), None)
+
+    return tag
+
+
+HEALTH_KINDS = ("tcp", "http", "command")
+HealthCheck = Annotated[
+    Annotated[TcpHealth, Tag("tcp")] | Annotated[HttpHealth, Tag("http")] | Annotated[CommandHealth, Tag("command")],
+    Discriminator(_key_tag(HEALTH_KINDS)),
+    BeforeValidator(_one_key(HEALTH_KINDS, "a health check", "write one check for each")),
+]
 
 
 class Endpoint(Strict):
@@ -268,61 +337,72 @@ class StorageVmotionTarget(VmTarget):
     datastore: str
 
 
-class RemediationAction(Strict):
-    """A VMware remediation step; exactly one of restart_vm, reset_vm, vmotion, storage_vmotion."""
+class RestartVm(Strict):
+    """Guest shutdown, then power on, as VMware HA restarts a VM."""
 
-    restart_vm: VmTarget | None = None
-    reset_vm: VmTarget | None = None
-    vmotion: VmotionTarget | None = None
-    storage_vmotion: StorageVmotionTarget | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "RemediationAction":
-        if len(self.given()) != 1:
-            raise ValueError("an action is exactly one of restart_vm, reset_vm, vmotion, storage_vmotion")
-        return self
-
-    def given(self) -> list[str]:
-        """The names of the actions set."""
-        return [k for k in ("restart_vm", "reset_vm", "vmotion", "storage_vmotion") if getattr(self, k) is not None]
-
-    @property
-    def kind(self) -> str:
-        """restart_vm, reset_vm, vmotion or storage_vmotion."""
-        return self.given()[0]
+    restart_vm: VmTarget
 
     @property
     def target(self) -> VmTarget:
-        """The VM (and its settings) the action acts on."""
-        return getattr(self, self.kind)
+        """The VM the action acts on."""
+        return self.restart_vm
 
 
-class Hook(Strict):
-    """An SRM-style step: a command (argv, never a shell string), a prompt, or a remediation action."""
+class ResetVm(Strict):
+    """A hard reset of a VM."""
 
-    at: HookPoint
-    run: Argv | None = None
-    prompt: str | None = None
-    action: RemediationAction | None = None
-    operations: list[Operation] = Field(list(OPERATIONS), description="operations the hook runs in")
-    timeout: Duration = timedelta(minutes=5)
-    retries: Annotated[int, Field(ge=0, le=20)] = 0
-    on_failure: Literal["abort", "continue", "prompt"] = "abort"
-    env: dict[str, str] = {}
-
-    @model_validator(mode="after")
-    def _run_or_prompt(self) -> "Hook":
-        given = [k for k in ("run", "prompt", "action") if getattr(self, k) is not None]
-        if not given:
-            raise ValueError("a hook needs 'run' (a command argv) or 'prompt' (a question for the operator)")
-        if given == ["run", "prompt"]:
-            raise ValueError("a hook has 'run' (a command) or 'prompt' (a question), not both; write two hooks")
-        if len(given) > 1:
-            raise ValueError(f"a hook has one of 'run', 'prompt' or 'action', not {' and '.join(given)}; write two hooks")
-        return self
+    reset_vm: VmTarget
 
     @property
-    def kind(self) -> str:
+    def target(self) -> VmTarget:
+        """The VM the action acts on."""
+        return self.reset_vm
+
+
+class Vmotion(Strict):
+    """Move a running VM to another host."""
+
+    vmotion: VmotionTarget
+
+    @property
+    def target(self) -> VmotionTarget:
+        """The VM the action acts on, and the host it moves to."""
+        return self.vmotion
+
+
+class StorageVmotion(Strict):
+    """Move a VM's disks to another datastore."""
+
+    storage_vmotion: StorageVmotionTarget
+
+    @property
+    def target(self) -> StorageVmotionTarget:
+        """The VM the action acts on, and the datastore it moves to."""
+        return self.storage_vmotion
+
+
+ACTION_KINDS = ("restart_vm", "reset_vm", "vmotion", "storage_vmotion")
+RemediationAction = Annotated[
+    Annotated[RestartVm, Tag("restart_vm")] | Annotated[ResetVm, Tag("reset_vm")]
+    | Annotated[Vmotion, Tag("vmotion")] | Annotated[StorageVmotion, Tag("storage_vmotion")],
+    Discriminator(_key_tag(ACTION_KINDS)),
+    BeforeValidator(_one_key(ACTION_KINDS, "an action", "write one hook for each")),
+]
+
+
+def action_kind(action: RestartVm | ResetVm | Vmotion | StorageVmotion) -> str:
+    """restart_vm, reset_vm, vmotion or storage_vmotion."""
+    return next(kind for kind in ACTION_KINDS if hasattr(action, kind))
+
+
+class HookAt(Strict):
+    """What every hook has: where it attaches and in which operations it runs."""
+
+    at: HookPoint
+    operations: list[Operation] = Field(list(OPERATIONS), description="operations the hook runs in")
+
+    @property
+    def point(self) -> str:
         """Where the hook attaches: before, after, before_group, ..."""
         return self.at.split(":", 1)[0]
 
@@ -330,6 +410,52 @@ class Hook(Strict):
     def subject(self) -> str | None:
         """The group or app named after the colon, if any."""
         return self.at.split(":", 1)[1] if ":" in self.at else None
+
+
+class CommandHook(HookAt):
+    """An SRM-style command step: an argv run on the worker, never a shell string."""
+
+    run: Argv
+    timeout: Duration = timedelta(minutes=5)
+    retries: Annotated[int, Field(ge=0, le=20)] = 0
+    on_failure: Literal["abort", "continue", "prompt"] = "abort"
+    env: dict[str, str] = {}
+
+    def describe(self) -> str:
+        """The argv as written (templates unrendered)."""
+        return " ".join(self.run)
+
+
+class PromptHook(HookAt):
+    """An SRM-style prompt step: the operation waits until an operator continues it."""
+
+    prompt: str
+
+    def describe(self) -> str:
+        """The question as written."""
+        return self.prompt
+
+
+class ActionHook(HookAt):
+    """A VMware remediation step: restart, reset, vMotion or Storage vMotion a VM."""
+
+    action: RemediationAction
+    timeout: Duration = timedelta(minutes=5)
+    retries: Annotated[int, Field(ge=0, le=20)] = 0
+    on_failure: Literal["abort", "continue", "prompt"] = "abort"
+
+    def describe(self) -> str:
+        """`vmotion erp-app-01 on dr`."""
+        target = self.action.target
+        return f"{action_kind(self.action)} {target.vm}" + (f" on {target.site}" if target.site else "")
+
+
+HOOK_KINDS = ("run", "prompt", "action")
+Hook = Annotated[
+    Annotated[CommandHook, Tag("run")] | Annotated[PromptHook, Tag("prompt")] | Annotated[ActionHook, Tag("action")],
+    Discriminator(_key_tag(HOOK_KINDS)),
+    BeforeValidator(_one_key(HOOK_KINDS, "a hook", "write one hook for each")),
+]
 
 
 class AccessRule(Strict):

@@ -8,7 +8,16 @@ from collections.abc import Callable, Iterable
 
 from standby import templates
 from standby.issues import Issue
-from standby.runbook import LocalSite, Runbook, VsphereSite
+from standby.runbook import (
+    ActionHook,
+    CommandHealth,
+    CommandHook,
+    LocalSite,
+    PromptHook,
+    Runbook,
+    VsphereSite,
+    action_kind,
+)
 from standby.source import Document
 from standby.suggest import did_you_mean
 
@@ -156,9 +165,9 @@ def detect_hook_references(runbook: Runbook, document: Document) -> list[Issue]:
     for index, hook in enumerate(runbook.hooks):
         if hook.subject is None:
             continue
-        if hook.kind in ("before_group", "after_group") and hook.subject not in groups:
+        if hook.point in ("before_group", "after_group") and hook.subject not in groups:
             issues.append(_unknown(document, ("hooks", index, "at"), "group", hook.subject, groups))
-        if hook.kind in ("pre_launch", "post_launch") and hook.subject not in runbook.apps:
+        if hook.point in ("pre_launch", "post_launch") and hook.subject not in runbook.apps:
             issues.append(_unknown(document, ("hooks", index, "at"), "app", hook.subject, runbook.apps))
     return issues
 
@@ -168,9 +177,10 @@ def detect_action_sites(runbook: Runbook, document: Document) -> list[Issue]:
     vsphere = [name for name, site in runbook.sites.items() if isinstance(site, VsphereSite)]
     issues = []
     for index, hook in enumerate(runbook.hooks):
-        if hook.action is None:
+        if not isinstance(hook, ActionHook):
             continue
-        path = ("hooks", index, "action", hook.action.kind)
+        kind = action_kind(hook.action)
+        path = ("hooks", index, "action", kind)
         named = hook.action.target.site
         if named is not None and named in runbook.sites and named not in vsphere:
             message = f"site '{named}' is a {runbook.sites[named].provider} site; a remediation action needs a vSphere site"
@@ -178,7 +188,7 @@ def detect_action_sites(runbook: Runbook, document: Document) -> list[Issue]:
         elif named is not None and named not in vsphere:
             issues.append(_unknown(document, (*path, "site"), "vSphere site", named, vsphere))
         elif named is None and runbook.protection.target not in vsphere:
-            message = f"{hook.action.kind} acts on a vSphere site; name one with 'site:' (vSphere sites: {', '.join(vsphere) or 'none'})"
+            message = f"{kind} acts on a vSphere site; name one with 'site:' (vSphere sites: {', '.join(vsphere) or 'none'})"
             issues.append(document.issue(path, message))
     return issues
 
@@ -209,18 +219,19 @@ def detect_template_problems(runbook: Runbook, document: Document) -> list[Issue
 
 def _templates(runbook: Runbook) -> Iterable[tuple[tuple, str, frozenset[str]]]:
     for index, hook in enumerate(runbook.hooks):
-        for position, arg in enumerate(hook.run or []):
-            yield ("hooks", index, "run", position), arg, templates.HOOK_NAMES
-        if hook.prompt is not None:
+        if isinstance(hook, CommandHook):
+            for position, arg in enumerate(hook.run):
+                yield ("hooks", index, "run", position), arg, templates.HOOK_NAMES
+            for key, value in hook.env.items():
+                yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
+        if isinstance(hook, PromptHook):
             yield ("hooks", index, "prompt"), hook.prompt, templates.HOOK_NAMES
-        for key, value in hook.env.items():
-            yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
     for name, app in runbook.apps.items():
         for field in ("start", "stop"):
             for position, arg in enumerate(getattr(app, field) or []):
                 yield ("apps", name, field, position), arg, templates.PROCESS_NAMES
         for check_index, check in enumerate(app.health):
-            for position, arg in enumerate(check.command.run if check.command else []):
+            for position, arg in enumerate(check.command.run if isinstance(check, CommandHealth) else []):
                 yield ("apps", name, "health", check_index, "command", "run", position), arg, templates.PROCESS_NAMES
 
 

@@ -14,7 +14,7 @@ import re
 import string
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -26,7 +26,7 @@ SYNC = ["INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS"]
 
 
 def now(offset: float = 0) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return (datetime.now(UTC) + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 def new_id(prefix: str) -> str:
@@ -71,11 +71,11 @@ class StrictStubber(Stubber):
         super().__init__(client)
         self.problems: list[str] = []
 
-    def _assert_expected_params(self, model, params, context, **kwargs):  # noqa: ANN001 - Stubber's hook signature
+    def _assert_expected_params(self, model, params, context, **kwargs):
         self._check(model.input_shape, params, f"{model.name} request")
         super()._assert_expected_params(model, params, context, **kwargs)
 
-    def _validate_operation_response(self, operation_name, service_response):  # noqa: ANN001
+    def _validate_operation_response(self, operation_name, service_response):
         super()._validate_operation_response(operation_name, service_response)
         shape = self.client.meta.service_model.operation_model(operation_name).output_shape
         body = {k: v for k, v in service_response.items() if k != "ResponseMetadata"}
@@ -96,7 +96,7 @@ class ScriptedDrs(StrictStubber):
         self.world, self.region, self._local = world, region, threading.local()
         self.calls: list[tuple[str, Item]] = []
 
-    def _assert_expected_params(self, model, params, context, **kwargs):  # noqa: ANN001
+    def _assert_expected_params(self, model, params, context, **kwargs):
         self._check(model.input_shape, params, f"{model.name} request")
         self.calls.append((model.name, params))
         try:
@@ -108,7 +108,7 @@ class ScriptedDrs(StrictStubber):
             status = fault.status
         self._local.response = (AWSResponse(None, status, {}, None), body)
 
-    def _get_response_handler(self, model, params, context, **kwargs):  # noqa: ANN001
+    def _get_response_handler(self, model, params, context, **kwargs):
         return self._local.response
 
     def called(self, operation: str) -> list[Item]:

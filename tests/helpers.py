@@ -23,7 +23,7 @@ def eventually(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
     while True:
         try:
             value, last = predicate(), None
-        except Exception as error:  # noqa: BLE001 - "not yet" until the deadline
+        except Exception as error:
             value, last = None, error
         if value:
             return value
@@ -42,7 +42,7 @@ async def eventually_async(predicate: Callable[[], T | Awaitable[T]], timeout: f
             if inspect.isawaitable(value):
                 value = await value
             last = None
-        except Exception as error:  # noqa: BLE001 - "not yet" until the deadline
+        except Exception as error:
             value, last = None, error
         if value:
             return value  # type: ignore[return-value]

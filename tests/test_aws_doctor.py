@@ -11,7 +11,7 @@ from standby.cli import main
 from standby.contracts.sites import site_ref
 from standby.loader import load
 from tests.aws_drs_fake import Fault
-from tests.aws_support import REGIONS, Backends, aws, moto_url  # noqa: F401 - fixtures
+from tests.aws_support import REGIONS, Backends, aws, moto_url
 from tests.test_aws_shop import prepare
 
 

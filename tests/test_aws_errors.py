@@ -9,7 +9,7 @@ from activities.sites.base import PermanentProviderError, ProviderError
 from standby.contracts.sites import AppRef, IdentityInput, MachineRef, PointsInput
 from standby.runbook import App, Endpoint, Machine
 from tests.aws_drs_fake import Fault
-from tests.aws_support import REGIONS, Backends, aws, moto_url, site  # noqa: F401 - fixtures
+from tests.aws_support import REGIONS, Backends, aws, moto_url, site
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])
 SERVER = "s-00000000000000000"

@@ -24,7 +24,7 @@ from standby.contracts.operations import Progress
 from standby.contracts.sites import LaunchInput, MachineRef
 from standby.converter import DATA_CONVERTER
 from standby.runbook import FailbackClient, Machine
-from tests.aws_support import REGIONS, Backends, aws, moto, moto_url, site  # noqa: F401 - fixtures
+from tests.aws_support import REGIONS, Backends, aws, moto, moto_url, site
 from tests.conftest import require_binary
 from tests.helpers import eventually_async
 from tests.test_aws_provider import app

@@ -4,7 +4,7 @@ DRS is stubbed because it has no emulator: `ScriptedDrs` answers through botocor
 validated against the real DRS service model and every answer against its output shape (tests/aws_drs_fake.py).
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
@@ -25,7 +25,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Blueprint, Endpoint, Machine
-from tests.aws_support import REGIONS, Backends, aws, clients, moto, moto_url, site, strict_stub  # noqa: F401
+from tests.aws_support import REGIONS, Backends, aws, clients, moto, moto_url, site, strict_stub
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])
 IDS = [f"s-{i:017d}" for i in range(4)]
@@ -98,7 +98,7 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     server = backends.world.add_server(REGIONS[1], IDS[0], template=template)
     blueprint = Blueprint(machine_type="r6i.xlarge", launch_type="dedicated-instance", subnet=subnet,
                           security_groups=[group], private_ip="10.20.1.10")
-    point = RecoveryPoint(id=server["snapshots"][0]["snapshotID"], time=datetime.now(timezone.utc))
+    point = RecoveryPoint(id=server["snapshots"][0]["snapshotID"], time=datetime.now(UTC))
     provider = backends.provider(DR)
     first = await provider.launch(launch_input(machine(0, blueprint), point=point))
     again = await provider.launch(launch_input(machine(0, blueprint), point=point))

@@ -24,7 +24,7 @@ from activities.sites.registry import Providers
 from standby.cli import main
 from standby.contracts.failback import TOKEN_ENV
 from standby.contracts.sites import MachineReplication
-from tests.aws_support import AMI, REGIONS, Backends, aws, moto, moto_url  # noqa: F401 - fixtures
+from tests.aws_support import AMI, REGIONS, Backends, aws, moto, moto_url
 from tests.ops_helpers import waiting_prompt
 from tests.test_aws_failback_client import free_port
 from workflows.registry import WORKFLOWS
@@ -38,7 +38,7 @@ SERVERS = {"db1": "s-1234567890abcdef0", "app1": "s-1234567890abcdef1", "app2": 
 class Healthy(http.server.BaseHTTPRequestHandler):
     """Stands in for the shop's services on the recovered instances: 200 to every GET."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
 

@@ -20,18 +20,18 @@ TIMINGS = Timings(launch=0.4, stop=0.3, points=0.1, identity=0.0, replicate=0.2)
 def test_generated_runbook_has_two_waves_per_group_and_validates():
     runbook = generate(40, 4)
     plan = build(runbook, "failover")
-    assert [len(stage.waves) for stage in plan.recover] == [2, 2, 2, 2]
-    assert [len(wave.apps) for wave in plan.recover[0].waves] == [1, 9]
-    assert sum(len(w.apps) for w in plan.stop) == 40
+    assert [len(stage.waves) for stage in plan.stages()] == [2, 2, 2, 2]
+    assert [len(wave.apps) for wave in plan.stages()[0].waves] == [1, 9]
+    assert sum(len(w.apps) for w in plan.stop_waves()) == 40
 
 
 def test_critical_path_is_stop_waves_then_drain_then_each_recovery_wave():
     runbook = generate(40, 4)
     plan = build(runbook, "failover")
-    waves = sum(len(stage.waves) for stage in plan.recover)
-    expected = len(plan.stop) * 0.3 + 0.2 + waves * (0.1 + 0.4)
+    waves = sum(len(stage.waves) for stage in plan.stages())
+    expected = len(plan.stop_waves()) * 0.3 + 0.2 + waves * (0.1 + 0.4)
     assert critical_path(runbook, plan, TIMINGS) == pytest.approx(expected)
-    assert len(plan.stop) == waves == 8
+    assert len(plan.stop_waves()) == waves == 8
 
 
 async def test_a_real_failover_never_beats_the_critical_path(client, task_queue, state_dir):

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually, get_json, get_orders, http, post_order
 
-T0 = datetime(2030, 1, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -510,7 +510,7 @@ async def test_the_public_endpoint_follows_move_identity_and_is_supervised(shop:
 
         said = await shop.dr.move_identity(IdentityInput(site=shop.site("dr"), targets=[recovered], **identity))
         moved = time.monotonic()
-        answered_by_dr = lambda: sum(a.started > moved and a.orders == 2 for a in client.answers) >= 5  # noqa: E731
+        answered_by_dr = lambda: sum(a.started > moved and a.orders == 2 for a in client.answers) >= 5
         await asyncio.to_thread(eventually, answered_by_dr, 5)
         client.done.set()
         client.join(5)

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from standby.cli import main
 from standby.loader import check, load
 from standby.plan import Plan, PlanError, build
-from standby.runbook import OPERATIONS, Runbook
+from standby.plan_steps import Approval, RunHook
+from standby.runbook import OPERATIONS, CommandHook, PromptHook, Runbook
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "runbooks" / "shop.yaml"
@@ -30,22 +31,27 @@ def diamond() -> Runbook:
 
 def waves(plan: Plan) -> list[tuple[str, list[str]]]:
     """(group, apps) of every recovery wave, in order."""
-    return [(stage.group, [app.app for app in wave.apps]) for stage in plan.recover for wave in stage.waves]
+    return [(stage.group, [app.app for app in wave.apps]) for stage in plan.stages() for wave in stage.waves]
 
 
 def stops(plan: Plan) -> list[tuple[str, list[str]]]:
     """(group, apps) of every stop wave, in order."""
-    return [(wave.group, wave.apps) for wave in plan.stop]
+    return [(step.group, step.apps) for step in plan.stop_waves()]
 
 
-def hook_indexes(steps: list) -> list[int]:
-    """Runbook indexes of hook steps."""
-    return [step.index for step in steps]
+def hook_indexes(runbook: Runbook, steps: list) -> list[int]:
+    """Runbook indexes of the hooks that hook steps carry."""
+    return [runbook.hooks.index(step.hook) for step in steps]
+
+
+def top_hooks(plan: Plan) -> list[RunHook]:
+    """The hook steps of the plan itself (before and after), in order."""
+    return [step for step in plan.steps if isinstance(step, RunHook)]
 
 
 def test_shop_failover_waves_follow_groups_and_dependencies(shop: Runbook) -> None:
     plan = build(shop, "failover")
-    assert [stage.group for stage in plan.recover] == ["data", "services"]
+    assert [stage.group for stage in plan.stages()] == ["data", "services"]
     assert waves(plan) == [("data", ["db"]), ("services", ["api"]), ("services", ["web"])]
     assert plan.apps == ["db", "api", "web"]
     assert (plan.from_site, plan.to_site, plan.mode) == ("primary", "dr", "recovery")
@@ -63,7 +69,7 @@ def test_diamond_apps_of_a_group_run_in_parallel_by_dependencies(diamond: Runboo
 
 
 def test_dependencies_in_an_earlier_group_do_not_hold_a_wave(diamond: Runbook) -> None:
-    config = build(diamond, "failover").recover[1].waves[0].apps[0]
+    config = build(diamond, "failover").stages()[1].waves[0].apps[0]
     assert (config.app, config.depends_on) == ("config", [])
 
 
@@ -71,7 +77,7 @@ def test_app_step_carries_machines_health_and_endpoint(diamond: Runbook) -> None
     steps = {step.app: step for step in build(diamond, "failover").app_steps()}
     assert steps["api"].machines == ["api1", "api2"]
     assert steps["api"].depends_on == ["cache", "db"]
-    assert steps["api"].health_checks == 2
+    assert steps["api"].health == ["http GET /health -> 200", "tcp :8080"]
     assert (steps["db"].endpoint, steps["web"].endpoint, steps["cache"].endpoint) == (
         "db.example.org", "www.example.org", None,
     )
@@ -83,7 +89,7 @@ def test_app_step_carries_machines_health_and_endpoint(diamond: Runbook) -> None
 def test_stop_order_is_exactly_the_reverse_of_recovery(path: Path, operation: str) -> None:
     plan = build(load(path), operation)  # type: ignore[arg-type]
     assert stops(plan) == list(reversed(waves(plan)))
-    assert plan.stop
+    assert plan.stop_waves()
 
 
 def test_shop_stop_order(shop: Runbook) -> None:
@@ -92,14 +98,16 @@ def test_shop_stop_order(shop: Runbook) -> None:
 
 @pytest.mark.parametrize("operation", ["drill", "return"])
 def test_drill_and_return_stop_nothing(shop: Runbook, operation: str) -> None:
-    assert build(shop, operation).stop == []  # type: ignore[arg-type]
+    assert build(shop, operation).stop_waves() == []  # type: ignore[arg-type]
 
 
 def test_return_has_no_waves(shop: Runbook) -> None:
     plan = build(shop, "return")
-    assert plan.recover == []
+    assert plan.stages() == []
     assert plan.app_steps() == []
-    assert plan.prepare[0] == "reverse replication back to the original direction: primary -> dr"
+    assert [step.label() for step in plan.steps] == [
+        "replicate primary -> dr", "wait for continuous data protection primary -> dr",
+    ]
 
 
 def test_only_keeps_the_named_apps_in_runbook_order(diamond: Runbook) -> None:
@@ -120,8 +128,8 @@ def test_a_cycle_cannot_be_planned() -> None:
 
 def test_only_drops_groups_without_selected_apps_and_their_hooks(diamond: Runbook) -> None:
     plan = build(diamond, "failover", only=["dns"])
-    assert [stage.group for stage in plan.recover] == ["infra"]
-    assert all(not stage.before and not stage.after for stage in plan.recover)
+    assert [stage.group for stage in plan.stages()] == ["infra"]
+    assert all(not stage.before and not stage.after for stage in plan.stages())
 
 
 def test_only_an_unknown_app_is_named(shop: Runbook) -> None:
@@ -132,58 +140,66 @@ def test_only_an_unknown_app_is_named(shop: Runbook) -> None:
 
 def test_hooks_attach_at_their_places(diamond: Runbook) -> None:
     plan = build(diamond, "failover")
-    core = plan.recover[1]
+    core = plan.stages()[1]
     db = next(step for step in plan.app_steps() if step.app == "db")
-    assert hook_indexes(plan.before) == [0]
-    assert hook_indexes(core.before) == [1]
-    assert hook_indexes(core.after) == []  # after_group:core runs in drills only
-    assert hook_indexes(db.pre_launch) == [3]
-    assert hook_indexes(db.post_launch) == [4, 5]
-    assert [step.kind for step in db.post_launch] == ["command", "prompt"]
-    assert hook_indexes(plan.after) == [6]
-    assert plan.recover[0].before == [] and all(
+    before, after = top_hooks(plan)
+    assert hook_indexes(diamond, [before]) == [0] and plan.steps.index(before) < plan.steps.index(plan.stop_waves()[0])
+    assert hook_indexes(diamond, core.before) == [1]
+    assert hook_indexes(diamond, core.after) == []  # after_group:core runs in drills only
+    assert hook_indexes(diamond, db.pre_launch) == [3]
+    assert hook_indexes(diamond, db.post_launch) == [4, 5]
+    assert [type(step.hook) for step in db.post_launch] == [CommandHook, PromptHook]
+    assert hook_indexes(diamond, [after]) == [6] and plan.steps[-2] is after
+    assert plan.stages()[0].before == [] and all(
         not step.pre_launch and not step.post_launch for step in plan.app_steps() if step.app != "db"
     )
 
 
 def test_hooks_are_filtered_by_operation(diamond: Runbook) -> None:
     plan = build(diamond, "drill")
-    core = plan.recover[1]
+    core = plan.stages()[1]
     db = next(step for step in plan.app_steps() if step.app == "db")
-    assert plan.before == []
-    assert hook_indexes(core.after) == [2]
-    assert hook_indexes(db.post_launch) == [4]
-    assert hook_indexes(plan.after) == [6]
+    assert hook_indexes(diamond, top_hooks(plan)) == [6]
+    assert hook_indexes(diamond, core.after) == [2]
+    assert hook_indexes(diamond, db.post_launch) == [4]
 
 
-def test_hook_step_text(shop: Runbook) -> None:
+def test_a_hook_step_carries_its_hook_and_says_what_it_does(shop: Runbook) -> None:
     plan = build(shop, "failover")
-    assert plan.before[0].model_dump() == {
-        "index": 2, "at": "before", "kind": "prompt", "text": "Storage team: confirm the array is unlocked",
-    }
-    assert plan.recover[1].before[0].text == "{{ python }} -c print('warming cache for', '{{ group }}')"
-    assert build(shop, "switchover").before == []
+    prompt = top_hooks(plan)[0]
+    assert prompt.hook == shop.hooks[2]
+    assert prompt.label() == 'prompt (before): "Storage team: confirm the array is unlocked"'
+    assert plan.stages()[1].before[0].label() == (
+        "command (before_group:services): {{ python }} -c print('warming cache for', '{{ group }}')")
+    assert top_hooks(build(shop, "switchover")) == []
+
+
+def approval(plan: Plan) -> str | None:
+    """Who the plan's approval step waits for, if it has one."""
+    return next((step.who for step in plan.steps if isinstance(step, Approval)), None)
 
 
 def test_approval_for_operations_that_move_production(shop: Runbook) -> None:
-    assert build(shop, "failover").approval == "a member of cn=dr-operators,ou=groups,dc=example,dc=org"
-    assert build(shop, "failback").approval == "an operator"
-    assert build(shop, "switchover").approval == "an operator"
-    assert build(shop, "return").approval is None
+    assert approval(build(shop, "failover")) == "a member of cn=dr-operators,ou=groups,dc=example,dc=org"
+    assert approval(build(shop, "failback")) == "an operator"
+    assert approval(build(shop, "switchover")) == "an operator"
+    assert approval(build(shop, "return")) is None
 
 
 def test_drill_needs_approval_only_when_access_names_it(shop: Runbook, diamond: Runbook) -> None:
     assert "drill" not in shop.access
-    assert build(shop, "drill").approval is None
-    assert build(diamond, "drill").approval == "user tester"
-    assert build(diamond, "switchover").approval == "a member of cn=ops,dc=example,dc=org or user alice or user bob"
+    assert approval(build(shop, "drill")) is None
+    assert approval(build(diamond, "drill")) == "user tester"
+    assert approval(build(diamond, "switchover")) == "a member of cn=ops,dc=example,dc=org or user alice or user bob"
 
 
 def test_failback_goes_from_target_to_source(shop: Runbook) -> None:
     plan = build(shop, "failback")
-    assert (plan.from_site, plan.to_site) == ("dr", "primary")
-    assert plan.prepare == ["reverse replication: dr -> primary", "wait for continuous data protection"]
-    assert plan.finish == ["state: failed back to primary"]
+    assert (plan.from_site, plan.to_site, plan.outcome) == ("dr", "primary", "failed_back")
+    assert [step.label() for step in plan.steps[:3]] == [
+        "replicate dr -> primary", "wait for continuous data protection dr -> primary", "approval by an operator",
+    ]
+    assert plan.steps[-1].label() == "record state: active primary, replication paused"
     assert [step.app for step in plan.app_steps()] == ["db", "api", "web"]
 
 
@@ -199,11 +215,11 @@ def test_drill_and_failover_shapes(shop: Runbook) -> None:
     drill, failover = build(shop, "drill"), build(shop, "failover")
     assert (drill.mode, drill.move_identity) == ("test", False)
     assert failover.move_identity is True
-    assert failover.preconditions == [
-        "every machine launchable: continuous data protection, or stalled with recovery points",
-        "a passing drill within 7d",
+    assert [step.label() for step in failover.steps[:2]] == [
+        "precondition: replication primary -> dr is continuous or stalled", "precondition: a passing drill within 7d",
     ]
-    assert drill.finish[-1] == "clean up every drill target (always, also after failure or cancel)"
+    assert [step.label() for step in drill.on_failure] == ["record the drill as failed"]
+    assert [step.label() for step in drill.always] == ["clean up drill targets on dr"]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
@@ -222,16 +238,15 @@ def test_cli_plan_failover_text() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "failover of shop: primary -> dr (recovery mode), apps: db, api, web"
-    assert lines[1].startswith("  1. precondition: every machine launchable")
+    assert lines[1] == "  1. precondition: replication primary -> dr is continuous or stalled (skip with --force)"
     assert lines[3] == "  3. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
-    stop = lines.index("  5. stop at primary in reverse order, if it still answers (abort if it cannot be stopped)")
-    assert lines[stop + 1 : stop + 4] == [
-        "       wave 1: stop web (group services)",
-        "       wave 2: stop api (group services)",
-        "       wave 3: stop db (group data)",
+    stop = lines.index("  5. stop web on primary (group services)")
+    assert lines[stop + 1 : stop + 5] == [
+        "  6. stop api on primary (group services)", "  7. stop db on primary (group data)",
+        "  8. drain replication primary -> dr (if the source answered)", "  9. pause replication primary -> dr",
     ]
     assert "       wave 2 (in parallel): web" in lines
-    assert lines[-1] == "  9. state: failed over to dr"
+    assert lines[-1] == " 12. record state: active dr, replication paused"
 
 
 def test_cli_plan_json_round_trips() -> None:
@@ -245,7 +260,7 @@ def test_cli_plan_json_keeps_text_verbatim(tmp_path: Path) -> None:
     runbook = tmp_path / "shop.yaml"
     runbook.write_text(SHOP.read_text().replace("confirm the array is unlocked", "confirm :lock: is off"))
     result = run("plan", str(runbook), "--json")
-    assert Plan.model_validate_json(result.stdout).before[0].text == "Storage team: confirm :lock: is off"
+    assert top_hooks(Plan.model_validate_json(result.stdout))[0].hook.describe() == "Storage team: confirm :lock: is off"
 
 
 def test_cli_plan_unknown_only_app_exits_1() -> None:

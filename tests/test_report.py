@@ -5,7 +5,7 @@ import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from tests.helpers import eventually_async
 from workflows.registry import WORKFLOWS
 
 SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
-T0 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -34,15 +34,16 @@ def at(seconds: float) -> datetime:
 
 
 def step(name: str, start: float, end: float | None, status: str = "done", group: str | None = None,
-         app: str | None = None, detail: str = "", output: str = "") -> StepRecord:
+         app: str | None = None, detail: str = "", output: str = "", prompt: str | None = None) -> StepRecord:
     return StepRecord(name=name, started=at(start), ended=None if end is None else at(end), status=status,
-                      group=group, app=app, detail=detail, output=output)
+                      group=group, app=app, detail=detail, output=output, prompt=prompt)
 
 
 STEPS = [
     step("precondition: replication primary -> dr", 0, 2),
     step("approval", 2, 20, detail="approved by alice: storage ok"),
-    step("prompt: Storage team: confirm the array is unlocked", 20, 30, detail="continued by bob"),
+    step('prompt (before): "Storage team: confirm the array is unlocked"', 20, 30, detail="continued by bob",
+         prompt="Storage team: confirm the array is unlocked"),
     step("stop web, api on primary", 30, 34, group="services"),
     step("launch db on dr", 38, 41, group="data", app="db", detail="from point p-db"),
     step("hook post_launch:db: fix <disks>", 41, 43, group="data", app="db",
@@ -326,7 +327,8 @@ async def test_report_of_a_failed_operation_needs_a_worker_for_its_progress(clie
         ran = await standby(client, "report", ident, "--format", "md")
         assert ran.exit_code == 0, ran.output
         assert "# Failover of " + runbook.runbook + ": failed" in ran.output
-        assert '> **Failed at step "precondition: replication primary -> dr":** PreconditionFailed' in ran.output
+        assert ('> **Failed at step "precondition: replication primary -> dr is continuous or stalled":** '
+                'PreconditionFailed') in ran.output
     ran = await standby(client, "report", ident, "--wait", "1")
     assert ran.exit_code == 1
     assert ran.output.startswith(f"cannot report: {ident} is failed and no worker answered its progress query")

@@ -89,11 +89,12 @@ EXPECTED: dict[str, list[str]] = {
         "11:21: machines.app1.blueprint: launch_type dedicated-host needs 'host': the dedicated host to launch on",
     ],
     "health-check-two-kinds": [
-        "16:9: apps.db.health[0]: a health check has one of tcp, http or command, not tcp and http; "
+        "16:9: apps.db.health[0]: a health check has one of 'tcp', 'http' or 'command', not tcp and http; "
         "write one check for each",
     ],
     "hook-run-and-prompt": [
-        "24:5: hooks[0]: a hook has 'run' (a command) or 'prompt' (a question), not both; write two hooks",
+        "24:5: hooks[0]: a hook has one of 'run' (a command argv), 'prompt' (a question for the operator) or 'action' "
+        "(a VMware remediation), not run and prompt; write one hook for each",
     ],
     "many-issues": [
         "8:11: protection.target: unknown site 'drr' (did you mean 'dr'?)",
@@ -178,11 +179,12 @@ EDGE_CASES = {
     ),
     "health-check-of-no-kind": (
         MINIMAL.replace("    machines: [db1]\n", "    machines: [db1]\n    health: [{timeout: 5s}]\n"),
-        "15:14: apps.db.health[0]: a health check needs one of tcp, http or command",
+        "15:14: apps.db.health[0]: a health check needs one of 'tcp', 'http' or 'command'",
     ),
     "hook-of-no-kind": (
         MINIMAL + "hooks:\n  - {at: before}\n",
-        "24:5: hooks[0]: a hook needs 'run' (a command argv) or 'prompt' (a question for the operator)",
+        "24:5: hooks[0]: a hook needs one of 'run' (a command argv), 'prompt' (a question for the operator) "
+        "or 'action' (a VMware remediation)",
     ),
 }
 

@@ -27,7 +27,7 @@ from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
-from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots, vcsim  # noqa: F401
+from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots, vcsim
 from workflows.registry import WORKFLOWS
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "vsphere-erp.yaml"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pyVmomi import vim
@@ -23,7 +23,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Machine, RecoveryPoints, VsphereSite
-from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots, vcsim, vsphere_env  # noqa: F401
+from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots, vcsim, vsphere_env
 from tests.vcsim_fixture import wait as vcsim_wait
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")
@@ -79,7 +79,7 @@ async def test_points_are_taken_on_schedule_listed_and_pruned_by_retention(vcsim
     assert "before patching" in all_snapshots(replica)
 
     later = VsphereSiteProvider(site(vcsim, dr, snapshot_interval="1h"),
-                                clock=lambda: datetime.now(timezone.utc) + timedelta(hours=3))
+                                clock=lambda: datetime.now(UTC) + timedelta(hours=3))
     stalled = await later.replication(inp)
     assert stalled[0].phase == "stalled" and "due every 3600s" in stalled[0].detail
 

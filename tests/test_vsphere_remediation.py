@@ -12,7 +12,7 @@ from activities.sites.vsphere_session import SessionPool
 from activities.sites.vsphere_tasks import run_task
 from standby.contracts.sites import RemediationInput, SiteRef
 from standby.runbook import VsphereSite
-from tests.vcsim_fixture import Vcsim, vcsim, vsphere_env  # noqa: F401
+from tests.vcsim_fixture import Vcsim, vcsim, vsphere_env
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")
 

@@ -14,9 +14,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts import names
     from standby.contracts.checks import ConnectivityInput, ConnectivityResult, DownloadInput, DownloadResult
     from standby.contracts.failback import ConfigureInput, Detected, FailbackStep, VolumesInput
     from standby.contracts.sites import MachineReplication, machine_refs, site_ref
+    from standby.plan_steps import FailbackClient
     from standby.runbook import Runbook
     from workflows import policies
     from workflows.operator import Operator
@@ -51,25 +53,25 @@ class FailbackClientWorkflow(Operator):
     async def run(self, step: FailbackStep) -> MachineReplication:
         """Each step in order; returns the machine's replication once continuous."""
         name = step.machine.name
-        await self._run(f"{name}: authenticate with the installation token", "failback_authenticate", step, str)
-        detected = await self._run(f"{name}: detect the recovery instance", "failback_detect", step, Detected)
+        await self._run(f"{name}: authenticate with the installation token", names.FAILBACK_AUTHENTICATE, step, str)
+        detected = await self._run(f"{name}: detect the recovery instance", names.FAILBACK_DETECT, step, Detected)
         step = step.model_copy(update={"instance": detected.instance})
-        volumes = await self._run(f"{name}: map volumes", "failback_map_volumes",
+        volumes = await self._run(f"{name}: map volumes", names.FAILBACK_MAP_VOLUMES,
                                   VolumesInput(step=step, detected=detected), dict[str, str])
         package = await self._download(step, detected)
-        await self._run(f"{name}: configure the replication software", "failback_configure",
+        await self._run(f"{name}: configure the replication software", names.FAILBACK_CONFIGURE,
                         ConfigureInput(step=step, detected=detected, volumes=volumes, package=package), str)
-        await self._run(f"{name}: verify HTTPS 443 to the service", "failback_verify_endpoint", step, str,
+        await self._run(f"{name}: verify HTTPS 443 to the service", names.FAILBACK_VERIFY_ENDPOINT, step, str,
                         **policies.connectivity_options(ENDPOINT_DEADLINE))
-        await self._run(f"{name}: pair with the agent", "failback_pair", step, str,
+        await self._run(f"{name}: pair with the agent", names.FAILBACK_PAIR, step, str,
                         **policies.poll_options(ENDPOINT_DEADLINE, timedelta(seconds=5)))
         try:
             await self._connect(step, detected)
-            return await self._run(f"{name}: replicate until continuous data protection", "failback_replicate", step,
+            return await self._run(f"{name}: replicate until continuous data protection", names.FAILBACK_REPLICATE, step,
                                    MachineReplication, **policies.poll_options(REPLICATION_DEADLINE, REPLICATION_POLL))
         except BaseException:
             # Also on cancel: the recovery instance must not stay paired with a failback that no one finishes.
-            await workflow.execute_activity("failback_stop", step, summary=f"{name}: stop failback",
+            await workflow.execute_activity(names.FAILBACK_STOP, step, summary=f"{name}: stop failback",
                                             task_queue=self._queue, **QUICK)
             raise
 
@@ -79,7 +81,7 @@ class FailbackClientWorkflow(Operator):
         package = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "replication-software"
         inp = DownloadInput(url=url, dest=f"{detected.workdir}/{package}", package=package)
         try:
-            result = await self._run(f"{step.machine.name}: download the replication software", "download", inp,
+            result = await self._run(f"{step.machine.name}: download the replication software", names.DOWNLOAD, inp,
                                      DownloadResult, retry_policy=policies.DOWNLOAD,
                                      start_to_close_timeout=policies.DOWNLOAD_TIMEOUT,
                                      heartbeat_timeout=policies.HEARTBEAT)
@@ -94,7 +96,7 @@ class FailbackClientWorkflow(Operator):
         host = (config.replication_host if config else None) or detected.address or ""
         port = config.replication_port if config else 1500
         inp = ConnectivityInput(host=host, port=port, purpose=f"the replication server of {step.machine.name}")
-        await self._run(f"{step.machine.name}: connect on port {port}", "check_connectivity", inp, ConnectivityResult,
+        await self._run(f"{step.machine.name}: connect on port {port}", names.CHECK_CONNECTIVITY, inp, ConnectivityResult,
                         **policies.connectivity_options(CONNECT_DEADLINE))
 
 
@@ -104,23 +106,13 @@ def _cause(error: BaseException) -> str:
     return error.message if isinstance(error, ApplicationError) else str(error)
 
 
-def outside_aws(runbook: Runbook, dr: str, apps: list[str]) -> list[str]:
-    """Machines of the apps that fail back from AWS through the Failback Client."""
-    if runbook.sites[dr].provider != "aws":
-        return []
-    return [m for a in apps for m in runbook.apps[a].machines if runbook.machines[m].source == "onprem"]
-
-
-async def fail_back_outside_aws(op: Operator, runbook: Runbook, dr: str, home: str, apps: list[str]) -> None:
-    """Run the Failback Client of every machine outside AWS, in parallel, each as a child workflow."""
-    machines = outside_aws(runbook, dr, apps)
-    if not machines:
-        return
+async def run_failback_clients(runbook: Runbook, step: FailbackClient) -> str:
+    """Run the Failback Client of each machine of the step, in parallel, each as a child workflow."""
     parent = workflow.info().workflow_id
-    steps = [FailbackStep(runbook=runbook.runbook, machine=m, dr=site_ref(runbook, dr), home=site_ref(runbook, home))
-             for m in machine_refs(runbook, machines)]
-    async with op.step(f"Failback Client: {', '.join(machines)}") as record:
-        states = await asyncio.gather(*(workflow.execute_child_workflow(
-            FailbackClientWorkflow.run, s, id=f"{parent}/failback-client/{s.machine.name}",
-            static_summary=f"Failback Client of {s.machine.name}") for s in steps))
-        record.detail = "; ".join(f"{s.machine}: {s.phase}" for s in states)
+    steps = [FailbackStep(runbook=runbook.runbook, machine=m, dr=site_ref(runbook, step.dr),
+                          home=site_ref(runbook, step.home))
+             for m in machine_refs(runbook, step.machines)]
+    states = await asyncio.gather(*(workflow.execute_child_workflow(
+        FailbackClientWorkflow.run, s, id=f"{parent}/failback-client/{s.machine.name}",
+        static_summary=f"Failback Client of {s.machine.name}") for s in steps))
+    return "; ".join(f"{s.machine}: {s.phase}" for s in states)

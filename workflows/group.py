@@ -13,9 +13,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, StepRecord
-    from standby.contracts.sites import LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
-    from standby.plan import AppStep, GroupStage, Wave, build
-    from workflows import actions
+    from standby.contracts.sites import AppRef, LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
+    from standby.plan_steps import AppStep, GroupStage, RunHook, Wave
+    from workflows import actions, hooks
     from workflows.operator import Operator
 
 # Apps of one workflow recovered at once; bounds pending activities far below Temporal's 2,000.
@@ -46,52 +46,54 @@ class AppRecovery(Operator):
 
     def _begin_recovery(self, inp: GroupInput) -> None:
         self._start_progress(inp.runbook.runbook, inp.operation)
-        self._inp = inp
+        self._inp, self._step = inp, inp.step
         self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
 
-    def _context(self, app: str | None, point: str = "") -> dict[str, str]:
-        inp = self._inp
-        return {"runbook": inp.runbook.runbook, "operation": inp.operation, "mode": inp.mode, "site": inp.from_site,
-                "target": inp.to_site, "group": inp.group, "app": app or "", "recovery_point": point}
+    def _context(self, group: str | None, app: str | None, point: str = "") -> dict[str, str]:
+        inp, step = self._inp, self._step
+        return {"runbook": inp.runbook.runbook, "operation": inp.operation, "mode": step.mode, "site": step.from_site,
+                "target": step.to_site, "group": group or "", "app": app or "", "recovery_point": point}
 
-    def _app(self, name: str):
+    async def _hooks(self, steps: list[RunHook], point: str = "") -> None:
+        for hook in steps:
+            await hooks.run_hook(self, self._inp.runbook, hook, self._context(hook.group, hook.app, point))
+
+    def _app(self, name: str) -> AppRef:
         return app_ref(self._inp.runbook, name, self._inp.machine_index or None)
 
     async def _recover(self, step: AppStep) -> AppOutcome:
         async with self._slots:
+            to_site = self._step.to_site
             self._progress.apps[step.app] = "launching"
-            outcome = AppOutcome(app=step.app, group=step.group, site=self._inp.to_site, started=workflow.now())
-            for hook in step.pre_launch:
-                await actions.run_hook(self, self._inp.runbook, hook.index, self._context(step.app))
-            async with self.step(f"launch {step.app} on {self._inp.to_site}", group=step.group, app=step.app) as rec:
+            outcome = AppOutcome(app=step.app, group=step.group, site=to_site, started=workflow.now())
+            await self._hooks(step.pre_launch)
+            async with self.step(f"launch {step.app} on {to_site}", group=step.group, app=step.app) as rec:
                 outcome.targets, outcome.point = await self._launch(step)
                 rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
-            point = outcome.point.time.isoformat() if outcome.point else ""
-            for hook in step.post_launch:
-                await actions.run_hook(self, self._inp.runbook, hook.index, self._context(step.app, point))
+            await self._hooks(step.post_launch, outcome.point.time.isoformat() if outcome.point else "")
             self._progress.apps[step.app] = "checking health"
             await self._health(step, outcome)
             outcome.healthy = workflow.now()
-            if self._inp.move_identity and step.endpoint:
-                async with self.step(f"move {step.endpoint} to {self._inp.to_site}", group=step.group, app=step.app):
-                    await actions.move_identity(self._inp.runbook, step.app, self._inp.to_site, outcome.targets)
+            if self._step.move_identity and step.endpoint:
+                async with self.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
+                    await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets)
                 outcome.identity_moved = workflow.now()
             self._progress.apps[step.app] = "recovered"
             return outcome
 
     async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
         """Launch every machine of the app from its own recovery point."""
-        inp, runbook = self._inp, self._inp.runbook
+        inp, runbook, plan = self._inp, self._inp.runbook, self._step
         app = self._app(step.app)
         points = await asyncio.gather(
-            *(actions.recovery_point(runbook, inp.from_site, inp.to_site, m.name, inp.point) for m in app.machines)
+            *(actions.recovery_point(runbook, plan.from_site, plan.to_site, m.name, plan.point) for m in app.machines)
         )
         launches = [
             actions.launch(LaunchInput(
-                key=inp.key, site=site_ref(runbook, inp.to_site), source=site_ref(runbook, inp.from_site), app=app,
-                machine=machine, mode=inp.mode, point=point, endpoints=inp.endpoints,
+                key=inp.key, site=site_ref(runbook, plan.to_site), source=site_ref(runbook, plan.from_site), app=app,
+                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints,
             ))
-            for machine, point in zip(app.machines, points)
+            for machine, point in zip(app.machines, points, strict=True)
         ]
         return list(await asyncio.gather(*launches)), (points[0] if points else None)
 
@@ -106,7 +108,7 @@ class AppRecovery(Operator):
 
 @workflow.defn(name="RecoverGroup")
 class RecoverGroupWorkflow(AppRecovery):
-    """Recover the apps of one group at the target site."""
+    """Recover the apps of one group at the target site: the stage of the plan its input carries."""
 
     @workflow.init
     def __init__(self, inp: GroupInput) -> None:
@@ -116,42 +118,37 @@ class RecoverGroupWorkflow(AppRecovery):
     @workflow.run
     async def run(self, inp: GroupInput) -> GroupResult:
         """Before hooks, waves of apps (inline or in batches), after hooks."""
-        stage = self._stage()
+        stage = inp.step.stage
         outcomes: list[AppOutcome] = []
-        for hook in stage.before:
-            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
+        await self._hooks(stage.before)
         for number, wave in enumerate(stage.waves, 1):
             if len(wave.apps) <= BATCH_APPS:
                 outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
             else:
                 outcomes += await self._in_batches(number, wave)
-        for hook in stage.after:
-            await actions.run_hook(self, inp.runbook, hook.index, self._context(None))
+        await self._hooks(stage.after)
         self._progress.state = "done"
-        return GroupResult(group=inp.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
+        return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
                            steps=self._progress.steps)
 
-    def _stage(self) -> GroupStage:
-        plan = build(self._inp.runbook, self._inp.operation, self._inp.apps)  # type: ignore[arg-type]
-        return next(s for s in plan.recover if s.group == self._inp.group)
-
     async def _in_batches(self, number: int, wave: Wave) -> list[AppOutcome]:
-        names = [step.app for step in wave.apps]
-        chunks = [names[i:i + BATCH_APPS] for i in range(0, len(names), BATCH_APPS)]
+        chunks = [wave.apps[i:i + BATCH_APPS] for i in range(0, len(wave.apps), BATCH_APPS)]
         results = await asyncio.gather(*(self._batch(number, index, chunk) for index, chunk in enumerate(chunks, 1)))
         return [outcome for result in results for outcome in result.apps]
 
-    async def _batch(self, number: int, index: int, apps: list[str]) -> GroupResult:
-        inp = self._inp
+    async def _batch(self, number: int, index: int, apps: list[AppStep]) -> GroupResult:
+        inp, names = self._inp, [a.app for a in apps]
+        stage = GroupStage(group=inp.step.stage.group, waves=[Wave(apps=apps)])
         child = inp.model_copy(update={
-            "runbook": runbook_slice(inp.runbook, apps), "apps": apps, "batch": True,
-            "machine_index": {m: inp.machine_index[m] for a in apps for m in inp.runbook.apps[a].machines},
+            "runbook": runbook_slice(inp.runbook, names), "batch": True,
+            "step": inp.step.model_copy(update={"stage": stage}),
+            "machine_index": {m: inp.machine_index[m] for a in names for m in inp.runbook.apps[a].machines},
         })
         async with self._batches:
             started = workflow.now()
             result = await workflow.execute_child_workflow(
                 RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/wave{number}-batch{index}",
-                static_summary=f"recover {len(apps)} apps of group {inp.group}, wave {number}",
+                static_summary=f"recover {len(apps)} apps of group {stage.group}, wave {number}",
             )
         label = f"wave {number} batch {index}: {len(apps)} apps"
         self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
@@ -169,8 +166,7 @@ class RecoverAppsWorkflow(AppRecovery):
     @workflow.run
     async def run(self, inp: GroupInput) -> GroupResult:
         """Each app: hooks, launch, health, identity."""
-        plan = build(inp.runbook, inp.operation, inp.apps)  # type: ignore[arg-type]
-        steps = [app for stage in plan.recover for wave in stage.waves for app in wave.apps]
+        steps = [app for wave in inp.step.stage.waves for app in wave.apps]
         outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
         self._progress.state = "done"
-        return GroupResult(group=inp.group, apps=list(outcomes), steps=self._progress.steps)
+        return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps)

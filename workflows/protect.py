@@ -6,9 +6,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from standby.contracts import attributes
+    from standby.contracts import attributes, names
     from standby.contracts.protect import ProtectInput, ProtectStatus
-    from standby.contracts.sites import AppInput, MachineReplication, Target, app_ref, public_ports, site_ref
+    from standby.contracts.sites import MachineReplication, Target, public_ports
     from standby.runbook import Runbook
     from workflows import actions, policies
 
@@ -61,9 +61,7 @@ class ProtectWorkflow:
                 self._status.serving[app] = site
 
     async def _start(self, runbook: Runbook, site: str, app: str) -> list[Target]:
-        inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=public_ports(runbook))
-        return await workflow.execute_activity("start_app", inp, result_type=list[Target],
-                                               summary=f"start {app} on {site}", **actions.LAUNCH)
+        return await actions.start_app(runbook, site, app, public_ports(runbook))
 
     async def _round(self, runbook: Runbook) -> None:
         state = await actions.load_state(runbook)
@@ -71,7 +69,7 @@ class ProtectWorkflow:
                                         list(runbook.apps), seconds=ROUND.total_seconds(), supervise=True)
         inp.copy_data = state.replicating
         self._status.machines = await workflow.execute_activity(
-            "replicate", inp, result_type=list[MachineReplication],
+            names.REPLICATE, inp, result_type=list[MachineReplication],
             summary=f"replicate {state.replication_source} -> {state.replication_target}"
             + ("" if state.replicating else " (paused)"),
             retry_policy=policies.PROVIDER, start_to_close_timeout=ROUND * 6, heartbeat_timeout=policies.PROVIDER_HEARTBEAT,

@@ -11,7 +11,7 @@ one onto the isolated port group to drill. Credentials come from the worker.
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from pyVmomi import vim
 
@@ -49,7 +49,7 @@ class VsphereSiteProvider:
             raise PermanentProviderError(f"site {site.name} is not a vsphere site")
         self.site, self.config = site, site.config
         self.vc = Vcenter(site.name, site.config, sessions)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def describe(self) -> str:
         """`site=dr, vcenter=vc-dr.example.org`."""

@@ -5,7 +5,7 @@ snapshots are never listed, reverted to or removed.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from pyVmomi import vim
 
@@ -41,12 +41,12 @@ def points(info: vim.vm.SnapshotInfo | None) -> list[Point]:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def point_name(now: datetime) -> str:
     """`standby-20240501T101500.123Z`: sortable, unique per millisecond, readable in the vSphere client."""
-    return PREFIX + now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+    return PREFIX + now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
 
 
 def due(existing: list[Point], now: datetime, interval: timedelta) -> bool:

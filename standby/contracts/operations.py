@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from standby.contracts.sites import RecoveryPoint, SiteRef, Target
+from standby.contracts.sites import RecoveryPoint, Target
+from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
 
 
@@ -31,6 +32,7 @@ class StepRecord(BaseModel):
     output: str = ""
     group: str | None = None
     app: str | None = None
+    prompt: str | None = None
 
 
 class Approval(BaseModel):
@@ -55,18 +57,12 @@ class AppOutcome(BaseModel):
 
 
 class GroupInput(BaseModel):
-    """One priority group's recovery, run as a child workflow."""
+    """One priority group's recovery, run as a child workflow: its own stage of the plan, never planned again."""
 
     key: str
     runbook: Runbook
     operation: str
-    mode: str
-    group: str
-    from_site: str
-    to_site: str
-    apps: list[str]
-    move_identity: bool
-    point: datetime | None = None
+    step: RecoverGroup
     machine_index: dict[str, int] = {}
     endpoints: dict[str, int] = {}
     batch: bool = False
@@ -120,8 +116,3 @@ class OperationResult(BaseModel):
     steps: list[StepRecord] = []
     approvals: list[Approval] = []
     error: str | None = None
-
-
-def sites_of(runbook: Runbook, *names: str) -> list[SiteRef]:
-    """Site references by name."""
-    return [SiteRef(runbook=runbook.runbook, name=n, config=runbook.sites[n]) for n in names]

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from standby.runbook import App, Machine, RecoveryPoints, Runbook, Site
+from standby.runbook import App, LocalSite, Machine, RecoveryPoints, Runbook, Site
 
 Phase = Literal["initiating", "initial_sync", "backlog", "creating_first_point", "continuous", "stalled", "stopped"]
 
@@ -212,3 +212,13 @@ def runbook_slice(runbook: Runbook, apps: list[str]) -> Runbook:
 def public_ports(runbook: Runbook) -> dict[str, int]:
     """Each app's public endpoint port, where the runbook gives one."""
     return {name: app.endpoint.port for name, app in runbook.apps.items() if app.endpoint and app.endpoint.port}
+
+
+def launch_endpoints(runbook: Runbook, mode: Mode, site: str) -> dict[str, int]:
+    """Ports an app's start argv reaches its peers on: public endpoints, or in a drill the peers' test targets."""
+    if mode != "test":
+        return public_ports(runbook)
+    config = runbook.sites[site]
+    base = config.test_ports_from() if isinstance(config, LocalSite) else 0
+    index = machine_index(runbook)
+    return {name: base + index[app.machines[0]] for name, app in runbook.apps.items()}

@@ -9,7 +9,7 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from activities.sites.local.replication import (
 )
 from sampleapp.launch import service_argv, service_env
 
-T0 = datetime(2026, 11, 22, 10, 15, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 10, 15, 0, 123456, tzinfo=UTC)
 StartDb = Callable[[Path], str]
 
 

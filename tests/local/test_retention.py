@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from standby.retention import RetentionPolicy, points_to_keep
 
-NOW = datetime(2026, 11, 22, 12, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 3, 0, tzinfo=UTC)
 DEFAULT = RetentionPolicy()
 
 
 def utc(day: int, hour: int, minute: int, second: int = 0) -> datetime:
     """A time on a day of November 2026, UTC."""
-    return datetime(2026, 11, day, hour, minute, second, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_no_points_keep_nothing() -> None:

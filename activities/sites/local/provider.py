@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 from activities.sites.base import PermanentProviderError, ProviderError
@@ -49,7 +49,7 @@ class LocalSiteProvider:
             raise PermanentProviderError(f"site {site.name} is not a local site")
         self.site, self.config = site, site.config
         self.layout = Layout(state_dir, site.runbook)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def describe(self) -> str:
         """`site=dr, provider=local, ports=18200+`."""

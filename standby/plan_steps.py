@@ -1,0 +1,255 @@
+"""The typed steps of a plan: what `standby plan` prints and what the workflows' interpreter runs.
+
+Each step is plain data with a one-line `label()`; the interpreter names the step so on the timeline,
+in the workflow's memo and in every activity it schedules, so a history reads like the printed plan.
+"""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from standby.contracts.sites import Mode
+from standby.durations import format_duration
+from standby.runbook import ActionHook, CommandHook, Hook, PromptHook
+
+
+class RunHook(BaseModel):
+    """A command, prompt or remediation step of the runbook, carrying the hook itself."""
+
+    kind: Literal["hook"] = "hook"
+    hook: Hook
+    group: str | None = None
+    app: str | None = None
+
+    def label(self) -> str:
+        """`command (before_group:services): ./warm-cache.sh`."""
+        hook = self.hook
+        if isinstance(hook, PromptHook):
+            return f"prompt ({hook.at}): \"{hook.describe()}\""
+        what = "action" if isinstance(hook, ActionHook) else "command"
+        return f"{what} ({hook.at}): {hook.describe()}"
+
+    @property
+    def command(self) -> CommandHook | None:
+        """The hook when it is a command step."""
+        return self.hook if isinstance(self.hook, CommandHook) else None
+
+
+class AppStep(BaseModel):
+    """Recover one app: pre-launch hooks, launch, post-launch hooks, health, identity."""
+
+    app: str
+    group: str
+    machines: list[str]
+    depends_on: list[str] = []
+    pre_launch: list[RunHook] = []
+    post_launch: list[RunHook] = []
+    health: list[str] = []
+    endpoint: str | None = None
+
+
+class Wave(BaseModel):
+    """Apps that run in parallel."""
+
+    apps: list[AppStep]
+
+
+class GroupStage(BaseModel):
+    """One priority group: its before hooks, its waves, its after hooks."""
+
+    group: str
+    before: list[RunHook] = []
+    waves: list[Wave] = []
+    after: list[RunHook] = []
+
+    def apps(self) -> list[str]:
+        """The group's apps in recovery order."""
+        return [app.app for wave in self.waves for app in wave.apps]
+
+
+class CheckReplication(BaseModel):
+    """Refuse, naming each machine, unless every machine replicates in an accepted phase (skipped by --force)."""
+
+    kind: Literal["check_replication"] = "check_replication"
+    source: str
+    target: str
+    accept: list[str]
+
+    def label(self) -> str:
+        """`precondition: replication primary -> dr is continuous`."""
+        return f"precondition: replication {self.source} -> {self.target} is {' or '.join(self.accept)}"
+
+
+class CheckTested(BaseModel):
+    """Refuse unless a drill passed within `within` (skipped by --force)."""
+
+    kind: Literal["check_tested"] = "check_tested"
+    within: timedelta
+
+    def label(self) -> str:
+        """`precondition: a passing drill within 7d`."""
+        return f"precondition: a passing drill within {format_duration(self.within)}"
+
+
+class Approval(BaseModel):
+    """Wait until an authorised operator approves (skipped by --yes)."""
+
+    kind: Literal["approval"] = "approval"
+    who: str
+
+    def label(self) -> str:
+        """`approval by an operator`."""
+        return f"approval by {self.who}"
+
+
+class StopApps(BaseModel):
+    """Stop some apps of a group at a site, in parallel; a machine that will not stop fails the step."""
+
+    kind: Literal["stop"] = "stop"
+    site: str
+    group: str
+    apps: list[str]
+
+    def label(self) -> str:
+        """`stop api, web on primary (group services)`."""
+        names = ", ".join(self.apps) if len(self.apps) <= 10 else f"{len(self.apps)} apps"
+        return f"stop {names} on {self.site} (group {self.group})"
+
+
+class Drain(BaseModel):
+    """One replication pass after the source stopped, so the target has every acknowledged write."""
+
+    kind: Literal["drain"] = "drain"
+    source: str
+    target: str
+    apps: list[str]
+    if_stopped: bool = Field(False, description="skip when the stop steps found nothing running (a dead source)")
+
+    def label(self) -> str:
+        """`drain replication primary -> dr`."""
+        return f"drain replication {self.source} -> {self.target}" + (" (if the source answered)"
+                                                                        if self.if_stopped else "")
+
+
+class SetDirection(BaseModel):
+    """Replicate source -> target from now on, or pause that replication, and record it."""
+
+    kind: Literal["set_direction"] = "set_direction"
+    source: str
+    target: str
+    running: bool
+
+    def label(self) -> str:
+        """`replicate dr -> primary` or `pause replication primary -> dr`."""
+        return f"{'replicate' if self.running else 'pause replication'} {self.source} -> {self.target}"
+
+
+class WaitContinuous(BaseModel):
+    """Wait until every machine of the apps is in continuous data protection."""
+
+    kind: Literal["wait_continuous"] = "wait_continuous"
+    source: str
+    target: str
+    apps: list[str]
+
+    def label(self) -> str:
+        """`wait for continuous data protection dr -> primary`."""
+        return f"wait for continuous data protection {self.source} -> {self.target}"
+
+
+class FailbackClient(BaseModel):
+    """The Failback Client of each machine outside AWS, in parallel, one child workflow each."""
+
+    kind: Literal["failback_client"] = "failback_client"
+    dr: str
+    home: str
+    machines: list[str]
+
+    def label(self) -> str:
+        """`Failback Client: db1, app1`."""
+        return f"Failback Client: {', '.join(self.machines)}"
+
+
+class RecoverGroup(BaseModel):
+    """Recover one priority group at `to_site`, as a child workflow that gets this stage as its input."""
+
+    kind: Literal["recover_group"] = "recover_group"
+    stage: GroupStage
+    from_site: str
+    to_site: str
+    mode: Mode
+    move_identity: bool
+    point: datetime | None = None
+
+    def label(self) -> str:
+        """`recover group data at dr (db)`."""
+        apps = self.stage.apps()
+        names = ", ".join(apps) if len(apps) <= 10 else f"{len(apps)} apps"
+        return f"recover group {self.stage.group} at {self.to_site} ({names})"
+
+
+class NewEpoch(BaseModel):
+    """Swap roles under a new fencing epoch: from now on `site` is the one that may serve."""
+
+    kind: Literal["new_epoch"] = "new_epoch"
+    site: str
+
+    def label(self) -> str:
+        """`swap roles: new fencing epoch, dr becomes active`."""
+        return f"swap roles: new fencing epoch, {self.site} becomes active"
+
+
+class RecordState(BaseModel):
+    """Record where the runbook serves and whether it replicates."""
+
+    kind: Literal["record_state"] = "record_state"
+    active: str
+    replicating: bool
+
+    def label(self) -> str:
+        """`record state: active dr, replication paused`."""
+        return f"record state: active {self.active}, replication {'running' if self.replicating else 'paused'}"
+
+
+class RemoveTargets(BaseModel):
+    """Remove drill targets at a site: those of earlier drills, or this drill's own."""
+
+    kind: Literal["remove_targets"] = "remove_targets"
+    site: str
+    scope: Literal["previous", "this"]
+
+    def label(self) -> str:
+        """`remove previous drill targets on dr`."""
+        if self.scope == "previous":
+            return f"remove previous drill targets on {self.site}"
+        return f"clean up drill targets on {self.site}"
+
+
+class RecordDrill(BaseModel):
+    """Record the drill's result: it counts for `tested_within`."""
+
+    kind: Literal["record_drill"] = "record_drill"
+    passed: bool
+
+    def label(self) -> str:
+        """`record the drill as passed`."""
+        return f"record the drill as {'passed' if self.passed else 'failed'}"
+
+
+class KeepTargets(BaseModel):
+    """Keep the drill's targets until `standby finish` or `keep_for`."""
+
+    kind: Literal["keep_targets"] = "keep_targets"
+    keep_for: timedelta
+
+    def label(self) -> str:
+        """`keep drill targets until standby finish or 10m`."""
+        return f"keep drill targets until `standby finish` or {format_duration(self.keep_for)}"
+
+
+Step = Annotated[
+    CheckReplication | CheckTested | Approval | RunHook | StopApps | Drain | SetDirection | WaitContinuous
+    | FailbackClient | RecoverGroup | NewEpoch | RecordState | RemoveTargets | RecordDrill | KeepTargets,
+    Field(discriminator="kind"),
+]

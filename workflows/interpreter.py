@@ -1,0 +1,282 @@
+"""The one interpreter of typed plan steps: every operation workflow runs its plan through it.
+
+Each step is named on the timeline by its label, upserted into the memo as the current step (so the
+Temporal UI and the history show the plan's steps in order), and run by the runner of its kind.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from standby.contracts import attributes
+    from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
+    from standby.contracts.sites import StopResult, machine_index, runbook_slice
+    from standby.contracts.state import RunbookState
+    from standby.durations import format_duration
+    from standby.plan import Plan
+    from standby.plan_steps import (
+        Approval,
+        CheckReplication,
+        CheckTested,
+        Drain,
+        FailbackClient,
+        KeepTargets,
+        NewEpoch,
+        RecordDrill,
+        RecordState,
+        RecoverGroup,
+        RemoveTargets,
+        RunHook,
+        SetDirection,
+        Step,
+        StopApps,
+        WaitContinuous,
+    )
+    from standby.runbook import Runbook
+    from workflows import actions, hooks
+    from workflows.failback_client import run_failback_clients
+    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
+    from workflows.operator import Operator
+    from workflows.stop import StopAppsWorkflow
+
+# How often an operation re-reads replication while waiting for continuous data protection.
+CDP_POLL = timedelta(seconds=2)
+CDP_DEADLINE = timedelta(hours=12)
+
+
+class PlanRunner(Operator):
+    """Runs a plan's steps in order, then `on_failure` if one failed (not on abort), then `always`."""
+
+    _plan: Plan
+    _runbook: Runbook
+    _inp: OperationInput
+    _state: RunbookState
+
+    def _start(self, inp: OperationInput, plan: Plan, state: RunbookState) -> None:
+        self._inp, self._runbook, self._plan, self._state = inp, inp.runbook, plan, state
+        self._outcomes: list[AppOutcome] = []
+        self._apps_total = 0
+        self._stopped_any = False
+        self._stop_batches = 0
+        self._finished = False
+        self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
+        self._set_state("running")
+
+    def _set_state(self, state: str) -> None:
+        self._progress.state = state
+        workflow.upsert_search_attributes([attributes.STATE.value_set(state)])
+
+    @property
+    def key(self) -> str:
+        """The operation key providers tag targets with: unique per run."""
+        info = workflow.info()
+        return f"{info.workflow_id}/{info.run_id}"
+
+    async def run_plan(self) -> OperationResult:
+        """Every step in order; the result names the plan's outcome."""
+        try:
+            for step in self._plan.steps:
+                await self._run_step(step)
+        except BaseException as error:
+            cancelled = is_cancelled_exception(error)
+            if not cancelled:
+                for step in self._plan.on_failure:
+                    await self._run_step(step)
+            self._set_state("cancelled" if cancelled else "failed")
+            raise
+        finally:
+            for step in self._plan.always:
+                await self._run_step(step)
+        self._set_state(self._plan.outcome)
+        return self._result(self._plan.outcome)
+
+    async def _run_step(self, step: Step) -> None:
+        # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
+        workflow.upsert_memo({"step": step.label()})
+        await _RUNNERS[type(step)](self, step)
+
+    def _context(self, group: str | None = None, app: str | None = None) -> dict[str, str]:
+        plan = self._plan
+        return {"runbook": plan.runbook, "operation": plan.operation, "mode": plan.mode, "site": plan.from_site,
+                "target": plan.to_site, "group": group or "", "app": app or "", "recovery_point": ""}
+
+    async def _check_replication(self, step: CheckReplication) -> None:
+        async with self.step(step.label()) as record:
+            if self._inp.force:
+                record.status, record.detail = "skipped", "skipped: --force"
+                return
+            states = await actions.replication_status(self._runbook, step.source, step.target, self._plan.apps,
+                                                      step.label())
+            refused = [f"{s.machine}: {s.phase}" + (f" ({s.detail})" if s.detail else "")
+                       for s in states if s.phase not in step.accept or not s.points]
+            if refused:
+                raise ApplicationError(f"{self._plan.operation} of {self._plan.runbook} refused: " + "; ".join(refused)
+                                       + " (use --force to override)", type="PreconditionFailed", non_retryable=True)
+            record.detail = ", ".join(f"{s.machine}: {s.phase}" for s in states[:50])
+
+    async def _check_tested(self, step: CheckTested) -> None:
+        async with self.step(step.label()) as record:
+            if self._inp.force:
+                record.status, record.detail = "skipped", "skipped: --force"
+                return
+            state = self._state
+            recent = state.last_drill_time is not None and state.last_drill_time >= workflow.now() - step.within
+            if not (recent and state.last_drill_passed):
+                last = ("never drilled" if state.last_drill_time is None else
+                        f"last drill {'passed' if state.last_drill_passed else 'failed'} at "
+                        f"{state.last_drill_time:%Y-%m-%d %H:%M}Z")
+                raise ApplicationError(
+                    f"{self._plan.operation} of {self._plan.runbook} refused: no passing drill within "
+                    f"{format_duration(step.within)} ({last}); run `standby drill` or use --force",
+                    type="PreconditionFailed", non_retryable=True)
+            record.detail = f"last drill passed at {state.last_drill_time:%Y-%m-%d %H:%M}Z"
+
+    async def _gate(self, step: Approval) -> None:
+        if self._inp.yes:
+            async with self.step(step.label()) as record:
+                record.status, record.detail = "skipped", "skipped: --yes"
+            return
+        await self.wait_for_approval(step.who, step.label())
+
+    async def _hook(self, step: RunHook) -> None:
+        await hooks.run_hook(self, self._runbook, step, self._context(step.group, step.app))
+
+    async def _stop(self, step: StopApps) -> None:
+        async with self.step(step.label(), group=step.group) as record:
+            results = await self._stop_apps(step.site, step.apps, step.label())
+            record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
+                                      for r in results[:20]) + (" ..." if len(results) > 20 else "")
+            self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
+
+    async def _stop_apps(self, site: str, apps: list[str], label: str) -> list[StopResult]:
+        """A wave's apps stopped in parallel: inline when small, else in batch children."""
+        if len(apps) <= BATCH_APPS:
+            return list(await asyncio.gather(*(actions.stop_app(self._runbook, site, a) for a in apps)))
+        chunks = [apps[i:i + BATCH_APPS] for i in range(0, len(apps), BATCH_APPS)]
+        batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+        async def batch(chunk: list[str]) -> list[StopResult]:
+            async with batches:
+                self._stop_batches += 1
+                inp = StopInput(runbook=runbook_slice(self._runbook, chunk), site=site, apps=chunk)
+                return await workflow.execute_child_workflow(
+                    StopAppsWorkflow.run, inp, id=f"{workflow.info().workflow_id}/stop{self._stop_batches}",
+                    static_summary=f"{label}: {len(chunk)} apps")
+
+        return [r for results in await asyncio.gather(*(batch(c) for c in chunks)) for r in results]
+
+    async def _drain(self, step: Drain) -> None:
+        async with self.step(step.label()) as record:
+            if step.if_stopped and not self._stopped_any:
+                record.status, record.detail = "skipped", "nothing was running at the source"
+                return
+            await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
+
+    async def _set_direction(self, step: SetDirection) -> None:
+        async with self.step(step.label()):
+            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.label())
+            self._state = await actions.update_state(
+                self._runbook, step.label(), replication_source=step.source, replication_target=step.target,
+                replicating=step.running)
+
+    async def _wait_continuous(self, step: WaitContinuous) -> None:
+        async with self.step(step.label()) as record:
+            deadline = workflow.now() + CDP_DEADLINE
+            while True:
+                states = await actions.replication_status(self._runbook, step.source, step.target, step.apps,
+                                                          step.label())
+                waiting = actions.not_continuous(states)
+                record.detail = "; ".join(waiting[:20]) or "every machine continuous"
+                if not waiting:
+                    return
+                if workflow.now() > deadline:
+                    raise ApplicationError(f"replication {step.source} -> {step.target} not continuous: "
+                                           f"{record.detail}", non_retryable=True)
+                await workflow.sleep(CDP_POLL)
+
+    async def _failback_client(self, step: FailbackClient) -> None:
+        async with self.step(step.label()) as record:
+            record.detail = await run_failback_clients(self._runbook, step)
+
+    async def _recover_group(self, step: RecoverGroup) -> None:
+        stage = step.stage
+        child = f"{workflow.info().workflow_id}/{stage.group}"
+        self._progress.groups[stage.group], self._progress.child = "recovering", child
+        apps = stage.apps()
+        index = machine_index(self._runbook)
+        inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
+                         step=step, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
+                         endpoints=self._plan.endpoints)
+        started = workflow.now()
+        try:
+            result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
+                                                           static_summary=step.label())
+        except BaseException:
+            self._progress.groups[stage.group] = "failed"
+            raise
+        self._progress.groups[stage.group] = "recovered"
+        self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
+                                           workflow.now())
+        self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]
+        self._apps_total += result.apps_total or len(result.apps)
+        self._progress.apps.update({a.app: "recovered" for a in result.apps})
+        self._progress.child = None
+
+    async def _new_epoch(self, step: NewEpoch) -> None:
+        async with self.step(step.label()) as record:
+            token = self._state.fencing_token + 1
+            self._state = await actions.update_state(self._runbook, step.label(), fencing_token=token,
+                                                     replicating=False)
+            record.detail = f"fencing token {token}: {step.site} becomes active"
+
+    async def _record_state(self, step: RecordState) -> None:
+        async with self.step(step.label()):
+            self._state = await actions.update_state(self._runbook, step.label(), active=step.active,
+                                                     replicating=step.replicating)
+
+    async def _remove_targets(self, step: RemoveTargets) -> None:
+        async with self.step(step.label()) as record:
+            if step.scope == "previous":
+                removed = await actions.terminate(self._runbook, step.site, step.label(),
+                                                  prefix=workflow.info().workflow_id)
+            else:
+                removed = await actions.terminate(self._runbook, step.site, step.label(), key=self.key)
+            record.detail = f"{len(removed)} removed"
+
+    async def _record_drill(self, step: RecordDrill) -> None:
+        async with self.step(step.label()):
+            self._set_state("passed" if step.passed else "failed")
+            # The UI shows a drill's verdict and time at a glance, without opening its history.
+            workflow.upsert_memo({"tested": {"passed": step.passed, "at": workflow.now().isoformat()}})
+            info = workflow.info()
+            self._state = await actions.update_state(self._runbook, step.label(), last_drill_time=workflow.now(),
+                                                     last_drill_passed=step.passed,
+                                                     last_drill_id=f"{info.workflow_id}/{info.run_id}")
+
+    async def _keep_targets(self, step: KeepTargets) -> None:
+        keep = self._inp.keep_for if self._inp.keep_for is not None else step.keep_for
+        async with self.step(step.label(), detail=f"until `standby finish` or {format_duration(keep)}"):
+            try:
+                await workflow.wait_condition(lambda: self._finished, timeout=keep)
+            except TimeoutError:
+                pass
+
+    def _result(self, state: str, error: str | None = None) -> OperationResult:
+        return OperationResult(
+            runbook=self._plan.runbook, operation=self._plan.operation, state=state,
+            from_site=self._plan.from_site, to_site=self._plan.to_site, apps=self._outcomes,
+            apps_total=self._apps_total, steps=self._progress.steps, approvals=self._progress.approvals, error=error,
+        )
+
+
+_RUNNERS = {
+    CheckReplication: PlanRunner._check_replication, CheckTested: PlanRunner._check_tested,
+    Approval: PlanRunner._gate, RunHook: PlanRunner._hook, StopApps: PlanRunner._stop, Drain: PlanRunner._drain,
+    SetDirection: PlanRunner._set_direction, WaitContinuous: PlanRunner._wait_continuous,
+    FailbackClient: PlanRunner._failback_client, RecoverGroup: PlanRunner._recover_group,
+    NewEpoch: PlanRunner._new_epoch, RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,
+    RecordDrill: PlanRunner._record_drill, KeepTargets: PlanRunner._keep_targets,
+}

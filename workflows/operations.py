@@ -1,0 +1,92 @@
+"""The five operation workflows: each loads the runbook's state, chooses its plan and runs it."""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from standby.contracts.operations import OperationInput, OperationResult
+    from standby.plan import build
+    from standby.runbook import Operation
+    from workflows import actions
+    from workflows.interpreter import PlanRunner
+
+
+class OperationWorkflow(PlanRunner):
+    """Base of drill, failover, failback, return and switchover: the plan is the program."""
+
+    OPERATION: Operation
+
+    @workflow.init
+    def __init__(self, inp: OperationInput) -> None:
+        self._start_progress(inp.runbook.runbook, self.OPERATION)
+        self._finished = False
+
+    async def _operate(self, inp: OperationInput) -> OperationResult:
+        state = await actions.load_state(inp.runbook)
+        plan = build(inp.runbook, self.OPERATION, inp.only or None, active=state.active, point=inp.point)
+        self._start(inp, plan, state)
+        return await self.run_plan()
+
+
+@workflow.defn(name="Drill")
+class DrillWorkflow(OperationWorkflow):
+    """A non-disruptive test launch from a recovery point, always cleaned up. Replication never stops."""
+
+    OPERATION = "drill"
+
+    @workflow.signal
+    def finish(self) -> None:
+        """End the drill now: clean up its targets."""
+        self._finished = True
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        """Drill the runbook (or `only` some apps) at the site that is not serving."""
+        return await self._operate(inp)
+
+
+@workflow.defn(name="Failover")
+class FailoverWorkflow(OperationWorkflow):
+    """Preconditions, approval, stop the source if it answers, recover group by group, move identities."""
+
+    OPERATION = "failover"
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        """Fail the runbook (or `only` some apps) over to the site that is not serving."""
+        return await self._operate(inp)
+
+
+@workflow.defn(name="Failback")
+class FailbackWorkflow(OperationWorkflow):
+    """Prepare (reverse replication, wait for CDP), approval, stop at DR, drain, recover at the source."""
+
+    OPERATION = "failback"
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        """Fail the runbook back from its DR site to its source site."""
+        return await self._operate(inp)
+
+
+@workflow.defn(name="ReturnToNormal")
+class ReturnToNormalWorkflow(OperationWorkflow):
+    """Reverse replication back to source -> target and wait for CDP."""
+
+    OPERATION = "return"
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        """Protect the runbook again in its original direction."""
+        return await self._operate(inp)
+
+
+@workflow.defn(name="Switchover")
+class SwitchoverWorkflow(OperationWorkflow):
+    """In sync check, approval, stop the active, drain, new fencing epoch, start on the passive, reverse."""
+
+    OPERATION = "switchover"
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        """Swap the active and passive sites of the runbook."""
+        return await self._operate(inp)
