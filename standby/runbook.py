@@ -6,9 +6,10 @@ apps, hooks -> groups) are checked by `standby.checks`, which knows where each
 key stands in the file.
 """
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,6 +40,42 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DnsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\.?$", max_length=254)]
+IpAddress = IPv4Address | IPv6Address
+TsigAlgorithm = Literal["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1"]
+
+
+class DnsServer(Strict):
+    """An authoritative name server, by address: a failover must not depend on a resolver to find it."""
+
+    address: IpAddress
+    port: Port = 53
+
+
+class DnsIdentity(Strict):
+    """RFC 2136: the site moves the apps' records by dynamic updates, signed with a TSIG key.
+
+    The key's secret is never in the runbook: the worker reads it, base64, from `secret_variable()`.
+    """
+
+    server: IpAddress = Field(description="the primary name server that takes the updates, by address")
+    port: Port = 53
+    zone: DnsName = Field(description="the zone the apps' endpoint names are in")
+    tsig_key: DnsName = Field(description="TSIG key name; its base64 secret is in the worker's STANDBY_TSIG_<NAME>")
+    tsig_algorithm: TsigAlgorithm = "hmac-sha256"
+    addresses: list[IpAddress] = Field([], description="what an app's record points to when it serves here (a VIP "
+                                       "or load balancer); default: local 127.0.0.1, vSphere each machine's "
+                                       "at.<site>.ip.address, else its guest IP")
+    wait_for: list[DnsServer] = Field([], description="secondaries that must answer the new addresses too "
+                                      "(the server itself always must)")
+    # 90s: inside the identity activity's 2-minute timeout, with room for the update itself.
+    wait: Duration = Field(timedelta(seconds=90), description="how long the name servers may take to answer them")
+
+    def secret_variable(self) -> str:
+        """`STANDBY_TSIG_STANDBY_DR` for key `standby-dr.`: the name upper-cased, other characters than A-Z, 0-9 as `_`."""
+        return "STANDBY_TSIG_" + re.sub(r"[^A-Z0-9]", "_", self.tsig_key.rstrip(".").upper())
+
+
 class LocalSite(Strict):
     """Real processes and folders on this host; the embedded default."""
 
@@ -46,6 +83,7 @@ class LocalSite(Strict):
     port_base: Port = Field(18000, description="first port of the site's machines")
     test_port_base: Port | None = Field(None, description="first port of drill targets (port_base + 500 if unset)")
     replication_interval: Duration = Field(timedelta(seconds=1), description="pause between replication passes")
+    dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
 
     def test_ports_from(self) -> int:
         """First port of isolated drill targets."""
@@ -81,6 +119,7 @@ class VsphereSite(Strict):
     datastore: str | None = Field(None, description="datastore for drill clones (default: the replica's)")
     networks: dict[str, str] = Field({}, description="port group mapping on recovery: other site's -> this site's")
     snapshot_interval: Duration = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
+    dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
 
 
 Site = Annotated[LocalSite | AwsSite | VsphereSite, Field(discriminator="provider")]

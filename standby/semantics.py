@@ -12,6 +12,7 @@ from standby.runbook import (
     ActionHook,
     CommandHealth,
     CommandHook,
+    DnsIdentity,
     LocalSite,
     PromptHook,
     Runbook,
@@ -37,6 +38,7 @@ def detect_all(runbook: Runbook, document: Document) -> list[Issue]:
         detect_pair_references,
         detect_template_problems,
         detect_local_requirements,
+        detect_dns_zones,
     ]
     return [issue for detector in detectors for issue in detector(runbook, document)]
 
@@ -244,3 +246,21 @@ def detect_local_requirements(runbook: Runbook, document: Document) -> list[Issu
         for name, app in runbook.apps.items()
         if app.start is None
     ]
+
+
+def detect_dns_zones(runbook: Runbook, document: Document) -> list[Issue]:
+    """Each endpoint name is in the zone of every site that moves it by RFC 2136."""
+    zones = {name: site.dns for name, site in runbook.sites.items()
+             if isinstance(site, (LocalSite, VsphereSite)) and site.dns is not None}
+    return [
+        document.issue(("apps", name, "endpoint", "name"),
+                       f"'{app.endpoint.name}' is not in zone {identity.zone} of site '{site}'; name it under that "
+                       f"zone, or set sites.{site}.dns.zone to the zone it is in")
+        for name, app in runbook.apps.items() if app.endpoint is not None
+        for site, identity in zones.items() if not _in_zone(app.endpoint.name, identity)
+    ]
+
+
+def _in_zone(name: str, dns: DnsIdentity) -> bool:
+    record, zone = name.rstrip(".").lower(), dns.zone.rstrip(".").lower()
+    return record == zone or record.endswith("." + zone)

@@ -96,6 +96,10 @@ EXPECTED: dict[str, list[str]] = {
         "24:5: hooks[0]: a hook has one of 'run' (a command argv), 'prompt' (a question for the operator) or 'action' "
         "(a VMware remediation), not run and prompt; write one hook for each",
     ],
+    "endpoint-outside-dns-zone": [
+        "23:15: apps.api.endpoint.name: 'api.shop.internal' is not in zone shop.example.org of site 'dr'; "
+        "name it under that zone, or set sites.dr.dns.zone to the zone it is in",
+    ],
     "many-issues": [
         "8:11: protection.target: unknown site 'drr' (did you mean 'dr'?)",
         "14:16: apps.db.machines[0]: unknown machine 'db2' (did you mean 'db1'?)",
