@@ -91,6 +91,7 @@ class LaunchInput(BaseModel):
     mode: Mode
     point: RecoveryPoint | None = None
     endpoints: dict[str, int] = {}
+    epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
 
 
 class Target(BaseModel):
@@ -114,6 +115,7 @@ class AppInput(BaseModel):
     site: SiteRef
     app: AppRef
     endpoints: dict[str, int] = {}
+    epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
 
 
 class StopResult(BaseModel):
@@ -148,6 +150,7 @@ class IdentityInput(BaseModel):
     app: AppRef
     site: SiteRef
     targets: list[Target] = []
+    epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
 
 
 class RemediationInput(BaseModel):
