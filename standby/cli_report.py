@@ -11,9 +11,8 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import report
 from standby import client as temporal
-from standby import views
+from standby import report, views
 from standby.cli import err, load_or_exit, main, out
 from standby.config import Settings
 from standby.contracts.operations import OperationResult, Progress

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -19,11 +19,10 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from temporalio.client import Client
 
-from activities import report
 from activities.sites.local.layout import Layout
 from activities.sites.local.processes import read_pid_file, stop_process
 from standby import client as temporal
-from standby import traffic
+from standby import report, traffic
 from standby.cli_ops import follow
 from standby.cli_report import build_report
 from standby.config import Settings
@@ -204,7 +203,7 @@ class Demo:
         }
         return report.Measurements(apps=apps, data_check_passed=check.passed, data_check_detail=check.detail,
                                    writes_acknowledged=check.acknowledged, writes_served=check.served,
-                                   disaster_at=datetime.fromtimestamp(self.disaster_time, timezone.utc))
+                                   disaster_at=datetime.fromtimestamp(self.disaster_time, UTC))
 
     async def check_failback(self, acknowledged: list[str]) -> None:
         """Failback drains replication after stopping DR: nothing the DR site acknowledged or served may be lost."""
