@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from activities.sites.local.layout import Layout
 from activities.sites.local.processes import stop_process
 from standby import client as temporal
 from standby import server
 from standby.cli import err, load_or_exit, main, out
 from standby.config import Settings
+from standby.contracts.local_layout import Layout
 from standby.demo import Demo, DemoFailed, summary_table, write_summary
 
 SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"

@@ -19,13 +19,13 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from temporalio.client import Client
 
-from activities.sites.local.layout import Layout
 from activities.sites.local.processes import read_pid_file, stop_process
 from standby import client as temporal
 from standby import report, traffic
 from standby.cli_ops import follow
 from standby.cli_report import build_report
 from standby.config import Settings
+from standby.contracts.local_layout import Layout
 from standby.contracts.operations import OperationInput, OperationResult
 from standby.contracts.operations import Progress as OperationProgress
 from standby.contracts.protect import ProtectInput, ProtectStatus
