@@ -1,9 +1,17 @@
-"""The operator's side of Temporal: start operations under fixed IDs, find them, talk to them."""
+"""The operator's side of Temporal: start operations under fixed IDs, find them, talk to them, follow them."""
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from rich.console import Console
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -11,9 +19,12 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from standby import views
 from standby.config import Settings
 from standby.contracts import attributes
+from standby.contracts.operations import OperationResult, Progress
 from standby.converter import DATA_CONVERTER
 from standby.runbook import Runbook
 
@@ -93,6 +104,44 @@ async def start(client: Client, settings: Settings, runbook: Runbook, operation:
     return Started(ident, handle.result_run_id or "", settings.workflow_url(ident, handle.result_run_id))
 
 
-async def is_running(handle: WorkflowHandle) -> bool:
+async def is_running(handle: WorkflowHandle[Any, Any]) -> bool:
     """Whether the workflow's latest run is still running."""
     return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def follow(client: Client, ident: str, console: Console, errors: Console) -> int:
+    """Print the operation's steps as they end, and what it waits for, until it ends; 0 if it completed, else 1.
+
+    Steps and hints go to `console`; the reason of a failure goes to `errors`.
+    """
+    handle = client.get_workflow_handle(ident, result_type=OperationResult)
+    shown, hint = 0, ""
+    while await is_running(handle):
+        try:
+            progress = await handle.query("progress", result_type=Progress)
+        except (RPCError, WorkflowQueryFailedError):
+            await asyncio.sleep(0.5)
+            continue
+        shown = _print_finished(console, progress, shown)
+        waiting = views.waiting_hint(progress, ident)
+        if waiting and waiting != hint:
+            console.print(waiting, markup=False)
+        hint = waiting
+        await asyncio.sleep(0.5)
+    try:
+        result = await handle.result()
+    except WorkflowFailureError as error:
+        errors.print(f"{ident} failed: {views.reason(error)}", markup=False)
+        return 1
+    _print_finished(console, result, shown)
+    console.print(f"{ident}: {result.state}", markup=False)
+    return 0
+
+
+def _print_finished(console: Console, progress: Progress | OperationResult, shown: int) -> int:
+    """Print the steps that ended since the last call, in order; how many are printed now."""
+    steps = progress.steps
+    while shown < len(steps) and steps[shown].status != "running":
+        console.print(views.step_line(steps[shown]), markup=False)
+        shown += 1
+    return shown

@@ -1,4 +1,4 @@
-"""`standby demo`: the whole DR lifecycle of the sample shop on the embedded default, measured.
+"""The demo: the whole DR lifecycle of the sample shop on the embedded default, measured.
 
 Server, worker, the shop and its replication all run on this host. A real
 disaster (the primary site's processes killed with SIGKILL) is followed by a
@@ -7,11 +7,10 @@ real failover; RTO and RPO come from what a client of the shop observed.
 
 import asyncio
 import json
-import os
-import signal
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -19,18 +18,15 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from temporalio.client import Client
 
-from activities import report
-from activities.sites.local.layout import Layout
-from activities.sites.local.processes import read_pid_file, stop_process
 from standby import client as temporal
-from standby import traffic
-from standby.cli_ops import follow
-from standby.cli_report import build_report
+from standby import demo_site, report, traffic
 from standby.config import Settings
+from standby.contracts.local_layout import Layout
 from standby.contracts.operations import OperationInput, OperationResult
 from standby.contracts.operations import Progress as OperationProgress
 from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.contracts.sites import public_ports
+from standby.report_client import build_report
 from standby.runbook import Runbook
 
 # The demo drives the sample shop: writes go in through web, reads come out of api, db holds the data.
@@ -62,8 +58,8 @@ class DemoSummary:
 class Demo:
     """One run of the demo against a client, a worker already polling, and the shop runbook."""
 
-    def __init__(self, client: Client, settings: Settings, runbook: Runbook, console: Console):
-        self.client, self.settings, self.runbook, self.console = client, settings, runbook, console
+    def __init__(self, client: Client, settings: Settings, runbook: Runbook, console: Console, errors: Console):
+        self.client, self.settings, self.runbook, self.console, self.errors = client, settings, runbook, console, errors
         self.layout = Layout(settings.state_dir, runbook.runbook)
         self.ports = public_ports(runbook)
         self.summary = DemoSummary(runbook=runbook.runbook)
@@ -114,15 +110,13 @@ class Demo:
 
     async def operation(self, name: str, keep_for: float | None = None) -> OperationResult:
         """Start an operation, answer its prompts as the operator would, follow it to the end."""
-        from datetime import timedelta
-
         inp = OperationInput(runbook=self.runbook, yes=True, requested_by="demo",
                              keep_for=timedelta(seconds=keep_for) if keep_for is not None else None)
         started = await temporal.start(self.client, self.settings, self.runbook, name, inp,
                                        "test" if name == "drill" else "recovery")
         self.say(f"{name}\n    {started.url}")
         answering = asyncio.create_task(self.answer_prompts(started.workflow_id))
-        code = await follow(self.client, started.workflow_id)
+        code = await temporal.follow(self.client, started.workflow_id, self.console, self.errors)
         answering.cancel()
         if code != 0:
             raise DemoFailed(f"{name} failed; see {started.url}")
@@ -162,11 +156,7 @@ class Demo:
         source = self.runbook.protection.source
         self.say(f"disaster: every process of site {source} killed (SIGKILL)")
         self.disaster_time = time.time()
-        for pid_file in sorted(self.layout.site(source).rglob("machine.pid")):
-            record = read_pid_file(pid_file)
-            if record is not None:
-                os.kill(record.pid, signal.SIGKILL)
-                stop_process(pid_file, timeout=5)
+        demo_site.kill_site(self.layout, source)
         writer.stop()
         watch = traffic.HealthWatch(self.ports)
         watch.start(time.monotonic() - (time.time() - self.disaster_time))
@@ -228,7 +218,7 @@ def summary_table(summary: DemoSummary, runbook: Runbook) -> Table:
     return table
 
 
-def _target(value) -> str:
+def _target(value: timedelta | None) -> str:
     return f"{value.total_seconds():g}s" if value is not None else "-"
 
 
@@ -238,3 +228,21 @@ def write_summary(summary: DemoSummary, folder: Path) -> Path:
     path = folder / "summary.json"
     path.write_text(json.dumps(asdict(summary), indent=2))
     return path
+
+
+async def reset(client: Client, settings: Settings, runbook: str) -> None:
+    """A clean slate: earlier runs' workflows of the runbook ended, processes stopped, state removed."""
+    async for workflow in client.list_workflows(f"Runbook = '{runbook}' AND ExecutionStatus = 'Running'"):
+        await client.get_workflow_handle(workflow.id).terminate("a new demo starts")
+    layout = Layout(settings.state_dir, runbook)
+    demo_site.stop_all(layout)
+    shutil.rmtree(layout.root, ignore_errors=True)
+
+
+async def end(client: Client, settings: Settings, runbook: str) -> None:
+    """Stop protecting the runbook and every process it started."""
+    try:
+        await client.get_workflow_handle(temporal.workflow_id(runbook, "protect")).terminate("demo ended")
+    except Exception:  # already ended, or never started
+        pass
+    demo_site.stop_all(Layout(settings.state_dir, runbook))

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from activities.sites.local import replication
-from activities.sites.local.layout import Layout
 from activities.sites.local.processes import free_port, is_running, port_open, read_pid_file, running_pid
 from activities.sites.local.provider import LocalSiteProvider
 from activities.sites.local.status import machine_state
 from sampleapp.db import LOG_NAME, encode_line, read_log
+from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
     AppRef,

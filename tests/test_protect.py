@@ -11,10 +11,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.sites.local import replication
-from activities.sites.local.layout import Layout
 from sampleapp.db import LOG_NAME, read_log
 from standby.cli import main
 from standby.contracts import attributes
+from standby.contracts.local_layout import Layout
 from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.contracts.sites import public_ports
 from standby.loader import load

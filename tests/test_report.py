@@ -5,7 +5,7 @@ import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
-from activities import registry, report
+from activities import registry
 from standby import client as temporal
+from standby import report
 from standby.cli import main
 from standby.config import Settings
 from standby.contracts.operations import AppOutcome, Approval, OperationInput, OperationResult, Progress, StepRecord
@@ -97,7 +98,7 @@ def test_chart_has_one_bar_per_step_with_widths_proportional_to_durations():
     seconds = [float(b.get("data-seconds")) for b in found]
     assert seconds == [(s.ended - s.started).total_seconds() for s in STEPS]
     scale = float(found[-1].get("width")) / seconds[-1]
-    for bar, took in zip(found, seconds):
+    for bar, took in zip(found, seconds, strict=True):
         assert float(bar.get("width")) == pytest.approx(took * scale, abs=0.02)
     starts = [float(b.get("x")) for b in found]
     assert starts == sorted(starts) and starts[4] - starts[0] == pytest.approx(38 * scale, abs=0.02)

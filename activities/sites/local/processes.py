@@ -11,9 +11,10 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from standby.contracts.local_layout import PidRecord, read_pid_file
 
 StopOutcome = Literal["stopped", "killed", "not running"]
 
@@ -24,15 +25,6 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 class ProcessError(Exception):
     """A process could not be started or stopped as asked."""
-
-
-@dataclass(frozen=True)
-class PidRecord:
-    """What a pid file holds: the pid, its start time in clock ticks after boot, and the argv it was started with."""
-
-    pid: int
-    start_time: int
-    argv: tuple[str, ...]
 
 
 def _start_time(pid: int) -> int | None:
@@ -59,15 +51,6 @@ def _alive(record: PidRecord) -> bool:
     """Whether the process of the record still runs (a reused pid has another start time)."""
     _reap(record.pid)
     return _start_time(record.pid) == record.start_time
-
-
-def read_pid_file(pid_file: Path) -> PidRecord | None:
-    """The record in the pid file, or None when it is missing or unreadable."""
-    try:
-        value = json.loads(pid_file.read_text())
-        return PidRecord(int(value["pid"]), int(value["start_time"]), tuple(value["argv"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _write_pid_file(pid_file: Path, record: PidRecord) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.local import endpoint, processes, replication
-from activities.sites.local.layout import Layout
 from activities.sites.local.status import machine_state, record_pass
 from standby import templates
+from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
     AppRef,

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from activities.sites.local import replication
-from activities.sites.local.layout import Layout
+from standby.contracts.local_layout import Layout
 from standby.contracts.sites import MachineRef, MachineReplication
 
 # A machine is in continuous data protection while its last good pass is at most this many intervals old.

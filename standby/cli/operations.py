@@ -1,42 +1,23 @@
 """Operator commands: protect, the five operations, status, approve, continue, abort, finish."""
 
-import asyncio
 import getpass
 import sys
-from datetime import UTC, datetime, timezone
-from functools import wraps
+from datetime import UTC, datetime
+from typing import Any
 
 import click
-from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowHandle
 
 from standby import client as temporal
 from standby import views
-from standby.cli import err, load_or_exit, main, out
+from standby.cli.output import err, load_or_exit, out, run_async
 from standby.config import Settings
-from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
+from standby.contracts.operations import Approval, OperationInput, Progress
 from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.durations import parse_duration
 
 
-def run_async(command):
-    """Run an async click command; refusals and RPC errors print a sentence and exit 1."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return asyncio.run(command(*args, **kwargs))
-        except temporal.Refused as error:
-            err.print(str(error), markup=False)
-            sys.exit(1)
-        except (RPCError, WorkflowQueryFailedError) as error:
-            err.print(f"Temporal refused: {error}", markup=False)
-            sys.exit(1)
-
-    return wrapper
-
-
-@main.command()
+@click.command()
 @click.argument("runbook_file", type=click.Path(dir_okay=False))
 @click.option("--stop", is_flag=True, help="stop protecting after the current round")
 @run_async
@@ -53,7 +34,7 @@ async def protect(runbook_file: str, stop: bool) -> None:
               f"  watch it with `standby status {runbook.runbook}`", markup=False)
 
 
-def _operation(name: str, summary: str):
+def _operation(name: str, summary: str) -> click.Command:
     """A click command that starts operation `name` and follows it."""
 
     @click.argument("runbook_file", type=click.Path(dir_okay=False))
@@ -64,7 +45,8 @@ def _operation(name: str, summary: str):
     @click.option("--keep-for", help="drill: keep the test targets this long (e.g. 10m)")
     @click.option("--detach", is_flag=True, help="print the workflow and return at once")
     @run_async
-    async def command(runbook_file, only, point, force, yes, keep_for, detach) -> None:
+    async def command(runbook_file: str, only: tuple[str, ...], point: str | None, force: bool, yes: bool,
+                      keep_for: str | None, detach: bool) -> None:
         runbook, settings = load_or_exit(runbook_file), Settings.from_env()
         inp = OperationInput(runbook=runbook, only=list(only), point=_time(point), force=force, yes=yes,
                              requested_by=getpass.getuser(), keep_for=parse_duration(keep_for) if keep_for else None)
@@ -72,10 +54,10 @@ def _operation(name: str, summary: str):
         started = await temporal.start(client, settings, runbook, name, inp, "test" if name == "drill" else "recovery")
         out.print(f"{name} of {runbook.runbook} started: {started.workflow_id}\n  {started.url}", markup=False)
         if not detach:
-            sys.exit(await follow(client, started.workflow_id))
+            sys.exit(await temporal.follow(client, started.workflow_id, out, err))
 
     command.__doc__ = summary
-    return main.command(name)(command)
+    return click.command(name)(command)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -88,52 +70,16 @@ def _time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-for _name, _summary in [
+OPERATION_COMMANDS = tuple(_operation(name, summary) for name, summary in [
     ("drill", "Launch test targets from a recovery point, check them, clean them up."),
     ("failover", "Recover the apps at the DR site from a recovery point and move their identity there."),
     ("failback", "Reverse replication and bring the apps back to the source site."),
     ("return", "Replicate in the original direction again, until continuous data protection."),
     ("switchover", "Swap active and passive sites with no data loss."),
-]:
-    _operation(_name, _summary)
+])
 
 
-async def follow(client, ident: str) -> int:
-    """Print the operation's steps as they happen until it ends; its exit code (0 ok, 1 failed)."""
-    handle = client.get_workflow_handle(ident, result_type=OperationResult)
-    shown, hint = 0, ""
-    while await temporal.is_running(handle):
-        try:
-            progress = await handle.query("progress", result_type=Progress)
-        except (RPCError, WorkflowQueryFailedError):
-            await asyncio.sleep(0.5)
-            continue
-        shown = _print_finished(progress, shown)
-        waiting = views.waiting_hint(progress, ident)
-        if waiting and waiting != hint:
-            out.print(waiting, markup=False)
-        hint = waiting
-        await asyncio.sleep(0.5)
-    try:
-        result = await handle.result()
-    except WorkflowFailureError as error:
-        err.print(f"{ident} failed: {views.reason(error)}", markup=False)
-        return 1
-    _print_finished(result, shown)
-    out.print(f"{ident}: {result.state}", markup=False)
-    return 0
-
-
-def _print_finished(progress: Progress | OperationResult, shown: int) -> int:
-    """Print the steps that ended since the last call, in order; how many are printed now."""
-    steps = progress.steps
-    while shown < len(steps) and steps[shown].status != "running":
-        out.print(views.step_line(steps[shown]), markup=False)
-        shown += 1
-    return shown
-
-
-@main.command()
+@click.command()
 @click.argument("ident", required=False)
 @run_async
 async def status(ident: str | None) -> None:
@@ -153,7 +99,7 @@ async def status(ident: str | None) -> None:
         out.print(views.progress_view(await handle.query("progress", result_type=Progress)))
 
 
-@main.command()
+@click.command()
 @click.argument("ident")
 @click.option("--by", default=getpass.getuser, help="who approves (default: your user name)")
 @click.option("--comment", default="")
@@ -165,7 +111,7 @@ async def approve(ident: str, by: str, comment: str) -> None:
     out.print(await _update(handle, "approve", Approval(by=by, comment=comment)), markup=False)
 
 
-@main.command(name="continue")
+@click.command(name="continue")
 @click.argument("ident")
 @click.option("--by", default=getpass.getuser)
 @run_async
@@ -179,14 +125,14 @@ async def continue_(ident: str, by: str) -> None:
     out.print(await _update(handle, "continue", by), markup=False)
 
 
-async def _update(handle, name: str, arg) -> str:
+async def _update(handle: WorkflowHandle[Any, Any], name: str, arg: object) -> str:
     try:
         return await handle.execute_update(name, arg, result_type=str)
     except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the validator's reason
         raise temporal.Refused(f"{handle.id}: {views.reason(error)}") from None
 
 
-@main.command()
+@click.command()
 @click.argument("ident")
 @run_async
 async def abort(ident: str) -> None:
@@ -196,7 +142,7 @@ async def abort(ident: str) -> None:
     out.print(f"{temporal.resolve(ident)}: cancel requested", markup=False)
 
 
-@main.command()
+@click.command()
 @click.argument("ident")
 @run_async
 async def finish(ident: str) -> None:
@@ -205,3 +151,5 @@ async def finish(ident: str) -> None:
     await client.get_workflow_handle(temporal.resolve(ident)).signal("finish")
     out.print(f"{temporal.resolve(ident)}: finishing", markup=False)
 
+
+COMMANDS = (protect, *OPERATION_COMMANDS, status, approve, continue_, abort, finish)

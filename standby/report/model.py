@@ -1,23 +1,13 @@
-"""Jinja2 reports of one operation: header, timeline chart, per-app RTO/RPO against targets, hooks, approvals.
+"""What a report of one operation shows, and `build`, which computes it from the operation's result or progress."""
 
-Rendering is pure: `build` turns an operation's result (or its live progress)
-into a `Report`, `render` turns a report into HTML, Markdown or JSON text.
-Only `write` touches the file system.
-"""
-
-from datetime import UTC, datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel
 
-from activities import report_chart
 from standby.contracts.operations import AppOutcome, OperationResult, Progress, StepRecord
 from standby.runbook import Runbook
 
-Format = Literal["html", "md", "json"]
-FORMATS: tuple[Format, ...] = ("html", "md", "json")
 FINAL = ("completed", "failed", "cancelled", "terminated", "timed_out")
 
 
@@ -225,61 +215,3 @@ def _failure(steps: list[StepRecord], error: str | None) -> Failure | None:
     if failed:
         return Failure(step=failed.name, reason=failed.detail or error or "no reason recorded")
     return Failure(reason=error) if error else None
-
-
-def render(report: Report, fmt: Format = "html") -> str:
-    """The report as HTML (self-contained), Markdown or JSON text."""
-    if fmt == "json":
-        return report.model_dump_json(indent=2) + "\n"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    chart = report_chart.timeline(report.steps, report.ended or report.generated)
-    return _environment(fmt == "html").get_template(f"report.{fmt}.j2").render(r=report, chart=chart)
-
-
-def write(report: Report, path: Path, fmt: Format | None = None) -> Path:
-    """Render the report into a file (format from the suffix unless given); the file's path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report, fmt or format_of(path)), encoding="utf-8")
-    return path
-
-
-def format_of(path: Path | None, default: Format = "html") -> Format:
-    """The format a file name asks for: .md, .json, otherwise HTML."""
-    suffix = path.suffix.lower().lstrip(".") if path else ""
-    known: dict[str, Format] = {"md": "md", "markdown": "md", "json": "json", "html": "html", "htm": "html"}
-    return known.get(suffix, default)
-
-
-def _environment(html: bool) -> Environment:
-    env = Environment(loader=PackageLoader("activities", "templates"), autoescape=html, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(took=report_chart.short_duration, when=_when, clock=_clock, cell=_cell, fence=_fence,
-                       verdict=_verdict)
-    return env
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
-
-
-def _clock(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M:%S") if moment else "—"
-
-
-def _verdict(met: bool | None) -> str:
-    return {True: "met", False: "missed", None: ""}[met]
-
-
-def _cell(text: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|") if text not in (None, "") else "—"
-
-
-def _fence(text: str) -> str:
-    """A code fence longer than any run of backticks in the text."""
-    longest, run = 0, 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)

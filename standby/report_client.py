@@ -1,22 +1,17 @@
-"""`standby report`: one operation's report as HTML, Markdown or JSON, from its result or its live progress."""
+"""An operation's report read from Temporal: its result when it completed, else its progress and its failure."""
 
-import asyncio
 import re
-import sys
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
-import click
-from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import report
 from standby import client as temporal
-from standby import views
-from standby.cli import err, load_or_exit, main, out
+from standby import report, views
 from standby.config import Settings
 from standby.contracts.operations import OperationResult, Progress
+from standby.runbook import Runbook
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -25,52 +20,14 @@ class ReportError(Exception):
     """No report can be made; the message says why and what to do."""
 
 
-@main.command("report")
-@click.argument("ident", metavar="ID|RUNBOOK")
-@click.option("--format", "fmt", type=click.Choice(report.FORMATS),
-              help="html, md or json (default: from the suffix of -o, else html)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the report into this file")
-@click.option("--runbook", "runbook_file", type=click.Path(dir_okay=False),
-              help="the runbook: compare each app with its rto and rpo")
-@click.option("--measurements", "measurements_file", type=click.Path(dir_okay=False),
-              help="JSON of figures measured from outside (RTO from the disaster, writes lost)")
-@click.option("--wait", default=15.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="seconds to wait for a worker to answer the progress of an operation that did not complete")
-def report_command(ident: str, fmt: str | None, output: str | None, runbook_file: str | None,
-                   measurements_file: str | None, wait: float) -> None:
-    """Report an operation (`shop/failover`) or a runbook's latest (`shop`): timeline, RTO/RPO, hooks, approvals."""
-    runbook = load_or_exit(runbook_file) if runbook_file else None
-    try:
-        measurements = _measurements(measurements_file)
-        made = asyncio.run(build_report(ident, Settings.from_env(), runbook, measurements, timedelta(seconds=wait)))
-    except (ReportError, temporal.Refused) as error:
-        err.print(f"cannot report: {error}", markup=False)
-        sys.exit(1)
-    path = Path(output) if output else None
-    chosen = fmt or report.format_of(path)
-    if path is None:
-        click.echo(report.render(made, chosen), nl=False)  # type: ignore[arg-type]
-        return
-    report.write(made, path, chosen)  # type: ignore[arg-type]
-    out.print(str(path), markup=False)
-
-
-def _measurements(path: str | None) -> report.Measurements | None:
-    if path is None:
-        return None
-    try:
-        return report.Measurements.model_validate_json(Path(path).read_text())
-    except OSError as error:
-        raise ReportError(f"cannot read measurements {path}: {error.strerror}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise ReportError(f"{path}: {where}: {first['msg']}") from None
-
-
-async def build_report(ident: str, settings: Settings, runbook, measurements,
+async def build_report(ident: str, settings: Settings, runbook: Runbook | None = None,
+                       measurements: report.Measurements | None = None,
                        wait: timedelta = timedelta(seconds=15)) -> report.Report:
-    """The report of an operation (or of a runbook's latest), read from Temporal."""
+    """The report of an operation (`shop/failover`) or of a runbook's latest (`shop`), read from Temporal.
+
+    `runbook` adds each app's RTO and RPO targets; `wait` bounds how long a worker may take to answer
+    the progress of an operation that did not complete.
+    """
     client = await temporal.connect(settings)
     workflow_id = await _resolve(client, ident)
     name = workflow_id.removeprefix("standby/").split("/")[0]
@@ -119,10 +76,10 @@ async def _fetch(client: Client, settings: Settings, workflow_id: str,
 
 def _status(status: WorkflowExecutionStatus | None) -> str:
     names = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.CONTINUED_AS_NEW: "completed"}
-    return names.get(status, status.name.lower()) if status else "unknown"  # type: ignore[arg-type]
+    return names.get(status, status.name.lower()) if status else "unknown"
 
 
-async def _failure(handle: WorkflowHandle) -> str | None:
+async def _failure(handle: WorkflowHandle[Any, Any]) -> str | None:
     try:
         await handle.result(follow_runs=False)
     except WorkflowFailureError as error:
@@ -130,7 +87,7 @@ async def _failure(handle: WorkflowHandle) -> str | None:
     return None
 
 
-async def _progress(client: Client, handle: WorkflowHandle, status: str, wait: timedelta) -> Progress:
+async def _progress(client: Client, handle: WorkflowHandle[Any, Any], status: str, wait: timedelta) -> Progress:
     """The operation's progress, with the steps of the group it was recovering (a failed group's are only there)."""
     progress = await _query(handle, status, wait)
     if progress.child:
@@ -143,7 +100,7 @@ async def _progress(client: Client, handle: WorkflowHandle, status: str, wait: t
     return progress
 
 
-async def _query(handle: WorkflowHandle, status: str, wait: timedelta) -> Progress:
+async def _query(handle: WorkflowHandle[Any, Any], status: str, wait: timedelta) -> Progress:
     try:
         return await handle.query("progress", result_type=Progress, rpc_timeout=wait)
     except RPCError as error:

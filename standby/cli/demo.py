@@ -1,25 +1,23 @@
 """`standby demo`: start (or reuse) the dev server and a worker, then run the demo and show what it measured."""
 
 import asyncio
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from activities.sites.local.layout import Layout
-from activities.sites.local.processes import stop_process
 from standby import client as temporal
+from standby import demo as lifecycle
 from standby import server
-from standby.cli import err, load_or_exit, main, out
+from standby.cli.output import err, fail, load_or_exit, out
 from standby.config import Settings
-from standby.demo import Demo, DemoFailed, summary_table, write_summary
+from standby.runbook import Runbook
 
-SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
+SHOP = Path(__file__).resolve().parent.parent.parent / "runbooks" / "shop.yaml"
 
 
-@main.command()
+@click.command()
 @click.option("--runbook", "runbook_file", default=str(SHOP), show_default=True, type=click.Path(dir_okay=False))
 @click.option("--state", "state_dir", help="state folder (default $STANDBY_STATE or .standby)")
 @click.option("--port", default=7233, show_default=True, help="Temporal frontend port (reused if a server answers)")
@@ -34,12 +32,12 @@ def demo(runbook_file: str, state_dir: str | None, port: int, ui_port: int, exit
         sys.exit(asyncio.run(_run(settings, runbook, ui_port, exit_at_end)))
     except KeyboardInterrupt:
         err.print("stopped", markup=False)
-    except (temporal.Refused, server.ServerError, DemoFailed) as error:
-        err.print(f"demo failed: {error}", markup=False)
-        sys.exit(1)
+    except (temporal.Refused, server.ServerError, lifecycle.DemoFailed) as error:
+        fail(f"demo failed: {error}")
 
 
-async def _run(settings: Settings, runbook, ui_port: int, exit_at_end: bool) -> int:
+async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: bool) -> int:
+    # The demo runs its worker in this process; worker.py is the one module that wires workflows and activities.
     from worker import build_worker
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -48,39 +46,21 @@ async def _run(settings: Settings, runbook, ui_port: int, exit_at_end: bool) -> 
               f"UI {settings.ui_url}", markup=False)
     client = await temporal.connect(settings, wait=60 if started_server else 0)
     try:
-        await _reset(client, settings, runbook.runbook)
+        await lifecycle.reset(client, settings, runbook.runbook)
         async with build_worker(client, settings):
-            summary = await Demo(client, settings, runbook, out).run()
-            path = write_summary(summary, settings.state_dir / "demo")
-            out.print(summary_table(summary, runbook))
+            summary = await lifecycle.Demo(client, settings, runbook, out, err).run()
+            path = lifecycle.write_summary(summary, settings.state_dir / "demo")
+            out.print(lifecycle.summary_table(summary, runbook))
             out.print(f"demo took {summary.seconds:.0f}s; measurements in {path}", markup=False)
             if not exit_at_end:
                 out.print(f"Temporal UI: {settings.ui_url} — press Ctrl-C to stop", markup=False)
                 await asyncio.Event().wait()
         return 0 if summary.data_check_passed else 1
     finally:
-        await _stop_protection(client, runbook.runbook)
-        _stop_processes(settings.state_dir, runbook.runbook)
+        await lifecycle.end(client, settings, runbook.runbook)
         if started_server is not None:
             started_server.terminate()
             started_server.wait(timeout=30)
 
 
-async def _reset(client, settings: Settings, runbook: str) -> None:
-    """A clean slate: earlier runs' workflows of the runbook ended, processes stopped, state removed."""
-    async for workflow in client.list_workflows(f"Runbook = '{runbook}' AND ExecutionStatus = 'Running'"):
-        await client.get_workflow_handle(workflow.id).terminate("a new demo starts")
-    _stop_processes(settings.state_dir, runbook)
-    shutil.rmtree(Layout(settings.state_dir, runbook).root, ignore_errors=True)
-
-
-async def _stop_protection(client, runbook: str) -> None:
-    try:
-        await client.get_workflow_handle(temporal.workflow_id(runbook, "protect")).terminate("demo ended")
-    except Exception:  # already ended, or never started
-        pass
-
-
-def _stop_processes(state_dir: Path, runbook: str) -> None:
-    for pid_file in Layout(state_dir, runbook).root.rglob("*.pid"):
-        stop_process(pid_file, timeout=5)
+COMMANDS = (demo,)

@@ -1,5 +1,9 @@
-"""Where the local provider keeps each runbook's sites, machines, points, targets and endpoints."""
+"""Where the local provider keeps each runbook's sites, machines, points, targets and endpoints, and its pid files.
 
+A contract between the provider, which writes this tree, and the tools that read it (the demo, tests).
+"""
+
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +73,21 @@ class Layout:
     def endpoint(self, app: str) -> Path:
         """The route file of an app's public endpoint proxy."""
         return self.root / "endpoints" / f"{app}.route"
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pid file holds: the pid, its start time in clock ticks after boot, and the argv it was started with."""
+
+    pid: int
+    start_time: int
+    argv: tuple[str, ...]
+
+
+def read_pid_file(pid_file: Path) -> PidRecord | None:
+    """The record in the pid file, or None when it is missing or unreadable."""
+    try:
+        value = json.loads(pid_file.read_text())
+        return PidRecord(int(value["pid"]), int(value["start_time"]), tuple(value["argv"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -6,10 +6,10 @@ import sys
 import click
 from rich.table import Table
 
-from standby.cli import err, load_or_exit, main, out
+from standby.cli.output import err, load_or_exit, out
 
 
-@main.command()
+@click.command()
 @click.argument("runbook_file", type=click.Path(dir_okay=False))
 @click.option("--site", "sites", multiple=True, help="only this site (repeat for several)")
 @click.option("--json", "as_json", is_flag=True, help="print the checks as JSON")
@@ -35,3 +35,6 @@ def doctor(runbook_file: str, sites: tuple[str, ...], as_json: bool) -> None:
     if failed:
         err.print(f"{len(failed)} of {len(found)} checks failed", markup=False)
         sys.exit(1)
+
+
+COMMANDS = (doctor,)

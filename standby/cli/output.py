@@ -1,0 +1,53 @@
+"""What every command shares: the two consoles, exit codes, and loading a runbook or exiting 1."""
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, NoReturn
+
+from rich.console import Console
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from standby import client as temporal
+from standby import loader
+from standby.issues import RunbookError
+from standby.runbook import Runbook
+
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+REFUSED = 1
+USAGE = 2
+
+
+def fail(message: str, code: int = REFUSED) -> NoReturn:
+    """Print the message on stderr and exit with `code` (1: refused or invalid, 2: usage)."""
+    err.print(message, markup=False)
+    sys.exit(code)
+
+
+def load_or_exit(path: str) -> Runbook:
+    """A valid runbook, or every issue printed and exit 1."""
+    try:
+        return loader.load(path)
+    except RunbookError as error:
+        for issue in error.issues:
+            err.print(str(issue), markup=False)
+        sys.exit(REFUSED)
+
+
+def run_async(command: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async click command; refusals and RPC errors print a sentence and exit 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            asyncio.run(command(*args, **kwargs))
+        except temporal.Refused as error:
+            fail(str(error))
+        except (RPCError, WorkflowQueryFailedError) as error:
+            fail(f"Temporal refused: {error}")
+
+    return wrapper

@@ -1,0 +1,58 @@
+"""Commands on runbook files, no Temporal needed: validate, plan, schema."""
+
+import json
+from pathlib import Path
+
+import click
+
+from standby import loader, plan_text
+from standby.cli.output import err, fail, load_or_exit, out
+from standby.plan import PlanError, build
+from standby.runbook import OPERATIONS
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check runbooks; print every issue as FILE:LINE:COL: PATH: message."""
+    issues = []
+    for file in files:
+        runbook, found = loader.check(Path(file))
+        issues.extend(found)
+        if not found and runbook is not None:
+            out.print(f"{file}: ok (runbook {runbook.runbook}: {len(runbook.machines)} machines, "
+                      f"{len(runbook.apps)} apps, {len(runbook.groups)} groups)", markup=False)
+    for issue in sorted(issues):
+        err.print(str(issue), markup=False)
+    if issues:
+        fail(f"{len(issues)} issue(s) found")
+
+
+@click.command()
+@click.argument("runbook_file", type=click.Path(dir_okay=False))
+@click.option("--operation", "-o", type=click.Choice(OPERATIONS), default="failover", show_default=True)
+@click.option("--only", multiple=True, help="only these apps (repeat the option)")
+@click.option("--active", help="the site serving now (default: the protected source)")
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+def plan(runbook_file: str, operation: str, only: tuple[str, ...], active: str | None, as_json: bool) -> None:
+    """Print the ordered steps an operation will run."""
+    runbook = load_or_exit(runbook_file)
+    try:
+        result = build(runbook, operation, list(only) or None, active)  # type: ignore[arg-type]
+    except PlanError as error:
+        fail(f"cannot plan: {error}")
+    if as_json:
+        out.print(result.model_dump_json(indent=2), markup=False)
+    else:
+        out.print("\n".join(plan_text.lines(result)), markup=False)
+
+
+@click.command()
+def schema() -> None:
+    """Print the runbook JSON Schema (committed as runbooks/runbook.schema.json)."""
+    from standby.schema import runbook_schema
+
+    click.echo(json.dumps(runbook_schema(), indent=2))
+
+
+COMMANDS = (validate, plan, schema)
