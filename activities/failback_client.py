@@ -186,7 +186,7 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_REPLICATE)
     async def replicate(self, step: FailbackStep) -> MachineReplication:
         """Failback replication state; not yet continuous is a benign failure the poll policy retries."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from activities.sites import aws_drs
 

@@ -7,29 +7,24 @@ from typing import Any
 from rich.console import Console
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from standby import views
 from standby.config import Settings
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
+from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest
 from standby.converter import DATA_CONVERTER
 from standby.runbook import Runbook
-
-WORKFLOW_TYPES = {"drill": "Drill", "failover": "Failover", "failback": "Failback", "return": "ReturnToNormal",
-                  "switchover": "Switchover", "protect": "Protect"}
 
 
 class Refused(Exception):
@@ -60,48 +55,60 @@ async def connect(settings: Settings, wait: float = 0.0) -> Client:
             await asyncio.sleep(0.5)
 
 
+def owner_id(runbook: str) -> str:
+    """`standby/<runbook>`: the runbook's owner workflow, which holds its truth and starts its operations."""
+    return f"standby/{runbook}"
+
+
 def workflow_id(runbook: str, operation: str) -> str:
-    """`standby/<runbook>/<operation>`: one ID per runbook and operation, so two can never run at once."""
-    return f"standby/{runbook}/{operation}"
+    """`standby/<runbook>/<operation>`: the owner starts each operation under this ID."""
+    return f"{owner_id(runbook)}/{operation}"
 
 
 def resolve(ident: str) -> str:
-    """A workflow ID from `standby/shop/failover`, `shop/failover` or `shop` (its protection)."""
+    """A workflow ID from `standby/shop/failover`, `shop/failover` or `shop` (its owner)."""
     if ident.startswith("standby/"):
         return ident
-    return f"standby/{ident}" if "/" in ident else workflow_id(ident, "protect")
+    return f"standby/{ident}"
 
 
-async def running_operations(client: Client, runbook: str) -> list[str]:
-    """IDs of this runbook's operations still running (protection excluded)."""
-    query = f"Runbook = '{runbook}' AND ExecutionStatus = 'Running' AND Operation != 'protect'"
-    return [w.id async for w in client.list_workflows(query)]
-
-
-async def start(client: Client, settings: Settings, runbook: Runbook, operation: str, arg: object,
-                mode: str = "recovery") -> Started:
-    """Start an operation, refusing while another operation of the runbook runs."""
-    ident = workflow_id(runbook.runbook, operation)
-    if operation != "protect":
-        busy = await running_operations(client, runbook.runbook)
-        if busy:
-            raise Refused(f"{operation} of {runbook.runbook} refused: {', '.join(busy)} is still running; "
-                          f"watch it with `standby status {busy[0]}` or stop it with `standby abort {busy[0]}`")
+def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOperation[Any, Any]:
+    """Start the runbook's owner if it does not run yet; use the running one if it does."""
     search = TypedSearchAttributes([
-        SearchAttributePair(attributes.RUNBOOK, runbook.runbook), SearchAttributePair(attributes.OPERATION, operation),
-        SearchAttributePair(attributes.MODE, mode), SearchAttributePair(attributes.STATE, "starting"),
+        SearchAttributePair(attributes.RUNBOOK, runbook.runbook), SearchAttributePair(attributes.OPERATION, "owner"),
+        SearchAttributePair(attributes.SITES, sorted(runbook.sites)),
     ])
+    return WithStartWorkflowOperation(
+        "Runbook", OwnerInput(runbook=runbook), id=owner_id(runbook.runbook), task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, search_attributes=search,
+        static_summary=f"owner of runbook {runbook.runbook}",
+    )
+
+
+async def _ask_owner(client: Client, settings: Settings, runbook: Runbook, update: str, arg: object) -> str:
+    """An update of the runbook's owner, started with it if needed; a refusal becomes Refused with its reason."""
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPES[operation], arg, id=ident, task_queue=settings.task_queue, search_attributes=search,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"{operation} of {runbook.runbook}",
-        )
-    except WorkflowAlreadyStartedError:
-        raise Refused(f"{operation} of {runbook.runbook} refused: {ident} is already running; "
-                      f"watch it with `standby status {ident}`") from None
-    return Started(ident, handle.result_run_id or "", settings.workflow_url(ident, handle.result_run_id))
+        return await client.execute_update_with_start_workflow(
+            update, arg, start_workflow_operation=_owner_start(settings, runbook), result_type=str)
+    except WorkflowUpdateFailedError as error:
+        raise Refused(_reason(error)) from None
+
+
+def _reason(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error.message if isinstance(error, ApplicationError) else str(error)
+
+
+async def start(client: Client, settings: Settings, request: OperationRequest) -> Started:
+    """Ask the runbook's owner to start an operation; Refused (with the state and the command that fits) if not."""
+    ident = await _ask_owner(client, settings, request.runbook, "request", request)
+    return Started(ident, "", settings.workflow_url(ident))
+
+
+async def protect(client: Client, settings: Settings, request: ProtectRequest) -> str:
+    """Ask the runbook's owner to protect the runbook (or to stop protecting it); what it answered."""
+    return await _ask_owner(client, settings, request.runbook, "protect", request)
 
 
 async def is_running(handle: WorkflowHandle[Any, Any]) -> bool:

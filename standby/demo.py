@@ -22,10 +22,11 @@ from standby import client as temporal
 from standby import demo_site, report, traffic
 from standby.config import Settings
 from standby.contracts.local_layout import Layout
-from standby.contracts.operations import OperationInput, OperationResult
+from standby.contracts.operations import OperationResult
 from standby.contracts.operations import Progress as OperationProgress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import public_ports
+from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.report_client import build_report
 from standby.runbook import Runbook
 
@@ -92,16 +93,16 @@ class Demo:
 
     async def protect(self) -> None:
         """Start protection and show replication reaching continuous data protection."""
-        started = await temporal.start(self.client, self.settings, self.runbook, "protect",
-                                       ProtectInput(runbook=self.runbook))
+        await temporal.protect(self.client, self.settings, ProtectRequest(runbook=self.runbook, requested_by="demo"))
+        owner = temporal.owner_id(self.runbook.runbook)
         self.say(f"protect {self.runbook.runbook}: start the shop at {self.runbook.protection.source} and replicate "
-                 f"to {self.runbook.protection.target}\n    {started.url}")
-        handle = self.client.get_workflow_handle(started.workflow_id)
+                 f"to {self.runbook.protection.target}\n    {self.settings.workflow_url(owner)}")
+        handle = self.client.get_workflow_handle(owner)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       console=self.console, transient=False) as bar:
             task = bar.add_task("machines in continuous data protection", total=len(self.runbook.machines))
             while True:
-                status = await handle.query("status", result_type=ProtectStatus)
+                status = await handle.query("status", result_type=OwnerStatus)
                 done = sum(m.phase == "continuous" for m in status.machines)
                 bar.update(task, completed=done)
                 if status.machines and done == len(status.machines):
@@ -110,10 +111,9 @@ class Demo:
 
     async def operation(self, name: str, keep_for: float | None = None) -> OperationResult:
         """Start an operation, answer its prompts as the operator would, follow it to the end."""
-        inp = OperationInput(runbook=self.runbook, yes=True, requested_by="demo",
-                             keep_for=timedelta(seconds=keep_for) if keep_for is not None else None)
-        started = await temporal.start(self.client, self.settings, self.runbook, name, inp,
-                                       "test" if name == "drill" else "recovery")
+        request = OperationRequest(operation=name, runbook=self.runbook, yes=True, requested_by="demo",  # type: ignore[arg-type]
+                                   keep_for=timedelta(seconds=keep_for) if keep_for is not None else None)
+        started = await temporal.start(self.client, self.settings, request)
         self.say(f"{name}\n    {started.url}")
         answering = asyncio.create_task(self.answer_prompts(started.workflow_id))
         code = await temporal.follow(self.client, started.workflow_id, self.console, self.errors)
@@ -242,7 +242,7 @@ async def reset(client: Client, settings: Settings, runbook: str) -> None:
 async def end(client: Client, settings: Settings, runbook: str) -> None:
     """Stop protecting the runbook and every process it started."""
     try:
-        await client.get_workflow_handle(temporal.workflow_id(runbook, "protect")).terminate("demo ended")
+        await client.get_workflow_handle(temporal.owner_id(runbook)).terminate("demo ended")
     except Exception:  # already ended, or never started
         pass
     demo_site.stop_all(Layout(settings.state_dir, runbook))

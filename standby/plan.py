@@ -21,7 +21,6 @@ from standby.plan_steps import (
     FailbackClient,
     GroupStage,
     KeepTargets,
-    NewEpoch,
     RecordDrill,
     RecordState,
     RecoverGroup,
@@ -76,7 +75,7 @@ class Plan(BaseModel):
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
           point: datetime | None = None) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source)."""
-    selected = _select(runbook, only)
+    selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     active = active or source
     passive = target if active == source else source
@@ -168,30 +167,32 @@ def _failover(p: _Planner, active: str, passive: str) -> Plan:
         CheckReplication(source=active, target=passive, accept=LAUNCHABLE),
         *([CheckTested(within=within)] if within else []), *p.approval(), *p.hooks_at("before"), *p.stop(active),
         Drain(source=active, target=passive, apps=p.selected, if_stopped=True),
-        SetDirection(source=active, target=passive, running=False),
+        SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *p.recover(active, passive, "recovery", move_identity=True), *p.hooks_at("after"),
-        RecordState(active=passive, replicating=False),
+        RecordState(phase="failed_over", serving=passive, replicating=False),
     ]
     return p.plan("recovery", active, passive, "failed_over", steps, move_identity=True)
 
 
 def _failback(p: _Planner, active: str, passive: str) -> Plan:
-    dr, home = p.runbook.protection.target, p.runbook.protection.source
+    dr, home = active, passive
     steps: list[Step] = [
-        SetDirection(source=dr, target=home, running=True), *p.failback_clients(dr, home),
-        WaitContinuous(source=dr, target=home, apps=p.selected), *p.approval(), *p.hooks_at("before"), *p.stop(dr),
-        Drain(source=dr, target=home, apps=p.selected), SetDirection(source=dr, target=home, running=False),
+        SetDirection(source=dr, target=home, running=True, apps=p.selected, phase="reverse_protected"),
+        *p.failback_clients(dr, home), WaitContinuous(source=dr, target=home, apps=p.selected), *p.approval(),
+        *p.hooks_at("before"), *p.stop(dr), Drain(source=dr, target=home, apps=p.selected),
+        SetDirection(source=dr, target=home, running=False, apps=p.selected),
         *p.recover(dr, home, "recovery", move_identity=True), *p.hooks_at("after"),
-        RecordState(active=home, replicating=False),
+        RecordState(phase="failed_back", serving=home, replicating=False),
     ]
     return p.plan("recovery", dr, home, "failed_back", steps, move_identity=True)
 
 
 def _return(p: _Planner, active: str, passive: str) -> Plan:
-    source, target = p.runbook.protection.source, p.runbook.protection.target
+    source, target = active, passive
     steps: list[Step] = [
-        *p.approval(), *p.hooks_at("before"), SetDirection(source=source, target=target, running=True),
+        *p.approval(), *p.hooks_at("before"), SetDirection(source=source, target=target, running=True, apps=p.selected),
         WaitContinuous(source=source, target=target, apps=p.selected), *p.hooks_at("after"),
+        RecordState(phase="protected", serving=source, source=source, target=target, replicating=True, home=source),
     ]
     return p.plan("recovery", source, source, "normal", steps)
 
@@ -200,9 +201,12 @@ def _switchover(p: _Planner, active: str, passive: str) -> Plan:
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
         *p.hooks_at("before"), *p.stop(active), Drain(source=active, target=passive, apps=p.selected),
-        NewEpoch(site=passive), *p.recover(active, passive, "recovery", move_identity=True),
-        SetDirection(source=passive, target=active, running=True),
-        RecordState(active=passive, replicating=True), *p.hooks_at("after"),
+        SetDirection(source=active, target=passive, running=False, apps=p.selected),
+        *p.recover(active, passive, "recovery", move_identity=True),
+        SetDirection(source=passive, target=active, running=True, apps=p.selected),
+        RecordState(phase="protected", serving=passive, source=passive, target=active, replicating=True,
+                    home=passive),
+        *p.hooks_at("after"),
     ]
     return p.plan("recovery", active, passive, "switched_over", steps, move_identity=True)
 
@@ -210,7 +214,8 @@ def _switchover(p: _Planner, active: str, passive: str) -> Plan:
 _SHAPES = {"drill": _drill, "failover": _failover, "failback": _failback, "return": _return, "switchover": _switchover}
 
 
-def _select(runbook: Runbook, only: list[str] | None) -> list[str]:
+def select(runbook: Runbook, only: list[str] | None) -> list[str]:
+    """The apps an operation acts on, in recovery order: all of them, or those `--only` names."""
     ordered = [app for group in runbook.groups for app in group.apps]
     if not only:
         return ordered

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from standby.contracts.sites import Mode
+from standby.contracts.state import AppPhase
 from standby.durations import format_duration
 from standby.runbook import ActionHook, CommandHook, Hook, PromptHook
 
@@ -139,6 +140,8 @@ class SetDirection(BaseModel):
     source: str
     target: str
     running: bool
+    apps: list[str] = []
+    phase: AppPhase = Field("interrupted", description="the apps' phase once replication is set")
 
     def label(self) -> str:
         """`replicate dr -> primary` or `pause replication primary -> dr`."""
@@ -189,27 +192,20 @@ class RecoverGroup(BaseModel):
         return f"recover group {self.stage.group} at {self.to_site} ({names})"
 
 
-class NewEpoch(BaseModel):
-    """Swap roles under a new fencing epoch: from now on `site` is the one that may serve."""
-
-    kind: Literal["new_epoch"] = "new_epoch"
-    site: str
-
-    def label(self) -> str:
-        """`swap roles: new fencing epoch, dr becomes active`."""
-        return f"swap roles: new fencing epoch, {self.site} becomes active"
-
-
 class RecordState(BaseModel):
-    """Record where the runbook serves and whether it replicates."""
+    """Record where the selected apps now are: their phase, the site serving them, their replication."""
 
     kind: Literal["record_state"] = "record_state"
-    active: str
+    phase: AppPhase
+    serving: str
+    source: str | None = None
+    target: str | None = None
     replicating: bool
+    home: str | None = None
 
     def label(self) -> str:
-        """`record state: active dr, replication paused`."""
-        return f"record state: active {self.active}, replication {'running' if self.replicating else 'paused'}"
+        """`record state: failed_over at dr, replication paused`."""
+        return f"record state: {self.phase} at {self.serving}, replication {'running' if self.replicating else 'paused'}"
 
 
 class RemoveTargets(BaseModel):
@@ -250,6 +246,6 @@ class KeepTargets(BaseModel):
 
 Step = Annotated[
     CheckReplication | CheckTested | Approval | RunHook | StopApps | Drain | SetDirection | WaitContinuous
-    | FailbackClient | RecoverGroup | NewEpoch | RecordState | RemoveTargets | RecordDrill | KeepTargets,
+    | FailbackClient | RecoverGroup | RecordState | RemoveTargets | RecordDrill | KeepTargets,
     Field(discriminator="kind"),
 ]

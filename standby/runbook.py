@@ -140,6 +140,8 @@ class Protection(Strict):
     target: Name
     recovery_points: RecoveryPoints = RecoveryPoints()
     tested_within: Duration | None = Field(None, description="failover needs a passing drill this recent")
+    stop_deadline: Duration = Field(timedelta(minutes=2), description=(
+        "how long a failover tries to stop the source; past it, what still runs is fenced and the failover goes on"))
 
 
 class Blueprint(Strict):

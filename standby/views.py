@@ -6,13 +6,15 @@ from datetime import timedelta
 from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
+from standby import lifecycle
 from standby.contracts.attributes import STATE
 from standby.contracts.operations import Progress, StepRecord
-from standby.contracts.protect import ProtectStatus
+from standby.contracts.protect import OwnerStatus
 from standby.durations import format_duration
 
-_MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "..."}
+_MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "...", "skipped": "skipped"}
 
 
 def step_line(step: StepRecord) -> str:
@@ -49,19 +51,25 @@ def workflow_table(rows: Iterable) -> Table:
     return table
 
 
-def protection_table(status: ProtectStatus) -> Table:
-    """Each machine's replication: phase, lag, latest point, number of points."""
-    state = status.state
-    title = f"protection of {status.runbook}"
-    if state:
-        direction = f"{state.replication_source} -> {state.replication_target}"
-        title += f": active {state.active}, replication {direction}" + ("" if state.replicating else " (paused)")
-    table = Table("machine", "phase", "lag", "latest point", "points", "detail", title=title)
+def owner_view(status: OwnerStatus) -> Group:
+    """A runbook's apps (phase, where each serves, its replication), then each machine's replication."""
+    truth = status.truth
+    busy = truth.operation
+    title = (f"runbook {truth.runbook}: epoch {truth.epoch}, "
+             + ("protecting" if truth.protecting else "not protecting")
+             + (f", running {busy.operation} ({busy.workflow_id}) for {busy.requested_by}" if busy else ""))
+    apps = Table("app", "state", "serving", "replication", "next", title=title)
+    for name, state in truth.apps.items():
+        apps.add_row(name, lifecycle.describe(state), state.serving or "down", state.direction(),
+                     f"standby {lifecycle.fitting(state)}")
+    machines = Table("machine", "phase", "lag", "latest point", "points", "detail")
     for m in status.machines:
-        lag = format_duration_seconds(m.lag_seconds)
         point = m.latest_point.strftime("%Y-%m-%d %H:%M:%S") if m.latest_point else "-"
-        table.add_row(m.machine, m.phase, lag, point, str(m.points), m.detail)
-    return table
+        machines.add_row(m.machine, m.phase, format_duration_seconds(m.lag_seconds), point, str(m.points), m.detail)
+    drill = truth.last_drill
+    last = (f"last drill: {'passed' if drill.passed else 'failed'} at {drill.time:%Y-%m-%d %H:%M:%S}Z"
+            f" ({', '.join(drill.apps)}{', forced' if drill.forced else ''})" if drill else "never drilled")
+    return Group(apps, machines, Text(last), *(Text(entry) for entry in truth.history[-5:]))
 
 
 def format_duration_seconds(seconds: float | None) -> str:

@@ -1,5 +1,7 @@
 """Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test."""
 
+import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -105,13 +107,28 @@ def state_dir(tmp_path: Path):
         stop_process(pid_file, timeout=2)
 
 
-@pytest_asyncio.fixture
-async def worker(client, task_queue, state_dir):
-    """A worker with every Standby workflow and activity, its local state in `state_dir`."""
+@contextlib.asynccontextmanager
+async def serving(client, task_queue: str, activities: list, sites: list[str] | None = None):
+    """A worker of the shared queue (every workflow) and workers of the site queues: the named sites, or every
+    site of the runbooks started on this queue, as `python worker.py` serves them."""
     from temporalio.worker import Worker
 
-    from activities import registry
+    from worker import SiteWorkers
     from workflows.registry import WORKFLOWS
 
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=registry.build(state_dir)) as running:
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities) as running:
+        sites_served = asyncio.create_task(SiteWorkers(client, task_queue, activities, sites).run())
+        try:
+            yield running
+        finally:
+            sites_served.cancel()
+            await asyncio.gather(sites_served, return_exceptions=True)
+
+
+@pytest_asyncio.fixture
+async def worker(client, task_queue, state_dir):
+    """Workers with every Standby workflow and activity, for every site, their local state in `state_dir`."""
+    from activities import registry
+
+    async with serving(client, task_queue, registry.build(state_dir)) as running:
         yield running

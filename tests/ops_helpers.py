@@ -5,6 +5,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from activities.sites.local.processes import port_open
-from standby.contracts.operations import Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby import client as temporal
+from standby.config import Settings
+from standby.contracts.operations import OperationResult, Progress
+from standby.contracts.protect import OwnerStatus
+from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually_async, http, post_order
@@ -41,20 +45,38 @@ def public_port(runbook: Runbook, app: str) -> int:
     return endpoint.port
 
 
+def settings_for(task_queue: str) -> Settings:
+    """The CLI's settings, on a test's own task queue."""
+    return replace(Settings.from_env(), task_queue=task_queue)
+
+
 async def start_protect(client: Client, runbook: Runbook, task_queue: str) -> WorkflowHandle:
-    """Start protecting the runbook; returns once every machine is in continuous data protection."""
-    handle = await client.start_workflow("Protect", ProtectInput(runbook=runbook),
-                                         id=f"standby/{runbook.runbook}/protect", task_queue=task_queue,
-                                         result_type=ProtectStatus)
+    """Protect the runbook through its owner, as `standby protect` does; returns the owner's handle once every
+    machine is in continuous data protection."""
+    await temporal.protect(client, settings_for(task_queue), ProtectRequest(runbook=runbook, requested_by="tester"))
+    handle = client.get_workflow_handle(temporal.owner_id(runbook.runbook))
     await wait_continuous(handle, runbook)
     return handle
 
 
-async def wait_continuous(handle: WorkflowHandle, runbook: Runbook, timeout: float = 60) -> ProtectStatus:
-    """Poll protection's status until every machine of the runbook is continuous."""
+async def request(client: Client, runbook: Runbook, task_queue: str, operation: str, **options: Any) -> WorkflowHandle:
+    """Ask the runbook's owner for an operation, as the CLI does; the operation's handle."""
+    started = await temporal.start(client, settings_for(task_queue),
+                                   OperationRequest(operation=operation, runbook=runbook, **options))
+    return client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
 
-    async def continuous() -> ProtectStatus | None:
-        status = await handle.query("status", result_type=ProtectStatus)
+
+async def owner_status(client: Client, runbook: Runbook) -> OwnerStatus:
+    """What `standby status RUNBOOK` shows."""
+    return await client.get_workflow_handle(temporal.owner_id(runbook.runbook)).query("status",
+                                                                                      result_type=OwnerStatus)
+
+
+async def wait_continuous(handle: WorkflowHandle, runbook: Runbook, timeout: float = 60) -> OwnerStatus:
+    """Poll the owner's status until every machine of the runbook is continuous."""
+
+    async def continuous() -> OwnerStatus | None:
+        status = await handle.query("status", result_type=OwnerStatus)
         phases = {m.machine: m.phase for m in status.machines}
         return status if set(phases) == set(runbook.machines) and set(phases.values()) == {"continuous"} else None
 

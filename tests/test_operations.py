@@ -33,6 +33,7 @@ from tests.ops_helpers import (
     port_answers,
     progress,
     public_port,
+    request,
     result_answering,
     runbook_variant,
     served_items,
@@ -56,10 +57,9 @@ class Shop:
         self.started.append(await start_protect(self.client, self.runbook, self.task_queue))
 
     async def start(self, workflow: str, **options) -> WorkflowHandle:
-        """Start an operation under its usual ID `standby/<runbook>/<operation>`."""
-        handle = await self.client.start_workflow(
-            workflow, OperationInput(runbook=self.runbook, **options), id=f"standby/{self.name}/{workflow.lower()}",
-            task_queue=self.task_queue, result_type=OperationResult)
+        """Ask the runbook's owner for an operation (`Failover` or `failover`), as the CLI does."""
+        operation = {"ReturnToNormal": "return"}.get(workflow, workflow.lower())
+        handle = await request(self.client, self.runbook, self.task_queue, operation, **options)
         self.started.append(handle)
         return handle
 

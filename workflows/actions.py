@@ -3,7 +3,6 @@
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         machine_refs,
         site_ref,
     )
-    from standby.contracts.state import RunbookState, StateUpdate
     from standby.runbook import CommandHealth, HealthCheck, HttpHealth, Runbook, TcpHealth
     from workflows import policies
 
@@ -35,7 +33,11 @@ PROVIDER = dict(retry_policy=policies.PROVIDER, start_to_close_timeout=policies.
                 heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
 LAUNCH = dict(retry_policy=policies.LAUNCH, start_to_close_timeout=policies.LAUNCH_TIMEOUT,
               heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
-STATE = dict(retry_policy=RetryPolicy(maximum_attempts=5), start_to_close_timeout=timedelta(seconds=30))
+
+
+def site_queue(site: str) -> str:
+    """The task queue of a site's worker, derived from this workflow's queue, so a site's actions run there."""
+    return names.site_queue(workflow.info().task_queue, site)
 
 
 def health_input(app: AppRef, check: HealthCheck, target: Target) -> HealthInput:
@@ -60,7 +62,7 @@ async def check_health(app: AppRef, check: HealthCheck, target: Target) -> Probe
     return await workflow.execute_activity(
         names.CHECK_HEALTH, health_input(app, check, target), result_type=ProbeResult,
         summary=f"health {app.name}/{target.machine} on {target.site}: {check.describe()}",
-        **policies.health_options(check.within),
+        task_queue=site_queue(target.site), **policies.health_options(check.within),
     )
 
 
@@ -70,7 +72,8 @@ async def recovery_point(runbook: Runbook, source: str, target: str, machine: st
     points = await workflow.execute_activity(
         names.RECOVERY_POINTS, PointsInput(source=site_ref(runbook, source), target=site_ref(runbook, target),
                                            machine=machine_refs(runbook, [machine])[0]),
-        result_type=list[RecoveryPoint], summary=f"recovery points of {machine}", **PROVIDER,
+        result_type=list[RecoveryPoint], summary=f"recovery points of {machine}", task_queue=site_queue(target),
+        **PROVIDER,
     )
     eligible = [p for p in points if at_or_before is None or p.time <= at_or_before]
     if not eligible:
@@ -85,31 +88,35 @@ async def launch(inp: LaunchInput) -> Target:
     point = f" from {inp.point.time.strftime('%Y-%m-%dT%H:%M:%SZ')}" if inp.point else ""
     return await workflow.execute_activity(
         names.LAUNCH_TARGET, inp, result_type=Target,
-        summary=f"launch {inp.app.name}/{inp.machine.name} on {inp.site.name}{point}", **LAUNCH,
+        summary=f"launch {inp.app.name}/{inp.machine.name} on {inp.site.name}{point}",
+        task_queue=site_queue(inp.site.name), **LAUNCH,
     )
 
 
-async def stop_app(runbook: Runbook, site: str, app: str) -> StopResult:
-    """Stop an app's machines at a site; failing to stop is fatal for the caller (fencing)."""
+async def stop_app(runbook: Runbook, site: str, app: str, deadline: timedelta) -> StopResult:
+    """Stop an app's machines at a site, retried until `deadline`; past it the caller fences what still runs."""
     return await workflow.execute_activity(
         names.STOP_APP, AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app)), result_type=StopResult,
-        summary=f"stop {app} on {site}", **PROVIDER,
+        summary=f"stop {app} on {site}", task_queue=site_queue(site), retry_policy=policies.PROVIDER,
+        schedule_to_close_timeout=deadline, start_to_close_timeout=min(deadline, policies.PROVIDER_TIMEOUT),
+        heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
     )
 
 
-async def start_app(runbook: Runbook, site: str, app: str, endpoints: dict[str, int]) -> list[Target]:
+async def start_app(runbook: Runbook, site: str, app: str, endpoints: dict[str, int], epoch: int) -> list[Target]:
     """Start an app's machines at a site from the site's own data."""
-    inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=endpoints)
+    inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=endpoints, epoch=epoch)
     return await workflow.execute_activity(names.START_APP, inp, result_type=list[Target],
-                                           summary=f"start {app} on {site}", **LAUNCH)
+                                           summary=f"start {app} on {site}", task_queue=site_queue(site), **LAUNCH)
 
 
-async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Target]) -> str:
-    """Point an app's network identity at a site."""
+async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Target], epoch: int) -> str:
+    """Point an app's network identity at a site, under the operation's fencing epoch."""
     inp = IdentityInput(runbook=runbook.runbook, app=app_ref(runbook, app), site=site_ref(runbook, site),
-                        targets=targets)
+                        targets=targets, epoch=epoch)
     return await workflow.execute_activity(names.MOVE_IDENTITY, inp, result_type=str,
-                                           summary=f"move identity of {app} to {site}", **PROVIDER)
+                                           summary=f"move identity of {app} to {site}", task_queue=site_queue(site),
+                                           **PROVIDER)
 
 
 async def terminate(runbook: Runbook, site: str, summary: str, key: str | None = None,
@@ -117,7 +124,7 @@ async def terminate(runbook: Runbook, site: str, summary: str, key: str | None =
     """Remove targets launched under a key, or under every key with a prefix."""
     inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix)
     return await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str], summary=summary,
-                                           **PROVIDER)
+                                           task_queue=site_queue(site), **PROVIDER)
 
 
 def replication_input(runbook: Runbook, source: str, target: str, apps: list[str], seconds: float = 5,
@@ -138,7 +145,7 @@ async def replication_status(runbook: Runbook, source: str, target: str, apps: l
     """Replication state of the machines of some apps."""
     return await workflow.execute_activity(
         names.REPLICATION_STATUS, replication_input(runbook, source, target, apps),
-        result_type=list[MachineReplication], summary=summary, **PROVIDER,
+        result_type=list[MachineReplication], summary=summary, task_queue=site_queue(target), **PROVIDER,
     )
 
 
@@ -146,34 +153,17 @@ async def drain(runbook: Runbook, source: str, target: str, apps: list[str], sum
     """One replication pass after the source stopped: the target gets every acknowledged write."""
     inp = replication_input(runbook, source, target, apps, seconds=0)
     return await workflow.execute_activity(names.REPLICATE, inp, result_type=list[MachineReplication],
-                                           summary=summary, **PROVIDER)
+                                           summary=summary, task_queue=site_queue(target), **PROVIDER)
 
 
-async def set_direction(runbook: Runbook, source: str, target: str, running: bool, summary: str) -> None:
-    """Replicate source -> target from now on (or pause replication)."""
-    machines = machine_refs(runbook, list(runbook.machines))
+async def set_direction(runbook: Runbook, source: str, target: str, running: bool, apps: list[str],
+                        summary: str) -> None:
+    """Replicate the machines of `apps` source -> target from now on (or pause that replication)."""
+    machines = machine_refs(runbook, [m for a in apps for m in runbook.apps[a].machines])
     inp = DirectionInput(source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machines,
                          running=running)
-    await workflow.execute_activity(names.SET_DIRECTION, inp, summary=summary, **PROVIDER)
-
-
-def initial_state(runbook: Runbook) -> RunbookState:
-    """The state of a runbook never operated on: serving at its source, replicating to its target."""
-    return RunbookState(runbook=runbook.runbook, active=runbook.protection.source,
-                        replication_source=runbook.protection.source, replication_target=runbook.protection.target)
-
-
-async def load_state(runbook: Runbook) -> RunbookState:
-    """The runbook's recorded state."""
-    return await workflow.execute_activity(names.LOAD_STATE, initial_state(runbook), result_type=RunbookState,
-                                           summary="load runbook state", **STATE)
-
-
-async def update_state(runbook: Runbook, summary: str = "", **changes: object) -> RunbookState:
-    """Record a change of the runbook's state."""
-    inp = StateUpdate(runbook=runbook.runbook, initial=initial_state(runbook), changes=changes)
-    return await workflow.execute_activity(names.UPDATE_STATE, inp, result_type=RunbookState,
-                                           summary=summary or f"record {', '.join(changes)}", **STATE)
+    await workflow.execute_activity(names.SET_DIRECTION, inp, summary=summary, task_queue=site_queue(target),
+                                    **PROVIDER)
 
 
 def not_continuous(states: list[MachineReplication]) -> list[str]:

@@ -14,6 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, StepRecord
     from standby.contracts.sites import AppRef, LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
+    from standby.contracts.state import AppChange, StateChange
     from standby.plan_steps import AppStep, GroupStage, RunHook, Wave
     from workflows import actions, hooks
     from workflows.operator import Operator
@@ -48,6 +49,14 @@ class AppRecovery(Operator):
         self._start_progress(inp.runbook.runbook, inp.operation)
         self._inp, self._step = inp, inp.step
         self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
+        self._recovered: list[str] = []
+
+    async def _report_recovered(self) -> None:
+        """Tell the runbook's owner which apps now serve at the target: also when the recovery failed halfway."""
+        if self._recovered and self._inp.owner and self._step.mode == "recovery":
+            change = StateChange(workflow_id=workflow.info().workflow_id,
+                                 apps=[AppChange(apps=self._recovered, serving=self._step.to_site)])
+            await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
 
     def _context(self, group: str | None, app: str | None, point: str = "") -> dict[str, str]:
         inp, step = self._inp, self._step
@@ -76,9 +85,11 @@ class AppRecovery(Operator):
             outcome.healthy = workflow.now()
             if self._step.move_identity and step.endpoint:
                 async with self.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
-                    await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets)
+                    await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets,
+                                                self._inp.epoch)
                 outcome.identity_moved = workflow.now()
             self._progress.apps[step.app] = "recovered"
+            self._recovered.append(step.app)
             return outcome
 
     async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
@@ -91,7 +102,7 @@ class AppRecovery(Operator):
         launches = [
             actions.launch(LaunchInput(
                 key=inp.key, site=site_ref(runbook, plan.to_site), source=site_ref(runbook, plan.from_site), app=app,
-                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints,
+                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints, epoch=inp.epoch,
             ))
             for machine, point in zip(app.machines, points, strict=True)
         ]
@@ -120,13 +131,16 @@ class RecoverGroupWorkflow(AppRecovery):
         """Before hooks, waves of apps (inline or in batches), after hooks."""
         stage = inp.step.stage
         outcomes: list[AppOutcome] = []
-        await self._hooks(stage.before)
-        for number, wave in enumerate(stage.waves, 1):
-            if len(wave.apps) <= BATCH_APPS:
-                outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
-            else:
-                outcomes += await self._in_batches(number, wave)
-        await self._hooks(stage.after)
+        try:
+            await self._hooks(stage.before)
+            for number, wave in enumerate(stage.waves, 1):
+                if len(wave.apps) <= BATCH_APPS:
+                    outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
+                else:
+                    outcomes += await self._in_batches(number, wave)
+            await self._hooks(stage.after)
+        finally:
+            await self._report_recovered()
         self._progress.state = "done"
         return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
                            steps=self._progress.steps)
@@ -167,6 +181,9 @@ class RecoverAppsWorkflow(AppRecovery):
     async def run(self, inp: GroupInput) -> GroupResult:
         """Each app: hooks, launch, health, identity."""
         steps = [app for wave in inp.step.stage.waves for app in wave.apps]
-        outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
+        try:
+            outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
+        finally:
+            await self._report_recovered()
         self._progress.state = "done"
         return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps)

@@ -6,7 +6,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Rendering a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
     # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
-    import jinja2.runtime
 
     from standby import templates
     from standby.contracts import names
@@ -14,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.sites import RemediationInput, RemediationResult, site_ref
     from standby.plan_steps import RunHook
     from standby.runbook import ActionHook, CommandHook, PromptHook, Runbook, action_kind
-    from workflows import policies
+    from workflows import actions, policies
     from workflows.operator import Operator
 
 
@@ -43,7 +42,7 @@ async def _command(op: Operator, step: RunHook, hook: CommandHook, context: dict
     async with op.step(step.label(), group=step.group, app=step.app) as record:
         result = await workflow.execute_activity(
             names.RUN_STEP, command, result_type=CommandResult, summary=step.label(),
-            **policies.hook_options(hook.timeout, hook.retries),
+            task_queue=actions.site_queue(context["target"]), **policies.hook_options(hook.timeout, hook.retries),
         )
         record.output = (result.stdout + result.stderr)[-4000:]
 
@@ -57,7 +56,7 @@ async def _remediate(op: Operator, runbook: Runbook, step: RunHook, hook: Action
     async with op.step(step.label(), group=step.group, app=step.app) as record:
         result = await workflow.execute_activity(
             names.REMEDIATE[kind], inp, result_type=RemediationResult, summary=step.label(),
-            retry_policy=policies.HOOK(hook.retries), start_to_close_timeout=hook.timeout,
+            task_queue=actions.site_queue(site), retry_policy=policies.HOOK(hook.retries), start_to_close_timeout=hook.timeout,
             heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
         )
         record.detail = result.outcome + (f" (host {result.host})" if result.host else "")

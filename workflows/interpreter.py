@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts import attributes
     from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
     from standby.contracts.sites import StopResult, machine_index, runbook_slice
-    from standby.contracts.state import RunbookState
+    from standby.contracts.state import AppChange, DrillRecord, StateChange
     from standby.durations import format_duration
     from standby.plan import Plan
     from standby.plan_steps import (
@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         Drain,
         FailbackClient,
         KeepTargets,
-        NewEpoch,
         RecordDrill,
         RecordState,
         RecoverGroup,
@@ -40,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.operator import Operator
-    from workflows.stop import StopAppsWorkflow
+    from workflows.stop import StopAppsWorkflow, stop_or_fence
 
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
@@ -53,13 +52,13 @@ class PlanRunner(Operator):
     _plan: Plan
     _runbook: Runbook
     _inp: OperationInput
-    _state: RunbookState
 
-    def _start(self, inp: OperationInput, plan: Plan, state: RunbookState) -> None:
-        self._inp, self._runbook, self._plan, self._state = inp, inp.runbook, plan, state
+    def _start(self, inp: OperationInput, plan: Plan) -> None:
+        self._inp, self._runbook, self._plan = inp, inp.runbook, plan
         self._outcomes: list[AppOutcome] = []
         self._apps_total = 0
         self._stopped_any = False
+        self._fenced: list[str] = []
         self._stop_batches = 0
         self._finished = False
         self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
@@ -76,12 +75,15 @@ class PlanRunner(Operator):
         return f"{info.workflow_id}/{info.run_id}"
 
     async def run_plan(self) -> OperationResult:
-        """Every step in order; the result names the plan's outcome."""
+        """Every step in order; the result names the plan's outcome. The owner hears how it ended first."""
+        ended = "failed"
         try:
             for step in self._plan.steps:
                 await self._run_step(step)
+            ended = self._plan.outcome
         except BaseException as error:
             cancelled = is_cancelled_exception(error)
+            ended = "cancelled" if cancelled else f"failed: {_reason(error)}"
             if not cancelled:
                 for step in self._plan.on_failure:
                     await self._run_step(step)
@@ -90,8 +92,16 @@ class PlanRunner(Operator):
         finally:
             for step in self._plan.always:
                 await self._run_step(step)
+            # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
+            await workflow.get_external_workflow_handle(self._inp.owner).signal(
+                "report", StateChange(workflow_id=workflow.info().workflow_id, finished=ended))
         self._set_state(self._plan.outcome)
         return self._result(self._plan.outcome)
+
+    async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
+        """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
+        change = StateChange(workflow_id=workflow.info().workflow_id, apps=list(apps), drill=drill)
+        await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
 
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
@@ -122,17 +132,15 @@ class PlanRunner(Operator):
             if self._inp.force:
                 record.status, record.detail = "skipped", "skipped: --force"
                 return
-            state = self._state
-            recent = state.last_drill_time is not None and state.last_drill_time >= workflow.now() - step.within
-            if not (recent and state.last_drill_passed):
-                last = ("never drilled" if state.last_drill_time is None else
-                        f"last drill {'passed' if state.last_drill_passed else 'failed'} at "
-                        f"{state.last_drill_time:%Y-%m-%d %H:%M}Z")
+            drill = self._inp.last_drill
+            if drill is None or not drill.passed or drill.time < workflow.now() - step.within:
+                last = ("never drilled" if drill is None else
+                        f"last drill {'passed' if drill.passed else 'failed'} at {drill.time:%Y-%m-%d %H:%M}Z")
                 raise ApplicationError(
                     f"{self._plan.operation} of {self._plan.runbook} refused: no passing drill within "
                     f"{format_duration(step.within)} ({last}); run `standby drill` or use --force",
                     type="PreconditionFailed", non_retryable=True)
-            record.detail = f"last drill passed at {state.last_drill_time:%Y-%m-%d %H:%M}Z"
+            record.detail = f"last drill passed at {drill.time:%Y-%m-%d %H:%M}Z"
 
     async def _gate(self, step: Approval) -> None:
         if self._inp.yes:
@@ -150,18 +158,24 @@ class PlanRunner(Operator):
             record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
                                       for r in results[:20]) + (" ..." if len(results) > 20 else "")
             self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
+            self._fenced += [f"{r.app}/{m}: {o}" for r in results for m, o in r.outcome.items()
+                             if o.startswith("fenced")]
+            await self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
+                                         interrupted_by=self._plan.operation))
 
     async def _stop_apps(self, site: str, apps: list[str], label: str) -> list[StopResult]:
         """A wave's apps stopped in parallel: inline when small, else in batch children."""
         if len(apps) <= BATCH_APPS:
-            return list(await asyncio.gather(*(actions.stop_app(self._runbook, site, a) for a in apps)))
+            deadline = self._runbook.protection.stop_deadline
+            return list(await asyncio.gather(*(stop_or_fence(self._runbook, site, a, deadline) for a in apps)))
         chunks = [apps[i:i + BATCH_APPS] for i in range(0, len(apps), BATCH_APPS)]
         batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
 
         async def batch(chunk: list[str]) -> list[StopResult]:
             async with batches:
                 self._stop_batches += 1
-                inp = StopInput(runbook=runbook_slice(self._runbook, chunk), site=site, apps=chunk)
+                inp = StopInput(runbook=runbook_slice(self._runbook, chunk), site=site, apps=chunk,
+                                deadline=self._runbook.protection.stop_deadline)
                 return await workflow.execute_child_workflow(
                     StopAppsWorkflow.run, inp, id=f"{workflow.info().workflow_id}/stop{self._stop_batches}",
                     static_summary=f"{label}: {len(chunk)} apps")
@@ -177,10 +191,11 @@ class PlanRunner(Operator):
 
     async def _set_direction(self, step: SetDirection) -> None:
         async with self.step(step.label()):
-            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.label())
-            self._state = await actions.update_state(
-                self._runbook, step.label(), replication_source=step.source, replication_target=step.target,
-                replicating=step.running)
+            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.apps,
+                                        step.label())
+            await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
+                                         replicating=step.running, phase=step.phase,
+                                         interrupted_by=self._plan.operation if step.phase == "interrupted" else None))
 
     async def _wait_continuous(self, step: WaitContinuous) -> None:
         async with self.step(step.label()) as record:
@@ -208,7 +223,7 @@ class PlanRunner(Operator):
         apps = stage.apps()
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
-                         step=step, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
+                         step=step, owner=self._inp.owner, epoch=self._inp.epoch, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
                          endpoints=self._plan.endpoints)
         started = workflow.now()
         try:
@@ -225,17 +240,13 @@ class PlanRunner(Operator):
         self._progress.apps.update({a.app: "recovered" for a in result.apps})
         self._progress.child = None
 
-    async def _new_epoch(self, step: NewEpoch) -> None:
-        async with self.step(step.label()) as record:
-            token = self._state.fencing_token + 1
-            self._state = await actions.update_state(self._runbook, step.label(), fencing_token=token,
-                                                     replicating=False)
-            record.detail = f"fencing token {token}: {step.site} becomes active"
-
     async def _record_state(self, step: RecordState) -> None:
-        async with self.step(step.label()):
-            self._state = await actions.update_state(self._runbook, step.label(), active=step.active,
-                                                     replicating=step.replicating)
+        async with self.step(step.label()) as record:
+            await self._report(AppChange(apps=self._plan.apps, phase=step.phase, serving=step.serving,
+                                         source=step.source, target=step.target, replicating=step.replicating,
+                                         home=step.home))
+            if self._fenced:
+                record.detail = "fenced (could not be stopped in time): " + "; ".join(self._fenced[:20])
 
     async def _remove_targets(self, step: RemoveTargets) -> None:
         async with self.step(step.label()) as record:
@@ -252,9 +263,9 @@ class PlanRunner(Operator):
             # The UI shows a drill's verdict and time at a glance, without opening its history.
             workflow.upsert_memo({"tested": {"passed": step.passed, "at": workflow.now().isoformat()}})
             info = workflow.info()
-            self._state = await actions.update_state(self._runbook, step.label(), last_drill_time=workflow.now(),
-                                                     last_drill_passed=step.passed,
-                                                     last_drill_id=f"{info.workflow_id}/{info.run_id}")
+            await self._report(drill=DrillRecord(time=workflow.now(), passed=step.passed, apps=self._plan.apps,
+                                                 forced=self._inp.force,
+                                                 workflow_id=f"{info.workflow_id}/{info.run_id}"))
 
     async def _keep_targets(self, step: KeepTargets) -> None:
         keep = self._inp.keep_for if self._inp.keep_for is not None else step.keep_for
@@ -277,6 +288,12 @@ _RUNNERS = {
     Approval: PlanRunner._gate, RunHook: PlanRunner._hook, StopApps: PlanRunner._stop, Drain: PlanRunner._drain,
     SetDirection: PlanRunner._set_direction, WaitContinuous: PlanRunner._wait_continuous,
     FailbackClient: PlanRunner._failback_client, RecoverGroup: PlanRunner._recover_group,
-    NewEpoch: PlanRunner._new_epoch, RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,
+    RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,
     RecordDrill: PlanRunner._record_drill, KeepTargets: PlanRunner._keep_targets,
 }
+
+
+def _reason(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error.message if isinstance(error, ApplicationError) else str(error) or type(error).__name__

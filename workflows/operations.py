@@ -1,12 +1,12 @@
 """The five operation workflows: each loads the runbook's state, chooses its plan and runs it."""
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import OperationInput, OperationResult
     from standby.plan import build
     from standby.runbook import Operation
-    from workflows import actions
     from workflows.interpreter import PlanRunner
 
 
@@ -21,9 +21,14 @@ class OperationWorkflow(PlanRunner):
         self._finished = False
 
     async def _operate(self, inp: OperationInput) -> OperationResult:
-        state = await actions.load_state(inp.runbook)
-        plan = build(inp.runbook, self.OPERATION, inp.only or None, active=state.active, point=inp.point)
-        self._start(inp, plan, state)
+        parent = workflow.info().parent
+        if not inp.owner or parent is None or parent.workflow_id != inp.owner:
+            # Only the runbook's owner may start an operation: it alone knows the state and runs one at a time.
+            raise ApplicationError(f"{self.OPERATION} of {inp.runbook.runbook} refused: operations start through "
+                                   f"the runbook's owner (`standby {self.OPERATION} RUNBOOK`)",
+                                   type="Refused", non_retryable=True)
+        plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point)
+        self._start(inp, plan)
         return await self.run_plan()
 
 
@@ -90,3 +95,12 @@ class SwitchoverWorkflow(OperationWorkflow):
     async def run(self, inp: OperationInput) -> OperationResult:
         """Swap the active and passive sites of the runbook."""
         return await self._operate(inp)
+
+
+OPERATIONS: dict[str, type[OperationWorkflow]] = {
+    "drill": DrillWorkflow,
+    "failover": FailoverWorkflow,
+    "failback": FailbackWorkflow,
+    "return": ReturnToNormalWorkflow,
+    "switchover": SwitchoverWorkflow,
+}

@@ -1,16 +1,38 @@
-"""Stopping a large wave of apps, as a child workflow so that no history grows with the runbook."""
+"""Stopping apps at a site within a deadline, fencing what cannot be stopped; large waves as child workflows."""
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult
+    from standby.runbook import Runbook
     from workflows import actions
 
 # Apps stopped at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_STOPS = 100
+
+
+async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedelta) -> StopResult:
+    """Stop an app at a site; when that fails or its worker is gone past the deadline, its machines are fenced.
+
+    A fenced machine may still run, but the operation's newer epoch makes every provider refuse its old
+    routes and launches, so it can no longer serve; the result says so and why.
+    """
+    try:
+        return await actions.stop_app(runbook, site, app, deadline)
+    except ActivityError as error:
+        reason = _cause(error)
+        return StopResult(app=app, site=site, outcome={m: f"fenced ({reason})" for m in runbook.apps[app].machines})
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error) or type(error).__name__
 
 
 @workflow.defn(name="StopApps")
@@ -19,11 +41,11 @@ class StopAppsWorkflow:
 
     @workflow.run
     async def run(self, inp: StopInput) -> list[StopResult]:
-        """Each app stopped gracefully, then forcibly; a failure to stop fails the batch (fencing)."""
+        """Each app stopped gracefully, then forcibly; past the deadline, fenced."""
         slots = asyncio.Semaphore(MAX_PARALLEL_STOPS)
 
         async def stop(app: str) -> StopResult:
             async with slots:
-                return await actions.stop_app(inp.runbook, inp.site, app)
+                return await stop_or_fence(inp.runbook, inp.site, app, inp.deadline)
 
         return list(await asyncio.gather(*(stop(app) for app in inp.apps)))

@@ -4,7 +4,7 @@ and the failback launch. The Failback Client activities (`activities/failback_cl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from activities.sites import aws_drs as drs

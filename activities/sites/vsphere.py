@@ -11,7 +11,7 @@ one onto the isolated port group to drill. Credentials come from the worker.
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from pyVmomi import vim
 

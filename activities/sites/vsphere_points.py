@@ -5,7 +5,7 @@ snapshots are never listed, reverted to or removed.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pyVmomi import vim
 

@@ -12,8 +12,9 @@ from standby import client as temporal
 from standby import views
 from standby.cli.output import err, load_or_exit, out, run_async
 from standby.config import Settings
-from standby.contracts.operations import Approval, OperationInput, Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.operations import Approval, Progress
+from standby.contracts.protect import OwnerStatus
+from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.durations import parse_duration
 
 
@@ -25,12 +26,10 @@ async def protect(runbook_file: str, stop: bool) -> None:
     """Start the runbook's apps at the active site and replicate them continuously."""
     runbook, settings = load_or_exit(runbook_file), Settings.from_env()
     client = await temporal.connect(settings)
-    if stop:
-        await client.get_workflow_handle(temporal.workflow_id(runbook.runbook, "protect")).signal("stop")
-        out.print(f"protection of {runbook.runbook} stops after its current round", markup=False)
-        return
-    started = await temporal.start(client, settings, runbook, "protect", ProtectInput(runbook=runbook))
-    out.print(f"protecting {runbook.runbook}: {started.workflow_id}\n  {started.url}\n"
+    answer = await temporal.protect(client, settings, ProtectRequest(runbook=runbook, stop=stop,
+                                                                     requested_by=getpass.getuser()))
+    owner = temporal.owner_id(runbook.runbook)
+    out.print(f"{answer}: {owner}\n  {settings.workflow_url(owner)}\n"
               f"  watch it with `standby status {runbook.runbook}`", markup=False)
 
 
@@ -48,10 +47,11 @@ def _operation(name: str, summary: str) -> click.Command:
     async def command(runbook_file: str, only: tuple[str, ...], point: str | None, force: bool, yes: bool,
                       keep_for: str | None, detach: bool) -> None:
         runbook, settings = load_or_exit(runbook_file), Settings.from_env()
-        inp = OperationInput(runbook=runbook, only=list(only), point=_time(point), force=force, yes=yes,
-                             requested_by=getpass.getuser(), keep_for=parse_duration(keep_for) if keep_for else None)
+        request = OperationRequest(operation=name, runbook=runbook, only=list(only), point=_time(point), force=force,
+                                   yes=yes, requested_by=getpass.getuser(),
+                                   keep_for=parse_duration(keep_for) if keep_for else None)
         client = await temporal.connect(settings)
-        started = await temporal.start(client, settings, runbook, name, inp, "test" if name == "drill" else "recovery")
+        started = await temporal.start(client, settings, request)
         out.print(f"{name} of {runbook.runbook} started: {started.workflow_id}\n  {started.url}", markup=False)
         if not detach:
             sys.exit(await temporal.follow(client, started.workflow_id, out, err))
@@ -91,8 +91,8 @@ async def status(ident: str | None) -> None:
         out.print(views.workflow_table(rows[:50]))
         return
     handle = client.get_workflow_handle(temporal.resolve(ident))
-    if temporal.resolve(ident).endswith("/protect"):
-        out.print(views.protection_table(await handle.query("status", result_type=ProtectStatus)))
+    if temporal.resolve(ident).count("/") == 1:
+        out.print(views.owner_view(await handle.query("status", result_type=OwnerStatus)))
         runbook = ident.removeprefix("standby/").split("/")[0]
         out.print(views.workflow_table([w async for w in client.list_workflows(f"Runbook = '{runbook}'")][:20]))
     else:

@@ -6,5 +6,7 @@ RUNBOOK = SearchAttributeKey.for_keyword("Runbook")
 OPERATION = SearchAttributeKey.for_keyword("Operation")
 MODE = SearchAttributeKey.for_keyword("Mode")
 STATE = SearchAttributeKey.for_keyword("State")
+# The sites of a runbook, on its owner: a worker that serves every site finds their task queues by it.
+SITES = SearchAttributeKey.for_keyword_list("Sites")
 
-ALL = (RUNBOOK, OPERATION, MODE, STATE)
+ALL = (RUNBOOK, OPERATION, MODE, STATE, SITES)

@@ -1,4 +1,11 @@
-"""The name of every activity, used by the activity's definition and by every workflow that calls it."""
+"""The name of every activity, used by the activity's definition and by every workflow that calls it, and of the
+task queues they run on."""
+
+
+def site_queue(task_queue: str, site: str) -> str:
+    """The task queue of a site's actions: `<the workflows' queue>-site-<name>`, served by a worker at that site."""
+    return f"{task_queue}-site-{site}"
+
 
 # Sites: replication, recovery points, launch, stop, identity.
 REPLICATION_STATUS = "replication_status"
@@ -11,9 +18,8 @@ TERMINATE_TARGETS = "terminate_targets"
 SET_DIRECTION = "set_direction"
 MOVE_IDENTITY = "move_identity"
 
-# Runbook state.
-LOAD_STATE = "load_state"
-UPDATE_STATE = "update_state"
+# The one-time import of a runbook's state from an earlier version's file.
+IMPORT_LEGACY_STATE = "import_legacy_state"
 
 # Command steps, probes and downloads.
 RUN_STEP = "run_step"

@@ -2,15 +2,16 @@
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from standby.contracts.sites import RecoveryPoint, Target
+from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
 
 
 class OperationInput(BaseModel):
-    """What an operator asked for: the parsed runbook (never YAML text) and the options."""
+    """An operation as the runbook's owner starts it: the request, where it starts from, its epoch, the owner."""
 
     runbook: Runbook
     only: list[str] = []
@@ -19,6 +20,10 @@ class OperationInput(BaseModel):
     yes: bool = False
     requested_by: str = ""
     keep_for: timedelta | None = None
+    owner: str = Field("", description="the workflow ID of the runbook's owner, which the operation reports to")
+    active: str = Field("", description="the site the operation starts from, as the owner's state machine says")
+    epoch: int = Field(0, description="the fencing epoch of this operation")
+    last_drill: DrillRecord | None = None
 
 
 class StepRecord(BaseModel):
@@ -63,6 +68,8 @@ class GroupInput(BaseModel):
     runbook: Runbook
     operation: str
     step: RecoverGroup
+    owner: str = ""
+    epoch: int = 0
     machine_index: dict[str, int] = {}
     endpoints: dict[str, int] = {}
     batch: bool = False
@@ -78,11 +85,12 @@ class GroupResult(BaseModel):
 
 
 class StopInput(BaseModel):
-    """Stop a batch of apps at a site, in parallel, as a child workflow."""
+    """Stop a batch of apps at a site, in parallel, as a child workflow; past `deadline` what still runs is fenced."""
 
     runbook: Runbook
     site: str
     apps: list[str]
+    deadline: timedelta = timedelta(minutes=2)
     machine_index: dict[str, int] = {}
 
 

@@ -1,27 +1,17 @@
-"""Input and status of the protect workflow."""
+"""What `standby status RUNBOOK` shows: the owner's truth and the replication of every machine."""
 
 from datetime import datetime
 
 from pydantic import BaseModel
 
 from standby.contracts.sites import MachineReplication
-from standby.contracts.state import RunbookState
-from standby.runbook import Runbook
+from standby.contracts.state import RunbookTruth
 
 
-class ProtectInput(BaseModel):
-    """The runbook to protect; `bring_up` starts its apps at the active site first."""
+class OwnerStatus(BaseModel):
+    """The runbook's truth, the replication state of its machines, and how fresh that is."""
 
-    runbook: Runbook
-    bring_up: bool = True
-
-
-class ProtectStatus(BaseModel):
-    """What `standby status` shows of protection."""
-
-    runbook: str
-    state: RunbookState | None = None
+    truth: RunbookTruth
     machines: list[MachineReplication] = []
     rounds: int = 0
     updated: datetime | None = None
-    serving: dict[str, str] = {}

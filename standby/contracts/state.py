@@ -1,12 +1,121 @@
-"""What Standby remembers of a runbook between operations."""
+"""The runbook's truth, held by its owner workflow: where each app serves and replicates, the epoch, drills.
 
-from datetime import datetime
+No worker's disk holds any of it; operations get a snapshot in their input and report every change back.
+"""
 
-from pydantic import BaseModel
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from standby.runbook import Operation, Runbook
+
+AppPhase = Literal["unprotected", "protected", "failed_over", "reverse_protected", "failed_back", "interrupted"]
 
 
-class RunbookState(BaseModel):
-    """What Standby remembers of a runbook between operations."""
+class AppState(BaseModel):
+    """One app: its phase, the site serving it (None while it is down), its replication direction."""
+
+    phase: AppPhase = "unprotected"
+    serving: str | None = None
+    source: str
+    target: str
+    replicating: bool = False
+    home: str = Field(description="the site it fails back to: the replication source it was protected from")
+    interrupted_by: Operation | None = None
+
+    def direction(self) -> str:
+        """`primary -> dr`, and whether it runs."""
+        return f"{self.source} -> {self.target}" + ("" if self.replicating else " (paused)")
+
+
+class DrillRecord(BaseModel):
+    """The last drill: when, its result, which apps, forced or not."""
+
+    time: datetime
+    passed: bool
+    apps: list[str]
+    forced: bool = False
+    workflow_id: str = ""
+
+
+class RunningOperation(BaseModel):
+    """The operation in progress: one at a time per runbook, decided by the owner."""
+
+    operation: Operation
+    workflow_id: str
+    requested_by: str
+    started: datetime
+    apps: list[str]
+
+
+class RunbookTruth(BaseModel):
+    """Everything an operation needs to know about a runbook, in one durable place."""
+
+    runbook: str
+    apps: dict[str, AppState]
+    epoch: int = 0
+    last_drill: DrillRecord | None = None
+    operation: RunningOperation | None = None
+    protecting: bool = False
+    history: list[str] = Field([], description="the last operations: `failover by alice: failed_over`")
+
+
+class AppChange(BaseModel):
+    """What an operation step changed of some apps; None keeps a field as it is."""
+
+    apps: list[str]
+    phase: AppPhase | None = None
+    serving: str | None = None
+    down: bool = Field(False, description="the apps serve nowhere now (stopped, not yet recovered)")
+    source: str | None = None
+    target: str | None = None
+    replicating: bool | None = None
+    home: str | None = None
+    interrupted_by: Operation | None = None
+
+
+class StateChange(BaseModel):
+    """A report from an operation to its runbook's owner: app changes, a drill's result, a new epoch."""
+
+    workflow_id: str
+    apps: list[AppChange] = []
+    drill: DrillRecord | None = None
+    epoch: int | None = None
+    finished: str | None = Field(None, description="the operation ended so: the runbook may run another")
+
+
+class OperationRequest(BaseModel):
+    """What an operator asks the owner for: an operation of (some apps of) the runbook."""
+
+    operation: Operation
+    runbook: Runbook
+    only: list[str] = []
+    point: datetime | None = None
+    force: bool = False
+    yes: bool = False
+    requested_by: str = ""
+    keep_for: timedelta | None = None
+
+
+class ProtectRequest(BaseModel):
+    """Start (or keep) protecting the runbook; `stop` ends protection after the current round."""
+
+    runbook: Runbook
+    requested_by: str = ""
+    stop: bool = False
+
+
+class OwnerInput(BaseModel):
+    """The owner's input: the runbook and, after continue-as-new, its truth so far."""
+
+    runbook: Runbook
+    truth: RunbookTruth | None = None
+    rounds: int = 0
+
+
+class LegacyState(BaseModel):
+    """The state file of earlier versions, one per runbook in a worker's state folder."""
 
     runbook: str
     active: str
@@ -17,11 +126,3 @@ class RunbookState(BaseModel):
     last_drill_time: datetime | None = None
     last_drill_passed: bool | None = None
     last_drill_id: str | None = None
-
-
-class StateUpdate(BaseModel):
-    """Change some fields of a runbook's state; `fencing_token` may only grow."""
-
-    runbook: str
-    initial: RunbookState
-    changes: dict[str, object] = {}

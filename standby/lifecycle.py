@@ -1,0 +1,153 @@
+"""The app state machine: which operation may start from which app state, and what each change does.
+
+    unprotected --protect--> protected (A -> B) --failover--> failed over (at B)
+    failed over --failback: prepare--> reverse protected (B -> A) --failback--> failed back (at A)
+    failed back --return--> protected (A -> B)          protected --switchover--> protected (B -> A)
+    an aborted or failed operation leaves its apps `interrupted`: re-running that operation finishes it.
+
+Pure functions of the owner's truth, so the owner's update validator and the CLI's messages agree.
+"""
+
+from standby.contracts.state import AppChange, AppState, DrillRecord, LegacyState, RunbookTruth, StateChange
+from standby.runbook import Operation, Runbook
+
+# The phases each operation starts from (besides `interrupted` by the same operation, which it finishes).
+STARTS_FROM: dict[Operation, tuple[str, ...]] = {
+    "drill": ("protected", "reverse_protected"),
+    "failover": ("protected",),
+    "switchover": ("protected",),
+    "failback": ("failed_over", "reverse_protected"),
+    "return": ("failed_back",),
+}
+_WANTED = {"drill": "protected", "failover": "protected", "switchover": "protected",
+           "failback": "failed over", "return": "failed back"}
+# The command that fits an app's phase, for a refusal's "did you mean".
+_FITS = {"unprotected": "protect", "protected": "failover", "failed_over": "failback",
+         "reverse_protected": "failback", "failed_back": "return"}
+
+
+class Refused(ValueError):
+    """An operation the state machine refuses; the message names each app, its state and the command that fits."""
+
+
+def initial(runbook: Runbook) -> RunbookTruth:
+    """A runbook never operated on: every app unprotected, to be protected from its source to its target."""
+    truth = RunbookTruth(runbook=runbook.runbook, apps={})
+    return synced(truth, runbook)
+
+
+def synced(truth: RunbookTruth, runbook: Runbook) -> RunbookTruth:
+    """The truth with the runbook's apps: new apps start unprotected, removed apps are dropped."""
+    source, target = runbook.protection.source, runbook.protection.target
+    apps = {name: truth.apps.get(name) or AppState(source=source, target=target, home=source)
+            for name in runbook.apps}
+    return truth.model_copy(update={"apps": apps})
+
+
+def describe(state: AppState) -> str:
+    """`protected primary -> dr`, `failed over to dr`, `interrupted by failover, down`."""
+    if state.phase == "interrupted":
+        where = f"at {state.serving}" if state.serving else "down"
+        return f"interrupted by {state.interrupted_by}, {where}"
+    return {
+        "unprotected": "not protected",
+        "protected": f"protected {state.source} -> {state.target}",
+        "failed_over": f"failed over to {state.serving}",
+        "reverse_protected": f"reverse protected {state.source} -> {state.target}",
+        "failed_back": f"failed back to {state.serving}",
+    }[state.phase]
+
+
+def fitting(state: AppState) -> str:
+    """The command that moves an app on from its state."""
+    if state.phase == "interrupted":
+        return str(state.interrupted_by)
+    return _FITS[state.phase]
+
+
+def refusals(truth: RunbookTruth, operation: Operation, apps: list[str]) -> list[str]:
+    """Why `operation` may not start for each of `apps`; empty when it may."""
+    out = []
+    for name in apps:
+        state = truth.apps[name]
+        if state.phase in STARTS_FROM[operation] or state.interrupted_by == operation:
+            continue
+        out.append(f"{name} is {describe(state)}, not {_WANTED[operation]}; did you mean `standby {fitting(state)}`?")
+    return out
+
+
+def active_site(truth: RunbookTruth, operation: Operation, apps: list[str]) -> str:
+    """The site the operation starts from, the same for every app, or Refused."""
+    sites = {_from(truth.apps[name], operation) for name in apps}
+    if len(sites) != 1:
+        raise Refused(f"{operation} of {truth.runbook} refused: the apps start from different sites "
+                      f"({', '.join(sorted(sites))}); run them apart with --only")
+    return sites.pop()
+
+
+def _from(state: AppState, operation: Operation) -> str:
+    if operation in ("failback",):
+        return state.target if state.home == state.source else state.source
+    if operation == "return":
+        return state.home
+    return state.source
+
+
+def check(truth: RunbookTruth, operation: Operation, apps: list[str]) -> str:
+    """The site the operation starts from; Refused (with every reason) when the state machine says no."""
+    if truth.operation is not None:
+        running = truth.operation
+        raise Refused(f"{operation} of {truth.runbook} refused: {running.operation} ({running.workflow_id}) "
+                      f"is running; watch it with `standby status {running.workflow_id}` or stop it with "
+                      f"`standby abort {running.workflow_id}`")
+    reasons = refusals(truth, operation, apps)
+    if reasons:
+        raise Refused(f"{operation} of {truth.runbook} refused: " + "; ".join(reasons))
+    return active_site(truth, operation, apps)
+
+
+def applied(truth: RunbookTruth, change: StateChange) -> RunbookTruth:
+    """The truth after an operation's report."""
+    apps = dict(truth.apps)
+    for app_change in change.apps:
+        for name in app_change.apps:
+            if name in apps:
+                apps[name] = _changed(apps[name], app_change)
+    update: dict[str, object] = {"apps": apps}
+    if change.drill is not None:
+        update["last_drill"] = change.drill
+    if change.epoch is not None and change.epoch > truth.epoch:
+        update["epoch"] = change.epoch
+    running = truth.operation
+    if change.finished is not None and running is not None and running.workflow_id == change.workflow_id:
+        update["operation"] = None
+        update["history"] = [*truth.history[-19:],
+                             f"{running.operation} by {running.requested_by or 'someone'}: {change.finished}"]
+    return truth.model_copy(update=update)
+
+
+def _changed(state: AppState, change: AppChange) -> AppState:
+    fields = {key: value for key, value in change.model_dump(exclude={"apps", "down"}).items() if value is not None}
+    if change.down:
+        fields["serving"] = None
+    if fields.get("phase") not in (None, "interrupted"):
+        fields["interrupted_by"] = None
+    return state.model_copy(update=fields)
+
+
+def imported(runbook: Runbook, legacy: LegacyState) -> RunbookTruth:
+    """The truth of a runbook that an earlier version kept in a state file: every app where the file said."""
+    if legacy.replicating:
+        phase = "protected" if legacy.active == legacy.replication_source else "reverse_protected"
+    else:
+        phase = "failed_back" if legacy.active == runbook.protection.source else "failed_over"
+    apps = {name: AppState(phase=phase, serving=legacy.active, source=legacy.replication_source,  # type: ignore[arg-type]
+                           target=legacy.replication_target, replicating=legacy.replicating,
+                           home=runbook.protection.source)
+            for name in runbook.apps}
+    drill = None
+    if legacy.last_drill_time is not None:
+        drill = DrillRecord(time=legacy.last_drill_time, passed=bool(legacy.last_drill_passed), apps=list(runbook.apps),
+                            workflow_id=legacy.last_drill_id or "")
+    return RunbookTruth(runbook=runbook.runbook, apps=apps, epoch=legacy.fencing_token, last_drill=drill,
+                        protecting=legacy.replicating)

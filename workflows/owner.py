@@ -1,0 +1,234 @@
+"""The runbook's owner: one long-running workflow per runbook (`standby/<runbook>`) that holds its truth.
+
+Operators reach it through Update-with-Start: `request` starts an operation as a child once the state
+machine allows it, so the server, not a client, decides that a runbook runs one operation at a time;
+`protect` starts (or stops) protection, which the owner runs itself: it brings the apps up at their
+site, then replicates every app in its own direction round after round. Operations report each change
+back by the `report` signal, so an abort or a failure leaves every app's true state here. The owner
+continues as new, when idle, to keep its history bounded.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from standby import lifecycle
+    from standby.contracts import attributes, names
+    from standby.contracts.operations import OperationInput, OperationResult
+    from standby.contracts.protect import OwnerStatus
+    from standby.contracts.sites import MachineReplication, public_ports
+    from standby.contracts.state import (
+        AppChange,
+        LegacyState,
+        OperationRequest,
+        OwnerInput,
+        ProtectRequest,
+        RunbookTruth,
+        RunningOperation,
+        StateChange,
+    )
+    from standby.plan import PlanError, select
+    from workflows import actions, policies
+    from workflows.operations import OPERATIONS
+
+# One replication round: long enough to keep the history small, short enough for a fresh status.
+ROUND = timedelta(seconds=5)
+# Rounds before continuing as new (when idle), bounding the history (about 10 events a round).
+ROUNDS_PER_RUN = 200
+# Operations that change who serves an app: each takes a new fencing epoch.
+MOVES = ("failover", "failback", "switchover")
+
+
+@workflow.defn(name="Runbook")
+class RunbookWorkflow:
+    """Owns one runbook's truth; starts its operations one at a time; protects it."""
+
+    @workflow.init
+    def __init__(self, inp: OwnerInput) -> None:
+        self._runbook = inp.runbook
+        self._truth = inp.truth or lifecycle.initial(inp.runbook)
+        self._machines: list[MachineReplication] = []
+        self._rounds = inp.rounds
+        self._updated = None
+        self._bring_up: list[str] = []
+        self._watching: set[asyncio.Task[None]] = set()
+
+    @workflow.query
+    def status(self) -> OwnerStatus:
+        """The truth, every machine's replication, and how many rounds protection ran."""
+        return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated)
+
+    @workflow.signal
+    def report(self, change: StateChange) -> None:
+        """An operation's report of what it changed."""
+        self._truth = lifecycle.applied(self._truth, change)
+
+    @workflow.update
+    async def request(self, request: OperationRequest) -> str:
+        """Start an operation the state machine allows; its workflow ID, to follow it by."""
+        truth, apps, active = self._admit(request)
+        epoch = truth.epoch + 1 if request.operation in MOVES else truth.epoch
+        ident = f"{workflow.info().workflow_id}/{request.operation}"
+        # Claimed before the first await: a second request in the same task finds the runbook busy.
+        self._runbook = request.runbook
+        self._truth = truth.model_copy(update={"epoch": epoch, "operation": RunningOperation(
+            operation=request.operation, workflow_id=ident, requested_by=request.requested_by,
+            started=workflow.now(), apps=apps)})
+        inp = OperationInput(runbook=request.runbook, only=request.only, point=request.point, force=request.force,
+                             yes=request.yes, requested_by=request.requested_by, keep_for=request.keep_for,
+                             owner=workflow.info().workflow_id, active=active, epoch=epoch,
+                             last_drill=truth.last_drill)
+        try:
+            handle = await workflow.start_child_workflow(
+                OPERATIONS[request.operation].run, inp, id=ident, parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=f"{request.operation} of {request.runbook.runbook} by {request.requested_by}",
+                search_attributes=_attributes(request),
+            )
+        except BaseException:
+            self._truth = self._truth.model_copy(update={"operation": None})
+            raise
+        task = asyncio.create_task(self._watch(request, handle))
+        self._watching.add(task)
+        return ident
+
+    @request.validator
+    def _request_allowed(self, request: OperationRequest) -> None:
+        self._admit(request)
+
+    def _admit(self, request: OperationRequest) -> tuple[RunbookTruth, list[str], str]:
+        """The truth for this runbook, the apps asked for and the site they start from; refused with the reason."""
+        if request.runbook.runbook != self._runbook.runbook:
+            raise ApplicationError(f"this owner holds {self._runbook.runbook}, not {request.runbook.runbook}",
+                                   type="Refused", non_retryable=True)
+        truth = lifecycle.synced(self._truth, request.runbook)
+        try:
+            apps = select(request.runbook, request.only or None)
+            return truth, apps, lifecycle.check(truth, request.operation, apps)
+        except (lifecycle.Refused, PlanError) as error:
+            raise ApplicationError(str(error), type="Refused", non_retryable=True) from None
+
+    async def _watch(self, request: OperationRequest, handle: workflow.ChildWorkflowHandle) -> None:
+        """Wait for the operation to end, then free the runbook and record how it ended."""
+        try:
+            result: OperationResult = await handle
+            ended = result.state
+        except ChildWorkflowError as error:
+            ended = "cancelled" if is_cancelled_exception(error) else f"failed: {_cause(error)}"
+        # Usually the operation said so itself before it ended; this covers one that was terminated.
+        self.report(StateChange(workflow_id=handle.id, finished=ended))
+        self._watching.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    @workflow.update
+    async def protect(self, request: ProtectRequest) -> str:
+        """Protect the runbook (bringing unprotected apps up at their site first), or stop protecting it."""
+        if request.stop:
+            self._truth = self._truth.model_copy(update={"protecting": False})
+            return f"protection of {self._runbook.runbook} stops after its current round"
+        self._runbook = request.runbook
+        self._truth = lifecycle.synced(self._truth, request.runbook).model_copy(update={"protecting": True})
+        self._bring_up = [a for a, s in self._truth.apps.items() if s.phase == "unprotected"]
+        return f"protecting {self._runbook.runbook}"
+
+    @workflow.run
+    async def run(self, inp: OwnerInput) -> None:
+        """Protect while asked to; continue as new when idle and the history has grown."""
+        workflow.upsert_search_attributes([attributes.RUNBOOK.value_set(inp.runbook.runbook),
+                                           attributes.OPERATION.value_set("owner"),
+                                           attributes.SITES.value_set(sorted(inp.runbook.sites))])
+        if inp.truth is None:
+            await self._import_legacy_state()
+        while True:
+            await workflow.wait_condition(lambda: self._truth.protecting or self._time_to_renew(), timeout=ROUND)
+            if self._time_to_renew():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._truth.operation is None:
+                    workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth))
+            if not self._truth.protecting:
+                continue
+            if self._bring_up:
+                await self._start_apps()
+            await self._round()
+
+    async def _import_legacy_state(self) -> None:
+        """Once, at the first run: the state file an earlier version kept, if a worker still has one."""
+        legacy = await workflow.execute_activity(
+            names.IMPORT_LEGACY_STATE, self._runbook.runbook, result_type=LegacyState,
+            summary="import the state file of an earlier version, if any", start_to_close_timeout=timedelta(seconds=30),
+        )
+        untouched = self._truth.operation is None and all(s.phase == "unprotected" for s in self._truth.apps.values())
+        if legacy is not None and untouched:
+            self._truth = lifecycle.imported(self._runbook, legacy)
+
+    def _time_to_renew(self) -> bool:
+        return self._truth.operation is None and not self._watching and (
+            self._rounds >= ROUNDS_PER_RUN or workflow.info().is_continue_as_new_suggested())
+
+    async def _start_apps(self) -> None:
+        """Start each unprotected app at its source in group order and point its identity there."""
+        runbook, apps = self._runbook, set(self._bring_up)
+        for group in runbook.groups:
+            members = [a for a in group.apps if a in apps]
+            sites = [self._truth.apps[a].source for a in members]
+            started = await asyncio.gather(*(actions.start_app(runbook, site, app, public_ports(runbook),
+                                                               self._truth.epoch)
+                                             for app, site in zip(members, sites, strict=True)))
+            for app, site, targets in zip(members, sites, started, strict=True):
+                if runbook.apps[app].endpoint:
+                    await actions.move_identity(runbook, app, site, targets, self._truth.epoch)
+            self.report(StateChange(workflow_id=workflow.info().workflow_id, apps=[
+                AppChange(apps=[app], phase="protected", serving=site, replicating=True)
+                for app, site in zip(members, sites, strict=True)]))
+        self._bring_up = []
+
+    async def _round(self) -> None:
+        """One replication round per direction, in parallel: each on the worker of the site it pulls into."""
+        directions: dict[tuple[str, str, bool], list[str]] = {}
+        for app, state in self._truth.apps.items():
+            if state.phase == "unprotected":
+                continue
+            directions.setdefault((state.source, state.target, state.replicating), []).append(app)
+        results = await asyncio.gather(*(self._replicate(source, target, running, apps)
+                                         for (source, target, running), apps in directions.items()))
+        self._machines = [machine for result in results for machine in result]
+        self._rounds += 1
+        self._updated = workflow.now()
+
+    async def _replicate(self, source: str, target: str, running: bool, apps: list[str]) -> list[MachineReplication]:
+        inp = actions.replication_input(self._runbook, source, target, apps, seconds=ROUND.total_seconds(),
+                                        supervise=True)
+        inp.copy_data = running
+        try:
+            return await workflow.execute_activity(
+                names.REPLICATE, inp, result_type=list[MachineReplication],
+                summary=f"replicate {source} -> {target}" + ("" if running else " (paused)"),
+                task_queue=actions.site_queue(target), retry_policy=policies.PROVIDER,
+                start_to_close_timeout=ROUND * 6, heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
+            )
+        except Exception as error:  # one site's failed round must not end the runbook's owner
+            if is_cancelled_exception(error):
+                raise
+            reason = _cause(error)
+            return [MachineReplication(machine=m, phase="stalled", detail=reason)
+                    for a in apps for m in self._runbook.apps[a].machines]
+
+
+def _attributes(request: OperationRequest) -> TypedSearchAttributes:
+    mode = "test" if request.operation == "drill" else "recovery"
+    return TypedSearchAttributes([
+        SearchAttributePair(attributes.RUNBOOK, request.runbook.runbook),
+        SearchAttributePair(attributes.OPERATION, request.operation), SearchAttributePair(attributes.MODE, mode),
+        SearchAttributePair(attributes.STATE, "starting"),
+    ])
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error.message if isinstance(error, ApplicationError) else str(error) or type(error).__name__
+
