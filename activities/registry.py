@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from activities import checks, commands, hooks
-from activities.failback_client import FailbackClientActivities
 from activities.sites.activities import SiteActivities
+from activities.sites.aws.failback_client import FailbackClientActivities
 from activities.sites.registry import Providers, default_providers
-from activities.sites.vsphere_remediation import RemediationActivities
+from activities.sites.vsphere.remediation import RemediationActivities
 from activities.state import StateStore
 
 

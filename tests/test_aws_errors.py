@@ -4,7 +4,7 @@ in every message. DRS errors come from the scripted DRS (no emulator exists); EC
 
 import pytest
 
-from activities.sites.aws import AwsSiteProvider
+from activities.sites.aws.provider import AwsSiteProvider
 from activities.sites.base import PermanentProviderError, ProviderError
 from standby.contracts.sites import AppRef, IdentityInput, MachineRef, PointsInput
 from standby.runbook import App, Endpoint, Machine

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.failback_client import volume_issues
+from activities.sites.aws.failback_client import volume_issues
 from activities.sites.registry import Providers
 from standby.contracts.failback import TOKEN_ENV, Detected, Disk, FailbackStep
 from standby.contracts.operations import Progress

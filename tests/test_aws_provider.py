@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from activities.sites import aws_drs
-from activities.sites.aws import AwsSiteProvider
+from activities.sites.aws import drs
+from activities.sites.aws.provider import AwsSiteProvider
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import (
     AppInput,
@@ -64,17 +64,17 @@ def network(backends):
 def test_drs_states_read_as_standby_phases():
     info = {"dataReplicationState": "INITIAL_SYNC", "lagDuration": "PT1M30S",
             "replicatedDisks": [{"totalStorageBytes": 200, "replicatedStorageBytes": 50, "backloggedStorageBytes": 0}]}
-    state = aws_drs.replication_of("db1", info, [])
+    state = drs.replication_of("db1", info, [])
     assert (state.phase, state.percent, state.lag_seconds, state.points) == ("initial_sync", 25.0, 90.0, 0)
     stalled = {"dataReplicationState": "STALLED", "dataReplicationError": {"error": "AGENT_NOT_SEEN"}}
-    assert aws_drs.replication_of("db1", stalled, []).detail == "AGENT_NOT_SEEN"
+    assert drs.replication_of("db1", stalled, []).detail == "AGENT_NOT_SEEN"
     backlog = {"dataReplicationState": "BACKLOG", "replicatedDisks": [{"backloggedStorageBytes": 7}]}
-    assert aws_drs.replication_of("db1", backlog, []).backlog_bytes == 7
-    phases = {s: aws_drs.replication_of("m", {"dataReplicationState": s}, []).phase
+    assert drs.replication_of("db1", backlog, []).backlog_bytes == 7
+    phases = {s: drs.replication_of("m", {"dataReplicationState": s}, []).phase
               for s in ("INITIATING", "CREATING_SNAPSHOT", "CONTINUOUS", "DISCONNECTED")}
     assert phases == {"INITIATING": "initiating", "CREATING_SNAPSHOT": "creating_first_point",
                       "CONTINUOUS": "continuous", "DISCONNECTED": "stopped"}
-    assert aws_drs.seconds("P1DT2H") == 93600.0
+    assert drs.seconds("P1DT2H") == 93600.0
 
 
 async def test_replication_reports_each_machine_with_its_newest_points(backends):
@@ -105,8 +105,8 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     assert again == first and first.mode == "test" and first.point_id == point.id
     started = backends.stubs[REGIONS[1]].called("StartRecovery")
     assert started == [{"sourceServers": [{"sourceServerID": IDS[0], "recoverySnapshotID": point.id}], "isDrill": True,
-                        "tags": {aws_drs.KEY: "standby/aws-shop/drill/run-1", aws_drs.RUNBOOK: "aws-shop",
-                                 aws_drs.MODE: "test"}}]
+                        "tags": {drs.KEY: "standby/aws-shop/drill/run-1", drs.RUNBOOK: "aws-shop",
+                                 drs.MODE: "test"}}]
     config = backends.stubs[REGIONS[1]].called("UpdateLaunchConfiguration")
     assert config == [{"sourceServerID": IDS[0], "launchDisposition": "STARTED", "copyPrivateIp": False,
                        "targetInstanceTypeRightSizingMethod": "NONE"}]
@@ -117,7 +117,7 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], "drills get no fixed IP"
     instance = ec2.describe_instances(InstanceIds=[first.target_id])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
-    assert tags[aws_drs.MACHINE] == "m0" and tags[aws_drs.MODE] == "test" and first.address == instance["PrivateIpAddress"]
+    assert tags[drs.MACHINE] == "m0" and tags[drs.MODE] == "test" and first.address == instance["PrivateIpAddress"]
 
 
 async def test_a_recovery_launch_pins_the_private_ip_and_dedicated_host(backends, network):
@@ -196,8 +196,8 @@ async def test_move_identity_upserts_the_record_with_the_runbooks_ttl(backends):
 
 async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends):
     ec2 = moto(backends.url, "ec2", REGIONS[0])
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": aws_drs.RUNBOOK, "Value": "aws-shop"},
-                                                  {"Key": aws_drs.MACHINE, "Value": "m1"}]}]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": drs.RUNBOOK, "Value": "aws-shop"},
+                                                  {"Key": drs.MACHINE, "Value": "m1"}]}]
     ident = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)["Instances"][0]["InstanceId"]
     provider, inp = backends.provider(SOURCE), AppInput(site=SOURCE, app=app(machine(1), machine(0, source="onprem")))
     stopped = await provider.stop_app(inp)
@@ -212,8 +212,8 @@ async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends)
 async def test_failback_of_an_ec2_machine_reverses_replication_and_launches_into_the_original(backends):
     backends.world.add_server(REGIONS[1], IDS[1], template=backends.template(REGIONS[1], "drs-app1"))
     ec2 = moto(backends.url, "ec2", REGIONS[0])
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": aws_drs.RUNBOOK, "Value": "aws-shop"},
-                                                  {"Key": aws_drs.MACHINE, "Value": "m1"}]}]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": drs.RUNBOOK, "Value": "aws-shop"},
+                                                  {"Key": drs.MACHINE, "Value": "m1"}]}]
     original = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)["Instances"][0]
     ec2.stop_instances(InstanceIds=[original["InstanceId"]])
     dr, source = backends.provider(DR), backends.provider(SOURCE)
@@ -246,7 +246,7 @@ async def test_reverse_replication_makes_exactly_these_drs_calls(aws):
     dr.add_response("reverse_replication", {"reversedDirectionSourceServerArn": reversed_arn},
                     {"recoveryInstanceID": "i-0123456789abcdef1"})
     src.add_response("tag_resource", {}, {"resourceArn": reversed_arn,
-                                          "tags": {aws_drs.RUNBOOK: "aws-shop", aws_drs.MACHINE: "m1"}})
+                                          "tags": {drs.RUNBOOK: "aws-shop", drs.MACHINE: "m1"}})
     made = {REGIONS[0]: clients(aws, REGIONS[0], src.client), REGIONS[1]: clients(aws, REGIONS[1], dr.client)}
     provider = AwsSiteProvider(SOURCE, made[REGIONS[0]], peers=lambda ref: made[ref.config.region], poll=0.01)
     await provider.set_direction(DirectionInput(source=DR, target=SOURCE, machines=[machine(1)]))

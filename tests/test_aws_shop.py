@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.sites.aws_drs import MACHINE, RUNBOOK
+from activities.sites.aws.drs import MACHINE, RUNBOOK
 from activities.sites.registry import Providers
 from standby.cli import main
 from standby.contracts.failback import TOKEN_ENV

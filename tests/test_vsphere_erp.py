@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.registry import Providers
-from activities.sites.vsphere import VsphereSiteProvider
-from activities.sites.vsphere_session import SessionPool
+from activities.sites.vsphere.provider import VsphereSiteProvider
+from activities.sites.vsphere.session import SessionPool
 from standby.cli import main
 from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.protect import ProtectInput, ProtectStatus

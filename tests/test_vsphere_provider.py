@@ -8,9 +8,9 @@ import pytest
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere import VsphereSiteProvider
-from activities.sites.vsphere_inventory import tags
-from activities.sites.vsphere_targets import clone_name
+from activities.sites.vsphere.inventory import tags
+from activities.sites.vsphere.provider import VsphereSiteProvider
+from activities.sites.vsphere.targets import clone_name
 from standby.contracts.sites import (
     AppInput,
     AppRef,

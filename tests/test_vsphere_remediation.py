@@ -7,9 +7,9 @@ from pyVmomi import vim
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.sites.vsphere_remediation import RemediationActivities
-from activities.sites.vsphere_session import SessionPool
-from activities.sites.vsphere_tasks import run_task
+from activities.sites.vsphere.remediation import RemediationActivities
+from activities.sites.vsphere.session import SessionPool
+from activities.sites.vsphere.tasks import run_task
 from standby.contracts.sites import RemediationInput, SiteRef
 from standby.runbook import VsphereSite
 from tests.vcsim_fixture import Vcsim, vcsim, vsphere_env  # noqa: F401

@@ -36,8 +36,8 @@ def _local(site: SiteRef, runbook: Runbook) -> list[Check]:
 
 CHECKERS: dict[str, Checker] = {
     "local": _local,
-    "aws": lambda site, runbook: _load("activities.sites.aws_doctor", "checks")(site, runbook),
-    "vsphere": lambda site, runbook: _load("activities.sites.vsphere_doctor", "doctor_checks")(site),
+    "aws": lambda site, runbook: _load("activities.sites.aws.doctor", "checks")(site, runbook),
+    "vsphere": lambda site, runbook: _load("activities.sites.vsphere.doctor", "doctor_checks")(site),
 }
 
 

@@ -40,8 +40,8 @@ def default_providers(state_dir: Path) -> Providers:
 
     return Providers({
         "local": lambda site: LocalSiteProvider(site, state_dir),
-        "aws": lambda site: _provider("activities.sites.aws", "AwsSiteProvider")(site),
-        "vsphere": lambda site: _provider("activities.sites.vsphere", "VsphereSiteProvider")(site),
+        "aws": lambda site: _provider("activities.sites.aws.provider", "AwsSiteProvider")(site),
+        "vsphere": lambda site: _provider("activities.sites.vsphere.provider", "VsphereSiteProvider")(site),
     })
 
 

@@ -10,12 +10,10 @@ from datetime import datetime
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites import vsphere_network as net
-from activities.sites import vsphere_points as points
-from activities.sites import vsphere_power as power
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory, points, power
+from activities.sites.vsphere import network as net
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import LaunchInput, Target
 from standby.runbook import VsphereSite
 

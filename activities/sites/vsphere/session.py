@@ -20,7 +20,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_errors import mapped
+from activities.sites.vsphere.errors import mapped
 from standby.runbook import VsphereSite
 
 T = TypeVar("T")

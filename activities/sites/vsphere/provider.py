@@ -15,13 +15,10 @@ from datetime import datetime, timezone
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites import vsphere_points as points
-from activities.sites import vsphere_power as power
-from activities.sites import vsphere_targets as targets
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_session import POOL, SessionPool
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory, points, power, targets
+from activities.sites.vsphere.session import POOL, SessionPool
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,

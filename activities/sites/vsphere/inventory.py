@@ -9,7 +9,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_errors import not_found
+from activities.sites.vsphere.errors import not_found
 from standby.runbook import VsphereSite
 
 MOID = re.compile(r"^vm-\d+$")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
 from activities.sites.base import ProviderError
-from activities.sites.vsphere_session import POOL, SessionPool, credentials
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory
+from activities.sites.vsphere.session import POOL, SessionPool, credentials
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import SiteRef
 from standby.runbook import VsphereSite
 

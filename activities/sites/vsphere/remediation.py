@@ -10,12 +10,11 @@ from typing import TypeVar
 from pyVmomi import vim
 from temporalio import activity
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites import vsphere_power as power
 from activities.sites.activities import mapped
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_session import POOL, SessionPool
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory, power
+from activities.sites.vsphere.session import POOL, SessionPool
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts import names
 from standby.contracts.sites import RemediationInput, RemediationResult, SiteRef
 from standby.runbook import VsphereSite

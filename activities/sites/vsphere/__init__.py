@@ -1,0 +1,1 @@
+"""The `vsphere` site provider: vCenter datacenters driven through pyvmomi, and the remediation actions."""
