@@ -11,7 +11,7 @@ from standby.cli import main
 from standby.contracts.sites import site_ref
 from standby.loader import load
 from tests.aws_drs_fake import Fault
-from tests.aws_support import REGIONS, Backends, aws, moto_url  # noqa: F401 - fixtures
+from tests.aws_support import REGIONS, Backends
 from tests.test_aws_shop import prepare
 
 
@@ -38,7 +38,8 @@ def test_a_denied_call_and_a_missing_server_name_what_to_fix(aws, tmp_path):
     backends = Backends(aws)
     path, _ = prepare(backends, tmp_path, 1, 1)
     del backends.world.servers["s-1234567890abcdef2"]
-    backends.world.faults["DescribeJobs"] = [Fault("AccessDeniedException", "not authorized to perform drs:DescribeJobs", 403)]
+    denied = Fault("AccessDeniedException", "not authorized to perform drs:DescribeJobs", 403)
+    backends.world.faults["DescribeJobs"] = [denied]
     runbook = load(path)
     dr = lines(doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]]))
     assert dr["drs:DescribeJobs"] == (False, "AccessDeniedException: not authorized to perform drs:DescribeJobs; "
@@ -50,7 +51,8 @@ def test_a_denied_call_and_a_missing_server_name_what_to_fix(aws, tmp_path):
 def test_credentials_of_another_account_stop_the_checks_at_the_identity(aws, tmp_path):
     backends = Backends(aws)
     path, _ = prepare(backends, tmp_path, 1, 1)
-    path.write_text(path.read_text().replace('"123456789012"', '"210987654321"').replace("'123456789012'", "'210987654321'"))
+    text = path.read_text().replace('"123456789012"', '"210987654321"')
+    path.write_text(text.replace("'123456789012'", "'210987654321'"))
     runbook = load(path)
     found = doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]])
     assert [(c.name, c.ok) for c in found] == [("identity", False)]

@@ -4,7 +4,7 @@ DRS is stubbed because it has no emulator: `ScriptedDrs` answers through botocor
 validated against the real DRS service model and every answer against its output shape (tests/aws_drs_fake.py).
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Blueprint, Endpoint, Machine
-from tests.aws_support import REGIONS, Backends, aws, clients, moto, moto_url, site, strict_stub  # noqa: F401
+from tests.aws_support import REGIONS, Backends, clients, moto, site, strict_stub
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])
 IDS = [f"s-{i:017d}" for i in range(4)]
@@ -36,7 +36,8 @@ def machine(index: int, blueprint: Blueprint | None = None, **extra) -> MachineR
 
 
 def app(*machines: MachineRef, endpoint: Endpoint | None = None) -> AppRef:
-    return AppRef(name="app", config=App(machines=[m.name for m in machines], endpoint=endpoint), machines=list(machines))
+    config = App(machines=[m.name for m in machines], endpoint=endpoint)
+    return AppRef(name="app", config=config, machines=list(machines))
 
 
 def launch_input(m: MachineRef, key: str = "standby/aws-shop/drill/run-1", mode: str = "test",
@@ -79,8 +80,8 @@ def test_drs_states_read_as_standby_phases():
 
 async def test_replication_reports_each_machine_with_its_newest_points(backends):
     backends.world.add_server(REGIONS[1], IDS[0], states=["CONTINUOUS"], points=3)
-    backends.world.add_server(REGIONS[1], IDS[1], states=["INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS"],
-                              points=0)
+    backends.world.add_server(REGIONS[1], IDS[1],
+                              states=["INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS"], points=0)
     provider = backends.provider(DR)
     inp = ReplicationInput(source=SOURCE, target=DR, machines=[machine(0), machine(1)])
     rounds = [{s.machine: s for s in await provider.replication(inp)} for _ in range(4)]
@@ -98,7 +99,7 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     server = backends.world.add_server(REGIONS[1], IDS[0], template=template)
     blueprint = Blueprint(machine_type="r6i.xlarge", launch_type="dedicated-instance", subnet=subnet,
                           security_groups=[group], private_ip="10.20.1.10")
-    point = RecoveryPoint(id=server["snapshots"][0]["snapshotID"], time=datetime.now(timezone.utc))
+    point = RecoveryPoint(id=server["snapshots"][0]["snapshotID"], time=datetime.now(UTC))
     provider = backends.provider(DR)
     first = await provider.launch(launch_input(machine(0, blueprint), point=point))
     again = await provider.launch(launch_input(machine(0, blueprint), point=point))
@@ -114,7 +115,8 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     data = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["$Default"])[
         "LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert data["InstanceType"] == "r6i.xlarge" and data["Placement"] == {"Tenancy": "dedicated"}
-    assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], "drills get no fixed IP"
+    assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], \
+        "drills get no fixed IP"
     instance = ec2.describe_instances(InstanceIds=[first.target_id])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags[drs.MACHINE] == "m0" and tags[drs.MODE] == "test" and first.address == instance["PrivateIpAddress"]
@@ -165,7 +167,8 @@ async def test_terminate_removes_only_the_keys_drill_instances(backends):
     assert await provider.terminate(TerminateInput(site=DR, key="standby/aws-shop/drill/run-1")) == [drill.target_id]
     assert await provider.terminate(TerminateInput(site=DR, key="standby/aws-shop/drill/run-1")) == []
     ec2 = moto(backends.url, "ec2", REGIONS[1])
-    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    states = {i["InstanceId"]: i["State"]["Name"]
+              for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
     assert states[drill.target_id] == "terminated"
     assert states[other.target_id] == "running" and states[live.target_id] == "running"
 
@@ -185,7 +188,8 @@ async def test_move_identity_upserts_the_record_with_the_runbooks_ttl(backends):
     route53 = moto(backends.url, "route53", REGIONS[1])
     zone = route53.create_hosted_zone(Name="shop.example.org", CallerReference="t")["HostedZone"]["Id"].split("/")[-1]
     endpoint = Endpoint(name="db.shop.example.org", zone=zone, ttl="30s")
-    targets = [Target(key="k", machine="m0", app="app", site="dr", mode="recovery", target_id="i-1", address="10.20.1.10")]
+    targets = [Target(key="k", machine="m0", app="app", site="dr", mode="recovery", target_id="i-1",
+                      address="10.20.1.10")]
     inp = IdentityInput(runbook="aws-shop", app=app(machine(0), endpoint=endpoint), site=DR, targets=targets)
     answer = await backends.provider(DR).move_identity(inp)
     assert answer == f"db.shop.example.org A 10.20.1.10 (TTL 30s, zone {zone})"
@@ -198,7 +202,8 @@ async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends)
     ec2 = moto(backends.url, "ec2", REGIONS[0])
     tags = [{"ResourceType": "instance", "Tags": [{"Key": drs.RUNBOOK, "Value": "aws-shop"},
                                                   {"Key": drs.MACHINE, "Value": "m1"}]}]
-    ident = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)["Instances"][0]["InstanceId"]
+    launched = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)
+    ident = launched["Instances"][0]["InstanceId"]
     provider, inp = backends.provider(SOURCE), AppInput(site=SOURCE, app=app(machine(1), machine(0, source="onprem")))
     stopped = await provider.stop_app(inp)
     assert stopped.outcome == {"m1": "stopped", "m0": "outside AWS"}
@@ -258,7 +263,7 @@ async def test_reverse_replication_makes_exactly_these_drs_calls(aws):
 async def test_a_failed_launch_names_the_error_from_the_job_log(backends):
     backends.world.add_server(REGIONS[1], IDS[0], template=backends.template(REGIONS[1], "drs-db1"))
     backends.world.fail_launch[IDS[0]] = "InsufficientInstanceCapacity: no r6i.xlarge in eu-west-1a"
-    with pytest.raises(PermanentProviderError, match=r"launch of m0 failed in drsjob-\w+: InsufficientInstanceCapacity: "
-                                                     r"no r6i.xlarge in eu-west-1a \[site=dr, region=eu-west-1, "
-                                                     r"server=s-0+\]"):
+    with pytest.raises(PermanentProviderError,
+                       match=r"launch of m0 failed in drsjob-\w+: InsufficientInstanceCapacity: "
+                             r"no r6i.xlarge in eu-west-1a \[site=dr, region=eu-west-1, server=s-0+\]"):
         await backends.provider(DR).launch(launch_input(machine(0), mode="recovery"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pyVmomi import vim
@@ -23,7 +23,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Machine, RecoveryPoints, VsphereSite
-from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots, vcsim, vsphere_env  # noqa: F401
+from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots
 from tests.vcsim_fixture import wait as vcsim_wait
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")
@@ -79,7 +79,7 @@ async def test_points_are_taken_on_schedule_listed_and_pruned_by_retention(vcsim
     assert "before patching" in all_snapshots(replica)
 
     later = VsphereSiteProvider(site(vcsim, dr, snapshot_interval="1h"),
-                                clock=lambda: datetime.now(timezone.utc) + timedelta(hours=3))
+                                clock=lambda: datetime.now(UTC) + timedelta(hours=3))
     stalled = await later.replication(inp)
     assert stalled[0].phase == "stalled" and "due every 3600s" in stalled[0].detail
 
@@ -94,7 +94,8 @@ async def test_machines_are_found_by_name_instance_uuid_or_moid(vcsim: Vcsim, dr
     assert provider.vc.vm_of(by_site) == vm._moId
     assert await provider.vc.find_vm("no-such-vm") is None
 
-    with pytest.raises(PermanentProviderError, match=r"VM no-such-vm not found.*\[site=dr, vcenter=127.0.0.1:\d+, vm=no-such-vm\]"):
+    with pytest.raises(PermanentProviderError,
+                       match=r"VM no-such-vm not found.*\[site=dr, vcenter=127.0.0.1:\d+, vm=no-such-vm\]"):
         await provider.recovery_points(PointsInput(source=site(vcsim, "DC0", "hq"), target=site(vcsim, dr),
                                                    machine=machine("x", source_id="no-such-vm")))
 

@@ -9,7 +9,7 @@ from activities.sites.vsphere.provider import VsphereSiteProvider
 from activities.sites.vsphere.session import SessionPool, credentials
 from standby.contracts.sites import AppInput, AppRef, MachineRef, SiteRef
 from standby.runbook import App, Machine, VsphereSite
-from tests.vcsim_fixture import PASSWORD, USER, Vcsim, vcsim, vcsim_tls, vsphere_env  # noqa: F401
+from tests.vcsim_fixture import PASSWORD, USER, Vcsim
 
 
 def provider(server: Vcsim, dc: str = "DC0", pool: SessionPool | None = None, **extra) -> VsphereSiteProvider:

@@ -15,7 +15,7 @@ from botocore.config import Config
 from activities.sites.aws.clients import AwsClients
 from activities.sites.aws.drs import MACHINE, RUNBOOK
 from activities.sites.aws.errors import SDK_ERRORS, code_of
-from activities.sites.doctor import Check
+from activities.sites.base import Check
 from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite, Runbook
 
