@@ -15,9 +15,10 @@ from activities.sites.base import Check, PermanentProviderError
 from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import PROVIDERS, Providers, doctor
 from standby.contracts import names
-from standby.contracts.sites import site_ref
+from standby.contracts.failback import failback_client_machines
+from standby.contracts.sites import app_places, machine_index, site_ref
 from standby.loader import load
-from standby.runbook import Site
+from standby.runbook import Machine, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +79,22 @@ def test_the_doctor_asks_each_sites_provider_and_a_broken_checker_is_one_failed_
     found = doctor(runbook, None, [replace(LOCAL, doctor=broken)])
     assert found == [Check("primary", "checks", False, "RuntimeError: no route to the site"),
                      Check("dr", "checks", False, "RuntimeError: no route to the site")]
+
+
+def test_only_machines_outside_aws_failing_back_from_aws_need_the_failback_client() -> None:
+    runbook = load(ROOT / "runbooks" / "aws-shop.yaml")
+    outside = [m for m, machine in runbook.machines.items() if machine.source == "onprem"]
+    assert outside, "aws-shop.yaml has a machine outside AWS"
+    dr, apps = runbook.protection.target, list(runbook.apps)
+    assert failback_client_machines(runbook, dr, apps) == [m for a in apps for m in runbook.apps[a].machines
+                                                           if m in outside]
+    local = load(ROOT / "runbooks" / "shop.yaml")
+    assert failback_client_machines(local, "dr", list(local.apps)) == []
+    assert not local.sites["dr"].needs_failback_client(Machine(source="onprem"))
+
+
+def test_an_apps_place_is_its_first_machines_in_the_whole_runbook() -> None:
+    runbook = load(ROOT / "runbooks" / "shop.yaml")
+    index = machine_index(runbook)
+    assert app_places(runbook) == {"db": index["db1"], "api": index["app1"], "web": index["web1"]}
+    assert app_places(runbook, {"db1": 7, "app1": 8, "web1": 9}) == {"db": 7, "api": 8, "web": 9}

@@ -69,6 +69,7 @@ class GroupInput(BaseModel):
     point: datetime | None = None
     machine_index: dict[str, int] = {}
     endpoints: dict[str, int] = {}
+    places: dict[str, int] = {}
     batch: bool = False
 
 

@@ -91,6 +91,8 @@ class LaunchInput(BaseModel):
     mode: Mode
     point: RecoveryPoint | None = None
     endpoints: dict[str, int] = {}
+    places: dict[str, int] = Field({}, description="each app's place (app_places): in a drill, the provider derives "
+                                   "from it where each peer's drill target answers")
 
 
 class Target(BaseModel):
@@ -179,6 +181,12 @@ def site_ref(runbook: Runbook, name: str) -> SiteRef:
 def machine_index(runbook: Runbook) -> dict[str, int]:
     """Each machine's place in the runbook: its port offset on a local site, stable across slices."""
     return {name: position for position, name in enumerate(runbook.machines)}
+
+
+def app_places(runbook: Runbook, index: dict[str, int] | None = None) -> dict[str, int]:
+    """Each app's place in the runbook: its first machine's (a local site serves it on its base port + place)."""
+    places = index or machine_index(runbook)
+    return {name: places[app.machines[0]] for name, app in runbook.apps.items()}
 
 
 def machine_refs(runbook: Runbook, names: list[str], index: dict[str, int] | None = None) -> list[MachineRef]:
