@@ -4,7 +4,7 @@ and the failback launch. The Failback Client activities (`activities/failback_cl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from activities.sites.aws import drs
@@ -37,7 +37,7 @@ async def pair(api: Api, instance: Item, machine: str) -> str:
     """Pair the failback replication of a recovery instance with this machine once its agent is seen."""
     ident = instance["recoveryInstanceID"]
     seen = drs.parse_time((instance.get("failback") or {}).get("agentLastSeenByServiceDateTime"))
-    if seen is None or datetime.now(timezone.utc) - seen > AGENT_SEEN_WITHIN:
+    if seen is None or datetime.now(UTC) - seen > AGENT_SEEN_WITHIN:
         raise ProviderError(f"the DRS agent of {ident} has not reported since {seen or 'ever'}; "
                             f"is the recovery instance running? [{api.describe}]")
     await api.do("drs", "update_failback_replication_configuration", ident, recoveryInstanceID=ident,

@@ -16,6 +16,7 @@ import ssl
 import stat
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -166,7 +167,7 @@ class FailbackClientActivities:
             context = ssl.create_default_context() if scheme == "https" else None
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), 10)
             writer.close()
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             raise ApplicationError(f"cannot reach the DRS service at {host}:{port} over {scheme.upper()}: "
                                    f"{error or type(error).__name__}", type="Unreachable") from None
         return f"{scheme.upper()} {host}:{port} reached in {time.monotonic() - started:.2f}s"
@@ -185,15 +186,13 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_REPLICATE)
     async def replicate(self, step: FailbackStep) -> MachineReplication:
         """Failback replication state; not yet continuous is a benign failure the poll policy retries."""
-        from datetime import datetime, timezone
-
         from activities.sites.aws import drs
 
         provider = self._provider(step.dr)
         found = await _mapped(drs.recovery_instances(provider.api, instances=[step.instance or ""]))
         if not found:
             raise _refuse(f"recovery instance {step.instance} is gone [{provider.describe()}]", "NotFound")
-        state = drs.failback_of(step.machine.name, found[0], datetime.now(timezone.utc))
+        state = drs.failback_of(step.machine.name, found[0], datetime.now(UTC))
         if state.phase != "continuous":
             percent = f" {state.percent:.0f}%" if state.percent is not None else ""
             raise ApplicationError(f"{step.machine.name}: {state.phase}{percent} ({state.detail})", type="NotYet",

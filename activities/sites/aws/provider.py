@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from activities.sites.aws import drs, failback
 from activities.sites.aws import instances as ec2
@@ -84,7 +84,7 @@ class AwsSiteProvider:
                 instance = await failback.recovery_instance(self.peer(inp.source), machine)
             except PermanentProviderError as error:
                 return MachineReplication(machine=machine.name, phase="stopped", detail=str(error))
-            return drs.failback_of(machine.name, instance, datetime.now(timezone.utc))
+            return drs.failback_of(machine.name, instance, datetime.now(UTC))
         if server is None:
             return MachineReplication(machine=machine.name, phase="stopped",
                                       detail=f"no source server for {machine.name} at {self.site.name}")
@@ -102,7 +102,7 @@ class AwsSiteProvider:
         server = (await servers_of(self.api, self.site.runbook, [inp.machine])).get(inp.machine.name)
         if server is None and inp.machine.config.source == "onprem":
             instance = await failback.recovery_instance(self.peer(inp.source), inp.machine)
-            return [RecoveryPoint(id=f"failback-{instance['recoveryInstanceID']}", time=datetime.now(timezone.utc))]
+            return [RecoveryPoint(id=f"failback-{instance['recoveryInstanceID']}", time=datetime.now(UTC))]
         if server is None:
             raise self._no_server(inp.machine)
         items = await drs.snapshots(self.api, server["sourceServerID"])

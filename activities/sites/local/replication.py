@@ -11,7 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 POINT_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -46,13 +46,13 @@ def point_name(when: datetime) -> str:
     """The folder name of a point taken at `when`: a sortable UTC timestamp with microseconds."""
     if when.tzinfo is None:
         raise ValueError(f"recovery point time {when} has no time zone")
-    return when.astimezone(timezone.utc).strftime(POINT_FORMAT)
+    return when.astimezone(UTC).strftime(POINT_FORMAT)
 
 
 def _parse_point(path: Path) -> RecoveryPoint | None:
     """The point a folder under points_dir holds, or None for temporary and foreign folders."""
     try:
-        moment = datetime.strptime(path.name, POINT_FORMAT).replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(path.name, POINT_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
     return RecoveryPoint(moment, path) if path.is_dir() else None
@@ -153,7 +153,7 @@ def replicate_once(source: Path, points_dir: Path, now: datetime) -> PassResult:
     latest point raises ReplicationError, so that point times follow the data they hold.
     """
     name = point_name(now)
-    moment = now.astimezone(timezone.utc)
+    moment = now.astimezone(UTC)
     if not source.is_dir():
         raise ReplicationError(f"replication source {source} is not a folder")
     with _pass_lock(points_dir):

@@ -5,7 +5,7 @@ snapshots are never listed, reverted to or removed.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pyVmomi import vim
 
@@ -41,12 +41,12 @@ def points(info: vim.vm.SnapshotInfo | None) -> list[Point]:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def point_name(now: datetime) -> str:
     """`standby-20240501T101500.123Z`: sortable, unique per millisecond, readable in the vSphere client."""
-    return PREFIX + now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+    return PREFIX + now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
 
 
 def due(existing: list[Point], now: datetime, interval: timedelta) -> bool:
@@ -74,7 +74,8 @@ def state(machine: str, existing: list[Point], now: datetime, interval: timedelt
     base = dict(machine=machine, latest_point=latest, points=len(existing), lag_seconds=round(lag, 3))
     if lag <= (2 * interval + SLACK).total_seconds():
         return MachineReplication(phase="continuous", **base)
-    why = "replication paused" if paused else f"newest point is {lag:.0f}s old, one is due every {interval.total_seconds():.0f}s"
+    due = f"newest point is {lag:.0f}s old, one is due every {interval.total_seconds():.0f}s"
+    why = "replication paused" if paused else due
     return MachineReplication(phase="stalled", detail=why, **base)
 
 

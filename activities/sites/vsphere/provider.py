@@ -11,7 +11,7 @@ one onto the isolated port group to drill. Credentials come from the worker.
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyVmomi import vim
 
@@ -46,7 +46,7 @@ class VsphereSiteProvider:
             raise PermanentProviderError(f"site {site.name} is not a vsphere site")
         self.site, self.config = site, site.config
         self.vc = Vcenter(site.name, site.config, sessions)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def describe(self) -> str:
         """`site=dr, vcenter=vc-dr.example.org`."""
@@ -100,8 +100,9 @@ class VsphereSiteProvider:
                                    f"take recovery point {name}", ident)
                 existing = (await self._points(machine))[2]
             for old in points.expired(existing, self.clock(), inp.retention):
-                await self.vc.task(lambda _, old=old: old.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
-                                   f"prune recovery point {old.name}", ident)
+                await self.vc.task(
+                    lambda _, old=old: old.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
+                    f"prune recovery point {old.name}", ident)
 
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """The replica's points, oldest first, by snapshot name."""
@@ -123,7 +124,8 @@ class VsphereSiteProvider:
             ident = self.vc.vm_of(machine)
             vm = await self.vc.vm(ident)
             launched = await power.power_on(self.vc.session, vm, self.vc.where(ident))
-            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None, "read guest IP", ident)
+            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None, "read guest IP",
+                                        ident)
             started.append(Target(key="live", machine=machine.name, app=inp.app.name, site=self.site.name,
                                   mode="recovery", target_id=ident, address=address or None, launched=launched))
         return started
