@@ -85,9 +85,11 @@ async def test_points_are_taken_on_schedule_listed_and_pruned_by_retention(vcsim
 
 
 async def test_machines_are_found_by_name_instance_uuid_or_moid(vcsim: Vcsim, dr: str) -> None:
-    vm = vcsim.create_vm(dr, "erp-app-01", "erp-prod-hq")
+    # A name no other test of the session gives a VM: vcsim derives instance UUIDs from names, and with a twin in
+    # another datacenter its FindByUuid(datacenter=...) finds one or none at random.
+    vm = vcsim.create_vm(dr, "erp-find-01", "erp-prod-hq")
     provider = VsphereSiteProvider(site(vcsim, dr))
-    for ident in ("erp-app-01", vm.config.instanceUuid, vm._moId):
+    for ident in ("erp-find-01", vm.config.instanceUuid, vm._moId):
         found = await provider.vc.find_vm(ident)
         assert found is not None and found._moId == vm._moId, ident
     by_site = machine("app", at={"dr": {"vm": vm._moId}}, source_id="elsewhere")
