@@ -3,17 +3,14 @@
 from pathlib import Path
 
 from activities import checks, commands, hooks
-from activities.failback_client import FailbackClientActivities
 from activities.sites.activities import SiteActivities
-from activities.sites.registry import Providers, default_providers
-from activities.sites.vsphere_remediation import RemediationActivities
+from activities.sites.registry import Providers
 from activities.state import LegacyStateImport
 
 
 def build(state_dir: Path, providers: Providers | None = None) -> list:
-    """Activities for a worker whose local state lives in `state_dir`."""
-    providers = providers or default_providers(state_dir)
-    sites, failback = SiteActivities(providers), FailbackClientActivities(providers, state_dir)
+    """Activities for a worker whose local state lives in `state_dir`; every provider unless `providers` says."""
+    providers = providers or Providers(state_dir)
     legacy = LegacyStateImport(state_dir)
-    return [*sites.all(), *failback.all(), *RemediationActivities().all(), legacy.import_legacy_state,
+    return [*SiteActivities(providers).all(), *providers.activities(), legacy.import_legacy_state,
             commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download]

@@ -7,7 +7,7 @@ critical path is known exactly.
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from standby.contracts.sites import (
     AppInput,

@@ -8,12 +8,14 @@ import asyncio
 import json
 import signal
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import registry
+from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
@@ -39,9 +41,9 @@ async def main() -> None:
     args = arguments()
     timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate)
     counter = Counter()
-    providers = Providers({"local": lambda site: BenchSiteProvider(site, timings, counter)})
-    client = await Client.connect(args.address, data_converter=DATA_CONVERTER)
     state = Path(tempfile.mkdtemp(prefix="standby-bench-"))
+    providers = Providers(state, [replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, timings, counter))])
+    client = await Client.connect(args.address, data_converter=DATA_CONVERTER)
     worker = Worker(client, task_queue=args.task_queue, workflows=[*WORKFLOWS, *RAW_WORKFLOWS],
                     activities=[*registry.build(state, providers), *RAW_ACTIVITIES],
                     max_concurrent_activities=args.max_activities,

@@ -9,9 +9,10 @@ from collections import deque
 from collections.abc import Collection
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from standby.contracts.sites import Mode, launch_endpoints
+from standby.contracts.failback import failback_client_machines
+from standby.contracts.sites import Mode, app_places, public_ports
 from standby.plan_steps import (
     Approval,
     AppStep,
@@ -32,7 +33,7 @@ from standby.plan_steps import (
     WaitContinuous,
     Wave,
 )
-from standby.runbook import AwsSite, Operation, Runbook
+from standby.runbook import Operation, Runbook
 from standby.suggest import did_you_mean
 
 # Replication phases a failover launches from: a source that died leaves replication stalled, with its points.
@@ -54,7 +55,8 @@ class Plan(BaseModel):
     apps: list[str]
     outcome: str
     move_identity: bool = False
-    endpoints: dict[str, int] = {}
+    endpoints: dict[str, int] = Field({}, description="each app's public port, which its peers' start argv reach")
+    places: dict[str, int] = Field({}, description="each app's place: in a drill a site derives its peers' targets")
     steps: list[Step] = []
     on_failure: list[Step] = []
     always: list[Step] = []
@@ -77,7 +79,8 @@ def build(runbook: Runbook, operation: Operation, only: list[str] | None = None,
     """The plan of `operation`; `active` is the site serving now (default: the protected source)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
-    active = active or source
+    # A failback starts where the apps were failed over to; every other operation at the protected source.
+    active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
     planner = _Planner(runbook, operation, selected, point)
     return _SHAPES[operation](planner, active, passive)
@@ -94,7 +97,7 @@ class _Planner:
              move_identity: bool = False, **extra: list[Step]) -> Plan:
         return Plan(runbook=self.runbook.runbook, operation=self.operation, mode=mode, from_site=from_site,
                     to_site=to_site, apps=self.selected, outcome=outcome, move_identity=move_identity,
-                    endpoints=launch_endpoints(self.runbook, mode, to_site), steps=steps, **extra)
+                    endpoints=public_ports(self.runbook), places=app_places(self.runbook), steps=steps, **extra)
 
     def approval(self) -> list[Step]:
         rule = self.runbook.access.get(self.operation)
@@ -141,11 +144,8 @@ class _Planner:
                 for stage in reversed(self.stages()) for wave in reversed(stage.waves)]
 
     def failback_clients(self, dr: str, home: str) -> list[Step]:
-        """The Failback Client for machines outside AWS that fail back from an AWS site."""
-        if not isinstance(self.runbook.sites[dr], AwsSite):
-            return []
-        machines = [m for a in self.selected for m in self.runbook.apps[a].machines
-                    if self.runbook.machines[m].source == "onprem"]
+        """The Failback Client for the machines that fail back through it from their DR site."""
+        machines = failback_client_machines(self.runbook, dr, self.selected)
         return [FailbackClient(dr=dr, home=home, machines=machines)] if machines else []
 
 

@@ -76,7 +76,15 @@ class DnsIdentity(Strict):
         return "STANDBY_TSIG_" + re.sub(r"[^A-Z0-9]", "_", self.tsig_key.rstrip(".").upper())
 
 
-class LocalSite(Strict):
+class SiteSettings(Strict):
+    """Base of every site's settings: what a plan or a workflow asks of a site without naming its provider."""
+
+    def needs_failback_client(self, machine: "Machine") -> bool:
+        """Whether failing `machine` back from this site runs the Failback Client on it; no, unless overridden."""
+        return False
+
+
+class LocalSite(SiteSettings):
     """Real processes and folders on this host; the embedded default."""
 
     provider: Literal["local"]
@@ -90,7 +98,7 @@ class LocalSite(Strict):
         return self.test_port_base or self.port_base + 500
 
 
-class AwsSite(Strict):
+class AwsSite(SiteSettings):
     """An AWS region driven through Elastic Disaster Recovery, EC2, Route 53 and SSM."""
 
     provider: Literal["aws"]
@@ -100,8 +108,12 @@ class AwsSite(Strict):
     replication_software_url: str | None = Field(
         None, description="where the Failback Client downloads the replication software (default: the region's DRS bucket)")
 
+    def needs_failback_client(self, machine: "Machine") -> bool:
+        """A machine outside AWS comes back from its recovery instance through the Failback Client."""
+        return machine.source == "onprem"
 
-class VsphereSite(Strict):
+
+class VsphereSite(SiteSettings):
     """A vCenter driven through pyvmomi."""
 
     provider: Literal["vsphere"]

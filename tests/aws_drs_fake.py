@@ -14,7 +14,7 @@ import re
 import string
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from activities.sites.aws import AwsSiteProvider
-from activities.sites.aws_clients import ENDPOINT_ENV, AwsClients
+from activities.sites.aws.clients import ENDPOINT_ENV, AwsClients
+from activities.sites.aws.provider import AwsSiteProvider
 from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite
 from tests.aws_drs_fake import DrsWorld, ScriptedDrs, StrictStubber

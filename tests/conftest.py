@@ -18,6 +18,9 @@ from standby.converter import DATA_CONVERTER
 
 IN_CI = os.environ.get("CI") == "true"
 
+# Fixture modules, registered once here so that test modules use their fixtures without importing them.
+pytest_plugins = ["tests.aws_support", "tests.vcsim_fixture"]
+
 
 def require_binary(name: str, package: str) -> str:
     """Path of a binary the tests need; fails in CI, skips (saying why) elsewhere."""

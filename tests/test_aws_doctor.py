@@ -6,12 +6,12 @@ import json
 
 from click.testing import CliRunner
 
-from activities.sites import aws_doctor
+from activities.sites.aws import doctor
 from standby.cli import main
 from standby.contracts.sites import site_ref
 from standby.loader import load
 from tests.aws_drs_fake import Fault
-from tests.aws_support import REGIONS, Backends, aws, moto_url
+from tests.aws_support import REGIONS, Backends
 from tests.test_aws_shop import prepare
 
 
@@ -23,13 +23,13 @@ def test_every_check_passes_for_a_site_that_allows_what_the_runbook_needs(aws, t
     backends = Backends(aws)
     path, _ = prepare(backends, tmp_path, 1, 1)
     runbook = load(path)
-    dr = lines(aws_doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]]))
+    dr = lines(doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]]))
     assert all(ok for ok, _ in dr.values()), [(k, v) for k, v in dr.items() if not v[0]]
     assert dr["identity"][1] == "arn:aws:sts::123456789012:user/moto (account 123456789012)"
     assert dr["source servers"] == (True, "all 4 source servers found")
     zone = runbook.apps["db"].endpoint.zone
     assert dr[f"route53 zone {zone}"] == (True, f"{zone} is shop.example.org")
-    source = lines(aws_doctor.checks(site_ref(runbook, "source"), runbook, backends.clients[REGIONS[0]]))
+    source = lines(doctor.checks(site_ref(runbook, "source"), runbook, backends.clients[REGIONS[0]]))
     assert source["tagged source instances"] == (True, "3 EC2 source machines tagged")
     assert "source servers" not in source
 
@@ -38,9 +38,10 @@ def test_a_denied_call_and_a_missing_server_name_what_to_fix(aws, tmp_path):
     backends = Backends(aws)
     path, _ = prepare(backends, tmp_path, 1, 1)
     del backends.world.servers["s-1234567890abcdef2"]
-    backends.world.faults["DescribeJobs"] = [Fault("AccessDeniedException", "not authorized to perform drs:DescribeJobs", 403)]
+    denied = Fault("AccessDeniedException", "not authorized to perform drs:DescribeJobs", 403)
+    backends.world.faults["DescribeJobs"] = [denied]
     runbook = load(path)
-    dr = lines(aws_doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]]))
+    dr = lines(doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]]))
     assert dr["drs:DescribeJobs"] == (False, "AccessDeniedException: not authorized to perform drs:DescribeJobs; "
                                              "allow drs:DescribeJobs")
     assert dr["source servers"] == (False, "not in DRS of eu-west-1: app2 (s-1234567890abcdef2)")
@@ -50,9 +51,10 @@ def test_a_denied_call_and_a_missing_server_name_what_to_fix(aws, tmp_path):
 def test_credentials_of_another_account_stop_the_checks_at_the_identity(aws, tmp_path):
     backends = Backends(aws)
     path, _ = prepare(backends, tmp_path, 1, 1)
-    path.write_text(path.read_text().replace('"123456789012"', '"210987654321"').replace("'123456789012'", "'210987654321'"))
+    text = path.read_text().replace('"123456789012"', '"210987654321"')
+    path.write_text(text.replace("'123456789012'", "'210987654321'"))
     runbook = load(path)
-    found = aws_doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]])
+    found = doctor.checks(site_ref(runbook, "dr"), runbook, backends.clients[REGIONS[1]])
     assert [(c.name, c.ok) for c in found] == [("identity", False)]
     assert "account 123456789012" in found[0].detail and "expects 210987654321" in found[0].detail
 

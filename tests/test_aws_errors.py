@@ -4,12 +4,12 @@ in every message. DRS errors come from the scripted DRS (no emulator exists); EC
 
 import pytest
 
-from activities.sites.aws import AwsSiteProvider
+from activities.sites.aws.provider import AwsSiteProvider
 from activities.sites.base import PermanentProviderError, ProviderError
 from standby.contracts.sites import AppRef, IdentityInput, MachineRef, PointsInput
 from standby.runbook import App, Endpoint, Machine
 from tests.aws_drs_fake import Fault
-from tests.aws_support import REGIONS, Backends, aws, moto_url, site
+from tests.aws_support import REGIONS, Backends, site
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])
 SERVER = "s-00000000000000000"
@@ -37,8 +37,8 @@ async def test_drs_errors_map_to_retry_semantics_with_the_site_region_and_server
     with pytest.raises(ProviderError) as raised:
         await backends.provider(DR).recovery_points(PointsInput(source=SOURCE, target=DR, machine=MACHINE))
     assert isinstance(raised.value, PermanentProviderError) is permanent
-    assert str(raised.value) == (f"drs.describe_recovery_snapshots failed [site=dr, region=eu-west-1, server={SERVER}]: "
-                                 f"{code}: told by the test")
+    assert str(raised.value) == (f"drs.describe_recovery_snapshots failed [site=dr, region=eu-west-1, "
+                                 f"server={SERVER}]: {code}: told by the test")
 
 
 async def test_a_route53_zone_that_does_not_exist_is_permanent(backends):

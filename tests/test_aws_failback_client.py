@@ -8,6 +8,7 @@ import json
 import socket
 import stat
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.failback_client import volume_issues
+from activities.sites.aws import PROVIDER as AWS
+from activities.sites.aws.failback_client import volume_issues
 from activities.sites.registry import Providers
 from standby.contracts.failback import TOKEN_ENV, Detected, Disk, FailbackStep
 from standby.contracts.operations import Progress
 from standby.contracts.sites import LaunchInput, MachineRef
 from standby.converter import DATA_CONVERTER
 from standby.runbook import FailbackClient, Machine
-from tests.aws_support import REGIONS, Backends, aws, moto, moto_url, site
+from tests.aws_support import REGIONS, Backends, moto, site
 from tests.conftest import require_binary
 from tests.helpers import eventually_async
 from tests.test_aws_provider import app
@@ -76,7 +78,8 @@ class Setup:
                       ACL="public-read")
         failback = FailbackClient(volumes={d: str(tmp / d.rsplit("/", 1)[1]) for d, _ in self.backends.world.disks},
                                   replication_host="127.0.0.1", replication_port=self.port, address="127.0.0.1")
-        self.machine = MachineRef(name="db1", index=0, config=Machine(source_id=SERVER, source="onprem", failback=failback))
+        config = Machine(source_id=SERVER, source="onprem", failback=failback)
+        self.machine = MachineRef(name="db1", index=0, config=config)
         self.dr = site("dr", REGIONS[1], account="123456789012",
                        replication_software_url=software_url or f"{url}/drs-software/latest/aws-failback-installer")
         self.home = site("source", REGIONS[0])
@@ -88,7 +91,8 @@ class Setup:
         return (await self.backends.provider(self.dr).launch(inp)).target_id
 
     def activities(self, state_dir: Path) -> list:
-        return registry.build(state_dir, Providers({"aws": lambda ref: self.backends.provider(ref)}))
+        return registry.build(state_dir, Providers(state_dir, [
+            replace(AWS, factory=lambda ref, _: self.backends.provider(ref))]))
 
 
 async def attempts(handle, activity: str) -> int:
@@ -103,7 +107,8 @@ async def test_the_failback_client_runs_each_step_and_replicates_until_continuou
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     setup = Setup(aws, tmp_path)
     instance = await setup.fail_over()
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=setup.activities(tmp_path / "state")):
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=setup.activities(tmp_path / "state")):
         handle = await client.start_workflow(FailbackClientWorkflow.run, setup.step, id=f"fbc-{uuid.uuid4()}",
                                              task_queue=task_queue)
         # The replication server answers only after the client has tried and failed at least once.
@@ -135,7 +140,8 @@ async def test_a_volume_too_small_stops_the_client_with_a_clear_message(client, 
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     setup = Setup(aws, tmp_path, volumes_ok=False)
     await setup.fail_over()
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=setup.activities(tmp_path / "state")):
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=setup.activities(tmp_path / "state")):
         handle = await client.start_workflow(FailbackClientWorkflow.run, setup.step, id=f"fbc-{uuid.uuid4()}",
                                              task_queue=task_queue)
         with pytest.raises(WorkflowFailureError) as failed:
@@ -145,10 +151,12 @@ async def test_a_volume_too_small_stops_the_client_with_a_clear_message(client, 
     assert setup.backends.stubs[REGIONS[1]].called("StopFailback") == [], "nothing was paired yet"
 
 
-async def test_without_the_installation_token_the_client_refuses_at_once(client, task_queue, aws, tmp_path, monkeypatch):
+async def test_without_the_installation_token_the_client_refuses_at_once(client, task_queue, aws, tmp_path,
+                                                                         monkeypatch):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     setup = Setup(aws, tmp_path)
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=setup.activities(tmp_path / "state")):
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=setup.activities(tmp_path / "state")):
         handle = await client.start_workflow(FailbackClientWorkflow.run, setup.step, id=f"fbc-{uuid.uuid4()}",
                                              task_queue=task_queue)
         with pytest.raises(WorkflowFailureError) as failed:

@@ -4,12 +4,12 @@ DRS is stubbed because it has no emulator: `ScriptedDrs` answers through botocor
 validated against the real DRS service model and every answer against its output shape (tests/aws_drs_fake.py).
 """
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from activities.sites import aws_drs
-from activities.sites.aws import AwsSiteProvider
+from activities.sites.aws import drs
+from activities.sites.aws.provider import AwsSiteProvider
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import (
     AppInput,
@@ -25,7 +25,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Blueprint, Endpoint, Machine
-from tests.aws_support import REGIONS, Backends, aws, clients, moto, moto_url, site, strict_stub
+from tests.aws_support import REGIONS, Backends, clients, moto, site, strict_stub
 
 SOURCE, DR = site("source", REGIONS[0]), site("dr", REGIONS[1])
 IDS = [f"s-{i:017d}" for i in range(4)]
@@ -36,7 +36,8 @@ def machine(index: int, blueprint: Blueprint | None = None, **extra) -> MachineR
 
 
 def app(*machines: MachineRef, endpoint: Endpoint | None = None) -> AppRef:
-    return AppRef(name="app", config=App(machines=[m.name for m in machines], endpoint=endpoint), machines=list(machines))
+    config = App(machines=[m.name for m in machines], endpoint=endpoint)
+    return AppRef(name="app", config=config, machines=list(machines))
 
 
 def launch_input(m: MachineRef, key: str = "standby/aws-shop/drill/run-1", mode: str = "test",
@@ -64,23 +65,23 @@ def network(backends):
 def test_drs_states_read_as_standby_phases():
     info = {"dataReplicationState": "INITIAL_SYNC", "lagDuration": "PT1M30S",
             "replicatedDisks": [{"totalStorageBytes": 200, "replicatedStorageBytes": 50, "backloggedStorageBytes": 0}]}
-    state = aws_drs.replication_of("db1", info, [])
+    state = drs.replication_of("db1", info, [])
     assert (state.phase, state.percent, state.lag_seconds, state.points) == ("initial_sync", 25.0, 90.0, 0)
     stalled = {"dataReplicationState": "STALLED", "dataReplicationError": {"error": "AGENT_NOT_SEEN"}}
-    assert aws_drs.replication_of("db1", stalled, []).detail == "AGENT_NOT_SEEN"
+    assert drs.replication_of("db1", stalled, []).detail == "AGENT_NOT_SEEN"
     backlog = {"dataReplicationState": "BACKLOG", "replicatedDisks": [{"backloggedStorageBytes": 7}]}
-    assert aws_drs.replication_of("db1", backlog, []).backlog_bytes == 7
-    phases = {s: aws_drs.replication_of("m", {"dataReplicationState": s}, []).phase
+    assert drs.replication_of("db1", backlog, []).backlog_bytes == 7
+    phases = {s: drs.replication_of("m", {"dataReplicationState": s}, []).phase
               for s in ("INITIATING", "CREATING_SNAPSHOT", "CONTINUOUS", "DISCONNECTED")}
     assert phases == {"INITIATING": "initiating", "CREATING_SNAPSHOT": "creating_first_point",
                       "CONTINUOUS": "continuous", "DISCONNECTED": "stopped"}
-    assert aws_drs.seconds("P1DT2H") == 93600.0
+    assert drs.seconds("P1DT2H") == 93600.0
 
 
 async def test_replication_reports_each_machine_with_its_newest_points(backends):
     backends.world.add_server(REGIONS[1], IDS[0], states=["CONTINUOUS"], points=3)
-    backends.world.add_server(REGIONS[1], IDS[1], states=["INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS"],
-                              points=0)
+    backends.world.add_server(REGIONS[1], IDS[1],
+                              states=["INITIATING", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CONTINUOUS"], points=0)
     provider = backends.provider(DR)
     inp = ReplicationInput(source=SOURCE, target=DR, machines=[machine(0), machine(1)])
     rounds = [{s.machine: s for s in await provider.replication(inp)} for _ in range(4)]
@@ -105,8 +106,8 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     assert again == first and first.mode == "test" and first.point_id == point.id
     started = backends.stubs[REGIONS[1]].called("StartRecovery")
     assert started == [{"sourceServers": [{"sourceServerID": IDS[0], "recoverySnapshotID": point.id}], "isDrill": True,
-                        "tags": {aws_drs.KEY: "standby/aws-shop/drill/run-1", aws_drs.RUNBOOK: "aws-shop",
-                                 aws_drs.MODE: "test"}}]
+                        "tags": {drs.KEY: "standby/aws-shop/drill/run-1", drs.RUNBOOK: "aws-shop",
+                                 drs.MODE: "test"}}]
     config = backends.stubs[REGIONS[1]].called("UpdateLaunchConfiguration")
     assert config == [{"sourceServerID": IDS[0], "launchDisposition": "STARTED", "copyPrivateIp": False,
                        "targetInstanceTypeRightSizingMethod": "NONE"}]
@@ -114,10 +115,11 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     data = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["$Default"])[
         "LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert data["InstanceType"] == "r6i.xlarge" and data["Placement"] == {"Tenancy": "dedicated"}
-    assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], "drills get no fixed IP"
+    assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], \
+        "drills get no fixed IP"
     instance = ec2.describe_instances(InstanceIds=[first.target_id])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
-    assert tags[aws_drs.MACHINE] == "m0" and tags[aws_drs.MODE] == "test" and first.address == instance["PrivateIpAddress"]
+    assert tags[drs.MACHINE] == "m0" and tags[drs.MODE] == "test" and first.address == instance["PrivateIpAddress"]
 
 
 async def test_a_recovery_launch_pins_the_private_ip_and_dedicated_host(backends, network):
@@ -165,7 +167,8 @@ async def test_terminate_removes_only_the_keys_drill_instances(backends):
     assert await provider.terminate(TerminateInput(site=DR, key="standby/aws-shop/drill/run-1")) == [drill.target_id]
     assert await provider.terminate(TerminateInput(site=DR, key="standby/aws-shop/drill/run-1")) == []
     ec2 = moto(backends.url, "ec2", REGIONS[1])
-    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    states = {i["InstanceId"]: i["State"]["Name"]
+              for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
     assert states[drill.target_id] == "terminated"
     assert states[other.target_id] == "running" and states[live.target_id] == "running"
 
@@ -185,7 +188,8 @@ async def test_move_identity_upserts_the_record_with_the_runbooks_ttl(backends):
     route53 = moto(backends.url, "route53", REGIONS[1])
     zone = route53.create_hosted_zone(Name="shop.example.org", CallerReference="t")["HostedZone"]["Id"].split("/")[-1]
     endpoint = Endpoint(name="db.shop.example.org", zone=zone, ttl="30s")
-    targets = [Target(key="k", machine="m0", app="app", site="dr", mode="recovery", target_id="i-1", address="10.20.1.10")]
+    targets = [Target(key="k", machine="m0", app="app", site="dr", mode="recovery", target_id="i-1",
+                      address="10.20.1.10")]
     inp = IdentityInput(runbook="aws-shop", app=app(machine(0), endpoint=endpoint), site=DR, targets=targets)
     answer = await backends.provider(DR).move_identity(inp)
     assert answer == f"db.shop.example.org A 10.20.1.10 (TTL 30s, zone {zone})"
@@ -196,9 +200,10 @@ async def test_move_identity_upserts_the_record_with_the_runbooks_ttl(backends):
 
 async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends):
     ec2 = moto(backends.url, "ec2", REGIONS[0])
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": aws_drs.RUNBOOK, "Value": "aws-shop"},
-                                                  {"Key": aws_drs.MACHINE, "Value": "m1"}]}]
-    ident = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)["Instances"][0]["InstanceId"]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": drs.RUNBOOK, "Value": "aws-shop"},
+                                                  {"Key": drs.MACHINE, "Value": "m1"}]}]
+    launched = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)
+    ident = launched["Instances"][0]["InstanceId"]
     provider, inp = backends.provider(SOURCE), AppInput(site=SOURCE, app=app(machine(1), machine(0, source="onprem")))
     stopped = await provider.stop_app(inp)
     assert stopped.outcome == {"m1": "stopped", "m0": "outside AWS"}
@@ -212,8 +217,8 @@ async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends)
 async def test_failback_of_an_ec2_machine_reverses_replication_and_launches_into_the_original(backends):
     backends.world.add_server(REGIONS[1], IDS[1], template=backends.template(REGIONS[1], "drs-app1"))
     ec2 = moto(backends.url, "ec2", REGIONS[0])
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": aws_drs.RUNBOOK, "Value": "aws-shop"},
-                                                  {"Key": aws_drs.MACHINE, "Value": "m1"}]}]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": drs.RUNBOOK, "Value": "aws-shop"},
+                                                  {"Key": drs.MACHINE, "Value": "m1"}]}]
     original = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=tags)["Instances"][0]
     ec2.stop_instances(InstanceIds=[original["InstanceId"]])
     dr, source = backends.provider(DR), backends.provider(SOURCE)
@@ -246,7 +251,7 @@ async def test_reverse_replication_makes_exactly_these_drs_calls(aws):
     dr.add_response("reverse_replication", {"reversedDirectionSourceServerArn": reversed_arn},
                     {"recoveryInstanceID": "i-0123456789abcdef1"})
     src.add_response("tag_resource", {}, {"resourceArn": reversed_arn,
-                                          "tags": {aws_drs.RUNBOOK: "aws-shop", aws_drs.MACHINE: "m1"}})
+                                          "tags": {drs.RUNBOOK: "aws-shop", drs.MACHINE: "m1"}})
     made = {REGIONS[0]: clients(aws, REGIONS[0], src.client), REGIONS[1]: clients(aws, REGIONS[1], dr.client)}
     provider = AwsSiteProvider(SOURCE, made[REGIONS[0]], peers=lambda ref: made[ref.config.region], poll=0.01)
     await provider.set_direction(DirectionInput(source=DR, target=SOURCE, machines=[machine(1)]))
@@ -258,7 +263,7 @@ async def test_reverse_replication_makes_exactly_these_drs_calls(aws):
 async def test_a_failed_launch_names_the_error_from_the_job_log(backends):
     backends.world.add_server(REGIONS[1], IDS[0], template=backends.template(REGIONS[1], "drs-db1"))
     backends.world.fail_launch[IDS[0]] = "InsufficientInstanceCapacity: no r6i.xlarge in eu-west-1a"
-    with pytest.raises(PermanentProviderError, match=r"launch of m0 failed in drsjob-\w+: InsufficientInstanceCapacity: "
-                                                     r"no r6i.xlarge in eu-west-1a \[site=dr, region=eu-west-1, "
-                                                     r"server=s-0+\]"):
+    with pytest.raises(PermanentProviderError,
+                       match=r"launch of m0 failed in drsjob-\w+: InsufficientInstanceCapacity: "
+                             r"no r6i.xlarge in eu-west-1a \[site=dr, region=eu-west-1, server=s-0+\]"):
         await backends.provider(DR).launch(launch_input(machine(0), mode="recovery"))

@@ -11,6 +11,7 @@ import asyncio
 import http.server
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,13 @@ from click.testing import CliRunner
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.sites.aws_drs import MACHINE, RUNBOOK
+from activities.sites.aws import PROVIDER as AWS
+from activities.sites.aws.drs import MACHINE, RUNBOOK
 from activities.sites.registry import Providers
 from standby.cli import main
 from standby.contracts.failback import TOKEN_ENV
 from standby.contracts.sites import MachineReplication
-from tests.aws_support import AMI, REGIONS, Backends, aws, moto, moto_url
+from tests.aws_support import AMI, REGIONS, Backends, moto
 from tests.ops_helpers import waiting_prompt
 from tests.test_aws_failback_client import free_port
 from workflows.registry import WORKFLOWS
@@ -58,10 +60,10 @@ def prepare(backends: Backends, tmp: Path, health_port: int, replication_port: i
     """moto's resources for aws-shop, the scripted DRS's source servers, and the runbook copy that names them."""
     url, ec2 = backends.url, moto(backends.url, "ec2", DR)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    ids = {f"subnet-0a1b2c3d4e5f6000{n}": ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{n}.0/24")["Subnet"]["SubnetId"]
-           for n in (1, 2, 3)}
-    ids |= {f"sg-0a1b2c3d4e5f6000{n}": ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"]
-            for n in (1, 2, 3, 4)}
+    ids = {f"subnet-0a1b2c3d4e5f6000{n}":
+           ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2, 3)}
+    ids |= {f"sg-0a1b2c3d4e5f6000{n}":
+            ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in (1, 2, 3, 4)}
     ids["h-0123456789abcdef0"] = ec2.allocate_hosts(AvailabilityZone=f"{DR}a", InstanceType="m6i.large",
                                                     Quantity=1)["HostIds"][0]
     zone = moto(url, "route53", DR).create_hosted_zone(Name="shop.example.org", CallerReference="t")["HostedZone"]["Id"]
@@ -71,7 +73,8 @@ def prepare(backends: Backends, tmp: Path, health_port: int, replication_port: i
     name = f"aws-shop-{uuid.uuid4().hex[:6]}"
     source = moto(url, "ec2", SOURCE)
     for machine in ("app1", "app2", "web1"):
-        tags = [{"ResourceType": "instance", "Tags": [{"Key": RUNBOOK, "Value": name}, {"Key": MACHINE, "Value": machine}]}]
+        tags = [{"ResourceType": "instance",
+                 "Tags": [{"Key": RUNBOOK, "Value": name}, {"Key": MACHINE, "Value": machine}]}]
         source.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, TagSpecifications=tags)
     s3 = moto(url, "s3", DR)
     s3.create_bucket(Bucket="drs-software", CreateBucketConfiguration={"LocationConstraint": DR})
@@ -113,7 +116,8 @@ async def until_prompt_then_continue(client, task_queue: str, ident: str) -> Non
 
 def records(url: str, zone: str) -> dict[str, list[str]]:
     found = moto(url, "route53", DR).list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-    return {r["Name"].rstrip("."): sorted(v["Value"] for v in r.get("ResourceRecords", [])) for r in found if r["Type"] == "A"}
+    return {r["Name"].rstrip("."): sorted(v["Value"] for v in r.get("ResourceRecords", []))
+            for r in found if r["Type"] == "A"}
 
 
 def instance_states(url: str, region: str) -> dict[str, str]:
@@ -128,7 +132,8 @@ async def test_aws_shop_drills_fails_over_fails_back_and_returns(client, task_qu
     backends.world.sync = ["INITIAL_SYNC", "CONTINUOUS"]  # each step is one 2 s poll of the operation: keep it short
     path, name = prepare(backends, tmp_path, service, replication.sockets[0].getsockname()[1])
     zone = yaml.safe_load(path.read_text())["apps"]["db"]["endpoint"]["zone"]
-    activities = registry.build(state_dir, Providers({"aws": lambda ref: backends.provider(ref, poll=0.05)}))
+    activities = registry.build(state_dir, Providers(state_dir, [
+        replace(AWS, factory=lambda ref, _: backends.provider(ref, poll=0.05))]))
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
         drilled = await standby(client, task_queue, "drill", str(path), "--yes", "--keep-for", "1s")
         assert f"standby/{name}/drill: passed" in drilled
@@ -152,7 +157,8 @@ async def test_aws_shop_drills_fails_over_fails_back_and_returns(client, task_qu
         assert failed_back["www.shop.example.org"] == [i["PrivateIpAddress"] for r in originals for i in r["Instances"]
                                                        if {"Key": MACHINE, "Value": "web1"} in i["Tags"]]
         assert set(instance_states(aws, SOURCE).values()) == {"running"}, "launched into the original instances"
-        assert backends.stubs[DR].called("StartFailbackLaunch") and len(backends.stubs[DR].called("ReverseReplication")) == 3
+        assert backends.stubs[DR].called("StartFailbackLaunch")
+        assert len(backends.stubs[DR].called("ReverseReplication")) == 3
         client_run = client.get_workflow_handle(f"standby/{name}/failback/failback-client/db1",
                                                 result_type=MachineReplication)
         assert (await client_run.result()).phase == "continuous", "db1 came back through the Failback Client"

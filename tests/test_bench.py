@@ -1,11 +1,13 @@
 """The benchmark is honest: its critical path matches the plan, and no run can beat it."""
 
 import time
+from dataclasses import replace
 
 import pytest
 from temporalio.worker import Worker
 
 from activities import registry
+from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.critical_path import critical_path
 from bench.provider import BenchSiteProvider, Counter, Timings
@@ -37,8 +39,9 @@ def test_critical_path_is_stop_waves_then_drain_then_each_recovery_wave():
 async def test_a_real_failover_never_beats_the_critical_path(client, task_queue, state_dir):
     runbook = generate(20, 2, name="bench-small")
     counter = Counter()
-    providers = Providers({"local": lambda site: BenchSiteProvider(site, TIMINGS, counter)})
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=registry.build(state_dir, providers)):
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, TIMINGS, counter))
+    activities = registry.build(state_dir, Providers(state_dir, [bench]))
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
         started = time.monotonic()
         result = await client.execute_workflow(
             "Failover", OperationInput(runbook=runbook, force=True, yes=True), id=f"bench-{task_queue}",

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from standby.contracts.sites import (
     SiteRef,
     Target,
     TerminateInput,
+    app_places,
     app_ref,
     machine_refs,
     public_ports,
@@ -196,6 +197,27 @@ async def test_a_test_launch_runs_isolated_from_a_copy_and_terminate_removes_it(
     assert not (shop.layout.targets("dr") / "standby_shop_drill_run-1").exists()
     assert digest(point_folder) == before
     assert await shop.dr.terminate(TerminateInput(site=shop.site("dr"), key=key)) == []
+
+
+async def test_a_drill_target_given_the_apps_places_reaches_its_peers_drill_targets(shop: Shop) -> None:
+    await shop.start_db()
+    await shop.primary.start_app(AppInput(site=shop.site("primary"), app=shop.app("api"),
+                                          endpoints=public_ports(shop.runbook)))
+    await shop.dr.replicate(shop.replication_input(("db", "api")))
+    key, places = "standby/shop/drill/run-1", app_places(shop.runbook)
+
+    async def launch(app: str, machine: str) -> Target:
+        return await shop.dr.launch(LaunchInput(
+            key=key, site=shop.site("dr"), source=shop.site("primary"), app=shop.app(app),
+            machine=shop.machine(machine), mode="test", point=await shop.latest_point(machine),
+            endpoints=public_ports(shop.runbook), places=places))
+
+    db, api = await launch("db", "db1"), await launch("api", "app1")
+
+    assert db.port == shop.runbook.sites["dr"].test_ports_from() + places["db"]
+    # Nothing answers on the public endpoints: a healthy api reached the db's drill target.
+    assert await asyncio.to_thread(http, "GET", api.port, "/health") == (200, {"status": "ok"})
+    assert sorted(await shop.dr.terminate(TerminateInput(site=shop.site("dr"), key=key))) == ["dr/app1", "dr/db1"]
 
 
 async def test_a_recovery_launch_serves_the_point_on_the_sites_own_ports(shop: Shop) -> None:

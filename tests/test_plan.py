@@ -107,6 +107,7 @@ def test_return_has_no_waves(shop: Runbook) -> None:
     assert plan.app_steps() == []
     assert [step.label() for step in plan.steps] == [
         "replicate primary -> dr", "wait for continuous data protection primary -> dr",
+        "record state: protected at primary, replication running",
     ]
 
 
@@ -199,7 +200,7 @@ def test_failback_goes_from_target_to_source(shop: Runbook) -> None:
     assert [step.label() for step in plan.steps[:3]] == [
         "replicate dr -> primary", "wait for continuous data protection dr -> primary", "approval by an operator",
     ]
-    assert plan.steps[-1].label() == "record state: active primary, replication paused"
+    assert plan.steps[-1].label() == "record state: failed_back at primary, replication paused"
     assert [step.app for step in plan.app_steps()] == ["db", "api", "web"]
 
 
@@ -246,7 +247,7 @@ def test_cli_plan_failover_text() -> None:
         "  8. drain replication primary -> dr (if the source answered)", "  9. pause replication primary -> dr",
     ]
     assert "       wave 2 (in parallel): web" in lines
-    assert lines[-1] == " 12. record state: active dr, replication paused"
+    assert lines[-1] == " 12. record state: failed_over at dr, replication paused"
 
 
 def test_cli_plan_json_round_trips() -> None:

@@ -5,9 +5,12 @@ checks the orchestration's structure, which does not depend on the infrastructur
 and 2,000 real processes are more than a CI machine should start.
 """
 
+from dataclasses import replace
+
 from temporalio.worker import Worker
 
 from activities import registry
+from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.histories import event_counts
 from bench.provider import BenchSiteProvider, Counter, Timings
@@ -21,7 +24,8 @@ MACHINES, GROUPS = 2000, 5
 async def test_failover_of_2000_machines_keeps_every_history_under_10000_events(client, task_queue, state_dir):
     runbook = generate(MACHINES, GROUPS, name="scale")
     counter = Counter()
-    providers = Providers({"local": lambda site: BenchSiteProvider(site, Timings(), counter)})
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), counter))
+    providers = Providers(state_dir, [bench])
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                       activities=registry.build(state_dir, providers), max_concurrent_activities=200):
         handle = await client.start_workflow(

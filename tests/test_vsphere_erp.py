@@ -7,6 +7,7 @@ one datacenter per site), the credentials file and the folder of the ERP's own s
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,15 +20,16 @@ from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.registry import Providers
-from activities.sites.vsphere import VsphereSiteProvider
-from activities.sites.vsphere_session import SessionPool
+from activities.sites.vsphere import PROVIDER as VSPHERE
+from activities.sites.vsphere.provider import VsphereSiteProvider
+from activities.sites.vsphere.session import SessionPool
 from standby.cli import main
 from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.protect import ProtectInput, ProtectStatus
 from standby.loader import load
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
-from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots, vcsim
+from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots
 from workflows.registry import WORKFLOWS
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "vsphere-erp.yaml"
@@ -103,7 +105,8 @@ async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client,
                                                                  vcsim: Vcsim, erp) -> None:
     path, datacenters = erp
     runbook = load(path)
-    providers = Providers({"vsphere": lambda site: VsphereSiteProvider(site, sessions=SessionPool())})
+    providers = Providers(state_dir, [
+        replace(VSPHERE, factory=lambda site, _: VsphereSiteProvider(site, sessions=SessionPool()))])
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                       activities=registry.build(state_dir, providers=providers)):
         protection = await protect(client, task_queue, runbook)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere import VsphereSiteProvider
-from activities.sites.vsphere_inventory import tags
-from activities.sites.vsphere_targets import clone_name
+from activities.sites.vsphere.inventory import tags
+from activities.sites.vsphere.provider import VsphereSiteProvider
+from activities.sites.vsphere.targets import clone_name
 from standby.contracts.sites import (
     AppInput,
     AppRef,
@@ -23,7 +23,7 @@ from standby.contracts.sites import (
     TerminateInput,
 )
 from standby.runbook import App, Machine, RecoveryPoints, VsphereSite
-from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots, vcsim, vsphere_env
+from tests.vcsim_fixture import Vcsim, all_snapshots, network_of, standby_snapshots
 from tests.vcsim_fixture import wait as vcsim_wait
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")
@@ -85,16 +85,19 @@ async def test_points_are_taken_on_schedule_listed_and_pruned_by_retention(vcsim
 
 
 async def test_machines_are_found_by_name_instance_uuid_or_moid(vcsim: Vcsim, dr: str) -> None:
-    vm = vcsim.create_vm(dr, "erp-app-01", "erp-prod-hq")
+    # A name no other test of the session gives a VM: vcsim derives instance UUIDs from names, and with a twin in
+    # another datacenter its FindByUuid(datacenter=...) finds one or none at random.
+    vm = vcsim.create_vm(dr, "erp-find-01", "erp-prod-hq")
     provider = VsphereSiteProvider(site(vcsim, dr))
-    for ident in ("erp-app-01", vm.config.instanceUuid, vm._moId):
+    for ident in ("erp-find-01", vm.config.instanceUuid, vm._moId):
         found = await provider.vc.find_vm(ident)
         assert found is not None and found._moId == vm._moId, ident
     by_site = machine("app", at={"dr": {"vm": vm._moId}}, source_id="elsewhere")
     assert provider.vc.vm_of(by_site) == vm._moId
     assert await provider.vc.find_vm("no-such-vm") is None
 
-    with pytest.raises(PermanentProviderError, match=r"VM no-such-vm not found.*\[site=dr, vcenter=127.0.0.1:\d+, vm=no-such-vm\]"):
+    with pytest.raises(PermanentProviderError,
+                       match=r"VM no-such-vm not found.*\[site=dr, vcenter=127.0.0.1:\d+, vm=no-such-vm\]"):
         await provider.recovery_points(PointsInput(source=site(vcsim, "DC0", "hq"), target=site(vcsim, dr),
                                                    machine=machine("x", source_id="no-such-vm")))
 

@@ -7,12 +7,12 @@ from pyVmomi import vim
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.sites.vsphere_remediation import RemediationActivities
-from activities.sites.vsphere_session import SessionPool
-from activities.sites.vsphere_tasks import run_task
+from activities.sites.vsphere.activities import RemediationActivities
+from activities.sites.vsphere.session import SessionPool
+from activities.sites.vsphere.tasks import run_task
 from standby.contracts.sites import RemediationInput, SiteRef
 from standby.runbook import VsphereSite
-from tests.vcsim_fixture import Vcsim, vcsim, vsphere_env
+from tests.vcsim_fixture import Vcsim
 
 pytestmark = pytest.mark.usefixtures("vsphere_env")
 
@@ -37,7 +37,8 @@ async def test_restart_and_reset(vcsim: Vcsim, dc: str) -> None:
     booted = vm.summary.runtime.bootTime
     remediation, env = RemediationActivities(SessionPool()), ActivityEnvironment()
 
-    restarted = await env.run(remediation.restart_vm, RemediationInput(site=site(vcsim, dc), vm="erp-app-01", shutdown_seconds=5))
+    restart = RemediationInput(site=site(vcsim, dc), vm="erp-app-01", shutdown_seconds=5)
+    restarted = await env.run(remediation.restart_vm, restart)
     assert (restarted.action, restarted.outcome) == ("restart", "restarted")
     assert vm.runtime.powerState == "poweredOn" and vm.summary.runtime.bootTime > booted
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from activities.sites.base import PermanentProviderError, ProviderError
-from activities.sites.vsphere import VsphereSiteProvider
-from activities.sites.vsphere_session import SessionPool, credentials
+from activities.sites.vsphere.provider import VsphereSiteProvider
+from activities.sites.vsphere.session import SessionPool, credentials
 from standby.contracts.sites import AppInput, AppRef, MachineRef, SiteRef
 from standby.runbook import App, Machine, VsphereSite
-from tests.vcsim_fixture import PASSWORD, USER, Vcsim, vcsim, vcsim_tls, vsphere_env
+from tests.vcsim_fixture import PASSWORD, USER, Vcsim
 
 
 def provider(server: Vcsim, dc: str = "DC0", pool: SessionPool | None = None, **extra) -> VsphereSiteProvider:
@@ -98,7 +98,7 @@ async def test_tls_is_verified_unless_the_site_opts_out(vcsim_tls: Vcsim) -> Non
 
 
 async def test_doctor_checks_a_vsphere_site(vcsim: Vcsim, tmp_path) -> None:
-    from activities.sites.vsphere_doctor import PRIVILEGES, doctor_checks
+    from activities.sites.vsphere.doctor import PRIVILEGES, doctor_checks
 
     dc = vcsim.datacenter()
     vcsim.add_portgroup(dc, "bubble")

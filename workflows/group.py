@@ -102,7 +102,8 @@ class AppRecovery(Operator):
         launches = [
             actions.launch(LaunchInput(
                 key=inp.key, site=site_ref(runbook, plan.to_site), source=site_ref(runbook, plan.from_site), app=app,
-                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints, epoch=inp.epoch,
+                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints, places=inp.places,
+                epoch=inp.epoch,
             ))
             for machine, point in zip(app.machines, points, strict=True)
         ]

@@ -224,7 +224,7 @@ class PlanRunner(Operator):
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
                          step=step, owner=self._inp.owner, epoch=self._inp.epoch, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
-                         endpoints=self._plan.endpoints)
+                         endpoints=self._plan.endpoints, places=self._plan.places)
         started = workflow.now()
         try:
             result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,

@@ -17,8 +17,7 @@ import dns.tsig
 from activities.dns import tsig
 from activities.dns.identity import site_dns
 from activities.dns.rfc2136 import QUERY_TIMEOUT, Rfc2136, failure, hostport
-from activities.sites.base import ProviderError
-from activities.sites.doctor import Check
+from activities.sites.base import Check, ProviderError
 from standby.contracts.sites import SiteRef
 from standby.runbook import DnsIdentity, DnsServer
 

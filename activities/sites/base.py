@@ -1,10 +1,18 @@
-"""The one interface every site provider implements, and the errors they raise.
+"""The one interface every site provider implements, the description each provider package gives of itself,
+and the errors providers raise.
 
     ProviderError                 a provider call failed; message names [site, ...]
       PermanentProviderError      retrying cannot help (denied, not found, invalid)
 """
 
-from typing import Protocol
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
 
 from standby.contracts.sites import (
     AppInput,
@@ -15,10 +23,15 @@ from standby.contracts.sites import (
     PointsInput,
     RecoveryPoint,
     ReplicationInput,
+    SiteRef,
     StopResult,
     Target,
     TerminateInput,
 )
+from standby.runbook import Runbook
+
+if TYPE_CHECKING:
+    from activities.sites.registry import Providers
 
 
 class ProviderError(Exception):
@@ -71,3 +84,34 @@ class SiteProvider(Protocol):
     async def move_identity(self, inp: IdentityInput) -> str:
         """Point the app's network identity at its targets on inp.site; returns what now answers."""
         ...
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `standby doctor`: a site, what was checked, whether it passed, what was found or must change."""
+
+    site: str
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider package's description of itself, the one thing the registries read.
+
+    name          the `provider:` of its sites in a runbook
+    site_model    the runbook model of its sites (the registry finds a site's provider by it)
+    factory       (site, worker state folder) -> the provider driving that site
+    doctor        (site, runbook) -> what `standby doctor` prints for the site; never raises
+    activities    (providers, worker state folder) -> activities of its own the worker registers
+
+    The callables import the provider's modules when first called, so that a worker for local sites never loads
+    a cloud SDK: a package's `__init__` imports nothing heavier than this module and the runbook model.
+    """
+
+    name: str
+    site_model: type[BaseModel]
+    factory: Callable[[SiteRef, Path], SiteProvider]
+    doctor: Callable[[SiteRef, Runbook], list[Check]]
+    activities: Callable[[Providers, Path], list] | None = None

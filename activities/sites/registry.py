@@ -1,49 +1,57 @@
-"""One registry maps a site's `provider:` to the class that drives it."""
+"""The one list of provider packages, and everything read from it: the provider driving each site, the checks of
+`standby doctor`, and the activities a provider adds to the worker.
 
-import importlib
-from collections.abc import Callable
+A provider package exports `PROVIDER`, its description (activities.sites.base.ProviderSpec); adding a provider is
+adding its package here and its site model to standby.runbook.Site.
+"""
+
+from collections.abc import Iterable
 from pathlib import Path
 
-from activities.sites.base import PermanentProviderError, SiteProvider
-from standby.contracts.sites import SiteRef
+from activities.sites import aws, local, vsphere
+from activities.sites.base import Check, PermanentProviderError, ProviderSpec, SiteProvider
+from standby.contracts.sites import SiteRef, site_ref
+from standby.runbook import Runbook
 
-Factory = Callable[[SiteRef], SiteProvider]
+PROVIDERS: tuple[ProviderSpec, ...] = (local.PROVIDER, aws.PROVIDER, vsphere.PROVIDER)
 
 
 class Providers:
-    """Provider factories by name; a provider is built per site on first use and kept."""
+    """The providers a worker drives (all of them unless told), found by the model of a site's settings.
 
-    def __init__(self, factories: dict[str, Factory]):
-        self.factories = factories
+    A provider is built per site on first use and kept.
+    """
+
+    def __init__(self, state_dir: Path, specs: Iterable[ProviderSpec] = PROVIDERS):
+        self.state_dir = state_dir
+        self.specs = {spec.site_model: spec for spec in specs}
         self.built: dict[tuple[str, str], SiteProvider] = {}
 
     def for_site(self, site: SiteRef) -> SiteProvider:
         """The provider driving `site`."""
         key = (site.runbook, site.name)
         if key not in self.built:
-            factory = self.factories.get(site.config.provider)
-            if factory is None:
-                raise PermanentProviderError(
-                    f"no provider '{site.config.provider}' on this worker [site={site.name}]; "
-                    f"it has: {', '.join(sorted(self.factories))}"
-                )
-            self.built[key] = factory(site)
+            spec = self.specs.get(type(site.config))
+            if spec is None:
+                have = ", ".join(sorted(s.name for s in self.specs.values()))
+                raise PermanentProviderError(f"no provider '{site.config.provider}' on this worker [site={site.name}]; "
+                                             f"it has: {have}")
+            self.built[key] = spec.factory(site, self.state_dir)
         return self.built[key]
 
-
-def default_providers(state_dir: Path) -> Providers:
-    """Every provider this worker can drive, credentials from its environment.
-
-    Cloud SDKs are imported when a site of theirs is first used, so a worker for local sites never loads them.
-    """
-    from activities.sites.local.provider import LocalSiteProvider
-
-    return Providers({
-        "local": lambda site: LocalSiteProvider(site, state_dir),
-        "aws": lambda site: _provider("activities.sites.aws", "AwsSiteProvider")(site),
-        "vsphere": lambda site: _provider("activities.sites.vsphere", "VsphereSiteProvider")(site),
-    })
+    def activities(self) -> list:
+        """The activities the providers add to the worker's own (the Failback Client's, the remediation actions)."""
+        return [a for spec in self.specs.values() if spec.activities for a in spec.activities(self, self.state_dir)]
 
 
-def _provider(module: str, name: str) -> Factory:
-    return getattr(importlib.import_module(module), name)
+def doctor(runbook: Runbook, sites: list[str] | None = None, specs: Iterable[ProviderSpec] = PROVIDERS) -> list[Check]:
+    """Every check of every (or of the named) sites of a runbook, site by site, each by its provider's doctor."""
+    by_model = {spec.site_model: spec for spec in specs}
+    found: list[Check] = []
+    for name in sites or list(runbook.sites):
+        site = site_ref(runbook, name)
+        try:
+            found += by_model[type(site.config)].doctor(site, runbook)
+        except Exception as error:  # a checker that breaks is one failed line, not a crashed doctor
+            found.append(Check(name, "checks", False, f"{type(error).__name__}: {error}"))
+    return found

@@ -15,14 +15,15 @@ from standby.cli.output import err, load_or_exit, out
 @click.option("--json", "as_json", is_flag=True, help="print the checks as JSON")
 def doctor(runbook_file: str, sites: tuple[str, ...], as_json: bool) -> None:
     """Check each site with this machine's credentials; print what is missing; exit 1 if anything is."""
-    from activities.sites import doctor as checks
+    # The one command that imports a provider: it checks this machine's credentials, so it calls the SDKs here.
+    import activities.sites.registry as registry
 
     runbook = load_or_exit(runbook_file)
     unknown = [s for s in sites if s not in runbook.sites]
     if unknown:
         err.print(f"unknown site(s) {', '.join(unknown)}; the runbook has {', '.join(runbook.sites)}", markup=False)
         sys.exit(2)
-    found = checks.run(runbook, list(sites) or None)
+    found = registry.doctor(runbook, list(sites) or None)
     if as_json:
         out.print(json.dumps([{"site": c.site, "check": c.name, "ok": c.ok, "detail": c.detail} for c in found],
                              indent=2), markup=False)

@@ -3,6 +3,7 @@
 from pydantic import BaseModel
 
 from standby.contracts.sites import MachineRef, SiteRef
+from standby.runbook import Runbook
 
 TOKEN_ENV = "STANDBY_INSTALLATION_TOKEN"
 
@@ -47,3 +48,9 @@ class ConfigureInput(BaseModel):
     detected: Detected
     volumes: dict[str, str]
     package: str
+
+
+def failback_client_machines(runbook: Runbook, dr: str, apps: list[str]) -> list[str]:
+    """Machines of the apps whose failback from site `dr` runs the Failback Client, in the apps' order."""
+    site = runbook.sites[dr]
+    return [m for a in apps for m in runbook.apps[a].machines if site.needs_failback_client(runbook.machines[m])]

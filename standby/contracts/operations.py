@@ -72,6 +72,7 @@ class GroupInput(BaseModel):
     epoch: int = 0
     machine_index: dict[str, int] = {}
     endpoints: dict[str, int] = {}
+    places: dict[str, int] = {}
     batch: bool = False
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from standby.runbook import App, LocalSite, Machine, RecoveryPoints, Runbook, Site
+from standby.runbook import App, Machine, RecoveryPoints, Runbook, Site
 
 Phase = Literal["initiating", "initial_sync", "backlog", "creating_first_point", "continuous", "stalled", "stopped"]
 
@@ -92,6 +92,8 @@ class LaunchInput(BaseModel):
     point: RecoveryPoint | None = None
     endpoints: dict[str, int] = {}
     epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
+    places: dict[str, int] = Field({}, description="each app's place (app_places): in a drill, the provider derives "
+                                   "from it where each peer's drill target answers")
 
 
 class Target(BaseModel):
@@ -184,6 +186,12 @@ def machine_index(runbook: Runbook) -> dict[str, int]:
     return {name: position for position, name in enumerate(runbook.machines)}
 
 
+def app_places(runbook: Runbook, index: dict[str, int] | None = None) -> dict[str, int]:
+    """Each app's place in the runbook: its first machine's (a local site serves it on its base port + place)."""
+    places = index or machine_index(runbook)
+    return {name: places[app.machines[0]] for name, app in runbook.apps.items()}
+
+
 def machine_refs(runbook: Runbook, names: list[str], index: dict[str, int] | None = None) -> list[MachineRef]:
     """References of named machines; `index` defaults to the machines' places in this runbook."""
     places = index or machine_index(runbook)
@@ -215,13 +223,3 @@ def runbook_slice(runbook: Runbook, apps: list[str]) -> Runbook:
 def public_ports(runbook: Runbook) -> dict[str, int]:
     """Each app's public endpoint port, where the runbook gives one."""
     return {name: app.endpoint.port for name, app in runbook.apps.items() if app.endpoint and app.endpoint.port}
-
-
-def launch_endpoints(runbook: Runbook, mode: Mode, site: str) -> dict[str, int]:
-    """Ports an app's start argv reaches its peers on: public endpoints, or in a drill the peers' test targets."""
-    if mode != "test":
-        return public_ports(runbook)
-    config = runbook.sites[site]
-    base = config.test_ports_from() if isinstance(config, LocalSite) else 0
-    index = machine_index(runbook)
-    return {name: base + index[app.machines[0]] for name, app in runbook.apps.items()}

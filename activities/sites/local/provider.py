@@ -137,7 +137,15 @@ class LocalSiteProvider:
             if not record.exists():
                 self._restore(inp, paths["data"])
                 record.write_text(target.model_dump_json())
-            return self._run(inp.app, inp.machine, target, paths, inp.endpoints, inp.key)
+            return self._run(inp.app, inp.machine, target, paths, self._endpoints(inp), inp.key)
+
+    def _endpoints(self, inp: LaunchInput) -> dict[str, int]:
+        """Where the machine reaches its peers: in a drill given their places, their drill targets on this site."""
+        if inp.mode == "test" and inp.places:
+            base = self.config.test_ports_from()
+            return {app: base + place for app, place in inp.places.items()}
+        # Without places (a workflow that computed the drill ports itself), the endpoints it gave.
+        return inp.endpoints
 
     def _target(self, inp: LaunchInput) -> Target:
         base = self.config.test_ports_from() if inp.mode == "test" else self.config.port_base
@@ -173,7 +181,8 @@ class LocalSiteProvider:
             # Logged once the process exists, not once it listens: a worker that dies in between leaves a retry
             # that finds the process running and starts (and logs) nothing.
             with open(self.layout.launches(self.site.name), "a") as log:
-                log.write(json.dumps({"key": key, "machine": machine.name, "mode": target.mode, "port": target.port}) + "\n")
+                entry = {"key": key, "machine": machine.name, "mode": target.mode, "port": target.port}
+                log.write(json.dumps(entry) + "\n")
             processes.wait_for_port(target.port or 0, timeout=30)
         except (processes.ProcessError, TimeoutError) as error:
             raise self._error(f"{app.name}/{machine.name} did not start: {error}; see {paths['log']}") from error

@@ -5,15 +5,14 @@ Checks block (pyvmomi) and never raise: each says what it found and, when it fai
 
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites.base import ProviderError
-from activities.sites.vsphere_session import POOL, SessionPool, credentials
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.base import Check, ProviderError
+from activities.sites.vsphere import inventory
+from activities.sites.vsphere.session import POOL, SessionPool, credentials
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import SiteRef
 from standby.runbook import VsphereSite
 
@@ -38,16 +37,6 @@ PRIVILEGES: dict[str, str] = {
     "Datastore.AllocateSpace": "drill clones and Storage vMotion",
     "Network.Assign": "attach NICs to port groups",
 }
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of `standby doctor`."""
-
-    site: str
-    name: str
-    ok: bool
-    detail: str
 
 
 def doctor_checks(site: SiteRef, sessions: SessionPool = POOL) -> list[Check]:

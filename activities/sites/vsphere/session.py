@@ -20,7 +20,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_errors import mapped
+from activities.sites.vsphere.errors import mapped
 from standby.runbook import VsphereSite
 
 T = TypeVar("T")
@@ -59,7 +59,8 @@ def _from_file(path: Path) -> Credentials:
     try:
         parser.read_string(text if text.lstrip().startswith("[") else "[vcenter]\n" + text)
     except configparser.Error as error:
-        raise PermanentProviderError(f"credentials file {path} is not `user = ...` / `password = ...`: {error}") from error
+        raise PermanentProviderError(f"credentials file {path} is not `user = ...` / `password = ...`: "
+                                     f"{error}") from error
     for section in parser.sections():
         values = parser[section]
         user = values.get("user") or values.get("username")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 
-from activities.sites.aws_clients import Api
+from activities.sites.aws.clients import Api
 from standby.contracts.sites import MachineRef, MachineReplication
 
 T = TypeVar("T")

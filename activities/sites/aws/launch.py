@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.sites.aws_clients import Api
+from activities.sites.aws.clients import Api
 from standby.runbook import Blueprint
 
 TENANCY = {"on-demand": "default", "dedicated-instance": "dedicated", "dedicated-host": "host"}

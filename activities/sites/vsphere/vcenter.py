@@ -5,10 +5,10 @@ from typing import Any, TypeVar
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites.vsphere_errors import where
-from activities.sites.vsphere_session import POOL, Session, SessionPool
-from activities.sites.vsphere_tasks import run_task
+from activities.sites.vsphere import inventory
+from activities.sites.vsphere.errors import where
+from activities.sites.vsphere.session import POOL, Session, SessionPool
+from activities.sites.vsphere.tasks import run_task
 from standby.contracts.sites import MachineRef
 from standby.runbook import VsphereSite
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from activities.sites import aws_drs as drs
-from activities.sites.aws_clients import Api
+from activities.sites.aws import drs
+from activities.sites.aws.clients import Api
 from activities.sites.base import PermanentProviderError, ProviderError
 from standby.contracts.sites import LaunchInput, MachineRef, Target
 

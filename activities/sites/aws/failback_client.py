@@ -16,7 +16,7 @@ import ssl
 import stat
 import time
 from collections.abc import Awaitable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -96,7 +96,7 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_AUTHENTICATE)
     async def authenticate(self, step: FailbackStep) -> str:
         """Who the installation token from this worker's environment is, checked against the site's account."""
-        from activities.sites.aws_clients import installation_identity
+        from activities.sites.aws.clients import installation_identity
 
         token = os.environ.get(TOKEN_ENV, "")
         if not token:
@@ -112,17 +112,17 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_DETECT)
     async def detect(self, step: FailbackStep) -> Detected:
         """The recovery instance to fail back from (the runbook's, or detected from DRS) and its volumes."""
-        from activities.sites import aws_failback, aws_instances
+        from activities.sites.aws import failback, instances
 
         provider = self._provider(step.dr)
-        instance = await _mapped(aws_failback.recovery_instance(provider.api, step.machine))
+        instance = await _mapped(failback.recovery_instance(provider.api, step.machine))
         ident = instance["recoveryInstanceID"]
-        found = await _mapped(aws_instances.by_ids(provider.api, [instance.get("ec2InstanceID") or ident]))
+        found = await _mapped(instances.by_ids(provider.api, [instance.get("ec2InstanceID") or ident]))
         disks = [Disk(device=d["internalDeviceName"], bytes=int(d.get("bytes", 0)))
                  for d in (instance.get("recoveryInstanceProperties") or {}).get("disks", [])]
         workdir = self.state_dir / "failback" / step.runbook / step.machine.name
         workdir.mkdir(parents=True, exist_ok=True)
-        address = next((aws_instances.address(i) for i in found.values()), None)
+        address = next((instances.address(i) for i in found.values()), None)
         return Detected(instance=ident, address=address, disks=disks, workdir=str(workdir))
 
     @activity.defn(name=names.FAILBACK_MAP_VOLUMES)
@@ -137,7 +137,7 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_CONFIGURE)
     async def configure(self, inp: ConfigureInput) -> str:
         """Write the replication software's configuration and the token file (0600) beside it."""
-        from activities.sites.aws_clients import service_endpoint
+        from activities.sites.aws.clients import service_endpoint
 
         token = os.environ.get(TOKEN_ENV, "")
         if not token:
@@ -159,7 +159,7 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_VERIFY_ENDPOINT)
     async def verify_endpoint(self, step: FailbackStep) -> str:
         """Reach the DRS service endpoint over HTTPS (443); unreachable is retried by the caller's policy."""
-        from activities.sites.aws_clients import service_endpoint
+        from activities.sites.aws.clients import service_endpoint
 
         host, port, scheme = service_endpoint(step.dr.config.region)  # type: ignore[union-attr]
         started = time.monotonic()
@@ -175,26 +175,24 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_PAIR)
     async def pair(self, step: FailbackStep) -> str:
         """Pair the failback replication with the recovery instance's agent (retried until the agent reports)."""
-        from activities.sites import aws_drs, aws_failback
+        from activities.sites.aws import drs, failback
 
         provider = self._provider(step.dr)
-        found = await _mapped(aws_drs.recovery_instances(provider.api, instances=[step.instance or ""]))
+        found = await _mapped(drs.recovery_instances(provider.api, instances=[step.instance or ""]))
         if not found:
             raise _refuse(f"recovery instance {step.instance} is gone [{provider.describe()}]", "NotFound")
-        return await _mapped(aws_failback.pair(provider.api, found[0], step.machine.name))
+        return await _mapped(failback.pair(provider.api, found[0], step.machine.name))
 
     @activity.defn(name=names.FAILBACK_REPLICATE)
     async def replicate(self, step: FailbackStep) -> MachineReplication:
         """Failback replication state; not yet continuous is a benign failure the poll policy retries."""
-        from datetime import datetime
-
-        from activities.sites import aws_drs
+        from activities.sites.aws import drs
 
         provider = self._provider(step.dr)
-        found = await _mapped(aws_drs.recovery_instances(provider.api, instances=[step.instance or ""]))
+        found = await _mapped(drs.recovery_instances(provider.api, instances=[step.instance or ""]))
         if not found:
             raise _refuse(f"recovery instance {step.instance} is gone [{provider.describe()}]", "NotFound")
-        state = aws_drs.failback_of(step.machine.name, found[0], datetime.now(UTC))
+        state = drs.failback_of(step.machine.name, found[0], datetime.now(UTC))
         if state.phase != "continuous":
             percent = f" {state.percent:.0f}%" if state.percent is not None else ""
             raise ApplicationError(f"{step.machine.name}: {state.phase}{percent} ({state.detail})", type="NotYet",
@@ -204,10 +202,10 @@ class FailbackClientActivities:
     @activity.defn(name=names.FAILBACK_STOP)
     async def stop(self, step: FailbackStep) -> None:
         """Stop the failback replication of the recovery instance (after the flow failed or was cancelled)."""
-        from activities.sites import aws_failback
+        from activities.sites.aws import failback
 
         if step.instance:
-            await _mapped(aws_failback.stop(self._provider(step.dr).api, step.instance))
+            await _mapped(failback.stop(self._provider(step.dr).api, step.instance))
 
     def all(self) -> list:
         """Every activity of this class, for the worker."""

@@ -9,7 +9,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_errors import not_found
+from activities.sites.vsphere.errors import not_found
 from standby.runbook import VsphereSite
 
 MOID = re.compile(r"^vm-\d+$")
@@ -17,7 +17,8 @@ UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 TAG = "standby."
 
 
-def collect(content: vim.ServiceContent, root: vim.ManagedEntity, kind: type, props: list[str]) -> list[tuple[Any, dict]]:
+def collect(content: vim.ServiceContent, root: vim.ManagedEntity, kind: type,
+            props: list[str]) -> list[tuple[Any, dict]]:
     """(object, {property: value}) of every `kind` under root, in one round trip."""
     view = content.viewManager.CreateContainerView(root, [kind], True)
     try:
@@ -58,7 +59,8 @@ def datacenter(content: vim.ServiceContent, config: VsphereSite, context: str) -
     raise not_found(f"datacenter {config.datacenter}", context)
 
 
-def cluster(content: vim.ServiceContent, dc: vim.Datacenter, config: VsphereSite, context: str) -> vim.ClusterComputeResource | None:
+def cluster(content: vim.ServiceContent, dc: vim.Datacenter, config: VsphereSite,
+            context: str) -> vim.ClusterComputeResource | None:
     """The site's cluster, when it names one."""
     if not config.cluster:
         return None

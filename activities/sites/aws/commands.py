@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import shlex
 
-from activities.sites.aws_clients import Api
-from activities.sites.aws_drs import heartbeat
+from activities.sites.aws.clients import Api
+from activities.sites.aws.drs import heartbeat
 from activities.sites.base import PermanentProviderError, ProviderError
 
 DOCUMENT = "AWS-RunShellScript"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
-from activities.sites.aws_errors import SDK_ERRORS, context, mapped
+from activities.sites.aws.errors import SDK_ERRORS, context, mapped
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite

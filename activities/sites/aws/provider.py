@@ -12,14 +12,13 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from activities.sites import aws_drs as drs
-from activities.sites import aws_failback as failback
-from activities.sites import aws_instances as ec2
-from activities.sites.aws_clients import Api, AwsClients, connect
-from activities.sites.aws_commands import run_all
-from activities.sites.aws_dns import upsert
-from activities.sites.aws_drs import servers_of
-from activities.sites.aws_launch import apply
+from activities.sites.aws import drs, failback
+from activities.sites.aws import instances as ec2
+from activities.sites.aws.clients import Api, AwsClients, connect
+from activities.sites.aws.commands import run_all
+from activities.sites.aws.dns import upsert
+from activities.sites.aws.drs import servers_of
+from activities.sites.aws.launch import apply
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import (
     AppInput,

@@ -15,13 +15,10 @@ from datetime import UTC, datetime
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites import vsphere_points as points
-from activities.sites import vsphere_power as power
-from activities.sites import vsphere_targets as targets
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_session import POOL, SessionPool
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory, points, power, targets
+from activities.sites.vsphere.session import POOL, SessionPool
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,
@@ -103,8 +100,9 @@ class VsphereSiteProvider:
                                    f"take recovery point {name}", ident)
                 existing = (await self._points(machine))[2]
             for old in points.expired(existing, self.clock(), inp.retention):
-                await self.vc.task(lambda _, old=old: old.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
-                                   f"prune recovery point {old.name}", ident)
+                await self.vc.task(
+                    lambda _, old=old: old.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
+                    f"prune recovery point {old.name}", ident)
 
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """The replica's points, oldest first, by snapshot name."""
@@ -126,7 +124,8 @@ class VsphereSiteProvider:
             ident = self.vc.vm_of(machine)
             vm = await self.vc.vm(ident)
             launched = await power.power_on(self.vc.session, vm, self.vc.where(ident))
-            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None, "read guest IP", ident)
+            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None, "read guest IP",
+                                        ident)
             started.append(Target(key="live", machine=machine.name, app=inp.app.name, site=self.site.name,
                                   mode="recovery", target_id=ident, address=address or None, launched=launched))
         return started

@@ -9,9 +9,9 @@ from pyVmomi import vim
 from temporalio import activity
 
 from activities.sites.base import ProviderError
-from activities.sites.vsphere_errors import mapped
-from activities.sites.vsphere_inventory import props
-from activities.sites.vsphere_session import Session
+from activities.sites.vsphere.errors import mapped
+from activities.sites.vsphere.inventory import props
+from activities.sites.vsphere.session import Session
 
 POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 2.0

@@ -5,8 +5,8 @@ import time
 
 from pyVmomi import vim
 
-from activities.sites.vsphere_session import Session
-from activities.sites.vsphere_tasks import heartbeat, run_task
+from activities.sites.vsphere.session import Session
+from activities.sites.vsphere.tasks import heartbeat, run_task
 
 ON, OFF = vim.VirtualMachinePowerState.poweredOn, vim.VirtualMachinePowerState.poweredOff
 POLL_SECONDS = 0.5

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_inventory import network
+from activities.sites.vsphere.inventory import network
 from standby.runbook import GuestIp
 
 Nic = vim.vm.device.VirtualEthernetCard

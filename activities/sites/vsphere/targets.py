@@ -10,12 +10,10 @@ from datetime import datetime
 
 from pyVmomi import vim
 
-from activities.sites import vsphere_inventory as inventory
-from activities.sites import vsphere_network as net
-from activities.sites import vsphere_points as points
-from activities.sites import vsphere_power as power
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere_vcenter import Vcenter
+from activities.sites.vsphere import inventory, points, power
+from activities.sites.vsphere import network as net
+from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import LaunchInput, Target
 from standby.runbook import VsphereSite
 
@@ -61,7 +59,8 @@ async def launch_recovery(vc: Vcenter, inp: LaunchInput, now: datetime) -> Targe
                 f"{name} is {state} at {vc.name}: recovering it would revert a running VM; stop it first "
                 f"[{vc.where(name)}]")
         point = _point(inp, snapshots, name, vc.where(name))
-        await vc.task(lambda _: point.snapshot.RevertToSnapshot_Task(suppressPowerOn=True), f"revert to {point.name}", name)
+        await vc.task(lambda _: point.snapshot.RevertToSnapshot_Task(suppressPowerOn=True), f"revert to {point.name}",
+                      name)
         await _customize(vc, inp, vm, name)
         dc = await vc.datacenter()
         await _reconfigure(vc, vm, name, dc, lambda current: vc.config.networks.get(current), marks(inp, now))
@@ -133,8 +132,9 @@ def _clone_spec(content: vim.ServiceContent, dc: vim.Datacenter, source: vim.Vir
         pool = inventory.resource_pool(cluster.resourcePool, config.resource_pool, where)
     store = inventory.datastore(dc, config.datastore, where) if config.datastore else None
     # A full clone: the drill VM must not depend on a snapshot that retention may prune meanwhile.
+    marked = vim.vm.ConfigSpec(extraConfig=inventory.tag_options(**tags))
     spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=pool, datastore=store), powerOn=False, template=False,
-                            snapshot=point.snapshot, config=vim.vm.ConfigSpec(extraConfig=inventory.tag_options(**tags)))
+                            snapshot=point.snapshot, config=marked)
     return folder, spec
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.config import Config
 
-from activities.sites.aws_clients import AwsClients
-from activities.sites.aws_drs import MACHINE, RUNBOOK
-from activities.sites.aws_errors import SDK_ERRORS, code_of
-from activities.sites.doctor import Check
+from activities.sites.aws.clients import AwsClients
+from activities.sites.aws.drs import MACHINE, RUNBOOK
+from activities.sites.aws.errors import SDK_ERRORS, code_of
+from activities.sites.base import Check
 from standby.contracts.sites import SiteRef
 from standby.runbook import AwsSite, Runbook
 

@@ -74,7 +74,8 @@ def state(machine: str, existing: list[Point], now: datetime, interval: timedelt
     base = dict(machine=machine, latest_point=latest, points=len(existing), lag_seconds=round(lag, 3))
     if lag <= (2 * interval + SLACK).total_seconds():
         return MachineReplication(phase="continuous", **base)
-    why = "replication paused" if paused else f"newest point is {lag:.0f}s old, one is due every {interval.total_seconds():.0f}s"
+    due = f"newest point is {lag:.0f}s old, one is due every {interval.total_seconds():.0f}s"
+    why = "replication paused" if paused else due
     return MachineReplication(phase="stalled", detail=why, **base)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from activities.sites.aws_clients import Api
-from activities.sites.aws_drs import MACHINE, MODE, RUNBOOK, chunks, tags_of
+from activities.sites.aws.clients import Api
+from activities.sites.aws.drs import MACHINE, MODE, RUNBOOK, chunks, tags_of
 from activities.sites.base import ProviderError
 
 LIVE = ["pending", "running", "stopping", "stopped"]
