@@ -65,6 +65,20 @@ def fitting(state: AppState) -> str:
     return _FITS[state.phase]
 
 
+# Where an operation leaves its apps, for those whose start phases differ from it.
+_ENDS = {"failover": "failed_over", "failback": "failed_back", "return": "protected"}
+
+
+def remaining(truth: RunbookTruth, operation: Operation, apps: list[str]) -> list[str]:
+    """The apps an operation asked for without --only acts on: those it has not done yet. After `failover --only
+    db`, `failover` moves the rest; after an abort, running the operation again finishes it."""
+    if operation in _ENDS:
+        left = [a for a in apps if truth.apps[a].phase != _ENDS[operation]]
+        return left or apps
+    interrupted = [a for a in apps if truth.apps[a].interrupted_by == operation]
+    return interrupted or apps
+
+
 def refusals(truth: RunbookTruth, operation: Operation, apps: list[str]) -> list[str]:
     """Why `operation` may not start for each of `apps`; empty when it may."""
     out = []

@@ -79,7 +79,7 @@ class RunbookWorkflow:
         self._truth = truth.model_copy(update={"epoch": epoch, "operation": RunningOperation(
             operation=request.operation, workflow_id=ident, requested_by=request.requested_by,
             started=workflow.now(), apps=apps)})
-        inp = OperationInput(runbook=request.runbook, only=request.only, point=request.point, force=request.force,
+        inp = OperationInput(runbook=request.runbook, only=apps, point=request.point, force=request.force,
                              yes=request.yes, requested_by=request.requested_by, keep_for=request.keep_for,
                              owner=workflow.info().workflow_id, active=active, epoch=epoch,
                              last_drill=truth.last_drill)
@@ -109,6 +109,8 @@ class RunbookWorkflow:
         truth = lifecycle.synced(self._truth, request.runbook)
         try:
             apps = select(request.runbook, request.only or None)
+            if not request.only:
+                apps = lifecycle.remaining(truth, request.operation, apps)
             return truth, apps, lifecycle.check(truth, request.operation, apps)
         except (lifecycle.Refused, PlanError) as error:
             raise ApplicationError(str(error), type="Refused", non_retryable=True) from None
