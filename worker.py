@@ -4,13 +4,14 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
+from standby.client import Refused, connect
 from standby.config import Settings
-from standby.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 
@@ -26,19 +27,17 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """A client of the settings' Temporal server, with the pydantic converter every input needs."""
-    return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=DATA_CONVERTER)
-
-
 async def main() -> None:
     """Run until SIGINT or SIGTERM, then let running activities finish their current step."""
     logging.basicConfig(level=os.environ.get("STANDBY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    client = await connect(settings)
+    try:
+        client = await connect(settings)
+    except Refused as error:
+        logging.error("%s", error)
+        sys.exit(1)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
