@@ -99,6 +99,7 @@ def server_command(state_dir: str | None, port: int, ui_port: int) -> None:
 
 def _register_operator_commands() -> None:
     """Operator, report and demo commands live in their own modules; importing them adds them to `main`."""
+    import standby.cli_codec  # noqa: F401
     import standby.cli_demo  # noqa: F401
     import standby.cli_doctor  # noqa: F401
     import standby.cli_ops  # noqa: F401
