@@ -297,6 +297,12 @@ class RemediationAction(Strict):
         return getattr(self, self.kind)
 
 
+class FromEnv(Strict):
+    """A value the worker reads from its own environment when the step runs; it never enters an input or result."""
+
+    from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a variable of the worker")]
+
+
 class Hook(Strict):
     """An SRM-style step: a command (argv, never a shell string), a prompt, or a remediation action."""
 
@@ -308,7 +314,7 @@ class Hook(Strict):
     timeout: Duration = timedelta(minutes=5)
     retries: Annotated[int, Field(ge=0, le=20)] = 0
     on_failure: Literal["abort", "continue", "prompt"] = "abort"
-    env: dict[str, str] = {}
+    env: dict[str, str | FromEnv] = Field({}, description="a literal (a template) or {from_env: VAR} of the worker")
 
     @model_validator(mode="after")
     def _run_or_prompt(self) -> "Hook":

@@ -214,7 +214,8 @@ def _templates(runbook: Runbook) -> Iterable[tuple[tuple, str, frozenset[str]]]:
         if hook.prompt is not None:
             yield ("hooks", index, "prompt"), hook.prompt, templates.HOOK_NAMES
         for key, value in hook.env.items():
-            yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
+            if isinstance(value, str):
+                yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
     for name, app in runbook.apps.items():
         for field in ("start", "stop"):
             for position, arg in enumerate(getattr(app, field) or []):
