@@ -10,14 +10,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.hooks import NOT_STARTED, CommandInput, CommandResult, execute
 from standby import templates
-from standby.runbook import FromEnv
+from standby.runbook import EnvValue, FromEnv
 
 
 class StepCommand(BaseModel):
     """A hook's argv and env as written in the runbook, with the values its templates may use."""
 
     argv: list[str]
-    env: dict[str, str | FromEnv] = {}
+    env: dict[str, EnvValue] = {}
     context: dict[str, str] = {}
     timeout_seconds: float = 300
     label: str = ""

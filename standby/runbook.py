@@ -6,11 +6,21 @@ apps, hooks -> groups) are checked by `standby.checks`, which knows where each
 key stands in the file.
 """
 
+import re
 from datetime import timedelta
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -21,6 +31,7 @@ Argv = Annotated[list[str], Field(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Strict(BaseModel):
@@ -300,7 +311,29 @@ class RemediationAction(Strict):
 class FromEnv(Strict):
     """A value the worker reads from its own environment when the step runs; it never enters an input or result."""
 
-    from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a variable of the worker")]
+    from_env: str = Field(description="a variable of the worker's environment",
+                          json_schema_extra={"pattern": _ENV_NAME.pattern})
+
+    @field_validator("from_env")
+    @classmethod
+    def _a_variable_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"'{value}' is not a variable name: letters, digits and '_', not starting with a digit")
+        return value
+
+
+def _env_kind(value: Any) -> str | None:
+    """Which kind of hook env value this is; None (an error) for neither."""
+    if isinstance(value, str):
+        return "str"
+    return "FromEnv" if isinstance(value, (dict, FromEnv)) else None
+
+
+EnvValue = Annotated[
+    Annotated[str, Tag("str")] | Annotated[FromEnv, Tag("FromEnv")],
+    Discriminator(_env_kind, custom_error_type="env_value",
+                  custom_error_message="expected a string or {from_env: VARIABLE}"),
+]
 
 
 class Hook(Strict):
@@ -314,7 +347,7 @@ class Hook(Strict):
     timeout: Duration = timedelta(minutes=5)
     retries: Annotated[int, Field(ge=0, le=20)] = 0
     on_failure: Literal["abort", "continue", "prompt"] = "abort"
-    env: dict[str, str | FromEnv] = Field({}, description="a literal (a template) or {from_env: VAR} of the worker")
+    env: dict[str, EnvValue] = Field({}, description="a literal (a template) or {from_env: VAR} of the worker")
 
     @model_validator(mode="after")
     def _run_or_prompt(self) -> "Hook":

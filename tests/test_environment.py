@@ -143,5 +143,7 @@ async def test_a_from_env_variable_the_worker_lacks_fails_once_naming_it(client,
 def test_a_hook_env_value_is_a_literal_or_from_env_and_a_bad_variable_name_is_refused():
     hook = Hook.model_validate({"at": "before", "run": ["true"], "env": {"A": "x", "B": {"from_env": "SHOP_TOKEN"}}})
     assert hook.env == {"A": "x", "B": FromEnv(from_env="SHOP_TOKEN")}
-    with pytest.raises(ValueError, match="from_env"):
+    with pytest.raises(ValueError, match="'not a name' is not a variable name"):
         Hook.model_validate({"at": "before", "run": ["true"], "env": {"B": {"from_env": "not a name"}}})
+    with pytest.raises(ValueError, match=r"expected a string or \{from_env: VARIABLE\}"):
+        Hook.model_validate({"at": "before", "run": ["true"], "env": {"B": 42}})
