@@ -15,6 +15,7 @@ from standby.converter import DATA_CONVERTER
 from workflows import attributes
 
 IN_CI = os.environ.get("CI") == "true"
+pytest_plugins = ["tests.slapd_fixture"]
 
 
 def require_binary(name: str, package: str) -> str:
