@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from activities import checks, commands, hooks
+from activities.access import AccessActivities
 from activities.failback_client import FailbackClientActivities
 from activities.sites.activities import SiteActivities
 from activities.sites.registry import Providers, default_providers
@@ -16,4 +17,5 @@ def build(state_dir: Path, providers: Providers | None = None) -> list:
     sites, failback = SiteActivities(providers), FailbackClientActivities(providers, state_dir)
     store = StateStore(state_dir)
     return [*sites.all(), *failback.all(), *RemediationActivities().all(), store.load_state, store.update_state,
-            commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download]
+            commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download,
+            AccessActivities().verify_operator]

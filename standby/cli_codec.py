@@ -1,10 +1,12 @@
 """Secrets commands: `standby codec-server` for the Temporal UI, `standby keygen` for the worker's proof keys."""
 
 import sys
+from pathlib import Path
 
 import click
 
-from standby.cli import err, main
+from standby import proof
+from standby.cli import err, main, out
 from standby.codec import EncryptionCodec
 from standby.codec_server import CodecServer
 from standby.config import Settings, SettingsError
@@ -39,3 +41,19 @@ def codec_server(host: str, port: int, cors_origin: str | None) -> None:
         pass
     finally:
         server.server_close()
+
+
+@main.command()
+@click.option("--private-key", "private_key", default="worker.key", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="where the worker's private key goes (mode 0600)")
+@click.option("--public-key", "public_key", default="worker.pub", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="where its public key goes, for every CLI")
+def keygen(private_key: Path, public_key: Path) -> None:
+    """Write a new key pair for sealed operator proofs: the private key for workers, the public one for CLIs."""
+    try:
+        proof.generate_keys(private_key, public_key)
+    except (proof.ProofError, OSError) as error:
+        err.print(str(error), markup=False)
+        sys.exit(1)
+    out.print(f"wrote {private_key} (workers: {proof.PRIVATE_KEY_ENV}={private_key.resolve()}) and {public_key} "
+              f"(CLIs: {proof.PUBLIC_KEY_ENV}={public_key.resolve()})", markup=False)
