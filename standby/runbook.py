@@ -440,13 +440,12 @@ class Directory(Strict):
     ca_file: str | None = Field(None, description="CA bundle on the worker for ldaps:// or start_tls")
     timeout: Duration = timedelta(seconds=10)
 
-    @model_validator(mode="after")
-    def _names_the_username(self) -> "Directory":
-        for name in ("user", "user_filter"):
-            value = getattr(self, name)
-            if value is not None and "{username}" not in value:
-                raise ValueError(f"directory.{name} must contain {{username}}, where the person's name goes")
-        return self
+    @field_validator("user", "user_filter")
+    @classmethod
+    def _names_the_username(cls, value: str | None) -> str | None:
+        if value is not None and "{username}" not in value:
+            raise ValueError(f"'{value}' has no {{username}}: write where the person's name goes")
+        return value
 
 
 class Pair(Strict):

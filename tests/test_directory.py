@@ -93,3 +93,10 @@ def test_active_directory_groups_come_from_one_in_chain_search():
     assert directory._person_dn(connection, config, "bob", "bob@corp.example.org") == dn
     assert directory._nested_groups(connection, config, dn) == [group]
     assert connection.queries == ["(sAMAccountName=bob)", chain]
+
+
+def test_a_directory_section_without_a_username_placeholder_or_with_a_bad_url_is_refused():
+    with pytest.raises(ValueError, match="'uid=bob' has no \\{username\\}"):
+        Slapd("ldap://127.0.0.1:1").directory(user="uid=bob")
+    with pytest.raises(ValueError, match="url"):
+        Slapd("http://127.0.0.1:1").directory()
