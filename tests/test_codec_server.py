@@ -29,9 +29,9 @@ KEYS = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
 SECRET = "codec-server-cleartext"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def codec_server():
-    """`standby codec-server` as an operator starts it, on a free port, for the UI origin."""
+    """`standby codec-server` as an operator starts it, on a free port, for the UI origin (one per module)."""
     port = free_port()
     env = {**os.environ, "STANDBY_CODEC_KEYS": KEYS, "TEMPORAL_NAMESPACE": "default"}
     proc = subprocess.Popen([sys.executable, "-m", "standby", "codec-server", "--port", str(port), "--cors-origin", UI],
