@@ -11,16 +11,17 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
+from standby.client import Refused, connect
 from standby.config import Settings
 from standby.contracts import attributes
 from standby.contracts.names import site_queue
-from standby.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 # How often a worker that serves every site looks for runbooks with new sites.
@@ -75,12 +76,6 @@ class SiteWorkers:
         await worker.run()
 
 
-async def connect(settings: Settings) -> Client:
-    """A client of the settings' Temporal server, with the pydantic converter every input needs."""
-    return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=DATA_CONVERTER)
-
-
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The worker's options."""
     parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.split("\n\n")[0])
@@ -96,7 +91,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    client = await connect(settings)
+    try:
+        client = await connect(settings)
+    except Refused as error:
+        logging.error("%s", error)
+        sys.exit(1)
     activities = activity_registry.build(settings.state_dir)
     worker = build_worker(client, settings, activities)
     sites = SiteWorkers(client, settings.task_queue, activities, options.site or None)

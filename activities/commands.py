@@ -1,26 +1,49 @@
-"""Command steps of a runbook: templates rendered on the worker, then run as argv."""
+"""Command steps of a runbook: templates rendered and `from_env` values read on the worker, then run as argv."""
 
+import os
 import sys
+from collections.abc import Mapping
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.hooks import run_hook
+from activities.hooks import execute
 from standby import templates
 from standby.contracts import names
-from standby.contracts.commands import CommandInput, CommandResult, StepCommand
+from standby.contracts.commands import NOT_STARTED, CommandInput, CommandResult, StepCommand
+from standby.runbook import FromEnv
 
 
-def render(step: StepCommand) -> CommandInput:
-    """The concrete command: templates filled in, STANDBY_* variables set."""
+def _resolve(step: StepCommand, name: str, source: FromEnv, environ: Mapping[str, str]) -> str:
+    """A from_env value, or a non-retryable error saying which variable the worker lacks."""
+    value = environ.get(source.from_env)
+    if value is None:
+        raise ApplicationError(
+            f"hook {step.label or step.argv[0]}: env {name} is {{from_env: {source.from_env}}}, but {source.from_env} "
+            "is not set in this worker's environment; set it where the worker starts", type=NOT_STARTED,
+            non_retryable=True)
+    return value
+
+
+def render(step: StepCommand, environ: Mapping[str, str] = os.environ) -> tuple[CommandInput, set[str]]:
+    """The concrete command (templates filled in, STANDBY_* variables set, from_env values read from the
+    worker's environment) and the values read so, which the command's output must not show."""
     context = {**step.context, "python": sys.executable}
     env = {f"STANDBY_{key.upper()}": value for key, value in step.context.items()}
-    env.update({key: templates.render(value, context) for key, value in step.env.items()})
-    return CommandInput(
-        argv=templates.render_argv(step.argv, context), env=env, timeout_seconds=step.timeout_seconds, label=step.label
-    )
+    secrets: set[str] = set()
+    for key, value in step.env.items():
+        if isinstance(value, FromEnv):
+            env[key] = _resolve(step, key, value, environ)
+            secrets.add(env[key])
+        else:
+            env[key] = templates.render(value, context)
+    command = CommandInput(argv=templates.render_argv(step.argv, context), env=env,
+                           timeout_seconds=step.timeout_seconds, label=step.label)
+    return command, secrets
 
 
 @activity.defn(name=names.RUN_STEP)
 async def run_step(step: StepCommand) -> CommandResult:
-    """Render a command step and run it like any hook (timeout, heartbeats, output kept)."""
-    return await run_hook(render(step))
+    """Render a command step and run it like any hook (timeout, heartbeats, output kept, secrets redacted)."""
+    command, secrets = render(step)
+    return await execute(command, secrets)

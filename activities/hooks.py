@@ -1,4 +1,8 @@
-"""SRM-style command steps: run an argv with a timeout in its own process group, heartbeating."""
+"""SRM-style command steps: run an argv with a timeout in its own process group, heartbeating.
+
+A command starts with a clean environment (activities.environment) and its output has every known secret
+value redacted before it leaves this module, so neither reaches a result, a failure or a history.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.environment import child_environment, redact, secrets_to_hide
 from standby.contracts import names
 from standby.contracts.commands import FAILED, NOT_STARTED, TIMED_OUT, CommandInput, CommandResult
 
@@ -29,22 +34,27 @@ DRAIN_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 """Heartbeat interval when the caller set no heartbeat timeout."""
 
-
 class _Tail:
-    """The last OUTPUT_LIMIT bytes read from a stream."""
+    """The last bytes read from a stream: OUTPUT_LIMIT, plus a margin for the secrets redacted from it."""
 
-    def __init__(self) -> None:
+    def __init__(self, margin: int = 0) -> None:
         self.data = bytearray()
+        self.margin = margin
+        self.cut = False
 
     async def read_from(self, stream: asyncio.StreamReader) -> None:
         """Read the stream to its end, keeping only the tail."""
         while chunk := await stream.read(65536):
             self.data += chunk
-            del self.data[:-OUTPUT_LIMIT]
+            if len(self.data) > OUTPUT_LIMIT + self.margin:
+                self.cut = True
+                del self.data[:-(OUTPUT_LIMIT + self.margin)]
 
-    def text(self) -> str:
-        """The tail as text; a cut through a multi-byte character becomes U+FFFD."""
-        return self.data.decode("utf-8", errors="replace")
+    def text(self, secrets: list[str]) -> str:
+        """The tail as text with the secrets redacted; a cut through a multi-byte character becomes U+FFFD."""
+        text = redact(self.data.decode("utf-8", errors="replace"), secrets)
+        # A secret cut by the start of the tail escapes redaction; it lies within the margin, dropped here.
+        return text[self.margin:] if self.cut else text
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
@@ -60,7 +70,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     _kill_group(proc.pid, signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pass
     # Children may outlive a leader that exited on SIGTERM; the group id still reaches them.
     _kill_group(proc.pid, signal.SIGKILL)
@@ -75,27 +85,30 @@ async def _drain(readers: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*readers, return_exceptions=True)
 
 
-async def run_command(inp: CommandInput) -> CommandResult:
-    """Run inp.argv in its own process group; on timeout or cancellation kill the whole group."""
+async def run_command(inp: CommandInput, secrets: Collection[str] = ()) -> CommandResult:
+    """Run inp.argv in its own process group with a clean environment; on timeout or cancellation kill the whole
+    group. The output has the secrets given and the worker's secret-looking variables redacted."""
     if not inp.argv:
         raise ValueError("command step has an empty argv")
+    hidden = secrets_to_hide(secrets)
+    margin = max((len(s.encode()) for s in hidden), default=0)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *inp.argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **inp.env},
+        env=child_environment(inp.env),
         cwd=inp.cwd,
         start_new_session=True,
     )
-    out, err = _Tail(), _Tail()
+    out, err = _Tail(margin), _Tail(margin)
     assert proc.stdout is not None and proc.stderr is not None
     readers = [asyncio.create_task(out.read_from(proc.stdout)), asyncio.create_task(err.read_from(proc.stderr))]
     timed_out = False
     try:
         await asyncio.wait_for(proc.wait(), inp.timeout_seconds)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         timed_out = True
         await _stop(proc)
     finally:
@@ -106,8 +119,8 @@ async def run_command(inp: CommandInput) -> CommandResult:
     return CommandResult(
         argv=list(inp.argv),
         exit_code=proc.returncode if proc.returncode is not None else -1,
-        stdout=out.text(),
-        stderr=err.text(),
+        stdout=out.text(hidden),
+        stderr=err.text(hidden),
         duration_seconds=round(time.monotonic() - started, 3),
         timed_out=timed_out,
     )
@@ -168,14 +181,14 @@ def result_of(err: BaseException) -> CommandResult | None:
     return detail if isinstance(detail, CommandResult) else CommandResult(**detail)
 
 
-@activity.defn(name=names.RUN_HOOK)
-async def run_hook(inp: CommandInput) -> CommandResult:
-    """Run a command step; a non-zero exit or a timeout is a retryable failure carrying the output."""
+async def execute(inp: CommandInput, secrets: Collection[str] = ()) -> CommandResult:
+    """Run a command step in an activity: heartbeats, and a failure (carrying the redacted output) unless it
+    exited 0 within its timeout; `secrets` are values resolved on this worker, redacted from the output."""
     name = inp.label or (inp.argv[0] if inp.argv else "?")
     if not inp.argv:
         raise ApplicationError(f"hook {name}: empty argv", type=NOT_STARTED, non_retryable=True)
     try:
-        result = await heartbeating(run_command(inp), lambda elapsed: f"{name}: running for {elapsed:.0f}s")
+        result = await heartbeating(run_command(inp, secrets), lambda elapsed: f"{name}: running for {elapsed:.0f}s")
     except OSError as err:
         # Missing executable, missing cwd, not executable: another try cannot fix it.
         # `from None`: the message already says why, and callers read the innermost cause of a failure.
@@ -187,3 +200,9 @@ async def run_hook(inp: CommandInput) -> CommandResult:
     if not result.ok:
         raise _failure(name, inp, result)
     return result
+
+
+@activity.defn(name=names.RUN_HOOK)
+async def run_hook(inp: CommandInput) -> CommandResult:
+    """Run a command step; a non-zero exit or a timeout is a retryable failure carrying the output."""
+    return await execute(inp)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from activities import checks, commands, hooks
+from activities.access import AccessActivities
 from activities.sites.activities import SiteActivities
 from activities.sites.registry import Providers
 from activities.state import LegacyStateImport
@@ -13,4 +14,5 @@ def build(state_dir: Path, providers: Providers | None = None) -> list:
     providers = providers or Providers(state_dir)
     legacy = LegacyStateImport(state_dir)
     return [*SiteActivities(providers).all(), *providers.activities(), legacy.import_legacy_state,
-            commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download]
+            commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download,
+            AccessActivities().verify_operator]

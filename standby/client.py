@@ -19,11 +19,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from standby import views
-from standby.config import Settings
+from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest
-from standby.converter import DATA_CONVERTER
+from standby.converter import data_converter
 from standby.runbook import Runbook
 
 
@@ -41,12 +41,17 @@ class Started:
 
 
 async def connect(settings: Settings, wait: float = 0.0) -> Client:
-    """A client of the configured Temporal server; `wait` seconds for a server that is still starting."""
+    """A client of the configured Temporal server (TLS, API key and payload codec from the settings), for the CLI
+    and the worker alike; `wait` seconds for a server that is still starting."""
+    try:
+        tls, converter = settings.tls(), data_converter(settings.keyring())
+    except SettingsError as error:
+        raise Refused(str(error)) from None
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                        data_converter=DATA_CONVERTER)
+            return await Client.connect(settings.temporal_address, namespace=settings.namespace, tls=tls,
+                                        api_key=settings.api_key, data_converter=converter)
         except RuntimeError as error:
             # A dev server just started accepts connections before its frontend is healthy.
             if asyncio.get_running_loop().time() >= deadline:

@@ -2,13 +2,20 @@
 
 A runbook of thousands of machines repeats the same defaults thousands of
 times; leaving them out (they come back on decoding) keeps every payload well
-under Temporal's 2 MiB limit.
+under Temporal's 2 MiB limit. With codec keys, every payload is also encrypted.
 """
 
 from pydantic_core import SchemaSerializer, core_schema
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
-from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+)
+
+from standby.codec import EncryptionCodec, Keyring
 
 _SERIALIZER = SchemaSerializer(core_schema.any_schema())
 
@@ -32,3 +39,12 @@ class CompactPayloadConverter(CompositePayloadConverter):
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
+
+
+def data_converter(keys: Keyring | None) -> DataConverter:
+    """DATA_CONVERTER, or with keys the same converter behind the encryption codec."""
+    if keys is None:
+        return DATA_CONVERTER
+    # Failure messages and stack traces carry hook output and error details: encrypted too.
+    return DataConverter(payload_converter_class=CompactPayloadConverter, payload_codec=EncryptionCodec(keys),
+                         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

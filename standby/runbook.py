@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -32,6 +33,7 @@ Argv = Annotated[list[str], Field(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Strict(BaseModel):
@@ -448,6 +450,34 @@ def action_kind(action: RestartVm | ResetVm | Vmotion | StorageVmotion) -> str:
     return next(kind for kind in ACTION_KINDS if hasattr(action, kind))
 
 
+class FromEnv(Strict):
+    """A value the worker reads from its own environment when the step runs; it never enters an input or result."""
+
+    from_env: str = Field(description="a variable of the worker's environment",
+                          json_schema_extra={"pattern": _ENV_NAME.pattern})
+
+    @field_validator("from_env")
+    @classmethod
+    def _a_variable_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"'{value}' is not a variable name: letters, digits and '_', not starting with a digit")
+        return value
+
+
+def _env_kind(value: Any) -> str | None:
+    """Which kind of hook env value this is; None (an error) for neither."""
+    if isinstance(value, str):
+        return "str"
+    return "FromEnv" if isinstance(value, (dict, FromEnv)) else None
+
+
+EnvValue = Annotated[
+    Annotated[str, Tag("str")] | Annotated[FromEnv, Tag("FromEnv")],
+    Discriminator(_env_kind, custom_error_type="env_value",
+                  custom_error_message="expected a string or {from_env: VARIABLE}"),
+]
+
+
 class HookAt(Strict):
     """What every hook has: where it attaches and in which operations it runs."""
 
@@ -472,7 +502,7 @@ class CommandHook(HookAt):
     timeout: Duration = timedelta(minutes=5)
     retries: Annotated[int, Field(ge=0, le=20)] = 0
     on_failure: Literal["abort", "continue", "prompt"] = "abort"
-    env: dict[str, str] = {}
+    env: dict[str, EnvValue] = Field({}, description="a literal (a template) or {from_env: VAR} of the worker")
 
     def describe(self) -> str:
         """The argv as written (templates unrendered)."""
@@ -511,11 +541,81 @@ Hook = Annotated[
 ]
 
 
-class AccessRule(Strict):
-    """Who may approve an operation: members of an LDAP group, or named users."""
+Gate = Literal["request", "approve", "continue", "abort", "force", "skip_approval"]
+GATES: tuple[Gate, ...] = ("request", "approve", "continue", "abort", "force", "skip_approval")
 
-    ldap_group: str | None = None
-    users: list[str] = []
+
+class Grant(Strict):
+    """Who may pass one gate: members of any of the groups (nested groups included), or the users named."""
+
+    groups: list[str] = Field([], description="group DNs, or bare group names (cn)")
+    users: list[str] = Field([], description="directory usernames")
+
+
+class AccessRule(Strict):
+    """Who may request, approve, continue, abort, force or skip the approval of one operation.
+
+    Request, continue and abort fall back to approve's grant; force and skip_approval belong to nobody unless
+    granted. `ldap_group` and `users` are the older spelling of an approve grant and add to it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    request: Grant | None = None
+    approve: Grant | None = None
+    continue_: Grant | None = Field(None, alias="continue", description="who may answer the operation's prompts")
+    abort: Grant | None = None
+    force: Grant | None = Field(None, description="who may skip the preconditions (--force)")
+    skip_approval: Grant | None = Field(None, description="who may start without a second person's approval (--yes)")
+    four_eyes: bool = Field(False, description="the approver is never the requester")
+    ldap_group: str | None = Field(None, description="older spelling of approve: {groups: [GROUP]}")
+    users: list[str] = Field([], description="older spelling of approve: {users: [...]}")
+
+    def grant(self, gate: Gate) -> Grant:
+        """Who may pass the gate."""
+        own = getattr(self, "continue_" if gate == "continue" else gate)
+        if gate in ("force", "skip_approval"):
+            return own or Grant()
+        if own is not None and gate != "approve":
+            return own
+        approve = self.approve or Grant()
+        return Grant(groups=[*approve.groups, *([self.ldap_group] if self.ldap_group else [])],
+                     users=[*approve.users, *self.users])
+
+
+class DirectoryBind(Strict):
+    """The account that searches groups: its DN, and the worker variable that holds its password."""
+
+    dn: str
+    password: FromEnv
+
+
+class Directory(Strict):
+    """The LDAP server (OpenLDAP or Active Directory) that proves operators and holds their groups.
+
+    Passwords never stand here: an operator's comes sealed from the CLI, the search account's from the worker's
+    environment.
+    """
+
+    url: Annotated[str, Field(pattern=r"^ldaps?://[^/\s]+/?$", description="ldap://host:389 or ldaps://host:636")]
+    kind: Literal["openldap", "active_directory"] = "openldap"
+    base_dn: str = Field(description="where people are searched, and groups unless group_base is set")
+    user: str = Field(description="what a person binds as, {username} filled in: a DN such as "
+                      "'uid={username},ou=people,dc=example,dc=org' or, for AD, '{username}@corp.example.org'")
+    user_filter: str | None = Field(None, description="finds the person's entry; default (uid={username}), "
+                                    "or (sAMAccountName={username}) for AD")
+    group_base: str | None = None
+    search_bind: DirectoryBind | None = Field(None, description="searches groups; default: the person's own bind")
+    start_tls: bool = False
+    ca_file: str | None = Field(None, description="CA bundle on the worker for ldaps:// or start_tls")
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("user", "user_filter")
+    @classmethod
+    def _names_the_username(cls, value: str | None) -> str | None:
+        if value is not None and "{username}" not in value:
+            raise ValueError(f"'{value}' has no {{username}}: write where the person's name goes")
+        return value
 
 
 class Pair(Strict):
@@ -564,6 +664,7 @@ class Runbook(Strict):
     groups: Annotated[list[Group], Field(min_length=1)]
     hooks: list[Hook] = []
     access: dict[Operation, AccessRule] = {}
+    directory: Directory | None = None
     pairs: dict[Name, Pair] = {}
     drill: Drill = Drill()
 

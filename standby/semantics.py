@@ -225,7 +225,8 @@ def _templates(runbook: Runbook) -> Iterable[tuple[tuple, str, frozenset[str]]]:
             for position, arg in enumerate(hook.run):
                 yield ("hooks", index, "run", position), arg, templates.HOOK_NAMES
             for key, value in hook.env.items():
-                yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
+                if isinstance(value, str):  # a from_env value is read on the worker, no template
+                    yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
         if isinstance(hook, PromptHook):
             yield ("hooks", index, "prompt"), hook.prompt, templates.HOOK_NAMES
     for name, app in runbook.apps.items():

@@ -17,9 +17,8 @@ from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
 IN_CI = os.environ.get("CI") == "true"
-
 # Fixture modules, registered once here so that test modules use their fixtures without importing them.
-pytest_plugins = ["tests.aws_support", "tests.vcsim_fixture"]
+pytest_plugins = ["tests.aws_support", "tests.vcsim_fixture", "tests.slapd_fixture"]
 
 
 def require_binary(name: str, package: str) -> str:

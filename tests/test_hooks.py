@@ -113,11 +113,12 @@ async def test_env_reaches_process_and_output_is_kept(tmp_path: Path) -> None:
     assert (result.exit_code, result.timed_out, result.ok) == (3, False, False)
 
 
-async def test_worker_environment_is_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STANDBY_FROM_WORKER", "inherited")
-    code = "import os; print(os.environ['STANDBY_FROM_WORKER'], os.environ['EXTRA'])"
+async def test_only_harmless_worker_variables_are_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STANDBY_FROM_WORKER", "not inherited")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    code = "import os; print(os.environ.get('STANDBY_FROM_WORKER'), os.environ['LANG'], os.environ['EXTRA'])"
     result = await run_command(CommandInput(argv=[PY, "-c", code], env={"EXTRA": "added"}))
-    assert result.stdout.split() == ["inherited", "added"]
+    assert result.stdout.split() == ["None", "C.UTF-8", "added"]
 
 
 async def test_output_keeps_the_last_64_kib() -> None:

@@ -2,6 +2,8 @@
 
 from pydantic import BaseModel
 
+from standby.runbook import EnvValue
+
 FAILED = "HookFailed"
 TIMED_OUT = "HookTimedOut"
 NOT_STARTED = "HookNotStarted"
@@ -34,10 +36,11 @@ class CommandResult(BaseModel):
 
 
 class StepCommand(BaseModel):
-    """A hook's argv and env as written in the runbook, with the values its templates may use."""
+    """A hook's argv and env as written in the runbook (a `from_env` value is read on the worker, never here),
+    with the values its templates may use."""
 
     argv: list[str]
-    env: dict[str, str] = {}
+    env: dict[str, EnvValue] = {}
     context: dict[str, str] = {}
     timeout_seconds: float = 300
     label: str = ""

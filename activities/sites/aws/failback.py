@@ -1,5 +1,5 @@
 """Failback of machines that run outside AWS: the recovery instance they come back from, its failback replication,
-and the failback launch. The Failback Client activities (`activities/failback_client.py`) call these.
+and the failback launch. The Failback Client activities (`failback_client.py` beside this module) call these.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from activities.environment import child_environment
 from activities.sites.local.processes import is_running, port_open, running_pid, start_process
 
 POLL_SECONDS = 0.05
@@ -134,7 +135,8 @@ def ensure_proxy(listen_port: int, route_file: Path, pid_file: Path, log_file: P
     """Starts the proxy unless it runs already; returns its pid once it accepts connections."""
     argv = proxy_argv(listen_port, route_file)
     before = running_pid(pid_file)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    # The proxy runs this module: the folder that holds the package is all it needs to find it.
+    env = child_environment({"PYTHONPATH": str(_ROOT)})
     pid = start_process(argv, pid_file=pid_file, log_file=log_file, env=env)
     deadline = time.monotonic() + timeout
     while pid != before and not port_open(listen_port):

@@ -7,7 +7,6 @@ process) its first try made, so nothing is launched twice.
 import asyncio
 import fcntl
 import json
-import os
 import shutil
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from activities.environment import child_environment
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.local import endpoint, processes, replication
 from activities.sites.local.status import machine_state, record_pass
@@ -177,7 +177,7 @@ class LocalSiteProvider:
         argv = self._argv(app, machine, target.port or 0, paths["data"], endpoints)
         paths["data"].mkdir(parents=True, exist_ok=True)
         try:
-            processes.start_process(argv, pid_file=paths["pid"], log_file=paths["log"], env=dict(os.environ))
+            processes.start_process(argv, pid_file=paths["pid"], log_file=paths["log"], env=child_environment())
             # Logged once the process exists, not once it listens: a worker that dies in between leaves a retry
             # that finds the process running and starts (and logs) nothing.
             with open(self.layout.launches(self.site.name), "a") as log:

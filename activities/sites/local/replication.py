@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from activities.environment import child_environment
+
 POINT_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TEMPORARY_PREFIX = ".tmp-"
 _ITEMIZED = re.compile(r"^[<>ch.*][fdLDS][.+?a-zA-Z ]{9} ")
@@ -90,7 +92,7 @@ def delete_point(point: RecoveryPoint) -> None:
 
 def _rsync(*args: str) -> subprocess.CompletedProcess[str]:
     """Runs rsync with a stable output language and no digit grouping."""
-    env = {**os.environ, "LC_ALL": "C"}
+    env = child_environment({"LC_ALL": "C"})
     try:
         return subprocess.run(["rsync", *args], capture_output=True, text=True, env=env, check=False)
     except FileNotFoundError:
