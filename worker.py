@@ -1,16 +1,19 @@
 """`python worker.py`: one worker running every Standby workflow and activity until Ctrl-C."""
 
+import argparse
 import asyncio
 import logging
 import os
 import signal
+import sys
+from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
-from standby.config import Settings
-from standby.converter import DATA_CONVERTER
+from standby import client as temporal
+from standby.config import Settings, SettingsError
 from workflows.registry import WORKFLOWS
 
 
@@ -26,19 +29,26 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """A client of the settings' Temporal server, with the pydantic converter every input needs."""
-    return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=DATA_CONVERTER)
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The worker's options; --help prints them without connecting."""
+    parser = argparse.ArgumentParser(
+        prog="worker.py", description=__doc__.split("\n\n")[0],
+        epilog="Temporal: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, STANDBY_TASK_QUEUE; "
+               "STANDBY_CLIENT_PATIENCE: seconds to keep trying while the server does not answer (default 60).")
+    parser.add_argument("--site", action="append", default=[], metavar="NAME",
+                        help="serve this site's actions (repeat for several); default: every site of every runbook")
+    parser.add_argument("--state", metavar="FOLDER", help="state folder (default $STANDBY_STATE or .standby)")
+    return parser.parse_args(argv)
 
 
-async def main() -> None:
+async def main(argv: Sequence[str] | None = None) -> None:
     """Run until SIGINT or SIGTERM, then let running activities finish their current step."""
+    options = parse(argv)
     logging.basicConfig(level=os.environ.get("STANDBY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
+    settings = Settings.from_env(options.state)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    client = await connect(settings)
+    client = await temporal.connect(settings)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,5 +61,18 @@ async def main() -> None:
     logging.info("worker stopped")
 
 
+def run() -> int:
+    """The worker's exit code: 0 once stopped; without a traceback, 1 if it cannot reach Temporal, 2 on bad settings."""
+    try:
+        asyncio.run(main())
+    except temporal.Refused as error:
+        print(f"worker.py: {error}", file=sys.stderr)
+        return 1
+    except SettingsError as error:
+        print(f"worker.py: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    temporal.exit_process(run())
