@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import registry as activity_registry
-from standby.client import Refused, connect
-from standby.config import Settings
+from standby import client as temporal
+from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.names import site_queue
 from workflows.registry import WORKFLOWS
@@ -77,10 +77,14 @@ class SiteWorkers:
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The worker's options."""
-    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.split("\n\n")[0])
+    """The worker's options; --help prints them without connecting."""
+    parser = argparse.ArgumentParser(
+        prog="worker.py", description=__doc__.split("\n\n")[0],
+        epilog="Temporal: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, STANDBY_TASK_QUEUE; "
+               "STANDBY_CLIENT_PATIENCE: seconds to keep trying while the server does not answer (default 60).")
     parser.add_argument("--site", action="append", default=[], metavar="NAME",
                         help="serve this site's actions (repeat for several); default: every site of every runbook")
+    parser.add_argument("--state", metavar="FOLDER", help="state folder (default $STANDBY_STATE or .standby)")
     return parser.parse_args(argv)
 
 
@@ -89,13 +93,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
     options = parse(argv)
     logging.basicConfig(level=os.environ.get("STANDBY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
+    settings = Settings.from_env(options.state)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        client = await connect(settings)
-    except Refused as error:
-        logging.error("%s", error)
-        sys.exit(1)
+    client = await temporal.connect(settings)
     activities = activity_registry.build(settings.state_dir)
     worker = build_worker(client, settings, activities)
     sites = SiteWorkers(client, settings.task_queue, activities, options.site or None)
@@ -113,5 +113,18 @@ async def main(argv: Sequence[str] | None = None) -> None:
     logging.info("worker stopped")
 
 
+def run() -> int:
+    """The worker's exit code: 0 once stopped; without a traceback, 1 if it cannot reach Temporal, 2 on bad settings."""
+    try:
+        asyncio.run(main())
+    except temporal.Refused as error:
+        print(f"worker.py: {error}", file=sys.stderr)
+        return 1
+    except SettingsError as error:
+        print(f"worker.py: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    temporal.exit_process(run())

@@ -1,16 +1,18 @@
 """The operator's side of Temporal: start operations under fixed IDs, find them, talk to them, follow them."""
 
 import asyncio
+import logging
+import os
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from temporalio.client import (
     Client,
+    RetryConfig,
     WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -24,6 +26,7 @@ from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest
 from standby.converter import data_converter
+from standby.executions import is_running, progress_of
 from standby.runbook import Runbook
 
 
@@ -42,7 +45,10 @@ class Started:
 
 async def connect(settings: Settings, wait: float = 0.0) -> Client:
     """A client of the configured Temporal server (TLS, API key and payload codec from the settings), for the CLI
-    and the worker alike; `wait` seconds for a server that is still starting."""
+    and the worker alike; `wait` seconds for a server that is still starting.
+
+    Each of the client's calls keeps retrying for `settings.patience` seconds while the server does not answer.
+    """
     try:
         tls, converter = settings.tls(), data_converter(settings.keyring())
     except SettingsError as error:
@@ -51,18 +57,48 @@ async def connect(settings: Settings, wait: float = 0.0) -> Client:
     while True:
         try:
             return await Client.connect(settings.temporal_address, namespace=settings.namespace, tls=tls,
-                                        api_key=settings.api_key, data_converter=converter)
+                                        api_key=settings.api_key, data_converter=converter,
+                                        retry_config=_retries(settings.patience))
         except RuntimeError as error:
             # A dev server just started accepts connections before its frontend is healthy.
             if asyncio.get_running_loop().time() >= deadline:
-                raise Refused(f"cannot reach Temporal at {settings.temporal_address} ({error}); "
-                              "start it with `standby server` or set TEMPORAL_ADDRESS") from None
+                raise Refused(unreachable(settings.temporal_address, error)) from None
             await asyncio.sleep(0.5)
 
 
 def owner_id(runbook: str) -> str:
     """`standby/<runbook>`: the runbook's owner workflow, which holds its truth and starts its operations."""
     return f"standby/{runbook}"
+def _retries(patience: float) -> RetryConfig:
+    # The SDK's default retries for 10 s in all, so a server restart of 10 s or more failed every running command.
+    # Retries at most 2 s apart: a server that is back is found soon.
+    return RetryConfig(max_interval_millis=2000, max_elapsed_time_millis=int(patience * 1000),
+                       max_retries=int(patience) + 10)
+
+
+def unreachable(address: str, error: BaseException) -> str:
+    """The sentence for a server that cannot be reached: the address tried and how to get a server there."""
+    why = "connection refused" if "Connection refused" in str(error) else str(error)
+    port = address.rpartition(":")[2]
+    return (f"cannot reach Temporal at {address} ({why}); start a server there with `standby server --port {port}`, "
+            "or set TEMPORAL_ADDRESS to the host:port of yours")
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush what was printed and end the process with `code`, skipping the interpreter's teardown.
+
+    temporalio/sdk-python#300 (open): the Rust client's threads may still touch the GIL while CPython finalizes,
+    and a command that succeeded aborts with "Fatal Python error: PyGILState_Release" (SIGABRT, or SIGSEGV).
+    A maintainer there doubts that closing the client would help, the cause being the cleanup of the SDK's Tokio
+    runtime; leaving with os._exit once every output is flushed, as other projects hit by it do, skips that cleanup.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe or file: nothing more can reach it
+    os._exit(code)
 
 
 def workflow_id(runbook: str, operation: str) -> str:
@@ -116,11 +152,6 @@ async def protect(client: Client, settings: Settings, request: ProtectRequest) -
     return await _ask_owner(client, settings, request.runbook, "protect", request)
 
 
-async def is_running(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the workflow's latest run is still running."""
-    return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-
-
 async def follow(client: Client, ident: str, console: Console, errors: Console) -> int:
     """Print the operation's steps as they end, and what it waits for, until it ends; 0 if it completed, else 1.
 
@@ -128,9 +159,9 @@ async def follow(client: Client, ident: str, console: Console, errors: Console) 
     """
     handle = client.get_workflow_handle(ident, result_type=OperationResult)
     shown, hint = 0, ""
-    while await is_running(handle):
+    while await is_running(client, ident):
         try:
-            progress = await handle.query("progress", result_type=Progress)
+            progress = await progress_of(client, ident)
         except (RPCError, WorkflowQueryFailedError):
             await asyncio.sleep(0.5)
             continue

@@ -11,6 +11,7 @@ from temporalio.service import TLSConfig
 from standby.codec import KEYS_ENV, CodecKeyError, Keyring
 
 TASK_QUEUE = "standby"
+PATIENCE_SECONDS = 60.0
 _TLS_FILES = {"tls_ca": "TEMPORAL_TLS_CA", "tls_cert": "TEMPORAL_TLS_CERT", "tls_key": "TEMPORAL_TLS_KEY"}
 
 
@@ -35,6 +36,18 @@ def _path(environ: Mapping[str, str], name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "")
+    if not text:
+        return default
+    try:
+        if float(text) >= 0:
+            return float(text)
+    except ValueError:
+        pass
+    raise SettingsError(f"{name}={text!r} is not a number of seconds; set it to one (e.g. 60) or unset it")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Settings shared by the CLI, the worker and the embedded server."""
@@ -51,12 +64,14 @@ class Settings:
     tls_server_name: str | None = None
     api_key: str | None = field(default=None, repr=False)
     codec_keys: str = field(default="", repr=False)
+    patience: float = PATIENCE_SECONDS
 
     @classmethod
     def from_env(cls, state_dir: str | None = None, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Settings from STANDBY_STATE, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, STANDBY_TASK_QUEUE, TEMPORAL_UI,
         TEMPORAL_TLS, TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_SERVER_NAME,
-        TEMPORAL_API_KEY and STANDBY_CODEC_KEYS."""
+        TEMPORAL_API_KEY, STANDBY_CODEC_KEYS and STANDBY_CLIENT_PATIENCE (seconds a client keeps trying while the
+        server does not answer)."""
         return cls(
             state_dir=Path(state_dir or environ.get("STANDBY_STATE", ".standby")).resolve(),
             temporal_address=environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
@@ -68,6 +83,7 @@ class Settings:
             tls_server_name=environ.get("TEMPORAL_TLS_SERVER_NAME", "").strip() or None,
             api_key=environ.get("TEMPORAL_API_KEY", "").strip() or None,
             codec_keys=environ.get(KEYS_ENV, ""),
+            patience=_seconds(environ, "STANDBY_CLIENT_PATIENCE", PATIENCE_SECONDS),
         )
 
     def workflow_url(self, workflow_id: str, run_id: str | None = None) -> str:

@@ -4,11 +4,11 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from standby import client as temporal
-from standby import report, views
+from standby import executions, report, views
 from standby.config import Settings
 from standby.contracts.operations import OperationResult, Progress
 from standby.runbook import Runbook
@@ -55,15 +55,19 @@ async def _fetch(client: Client, settings: Settings, workflow_id: str,
     """The result of a completed operation, else its progress (and its failure, if it failed)."""
     handle = client.get_workflow_handle(workflow_id, result_type=OperationResult)
     try:
-        described = await handle.describe()
+        described = await executions.describe(client, workflow_id)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ReportError(f"no workflow {workflow_id}; list operations with `standby status`") from None
         raise ReportError(f"Temporal refused to describe {workflow_id}: {error}") from None
-    if described.workflow_type not in temporal.WORKFLOW_TYPES.values() or described.workflow_type == "Protect":
+    if described.workflow_type not in OPERATION_TYPES:
         raise ReportError(f"{workflow_id} is a {described.workflow_type} workflow, not an operation; "
                           "report one of its operations, e.g. shop/failover")
     status = _status(described.status)
+    if status == "paused":
+        raise ReportError(f"{workflow_id} is paused in Temporal, which answers no query of it, so its progress cannot "
+                          f"be read; resume it with `temporal workflow unpause --workflow-id {workflow_id}` "
+                          "and report again")
     info = report.WorkflowInfo(workflow_id=workflow_id, run_id=described.run_id, status=status,
                                url=settings.workflow_url(workflow_id, described.run_id),
                                started=described.start_time, ended=described.close_time)
@@ -74,9 +78,13 @@ async def _fetch(client: Client, settings: Settings, workflow_id: str,
     return await _progress(client, handle, status, wait), info
 
 
-def _status(status: WorkflowExecutionStatus | None) -> str:
-    names = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.CONTINUED_AS_NEW: "completed"}
-    return names.get(status, status.name.lower()) if status else "unknown"
+
+# The workflow types of the five operations, which have a report; the owner and the children do not.
+OPERATION_TYPES = ("Drill", "Failover", "Failback", "ReturnToNormal", "Switchover")
+
+
+def _status(status: str) -> str:
+    return {"canceled": "cancelled", "continued_as_new": "completed", "unspecified": "unknown"}.get(status, status)
 
 
 async def _failure(handle: WorkflowHandle[Any, Any]) -> str | None:

@@ -9,7 +9,6 @@ from rich.table import Table
 from rich.text import Text
 
 from standby import lifecycle
-from standby.contracts.attributes import STATE
 from standby.contracts.operations import Progress, StepRecord
 from standby.contracts.protect import OwnerStatus
 from standby.durations import format_duration
@@ -42,11 +41,10 @@ def reason(error: BaseException) -> str:
 
 
 def workflow_table(rows: Iterable) -> Table:
-    """Standby workflows with their search attributes."""
+    """Standby workflows (`standby.client.Execution`): ID, status, the State search attribute, start time."""
     table = Table("workflow", "status", "state", "started")
     for row in rows:
-        state = row.typed_search_attributes.get(STATE)
-        table.add_row(row.id, row.status.name.lower() if row.status else "", state or "",
+        table.add_row(row.id, row.status, row.state,
                       row.start_time.strftime("%Y-%m-%d %H:%M:%S") if row.start_time else "")
     return table
 

@@ -9,10 +9,10 @@ import click
 from temporalio.client import WorkflowHandle
 
 from standby import client as temporal
-from standby import views
+from standby import executions, patience, views
 from standby.cli.output import err, load_or_exit, out, run_async
 from standby.config import Settings
-from standby.contracts.operations import Approval, Progress
+from standby.contracts.operations import Approval
 from standby.contracts.protect import OwnerStatus
 from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.durations import parse_duration
@@ -54,7 +54,7 @@ def _operation(name: str, summary: str) -> click.Command:
         started = await temporal.start(client, settings, request)
         out.print(f"{name} of {runbook.runbook} started: {started.workflow_id}\n  {started.url}", markup=False)
         if not detach:
-            sys.exit(await temporal.follow(client, started.workflow_id, out, err))
+            sys.exit(await patience.follow_patiently(client, settings, started.workflow_id, out, err))
 
     command.__doc__ = summary
     return click.command(name)(command)
@@ -87,16 +87,15 @@ async def status(ident: str | None) -> None:
     settings = Settings.from_env()
     client = await temporal.connect(settings)
     if ident is None:
-        rows = [w async for w in client.list_workflows("Runbook IS NOT NULL")]
-        out.print(views.workflow_table(rows[:50]))
+        out.print(views.workflow_table(await executions.list_executions(client, "Runbook IS NOT NULL", 50)))
         return
     handle = client.get_workflow_handle(temporal.resolve(ident))
     if temporal.resolve(ident).count("/") == 1:
         out.print(views.owner_view(await handle.query("status", result_type=OwnerStatus)))
         runbook = ident.removeprefix("standby/").split("/")[0]
-        out.print(views.workflow_table([w async for w in client.list_workflows(f"Runbook = '{runbook}'")][:20]))
+        out.print(views.workflow_table(await executions.list_executions(client, f"Runbook = '{runbook}'", 20)))
     else:
-        out.print(views.progress_view(await handle.query("progress", result_type=Progress)))
+        out.print(views.progress_view(await executions.progress_of(client, temporal.resolve(ident))))
 
 
 @click.command()
@@ -119,7 +118,7 @@ async def continue_(ident: str, by: str) -> None:
     """Answer the prompt step an operation (or its current group) waits at."""
     client = await temporal.connect(Settings.from_env())
     handle = client.get_workflow_handle(temporal.resolve(ident))
-    progress = await handle.query("progress", result_type=Progress)
+    progress = await executions.progress_of(client, temporal.resolve(ident))
     if progress.prompt is None and progress.child:
         handle = client.get_workflow_handle(progress.child)
     out.print(await _update(handle, "continue", by), markup=False)

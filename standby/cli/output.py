@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from standby import client as temporal
 from standby import loader
@@ -47,7 +47,19 @@ def run_async(command: Callable[..., Coroutine[Any, Any, None]]) -> Callable[...
             asyncio.run(command(*args, **kwargs))
         except temporal.Refused as error:
             fail(str(error))
-        except (RPCError, WorkflowQueryFailedError) as error:
+        except RPCError as error:
+            fail(_rpc_sentence(error))
+        except WorkflowQueryFailedError as error:
             fail(f"Temporal refused: {error}")
 
     return wrapper
+
+
+def _rpc_sentence(error: RPCError) -> str:
+    """What a failed call to Temporal means for the operator, and what to do."""
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return f"Temporal refused: {error.message}; list the runbooks' workflows with `standby status`"
+    if error.status == RPCStatusCode.UNAVAILABLE:
+        return (f"Temporal stopped answering ({error.message}) and did not answer again within "
+                "STANDBY_CLIENT_PATIENCE; once it does, check with `standby status` whether the command took effect")
+    return f"Temporal refused: {error}"
