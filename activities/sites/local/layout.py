@@ -1,7 +1,8 @@
 """Where the local provider keeps each runbook's sites, machines, points, targets and endpoints."""
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -12,10 +13,11 @@ def safe_name(key: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths under `<state>/runbooks/<runbook>/`."""
+    """Paths under `<state>/runbooks/<runbook>/`, and under the folders of sites that have a `path:` of their own."""
 
     state_dir: Path
     runbook: str
+    paths: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -23,8 +25,8 @@ class Layout:
         return self.state_dir / "runbooks" / self.runbook
 
     def site(self, site: str) -> Path:
-        """A site's folder."""
-        return self.root / "sites" / site
+        """A site's folder: its `path:`, else `<state>/runbooks/<runbook>/sites/<site>`."""
+        return self.paths.get(site) or self.root / "sites" / site
 
     def machine(self, site: str, machine: str) -> Path:
         """A machine's folder at a site: live data, pid, log, points replicated into the site."""
@@ -58,6 +60,10 @@ class Layout:
         """The record of one launched target."""
         return self.targets(site) / safe_name(key) / f"{machine}.json"
 
+    def target_pid(self, site: str, key: str, machine: str) -> Path:
+        """The pid record of the process one launch started: what a retry of that launch may call its own."""
+        return self.target(site, key, machine).with_suffix(".pid")
+
     def test_machine(self, site: str, key: str, machine: str) -> Path:
         """The folder of a drill's test target: its own copy of the point, pid and log."""
         return self.site(site) / "tests" / safe_name(key) / machine
@@ -66,6 +72,10 @@ class Layout:
         """Append-only log of every process a launch started: the proof nothing launched twice."""
         return self.site(site) / "launches.log"
 
-    def endpoint(self, app: str) -> Path:
-        """The route file of an app's public endpoint proxy."""
-        return self.root / "endpoints" / f"{app}.route"
+    def route(self, site: str, app: str) -> Path:
+        """The site's route file for an app's public endpoint (the proxy follows the routes of every site)."""
+        return self.site(site) / "endpoints" / f"{app}.route"
+
+    def epoch(self, site: str, app: str) -> Path:
+        """The newest fencing epoch a site has seen for an app: older launches and moves are refused."""
+        return self.site(site) / "epochs" / f"{app}.json"

@@ -11,7 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 POINT_FORMAT = "%Y%m%dT%H%M%S.%fZ"
