@@ -94,6 +94,18 @@ class LocalSite(SiteSettings):
     test_port_base: Port | None = Field(None, description="first port of drill targets (port_base + 500 if unset)")
     replication_interval: Duration = Field(timedelta(seconds=1), description="pause between replication passes")
     dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
+    path: str | None = Field(None, description="absolute folder on this host that holds the site's machines, recovery "
+                             "points, pid files and endpoint routes, the same for every worker (default: "
+                             "<worker state folder>/runbooks/<runbook>/sites/<site>)")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        # a relative path would resolve against each worker's own folder, and workers would disagree
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path '{value}' is relative; give an absolute folder that every worker of the "
+                             "runbook sees, such as /srv/standby/dr")
+        return value
 
     def test_ports_from(self) -> int:
         """First port of isolated drill targets."""

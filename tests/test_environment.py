@@ -84,7 +84,7 @@ async def test_local_apps_and_endpoint_proxies_do_not_see_the_workers_credential
                                               app=app_ref(runbook, "db")))
     layout = Layout(state_dir, "shop")
     app_pid = running_pid(layout.pid("primary", "db1"))
-    proxy_pid = running_pid(layout.endpoint("db").with_suffix(".pid"))
+    proxy_pid = running_pid(layout.route("primary", "db").with_suffix(".pid"))
     assert app_pid and proxy_pid
     for pid in (app_pid, proxy_pid):
         seen = environ_of(pid)

@@ -532,7 +532,9 @@ async def test_the_public_endpoint_follows_move_identity_and_is_supervised(shop:
 
         said = await shop.dr.move_identity(IdentityInput(site=shop.site("dr"), targets=[recovered], **identity))
         moved = time.monotonic()
-        answered_by_dr = lambda: sum(a.started > moved and a.orders == 2 for a in client.answers) >= 5
+        def answered_by_dr() -> bool:
+            return sum(a.started > moved and a.orders == 2 for a in client.answers) >= 5
+
         await asyncio.to_thread(eventually, answered_by_dr, 5)
         client.done.set()
         client.join(5)
@@ -554,7 +556,7 @@ async def test_the_public_endpoint_follows_move_identity_and_is_supervised(shop:
         old.close()
 
     # a dead proxy comes back with the next replication pass, still routing to dr
-    proxy_pid = shop.layout.endpoint("db").with_suffix(".pid")
+    proxy_pid = shop.layout.route("dr", "db").with_suffix(".pid")
     killed = read_pid_file(proxy_pid)
     os.kill(killed.pid, signal.SIGKILL)
     await asyncio.to_thread(eventually, lambda: not port_open(public), 5)

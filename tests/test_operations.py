@@ -20,8 +20,10 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.sites.local.endpoint import current_route
 from standby import client as standby_client
 from standby.config import Settings
+from standby.contracts.local_layout import Layout
 from standby.contracts.operations import Approval, OperationInput, OperationResult
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
@@ -73,9 +75,11 @@ class Shop:
         return launches(self.state_dir, self.name, "dr", f"standby/{self.name}/{prefix}")
 
     def route(self, app: str) -> list[int]:
-        """Where an app's public endpoint sends connections."""
-        route = self.state_dir / "runbooks" / self.name / "endpoints" / f"{app}.route"
-        return json.loads(route.read_text())["backends"]
+        """Where an app's public endpoint sends connections: the newest of its sites' routes."""
+        layout = Layout(self.state_dir, self.name)
+        found = current_route([layout.route(site, app) for site in self.runbook.sites])
+        assert found is not None, f"no route of {app} at any site"
+        return list(found[1].backends)
 
 
 @pytest.fixture

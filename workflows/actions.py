@@ -113,7 +113,8 @@ async def start_app(runbook: Runbook, site: str, app: str, endpoints: dict[str, 
 async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Target], epoch: int) -> str:
     """Point an app's network identity at a site, under the operation's fencing epoch."""
     inp = IdentityInput(runbook=runbook.runbook, app=app_ref(runbook, app), site=site_ref(runbook, site),
-                        targets=targets, epoch=epoch)
+                        targets=targets, epoch=epoch,
+                        peers=[site_ref(runbook, other) for other in runbook.sites if other != site])
     return await workflow.execute_activity(names.MOVE_IDENTITY, inp, result_type=str,
                                            summary=f"move identity of {app} to {site}", task_queue=site_queue(site),
                                            **PROVIDER)

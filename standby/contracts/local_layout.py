@@ -5,7 +5,8 @@ A contract between the provider, which writes this tree, and the tools that read
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -16,10 +17,11 @@ def safe_name(key: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths under `<state>/runbooks/<runbook>/`."""
+    """Paths under `<state>/runbooks/<runbook>/`, and under the folders of sites that have a `path:` of their own."""
 
     state_dir: Path
     runbook: str
+    paths: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -27,8 +29,8 @@ class Layout:
         return self.state_dir / "runbooks" / self.runbook
 
     def site(self, site: str) -> Path:
-        """A site's folder."""
-        return self.root / "sites" / site
+        """A site's folder: its `path:`, else `<state>/runbooks/<runbook>/sites/<site>`."""
+        return self.paths.get(site) or self.root / "sites" / site
 
     def machine(self, site: str, machine: str) -> Path:
         """A machine's folder at a site: live data, pid, log, points replicated into the site."""
@@ -62,6 +64,10 @@ class Layout:
         """The record of one launched target."""
         return self.targets(site) / safe_name(key) / f"{machine}.json"
 
+    def target_pid(self, site: str, key: str, machine: str) -> Path:
+        """The pid record of the process one launch started: what a retry of that launch may call its own."""
+        return self.target(site, key, machine).with_suffix(".pid")
+
     def test_machine(self, site: str, key: str, machine: str) -> Path:
         """The folder of a drill's test target: its own copy of the point, pid and log."""
         return self.site(site) / "tests" / safe_name(key) / machine
@@ -70,9 +76,13 @@ class Layout:
         """Append-only log of every process a launch started: the proof nothing launched twice."""
         return self.site(site) / "launches.log"
 
-    def endpoint(self, app: str) -> Path:
-        """The route file of an app's public endpoint proxy."""
-        return self.root / "endpoints" / f"{app}.route"
+    def route(self, site: str, app: str) -> Path:
+        """The site's route file for an app's public endpoint (the proxy follows the routes of every site)."""
+        return self.site(site) / "endpoints" / f"{app}.route"
+
+    def epoch(self, site: str, app: str) -> Path:
+        """The newest fencing epoch a site has seen for an app: older launches and moves are refused."""
+        return self.site(site) / "epochs" / f"{app}.json"
 
 
 @dataclass(frozen=True)
@@ -85,9 +95,16 @@ class PidRecord:
 
 
 def read_pid_file(pid_file: Path) -> PidRecord | None:
-    """The record in the pid file, or None when it is missing or unreadable."""
+    """The record in the pid file, or None when there is none (or half of one); OSError when it cannot be read.
+
+    A folder that cannot be read is not a stopped process: the caller must not take it for one.
+    """
     try:
-        value = json.loads(pid_file.read_text())
+        text = pid_file.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        value = json.loads(text)
         return PidRecord(int(value["pid"]), int(value["start_time"]), tuple(value["argv"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None

@@ -40,6 +40,15 @@ class AppRef(BaseModel):
     machines: list[MachineRef]
 
 
+class ServingProcess(BaseModel):
+    """A process serving a machine at a site: it listens on the machine's port or works on its data folder."""
+
+    pid: int | None = Field(description="None: a process this worker may not inspect")
+    command: str
+    started_by_standby: bool = Field(description="False: it was started by hand or came back by itself; a launch "
+                                     "never adopts it, and `stop_app` at its site stops it")
+
+
 class MachineReplication(BaseModel):
     """Replication state of one machine, as the Temporal UI and `standby status` show it."""
 
@@ -51,6 +60,7 @@ class MachineReplication(BaseModel):
     latest_point: datetime | None = None
     points: int = 0
     detail: str = ""
+    serving: list[ServingProcess] = Field([], description="processes serving the machine at the site reporting")
 
 
 class RecoveryPoint(BaseModel):
@@ -126,6 +136,8 @@ class StopResult(BaseModel):
     app: str
     site: str
     outcome: dict[str, str]
+    outside: dict[str, list[int]] = Field({}, description="per machine, pids that Standby had not started but that "
+                                          "served it (its port, its data folder), stopped as well")
 
 
 class TerminateInput(BaseModel):
@@ -153,6 +165,8 @@ class IdentityInput(BaseModel):
     site: SiteRef
     targets: list[Target] = []
     epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
+    peers: list[SiteRef] = Field([], description="the runbook's other sites: a local endpoint follows the routes of "
+                                 "all of them and refuses an epoch older than any of theirs")
 
 
 class RemediationInput(BaseModel):

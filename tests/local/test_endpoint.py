@@ -39,7 +39,7 @@ class Site:
 
     def ensure(self, port: int) -> int:
         """Starts the proxy unless it runs."""
-        return ensure_proxy(port, self.route, self.run / "proxy.pid", self.run / "proxy.log")
+        return ensure_proxy(port, [self.route], self.run / "proxy.pid", self.run / "proxy.log")
 
 
 def backend(run: Path, answer: str) -> int:

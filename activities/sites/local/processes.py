@@ -14,9 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from standby.contracts.local_layout import PidRecord, read_pid_file
+from standby.contracts import local_layout
+from standby.contracts.local_layout import PidRecord
 
 StopOutcome = Literal["stopped", "killed", "not running"]
+LOCK_SECONDS = 30.0
+KILL_SECONDS = 5.0
 
 # Popen objects of the processes this one started, kept so that their exit is reaped (no zombies)
 # and so that dropping them raises no "subprocess is still running" warning.
@@ -53,19 +56,57 @@ def _alive(record: PidRecord) -> bool:
     return _start_time(record.pid) == record.start_time
 
 
+def read_pid_file(pid_file: Path) -> PidRecord | None:
+    """The record in the pid file, or None when there is none (or half of one); ProcessError when it cannot be read.
+
+    A folder that cannot be read is not a stopped process: the caller must not take it for one.
+    """
+    try:
+        return local_layout.read_pid_file(pid_file)
+    except OSError as error:
+        raise ProcessError(f"cannot read {pid_file}: {error.strerror or error}") from error
+
+
+def replace_atomically(path: Path, text: str) -> None:
+    """Writes a file by renaming a complete temporary one over it, so readers never see half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def _write_pid_file(pid_file: Path, record: PidRecord) -> None:
-    """Writes the pid file atomically, so a reader never sees half of it."""
-    temporary = pid_file.with_name(f".{pid_file.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"pid": record.pid, "start_time": record.start_time, "argv": record.argv}))
-    os.replace(temporary, pid_file)
+    replace_atomically(pid_file, json.dumps({"pid": record.pid, "start_time": record.start_time, "argv": record.argv}))
+
+
+def copy_pid_file(source: Path, destination: Path) -> None:
+    """Writes the record of one pid file into another (a launch keeps the record of the process it started)."""
+    record = read_pid_file(source)
+    if record is None:
+        raise ProcessError(f"{source} names no process")
+    _write_pid_file(destination, record)
 
 
 @contextlib.contextmanager
-def _locked(pid_file: Path) -> Iterator[None]:
-    """Holds an exclusive lock beside the pid file, so two starters cannot both start the process."""
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(pid_file.with_name(pid_file.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+def _locked(pid_file: Path, wait: float = LOCK_SECONDS) -> Iterator[None]:
+    """Holds an exclusive lock beside the pid file, so two starters cannot both start the process.
+
+    Waits at most `wait` seconds: a stop stuck elsewhere must surface as an error, not hang this one too.
+    """
+    try:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(pid_file.with_name(pid_file.name + ".lock"), "a")  # noqa: SIM115 (closed by the with below)
+    except OSError as error:
+        raise ProcessError(f"cannot lock {pid_file}: {error.strerror or error}") from error
+    with lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ProcessError(f"{pid_file} stayed locked by another start or stop for {wait:.0f}s") from None
+                time.sleep(0.05)
         yield
 
 
@@ -122,11 +163,15 @@ def start_process(
 
 def _signal(record: PidRecord, signum: int) -> None:
     """Signals the process's whole session group, so that helpers it started stop with it."""
-    with contextlib.suppress(ProcessLookupError):
+    try:
         if os.getpgid(record.pid) == record.pid:
             os.killpg(record.pid, signum)
         else:
             os.kill(record.pid, signum)
+    except ProcessLookupError:
+        return
+    except PermissionError as error:
+        raise ProcessError(f"cannot signal pid {record.pid}: {error.strerror}") from error
 
 
 def _wait_gone(record: PidRecord, timeout: float) -> bool:
@@ -139,22 +184,40 @@ def _wait_gone(record: PidRecord, timeout: float) -> bool:
     return True
 
 
+def _end(record: PidRecord, timeout: float) -> StopOutcome:
+    """SIGTERM, up to timeout seconds, then SIGKILL; ProcessError when the process outlives both."""
+    _signal(record, signal.SIGTERM)
+    if _wait_gone(record, timeout):
+        return "stopped"
+    _signal(record, signal.SIGKILL)
+    if not _wait_gone(record, KILL_SECONDS):
+        raise ProcessError(f"pid {record.pid} survived SIGKILL for {KILL_SECONDS:.0f}s")
+    return "killed"
+
+
 def stop_process(pid_file: Path, timeout: float) -> StopOutcome:
     """Sends SIGTERM, waits up to timeout seconds, then SIGKILL; removes the pid file."""
-    with _locked(pid_file):
+    # read before locking, so that a stop neither creates folders nor hides why a folder cannot be read
+    if read_pid_file(pid_file) is None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+        return "not running"
+    with _locked(pid_file, wait=timeout + KILL_SECONDS + LOCK_SECONDS):
         record = read_pid_file(pid_file)
         if record is None or not _alive(record):
             pid_file.unlink(missing_ok=True)
             return "not running"
-        _signal(record, signal.SIGTERM)
-        outcome: StopOutcome = "stopped"
-        if not _wait_gone(record, timeout):
-            _signal(record, signal.SIGKILL)
-            if not _wait_gone(record, 5.0):
-                raise ProcessError(f"pid {record.pid} of {pid_file} survived SIGKILL")
-            outcome = "killed"
+        outcome = _end(record, timeout)
         pid_file.unlink(missing_ok=True)
         return outcome
+
+
+def stop_pid(pid: int, timeout: float) -> StopOutcome:
+    """Stops a process known by pid alone (one no pid file names), as `stop_process` does."""
+    start_time = _start_time(pid)
+    if start_time is None:
+        return "not running"
+    return _end(PidRecord(pid, start_time, ()), timeout)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,24 +1,23 @@
 """The `local` provider: real processes on 127.0.0.1, data folders replicated with rsync, endpoint proxies.
 
-Every call is idempotent: a retried launch finds the record (and the live
-process) its first try made, so nothing is launched twice.
+Every call is idempotent: a retried launch finds the record (and the live process) its first try
+made, so nothing is launched twice. A site's files live in its own folder (`path:`), so the worker
+of each site, whatever its state folder, finds the same machines, points and routes.
 """
 
 import asyncio
-import fcntl
-import json
+import contextlib
+import logging
 import shutil
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from activities.environment import child_environment
 from activities.sites.base import PermanentProviderError, ProviderError
-from activities.sites.local import endpoint, processes, replication
+from activities.sites.local import endpoint, fencing, processes, replication, serving
+from activities.sites.local.launching import Launcher
 from activities.sites.local.status import machine_state, record_pass
-from standby import templates
 from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
@@ -39,17 +38,30 @@ from standby.contracts.sites import (
 from standby.retention import RetentionPolicy, points_to_keep
 from standby.runbook import LocalSite
 
+log = logging.getLogger(__name__)
+
+
+def site_layout(state_dir: Path, runbook: str, sites: list[SiteRef]) -> Layout:
+    """The layout of a runbook's folders, with the folders of those sites that have a `path:` of their own."""
+    paths = {ref.name: Path(ref.config.path) for ref in sites
+             if isinstance(ref.config, LocalSite) and ref.config.path}
+    return Layout(state_dir, runbook, paths)
+
 
 class LocalSiteProvider:
-    """One local site of one runbook: a folder under the state folder plus a port range on 127.0.0.1."""
+    """One local site of one runbook: its folder (its `path:` or one under the state folder) and a port range."""
 
     def __init__(self, site: SiteRef, state_dir: Path, clock: Callable[[], datetime] | None = None):
         """`clock` gives the time of passes, points and lag (tests pass a fixed one); default: UTC now."""
         if not isinstance(site.config, LocalSite):
             raise PermanentProviderError(f"site {site.name} is not a local site")
-        self.site, self.config = site, site.config
-        self.layout = Layout(state_dir, site.runbook)
+        self.site, self.config, self.state_dir = site, site.config, state_dir
+        self.layout = self._layout()
         self.clock = clock or (lambda: datetime.now(UTC))
+
+    def _layout(self, *others: SiteRef) -> Layout:
+        """This site's layout, knowing where the other sites of a call keep their folders."""
+        return site_layout(self.state_dir, self.site.runbook, [self.site, *others])
 
     def describe(self) -> str:
         """`site=dr, provider=local, ports=18200+`."""
@@ -59,11 +71,46 @@ class LocalSiteProvider:
         cls = PermanentProviderError if permanent else ProviderError
         return cls(f"{message} [{self.describe()}]")
 
+    @contextlib.contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
+        """The local errors as provider errors, once: refusals and stale epochs for good, the rest to retry."""
+        try:
+            yield
+        except (serving.Refused, fencing.StaleEpoch, endpoint.PortTaken) as error:
+            raise self._error(f"{what}: {error}", permanent=True) from error
+        except (processes.ProcessError, endpoint.EndpointError, serving.NotServing, OSError) as error:
+            raise self._error(f"{what}: {error}") from error
+
     async def replication(self, inp: ReplicationInput) -> list[MachineReplication]:
-        """Each machine's state, from its points and its last pass record."""
-        now = self.clock()
-        return [machine_state(self.layout, inp.source.name, self.site.name, m, self._interval(inp), now)
-                for m in inp.machines]
+        """Each machine's state, from its points and its last pass record, with the processes serving it here."""
+        return await asyncio.to_thread(self._replication, inp)
+
+    def _replication(self, inp: ReplicationInput) -> list[MachineReplication]:
+        now, layout = self.clock(), self._layout(inp.source)
+        states = []
+        for machine in inp.machines:
+            state = machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
+            states.append(self._with_servers(state, machine))
+        return states
+
+    def _with_servers(self, state: MachineReplication, machine: MachineRef) -> MachineReplication:
+        """The state with every process serving the machine here; one Standby did not start is named in the detail."""
+        data, port = self.layout.data(self.site.name, machine.name), self._port(machine)
+        try:
+            own = processes.running_pid(self.layout.pid(self.site.name, machine.name))
+        except processes.ProcessError:
+            own = None
+        found = serving.report(serving.servers(data, port), own)
+        outside = [f"pid {p.pid} ({p.command})" for p in found if not p.started_by_standby]
+        detail = state.detail
+        if outside:
+            warning = (f"{', '.join(outside)} serves {machine.name} at {self.site.name} but Standby did not start it; "
+                       f"stopping the app at {self.site.name} stops it")
+            detail = f"{warning}; {detail}" if detail else warning
+        return state.model_copy(update={"serving": found, "detail": detail})
+
+    def _port(self, machine: MachineRef) -> int:
+        return self.config.port_base + machine.index
 
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Replication passes for `inp.seconds` (at least one), supervising endpoint proxies, heartbeating."""
@@ -79,27 +126,35 @@ class LocalSiteProvider:
         return source.replication_interval.total_seconds() if isinstance(source, LocalSite) else 1.0
 
     def _pass(self, inp: ReplicationInput) -> None:
+        layout = self._layout(inp.source)
         for app in inp.apps:
-            self._supervise_endpoint(app)
+            self._supervise_endpoint(layout, app, inp.source.name)
         if not inp.copy_data:
             return
         policy = RetentionPolicy(**inp.retention.model_dump())
         for machine in inp.machines:
-            self._replicate_machine(inp.source.name, machine.name, policy)
+            self._replicate_machine(layout, inp.source.name, machine.name, policy)
 
-    def _replicate_machine(self, source: str, machine: str, policy: RetentionPolicy) -> None:
-        data, points = self.layout.data(source, machine), self.layout.points(self.site.name, machine)
-        now = self.clock()
-        if not data.is_dir():
-            record_pass(self.layout.last_pass(self.site.name, machine), now, source, error="source has no data yet")
+    def _replicate_machine(self, layout: Layout, source: str, machine: str, policy: RetentionPolicy) -> None:
+        """One pass from the source site's data folder, wherever that site keeps it, into this site's points."""
+        data, points = layout.data(source, machine), layout.points(self.site.name, machine)
+        now, last_pass = self.clock(), layout.last_pass(self.site.name, machine)
+        try:
+            present = data.is_dir()
+        except OSError as error:
+            present, problem = False, f"source data {data} cannot be read: {error}"
+        else:
+            problem = "source has no data yet"
+        if not present:
+            record_pass(last_pass, now, source, error=problem)
             return
         points.mkdir(parents=True, exist_ok=True)
         try:
             result = replication.replicate_once(data, points, now)
         except replication.ReplicationError as error:
-            record_pass(self.layout.last_pass(self.site.name, machine), now, source, error=str(error))
+            record_pass(last_pass, now, source, error=str(error))
             return
-        record_pass(self.layout.last_pass(self.site.name, machine), now, source, changed=result.changed)
+        record_pass(last_pass, now, source, changed=result.changed)
         self._prune(points, now, policy)
 
     def _prune(self, points_dir: Path, now: datetime, policy: RetentionPolicy) -> None:
@@ -109,13 +164,19 @@ class LocalSiteProvider:
             if point.time not in keep:
                 replication.delete_point(point)
 
-    def _supervise_endpoint(self, app: AppRef) -> None:
-        """A dead proxy comes back within one replication pass."""
-        if app.config.endpoint and app.config.endpoint.port:
-            route = self.layout.endpoint(app.name)
-            if route.exists():
-                endpoint.ensure_proxy(app.config.endpoint.port, route, route.with_suffix(".pid"),
-                                      route.with_suffix(".log"))
+    def _supervise_endpoint(self, layout: Layout, app: AppRef, source: str) -> None:
+        """A dead proxy comes back within one replication pass, following the routes of both sites."""
+        if not (app.config.endpoint and app.config.endpoint.port):
+            return
+        routes = [layout.route(source, app.name), layout.route(self.site.name, app.name)]
+        if not endpoint.readable_routes(routes):
+            return
+        own = layout.route(self.site.name, app.name)
+        try:
+            endpoint.ensure_proxy(app.config.endpoint.port, routes, own.with_suffix(".pid"), own.with_suffix(".log"))
+        except (endpoint.EndpointError, processes.ProcessError, OSError) as error:
+            # supervision must not stop replication; the next pass tries again
+            log.warning("cannot supervise the endpoint of %s [%s]: %s", app.name, self.describe(), error)
 
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """Points replicated into this site for one machine, oldest first."""
@@ -124,101 +185,56 @@ class LocalSiteProvider:
 
     async def launch(self, inp: LaunchInput) -> Target:
         """Start a machine from a point: recovery on the site's ports, test on isolated ports from a copy."""
-        return await asyncio.to_thread(self._launch, inp)
-
-    def _launch(self, inp: LaunchInput) -> Target:
-        record = self.layout.target(self.site.name, inp.key, inp.machine.name)
-        target = self._target(inp)
-        paths = self._paths(inp)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        # a retry can overlap its first try (a worker that missed its heartbeat): one restore, one process
-        with open(record.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not record.exists():
-                self._restore(inp, paths["data"])
-                record.write_text(target.model_dump_json())
-            return self._run(inp.app, inp.machine, target, paths, self._endpoints(inp), inp.key)
-
-    def _endpoints(self, inp: LaunchInput) -> dict[str, int]:
-        """Where the machine reaches its peers: in a drill given their places, their drill targets on this site."""
-        if inp.mode == "test" and inp.places:
-            base = self.config.test_ports_from()
-            return {app: base + place for app, place in inp.places.items()}
-        # Without places (a workflow that computed the drill ports itself), the endpoints it gave.
-        return inp.endpoints
-
-    def _target(self, inp: LaunchInput) -> Target:
-        base = self.config.test_ports_from() if inp.mode == "test" else self.config.port_base
-        return Target(key=inp.key, machine=inp.machine.name, app=inp.app.name, site=self.site.name, mode=inp.mode,
-                      target_id=f"{self.site.name}/{inp.machine.name}", address="127.0.0.1",
-                      port=base + inp.machine.index, point_id=inp.point.id if inp.point else None)
-
-    def _paths(self, inp: LaunchInput) -> dict[str, Path]:
-        if inp.mode == "test":
-            folder = self.layout.test_machine(self.site.name, inp.key, inp.machine.name)
-            return {"data": folder / "data", "pid": folder / "machine.pid", "log": folder / "machine.log"}
-        site, machine = self.site.name, inp.machine.name
-        return {"data": self.layout.data(site, machine), "pid": self.layout.pid(site, machine),
-                "log": self.layout.log(site, machine)}
-
-    def _restore(self, inp: LaunchInput, data: Path) -> None:
-        if inp.point is None:
-            raise self._error(f"no recovery point given to launch {inp.machine.name}", permanent=True)
-        folder = self.layout.points(self.site.name, inp.machine.name) / inp.point.id
-        if not folder.is_dir():
-            raise self._error(f"recovery point {inp.point.id} of {inp.machine.name} is gone", permanent=True)
-        replication.restore_point(replication.RecoveryPoint(inp.point.time, folder), data)
-
-    def _run(self, app: AppRef, machine: MachineRef, target: Target, paths: dict[str, Path],
-             endpoints: dict[str, int], key: str) -> Target:
-        """Start the machine's process unless it already runs; log each real start."""
-        if processes.is_running(paths["pid"]):
-            return target.model_copy(update={"launched": False})
-        argv = self._argv(app, machine, target.port or 0, paths["data"], endpoints)
-        paths["data"].mkdir(parents=True, exist_ok=True)
-        try:
-            processes.start_process(argv, pid_file=paths["pid"], log_file=paths["log"], env=child_environment())
-            # Logged once the process exists, not once it listens: a worker that dies in between leaves a retry
-            # that finds the process running and starts (and logs) nothing.
-            with open(self.layout.launches(self.site.name), "a") as log:
-                entry = {"key": key, "machine": machine.name, "mode": target.mode, "port": target.port}
-                log.write(json.dumps(entry) + "\n")
-            processes.wait_for_port(target.port or 0, timeout=30)
-        except (processes.ProcessError, TimeoutError) as error:
-            raise self._error(f"{app.name}/{machine.name} did not start: {error}; see {paths['log']}") from error
-        return target
-
-    def _argv(self, app: AppRef, machine: MachineRef, port: int, data: Path, endpoints: dict[str, int]) -> list[str]:
-        if not app.config.start:
-            raise self._error(f"app {app.name} has no start argv", permanent=True)
-        context = {"runbook": self.site.runbook, "site": self.site.name, "app": app.name, "machine": machine.name,
-                   "port": port, "data": str(data), "python": sys.executable, "endpoints": endpoints}
-        return templates.render_argv(app.config.start, context)
+        with self._mapped(f"cannot launch {inp.app.name}/{inp.machine.name} at {self.site.name}"):
+            return await asyncio.to_thread(Launcher(self._layout(inp.source), self.site, self.config).launch, inp)
 
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines from the site's own data folders."""
-        started = []
-        for machine in inp.app.machines:
-            target = Target(key="live", machine=machine.name, app=inp.app.name, site=self.site.name, mode="recovery",
-                            target_id=f"{self.site.name}/{machine.name}", address="127.0.0.1",
-                            port=self.config.port_base + machine.index)
-            paths = {"data": self.layout.data(self.site.name, machine.name),
-                     "pid": self.layout.pid(self.site.name, machine.name),
-                     "log": self.layout.log(self.site.name, machine.name)}
-            started.append(await asyncio.to_thread(self._run, inp.app, machine, target, paths, inp.endpoints, "live"))
-        return started
+        with self._mapped(f"cannot start {inp.app.name} at {self.site.name}"):
+            return await asyncio.to_thread(Launcher(self.layout, self.site, self.config).start_app, inp)
 
     async def stop_app(self, inp: AppInput) -> StopResult:
-        """SIGTERM each machine, SIGKILL after the app's stop timeout."""
+        """SIGTERM each machine, SIGKILL after the app's stop timeout; processes Standby did not start as well.
+
+        A pid file that cannot be read or a process that cannot be signalled is a retryable error, never
+        "not running": the caller's deadline decides when to fence instead.
+        """
+        return await asyncio.to_thread(self._stop_app, inp)
+
+    def _stop_app(self, inp: AppInput) -> StopResult:
         timeout = inp.app.config.stop_timeout.total_seconds()
-        outcome = {}
+        outcome, outside, problems = {}, {}, []
         for machine in inp.app.machines:
+            outcome[machine.name], stopped, trouble = self._stop_machine(machine, timeout)
+            if stopped:
+                outside[machine.name] = stopped
+            problems += [f"{inp.app.name}/{machine.name}: {problem}" for problem in trouble]
+        if problems:
+            done = "; ".join(f"{m}: {o}" for m, o in outcome.items())
+            raise self._error(f"cannot be sure {inp.app.name} stopped at {self.site.name}: {'; '.join(problems)} "
+                              f"(what was done: {done})")
+        return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome, outside=outside)
+
+    def _stop_machine(self, machine: MachineRef, timeout: float) -> tuple[str, list[int], list[str]]:
+        """Stops the pid file's process, then any other serving the machine; returns outcome, others, problems."""
+        problems: list[str] = []
+        try:
+            outcome: str = processes.stop_process(self.layout.pid(self.site.name, machine.name), timeout)
+        except processes.ProcessError as error:
+            outcome, problems = "unknown", [str(error)]
+        stopped = []
+        for user in serving.servers(self.layout.data(self.site.name, machine.name), self._port(machine)):
+            if user.pid is None:
+                problems.append(f"{user} serves it and cannot be inspected")
+                continue
             try:
-                pid_file = self.layout.pid(self.site.name, machine.name)
-                outcome[machine.name] = await asyncio.to_thread(processes.stop_process, pid_file, timeout)
+                ended = processes.stop_pid(user.pid, timeout)
             except processes.ProcessError as error:
-                raise self._error(f"cannot stop {inp.app.name}/{machine.name}: {error}") from error
-        return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome)
+                problems.append(f"{user}, not started by Standby: {error}")
+                continue
+            stopped.append(user.pid)
+            outcome = ended if outcome in ("not running", "unknown") else outcome
+        return outcome, stopped, problems
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
         """Stop the targets of a key (or key prefix), newest first; drop test copies, never live data."""
@@ -227,7 +243,7 @@ class LocalSiteProvider:
             records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for record in records:
                 target = Target.model_validate_json(record.read_text())
-                await asyncio.to_thread(self._terminate_one, target)
+                await asyncio.to_thread(self._terminate_one, target, record.with_suffix(".pid"))
                 record.unlink()
                 removed.append(target.target_id)
             shutil.rmtree(folder, ignore_errors=True)
@@ -244,13 +260,11 @@ class LocalSiteProvider:
                 matches.append(folder)
         return matches
 
-    def _terminate_one(self, target: Target) -> None:
+    def _terminate_one(self, target: Target, own: Path) -> None:
+        """Stops the process the launch started (its own record), never one a later operation started."""
+        processes.stop_process(own, timeout=10)
         if target.mode == "test":
-            folder = self.layout.test_machine(self.site.name, target.key, target.machine)
-            processes.stop_process(folder / "machine.pid", timeout=10)
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            processes.stop_process(self.layout.pid(self.site.name, target.machine), timeout=10)
+            shutil.rmtree(self.layout.test_machine(self.site.name, target.key, target.machine), ignore_errors=True)
 
     async def set_direction(self, inp: DirectionInput) -> None:
         """Replication direction lives in the runbook state; the target site only needs its folders."""
@@ -258,13 +272,24 @@ class LocalSiteProvider:
             self.layout.machine(self.site.name, machine.name).mkdir(parents=True, exist_ok=True)
 
     async def move_identity(self, inp: IdentityInput) -> str:
-        """Switch the app's public endpoint to its machines on this site; old connections are closed."""
+        """Switch the app's public endpoint to its machines on this site; old connections are closed.
+
+        Refused (for good) when the epoch is older than the site's or than any route the endpoint follows.
+        """
         spec = inp.app.config.endpoint
         if spec is None or spec.port is None:
             return f"{inp.app.name} has no public port"
-        ports = [t.port for t in inp.targets if t.port] or [self.config.port_base + m.index for m in inp.app.machines]
-        route = self.layout.endpoint(inp.app.name)
-        await asyncio.to_thread(endpoint.move_endpoint, route, ports, 10.0)
-        await asyncio.to_thread(endpoint.ensure_proxy, spec.port, route, route.with_suffix(".pid"),
-                                route.with_suffix(".log"))
+        ports = [t.port for t in inp.targets if t.port] or [self._port(m) for m in inp.app.machines]
+        with self._mapped(f"cannot move {spec.name} to {self.site.name}"):
+            await asyncio.to_thread(self._move_identity, inp, spec.port, ports)
         return f"{spec.name} (127.0.0.1:{spec.port}) -> {self.site.name} 127.0.0.1:{','.join(map(str, ports))}"
+
+    def _move_identity(self, inp: IdentityInput, public: int, ports: list[int]) -> None:
+        layout, app = self._layout(*inp.peers), inp.app.name
+        own = layout.route(self.site.name, app)
+        holder = endpoint.holder(public)
+        peers = [layout.route(peer.name, app) for peer in inp.peers if isinstance(peer.config, LocalSite)]
+        others = [route for route in dict.fromkeys([*peers, *(holder.routes if holder else ())]) if route != own]
+        fencing.admit(layout.epoch(self.site.name, app), inp.epoch, f"{app} at {self.site.name}")
+        endpoint.move_endpoint(own, ports, 10.0, inp.epoch, others)
+        endpoint.ensure_proxy(public, [own, *others], own.with_suffix(".pid"), own.with_suffix(".log"), replace=True)
