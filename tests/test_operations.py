@@ -24,7 +24,8 @@ from activities.sites.local.endpoint import current_route
 from standby import client as standby_client
 from standby.config import Settings
 from standby.contracts.local_layout import Layout
-from standby.contracts.operations import Approval, OperationInput, OperationResult
+from standby.contracts.operations import Approval, OperationResult
+from standby.contracts.state import OperationRequest
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
@@ -268,18 +269,17 @@ async def test_second_failover_of_a_runbook_is_refused_while_one_runs(protected_
     shop = await protected_shop()
     settings = Settings(state_dir=state_dir, temporal_address=shop.client.service_client.config.target_host,
                         namespace=shop.client.namespace, task_queue=shop.task_queue, ui_url="http://localhost:8233")
-    options = OperationInput(runbook=shop.runbook, yes=True, force=True)
-    started = await standby_client.start(shop.client, settings, shop.runbook, "failover", options)
+    started = await standby_client.start(shop.client, settings, OperationRequest(
+        operation="failover", runbook=shop.runbook, yes=True, force=True))
     first = shop.client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
     shop.started.append(first)
     await waiting_prompt(shop.client, first, "Storage team")
     ident = f"standby/{shop.name}/failover"
-    with pytest.raises(standby_client.Refused) as second:
-        await standby_client.start(shop.client, settings, shop.runbook, "failover", options)
-    assert str(second.value).startswith(f"failover of {shop.name} refused: {ident} is ")
-    with pytest.raises(standby_client.Refused) as drill:
-        await standby_client.start(shop.client, settings, shop.runbook, "drill", options)
-    assert f"{ident} is still running" in str(drill.value)
+    for operation in ("failover", "drill"):
+        with pytest.raises(standby_client.Refused) as refused:
+            await standby_client.start(shop.client, settings, OperationRequest(
+                operation=operation, runbook=shop.runbook, yes=True, force=True))
+        assert str(refused.value).startswith(f"{operation} of {shop.name} refused: failover ({ident}) is running")
 
     assert (await result_answering(shop.client, first)).state == "failed_over"
     assert shop.launches("failover/") == {"db1": 1, "app1": 1, "web1": 1}
