@@ -2,7 +2,7 @@
 
 Credentials never appear here: sites name where to connect, the worker's
 environment says who connects. Cross-references (apps -> machines, groups ->
-apps, hooks -> groups) are checked by `standby.checks`, which knows where each
+apps, hooks -> groups) are checked by `standby.semantics`, which knows where each
 key stands in the file.
 """
 
@@ -10,15 +10,30 @@ from datetime import timedelta
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import Strict as StrictType
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
-from standby.durations import Duration, format_duration
+from standby.durations import Duration, Period, format_duration
+
+
+def _program_given(argv: list[str]) -> list[str]:
+    if not argv[0].strip():
+        message = "the program is empty; write the command first, e.g. [./check.sh, --quick]"
+        raise PydanticCustomError("empty_program", message)
+    return argv
+
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
-Argv = Annotated[list[str], Field(min_length=1)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# The program comes first and must be there; later arguments may be empty strings, never hold a NUL (exec refuses it).
+Argv = Annotated[
+    list[Annotated[str, Field(pattern=r"^[^\x00]*$")]],
+    Field(min_length=1, json_schema_extra={"prefixItems": [{"type": "string", "pattern": "\\S"}]}),
+    AfterValidator(_program_given),
+]
+# Strict: `port: yes` or `port: "80"` is a mistake, not the number 1 or 80.
+Port = Annotated[int, StrictType(), Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
 
@@ -35,7 +50,7 @@ class LocalSite(Strict):
     provider: Literal["local"]
     port_base: Port = Field(18000, description="first port of the site's machines")
     test_port_base: Port | None = Field(None, description="first port of drill targets (port_base + 500 if unset)")
-    replication_interval: Duration = Field(timedelta(seconds=1), description="pause between replication passes")
+    replication_interval: Period = Field(timedelta(seconds=1), description="pause between replication passes")
 
     def test_ports_from(self) -> int:
         """First port of isolated drill targets."""
@@ -70,7 +85,7 @@ class VsphereSite(Strict):
     folder: str | None = Field(None, description="VM folder (path under the datacenter) for drill clones")
     datastore: str | None = Field(None, description="datastore for drill clones (default: the replica's)")
     networks: dict[str, str] = Field({}, description="port group mapping on recovery: other site's -> this site's")
-    snapshot_interval: Duration = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
+    snapshot_interval: Period = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
 
 
 Site = Annotated[LocalSite | AwsSite | VsphereSite, Field(discriminator="provider")]
@@ -346,7 +361,7 @@ class Pair(Strict):
     secondary: Name
     tertiary: Name | None = None
     apps: Annotated[list[Name], Field(min_length=1)]
-    heartbeat_interval: Duration = timedelta(seconds=1)
+    heartbeat_interval: Period = timedelta(seconds=1)
     missed_heartbeats: Annotated[int, Field(ge=1)] = 5
     failover: Literal["automatic", "managed"] = "managed"
 
