@@ -7,10 +7,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    # Compiling a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
-    # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
-    import jinja2.runtime  # noqa: F401
-
     from standby import templates
     from standby.contracts.checks import HealthInput, ProbeResult
     from standby.contracts.commands import CommandResult, StepCommand
@@ -51,7 +47,16 @@ async def run_hook(op: Operator, runbook: Runbook, index: int, context: dict[str
     hook = runbook.hooks[index]
     where = dict(group=context.get("group") or None, app=context.get("app") or None)
     if hook.prompt is not None:
-        await op.prompt(templates.render(hook.prompt, context), **where)
+        try:
+            # Compiling a template imports jinja2.runtime when it runs; in the sandbox that import must be the
+            # worker's module, else jinja2 is imported afresh there and trips the sandbox (threading.Lock).
+            with workflow.unsafe.imports_passed_through():
+                question = templates.render(hook.prompt, context)
+        except templates.TemplateFailed as error:
+            # Raised in workflow code, any other exception would fail the workflow task again and again.
+            await _hook_failed(op, hook.at, hook.on_failure, str(error), where)
+            return
+        await op.prompt(question, **where)
         return
     if hook.action is not None:
         await _remediate(op, runbook, index, context, where)

@@ -184,7 +184,10 @@ class LocalSiteProvider:
             raise self._error(f"app {app.name} has no start argv", permanent=True)
         context = {"runbook": self.site.runbook, "site": self.site.name, "app": app.name, "machine": machine.name,
                    "port": port, "data": str(data), "python": sys.executable, "endpoints": endpoints}
-        return templates.render_argv(app.config.start, context)
+        try:
+            return templates.render_argv(app.config.start, context)
+        except templates.TemplateFailed as error:
+            raise self._error(f"cannot start {app.name}/{machine.name}: {error}", permanent=True) from None
 
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines from the site's own data folders."""
