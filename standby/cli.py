@@ -28,8 +28,7 @@ def load_or_exit(path: str) -> Runbook:
     try:
         return loader.load(path)
     except RunbookError as error:
-        for issue in error.issues:
-            err.print(str(issue), markup=False)
+        err.print(str(error), markup=False)
         sys.exit(error.exit_code)
 
 
@@ -48,10 +47,9 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
         if runbook is not None and not errors(found) and not (strict and found):
             out.print(f"{file}: ok (runbook {runbook.runbook}: {len(runbook.machines)} machines, "
                       f"{len(runbook.apps)} apps, {len(runbook.groups)} groups)", markup=False)
-    for issue in sorted(issues):
-        err.print(str(issue), markup=False)
     if issues:
-        err.print(_summary(issues, strict), markup=False)
+        # One print: a hostile file can hold tens of thousands of issues, and each print costs rich a lot.
+        err.print("\n".join([*(str(issue) for issue in sorted(issues)), _summary(issues, strict)]), markup=False)
     code = exit_code(issues, strict)
     if code:
         sys.exit(code)

@@ -27,10 +27,8 @@ SCALARS = ["", "-5", "-1s", "0", "1e400", "1.0e+400", ".nan", "yes", "no", "on",
            "'", '"', "&a", "*a", "<<: *a", "!!set", "!foo", "{{ x }}", "{{ group | uper }}", "{{ ''.__class__ }}",
            "{% for %}", "2024-13-45", "0x1F", "1:30", "x" * 300, "ÿ€✓", "a: b", "- a", "#", "\t", "65536",
            "99999999999d"]
-MAX_EXAMPLES = 120
-
-settings.register_profile("validate", deadline=2000, max_examples=MAX_EXAMPLES, database=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+# A hang or a slow path shows as an example over the deadline; examples are few enough for about 10 s in all.
+BOUNDED = settings(deadline=2000, max_examples=120, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -83,7 +81,7 @@ def _validate(text: str, strict: bool = False) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-@settings(settings.get_profile("validate"))
+@BOUNDED
 @given(mutated(), st.booleans())
 def test_validate_answers_every_mutation(text: str, strict: bool) -> None:
     code, stdout, stderr = _validate(text, strict)
@@ -97,7 +95,7 @@ def test_validate_answers_every_mutation(text: str, strict: bool) -> None:
         assert SUMMARY.match(lines[-1]), lines[-1]
 
 
-@settings(settings.get_profile("validate"), max_examples=40)
+@settings(BOUNDED, max_examples=40)
 @given(st.binary(max_size=400))
 def test_validate_answers_any_bytes(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
