@@ -12,6 +12,8 @@ from typing import Any
 
 import jinja2.filters
 import jinja2.tests
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from standby.template_kinds import (
     ANY,
@@ -31,6 +33,7 @@ from standby.template_kinds import (
     ordered_alike,
 )
 
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 Result = Kind | Callable[[Kind, list[Kind]], Kind]
 
 
@@ -179,3 +182,14 @@ TESTS = _table(jinja2.tests.TESTS, {  # type: ignore[arg-type]  # typeshed types
        for name in ("lt", "<", "lessthan", "le", "<=", "gt", ">", "greaterthan", "ge", ">=")},
     "in": (*_ANY, (ANY,), BOOLEAN, _within),
 })
+
+# Why a filter Jinja has is not in FILTERS, where that is worth saying.
+UNAVAILABLE = {
+    "attr": "it reads Python attributes by name; use endpoints.db or endpoints['db']",
+    "map": "it reads attributes by name", "select": "it calls tests by name", "reject": "it calls tests by name",
+    "selectattr": "it reads attributes by name", "rejectattr": "it reads attributes by name",
+    "groupby": "it reads attributes by name", "random": "a template renders the same every time",
+    "format": "join strings with ~ instead", "items": "use dictsort, which gives a list",
+    **dict.fromkeys(("unique", "reverse"), "it gives a one-pass iterator; use sort"),
+    **dict.fromkeys(("first", "last", "min", "max"), "it fails on an empty value"),
+}

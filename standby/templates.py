@@ -12,7 +12,8 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
-from standby.template_check import ENV, check
+from standby.template_check import check
+from standby.template_filters import ENV
 from standby.template_kinds import ANY, NUMBER, STRING, Kind, Namespace
 
 # A prompt is rendered in the workflow, which knows no interpreter path.
