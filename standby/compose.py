@@ -126,6 +126,8 @@ class Composer:
             frame.key_state, frame.key_mark = "merge", event.start_mark
             return
         word, short = event.value, _short(tag)
+        if event.anchor:
+            self.anchors[event.anchor] = _Anchor(word, 1, True)
         if short in _READS and event.tag is None:
             what = "an empty key; write a name" if word == "" else (
                 f"YAML reads the key '{word}' as {_READS[short]}; quote it (\"{word}\") to use it as a name")

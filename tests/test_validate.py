@@ -286,6 +286,10 @@ EDGE_CASES = {
         MINIMAL.replace("machines: [db1]", "machines: *db"),
         "14:15: apps.db.machines: YAML syntax error: unknown alias '*db'; define '&db' before it",
     ),
+    "alias-of-a-key": (
+        MINIMAL.replace("runbook: minimal", "&name runbook: minimal\n*name : again"),
+        "3:1: runbook: duplicate key 'runbook' (first at line 2); remove one of them",
+    ),
     "unknown-tag": (
         MINIMAL.replace("  db1: {}", "  db1: !machine {}"),
         "10:8: machines.db1: YAML tag '!machine' is not used in runbooks; remove it",
