@@ -2,7 +2,8 @@
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,6 +13,8 @@ from standby import templates
 from standby.contracts import names
 from standby.contracts.commands import NOT_STARTED, CommandInput, CommandResult, StepCommand
 from standby.runbook import FromEnv
+
+T = TypeVar("T")
 
 
 def _resolve(step: StepCommand, name: str, source: FromEnv, environ: Mapping[str, str]) -> str:
@@ -36,10 +39,18 @@ def render(step: StepCommand, environ: Mapping[str, str] = os.environ) -> tuple[
             env[key] = _resolve(step, key, value, environ)
             secrets.add(env[key])
         else:
-            env[key] = templates.render(value, context)
-    command = CommandInput(argv=templates.render_argv(step.argv, context), env=env,
-                           timeout_seconds=step.timeout_seconds, label=step.label)
+            env[key] = _rendered(step, lambda: templates.render(value, context))
+    argv = _rendered(step, lambda: templates.render_argv(step.argv, context))
+    command = CommandInput(argv=argv, env=env, timeout_seconds=step.timeout_seconds, label=step.label)
     return command, secrets
+
+
+def _rendered(step: StepCommand, render: Callable[[], T]) -> T:
+    """A template rendered; one that fails is the step's failure, once: another try renders it the same way."""
+    try:
+        return render()
+    except templates.TemplateFailed as error:
+        raise ApplicationError(f"hook {step.label}: {error}", type=NOT_STARTED, non_retryable=True) from None
 
 
 @activity.defn(name=names.RUN_STEP)

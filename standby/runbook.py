@@ -2,7 +2,7 @@
 
 Credentials never appear here: sites name where to connect, the worker's
 environment says who connects. Cross-references (apps -> machines, groups ->
-apps, hooks -> groups) are checked by `standby.checks`, which knows where each
+apps, hooks -> groups) are checked by `standby.semantics`, which knows where each
 key stands in the file.
 """
 
@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,14 +24,29 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import Strict as StrictType
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
-from standby.durations import Duration, format_duration
+from standby.durations import Duration, Period, format_duration
+
+
+def _program_given(argv: list[str]) -> list[str]:
+    if not argv[0].strip():
+        message = "the program is empty; write the command first, e.g. [./check.sh, --quick]"
+        raise PydanticCustomError("empty_program", message)
+    return argv
+
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
-Argv = Annotated[list[str], Field(min_length=1)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# The program comes first and must be there; later arguments may be empty strings, never hold a NUL (exec refuses it).
+Argv = Annotated[
+    list[Annotated[str, Field(pattern=r"^[^\x00]*$")]],
+    Field(min_length=1, json_schema_extra={"prefixItems": [{"type": "string", "pattern": "\\S"}]}),
+    AfterValidator(_program_given),
+]
+# Strict: `port: yes` or `port: "80"` is a mistake, not the number 1 or 80.
+Port = Annotated[int, StrictType(), Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -92,7 +108,7 @@ class LocalSite(SiteSettings):
     provider: Literal["local"]
     port_base: Port = Field(18000, description="first port of the site's machines")
     test_port_base: Port | None = Field(None, description="first port of drill targets (port_base + 500 if unset)")
-    replication_interval: Duration = Field(timedelta(seconds=1), description="pause between replication passes")
+    replication_interval: Period = Field(timedelta(seconds=1), description="pause between replication passes")
     dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
     path: str | None = Field(None, description="absolute folder on this host that holds the site's machines, recovery "
                              "points, pid files and endpoint routes, the same for every worker (default: "
@@ -144,7 +160,7 @@ class VsphereSite(SiteSettings):
     folder: str | None = Field(None, description="VM folder (path under the datacenter) for drill clones")
     datastore: str | None = Field(None, description="datastore for drill clones (default: the replica's)")
     networks: dict[str, str] = Field({}, description="port group mapping on recovery: other site's -> this site's")
-    snapshot_interval: Duration = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
+    snapshot_interval: Period = Field(timedelta(minutes=10), description="how often Protect snapshots replicas")
     dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
 
 
@@ -318,19 +334,20 @@ _MEANING = {"run": "a command argv", "prompt": "a question for the operator", "a
 
 
 def _key_tag(kinds: tuple[str, ...]) -> Callable[[Any], str | None]:
-    """The discriminator of a union whose members differ by which key they have."""
+    """The discriminator of a union whose members differ by which key they have: the tag is `with-<key>`, never
+    the key itself, so that an error's location (which carries the tag) is not read as the key twice."""
 
     def tag(value: Any) -> str | None:
         if isinstance(value, dict):
-            return next((kind for kind in kinds if kind in value), None)
-        return next((kind for kind in kinds if hasattr(value, kind)), None)
+            return next((f"with-{kind}" for kind in kinds if kind in value), None)
+        return next((f"with-{kind}" for kind in kinds if hasattr(value, kind)), None)
 
     return tag
 
 
 HEALTH_KINDS = ("tcp", "http", "command")
 HealthCheck = Annotated[
-    Annotated[TcpHealth, Tag("tcp")] | Annotated[HttpHealth, Tag("http")] | Annotated[CommandHealth, Tag("command")],
+    Annotated[TcpHealth, Tag("with-tcp")] | Annotated[HttpHealth, Tag("with-http")] | Annotated[CommandHealth, Tag("with-command")],
     Discriminator(_key_tag(HEALTH_KINDS)),
     BeforeValidator(_one_key(HEALTH_KINDS, "a health check", "write one check for each")),
 ]
@@ -450,8 +467,8 @@ class StorageVmotion(Strict):
 
 ACTION_KINDS = ("restart_vm", "reset_vm", "vmotion", "storage_vmotion")
 RemediationAction = Annotated[
-    Annotated[RestartVm, Tag("restart_vm")] | Annotated[ResetVm, Tag("reset_vm")]
-    | Annotated[Vmotion, Tag("vmotion")] | Annotated[StorageVmotion, Tag("storage_vmotion")],
+    Annotated[RestartVm, Tag("with-restart_vm")] | Annotated[ResetVm, Tag("with-reset_vm")]
+    | Annotated[Vmotion, Tag("with-vmotion")] | Annotated[StorageVmotion, Tag("with-storage_vmotion")],
     Discriminator(_key_tag(ACTION_KINDS)),
     BeforeValidator(_one_key(ACTION_KINDS, "an action", "write one hook for each")),
 ]
@@ -512,7 +529,7 @@ class CommandHook(HookAt):
 
     run: Argv
     timeout: Duration = timedelta(minutes=5)
-    retries: Annotated[int, Field(ge=0, le=20)] = 0
+    retries: Annotated[int, StrictType(), Field(ge=0, le=20)] = 0
     on_failure: Literal["abort", "continue", "prompt"] = "abort"
     env: dict[str, EnvValue] = Field({}, description="a literal (a template) or {from_env: VAR} of the worker")
 
@@ -536,7 +553,7 @@ class ActionHook(HookAt):
 
     action: RemediationAction
     timeout: Duration = timedelta(minutes=5)
-    retries: Annotated[int, Field(ge=0, le=20)] = 0
+    retries: Annotated[int, StrictType(), Field(ge=0, le=20)] = 0
     on_failure: Literal["abort", "continue", "prompt"] = "abort"
 
     def describe(self) -> str:
@@ -547,7 +564,7 @@ class ActionHook(HookAt):
 
 HOOK_KINDS = ("run", "prompt", "action")
 Hook = Annotated[
-    Annotated[CommandHook, Tag("run")] | Annotated[PromptHook, Tag("prompt")] | Annotated[ActionHook, Tag("action")],
+    Annotated[CommandHook, Tag("with-run")] | Annotated[PromptHook, Tag("with-prompt")] | Annotated[ActionHook, Tag("with-action")],
     Discriminator(_key_tag(HOOK_KINDS)),
     BeforeValidator(_one_key(HOOK_KINDS, "a hook", "write one hook for each")),
 ]
@@ -637,7 +654,7 @@ class Pair(Strict):
     secondary: Name
     tertiary: Name | None = None
     apps: Annotated[list[Name], Field(min_length=1)]
-    heartbeat_interval: Duration = timedelta(seconds=1)
+    heartbeat_interval: Period = timedelta(seconds=1)
     missed_heartbeats: Annotated[int, Field(ge=1)] = 5
     failover: Literal["automatic", "managed"] = "managed"
 

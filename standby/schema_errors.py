@@ -7,13 +7,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from standby.document import DocPath, Document
 from standby.issues import Issue
-from standby.source import DocPath, Document
 from standby.suggest import did_you_mean
 
-_YAML_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "a mapping"}
+_YAML_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
+               dict: "a mapping"}
 _PATTERN_HINTS = {
     "A-Za-z0-9": "a name uses letters, digits, '-', '_' and '.', and starts with a letter or digit",
+    "\\x00": "an argument cannot hold a NUL character",
     "pre_launch": "expected before, after, before_group:GROUP, after_group:GROUP, pre_launch:APP or post_launch:APP",
 }
 
@@ -36,7 +38,9 @@ def _issue(detail: ErrorDetails, document: Document, model: type[BaseModel]) -> 
         return document.issue(path, message, key=True, category="schema")
     if kind == "union_tag_invalid":
         path = (*path, "provider")
-    return document.issue(path, _message(detail), key=is_key, category="schema")
+    if kind == "empty_program":
+        path = (*path, 0)
+    return document.issue(path, _message(detail, document.words.get(path)), key=is_key, category="schema")
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[DocPath, bool]:
@@ -56,35 +60,39 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[DocPath, bool]:
     return tuple(path), False
 
 
-def _message(detail: ErrorDetails) -> str:
+def _message(detail: ErrorDetails, word: str | None) -> str:
     kind, ctx, value = detail["type"], detail.get("ctx", {}), detail["input"]
     if kind == "union_tag_invalid":
         expected = ctx["expected_tags"].replace("'", "")
-        return f"unknown {ctx['discriminator'].strip(chr(39))} '{ctx['tag']}'{did_you_mean(ctx['tag'], expected.split(', '))}; expected one of: {expected}"
+        hint = did_you_mean(ctx["tag"], expected.split(", "))
+        return f"unknown {ctx['discriminator'].strip(chr(39))} '{ctx['tag']}'{hint}; expected one of: {expected}"
     if kind == "union_tag_not_found":
         return f"missing required key {ctx['discriminator']}"
     if kind == "literal_error":
         options = [o.strip(" '") for o in ctx["expected"].replace(" or ", ", ").split(",")]
-        return f"expected {ctx['expected']}, got {_show(value)}{did_you_mean(str(value), options)}"
+        return f"expected {ctx['expected']}, got {_show(value, word)}{did_you_mean(str(value), options)}"
     if kind == "string_pattern_mismatch":
         hint = next((h for key, h in _PATTERN_HINTS.items() if key in ctx["pattern"]), "")
-        return f"{_show(value)} is not valid: {hint or 'it must match ' + ctx['pattern']}"
+        return f"{_show(value, word)} is not valid: {hint or 'it must match ' + ctx['pattern']}"
     if kind == "value_error":
         return str(ctx.get("error", detail["msg"]))
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of keys to values, got {_show(value)}"
+        return f"expected a mapping of keys to values, got {_show(value, word)}"
     message = detail["msg"]
     if message.startswith("Input should be"):
         expected = message[len("Input should be ") :].replace("a valid ", "a ")
-        return f"expected {expected}, got {_show(value)}"
+        return f"expected {expected}, got {_show(value, word)}"
     return message[0].lower() + message[1:]
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, word: str | None = None) -> str:
     kind = _YAML_TYPES.get(type(value), type(value).__name__)
+    if word is not None and isinstance(value, (bool, type(None))):
+        # `no`, `on`, `~`: what YAML 1.1 reads is not what the author wrote; say both, and how to keep the word.
+        return f"'{word}', which YAML reads as {'nothing' if value is None else kind} (quote it to keep the word)"
     if isinstance(value, (dict, list)) or value is None:
         return "nothing" if value is None else kind
-    return f"{kind} '{value}'"
+    return f"{kind} '{word if word is not None else value}'"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> set[str]:

@@ -1,88 +1,55 @@
-"""YAML loading that remembers where every key and value stands in the file."""
+"""Reading a runbook file: bounded in bytes, decoded as UTF-8, composed within the limits of `standby.compose`."""
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from standby.issues import Issue
-
-DocPath = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Position:
-    """A 1-based line and column."""
-
-    line: int
-    column: int
-
-
-@dataclass
-class Document:
-    """Parsed YAML data plus the position of every key and value in it."""
-
-    file: str
-    data: Any
-    values: dict[DocPath, Position] = field(default_factory=dict)
-    keys: dict[DocPath, Position] = field(default_factory=dict)
-
-    def position(self, path: DocPath, *, key: bool = False) -> Position:
-        """Where `path` stands; the nearest enclosing node when it does not exist."""
-        for end in range(len(path), -1, -1):
-            prefix = path[:end]
-            found = (self.keys.get(prefix) if key else None) or self.values.get(prefix)
-            if found:
-                return found
-        return Position(1, 1)
-
-    def issue(
-        self, path: DocPath, message: str, *, key: bool = False, at: DocPath | None = None, category: str = "semantic"
-    ) -> Issue:
-        """An issue about `path`, located at `path` (or at `at`, e.g. the mapping that lacks a key)."""
-        where = self.position(path if at is None else at, key=key)
-        return Issue(self.file, where.line, where.column, format_path(path), message, category)
-
-
-def format_path(path: DocPath) -> str:
-    """`('apps', 'api', 'depends_on', 0)` -> `apps.api.depends_on[0]`."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
+from standby.compose import MAX_BYTES, Composer, Stop
+from standby.document import Document, format_path
+from standby.issues import NOT_A_RUNBOOK, Issue
 
 
 def read(path: Path) -> tuple[Document | None, list[Issue]]:
-    """Parse a YAML file; syntax errors and duplicate keys come back as issues."""
+    """Parse a YAML file; syntax errors, duplicate keys and crossed limits come back as issues."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return None, [Issue(name, 1, 1, "(document)", f"cannot read the file: {error}", "syntax")]
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
+    except OSError as error:
+        return None, [_file_issue(name, f"cannot read the file: {error.strerror or error}")]
+    if len(raw) > MAX_BYTES:
+        message = f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB, the most a runbook may be"
+        return None, [Issue(name, 1, 1, "(document)", message, "syntax")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return None, [_file_issue(name, f"not a text file: byte {error.start} is not UTF-8; save the runbook as UTF-8")]
     return parse(text, name)
 
 
 def parse(text: str, name: str) -> tuple[Document | None, list[Issue]]:
     """Parse YAML text named `name`."""
+    document, issues = Document(name, None), list[Issue]()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document.data = Composer(document, issues).run(text)
+    except Stop as stop:
+        where = stop.position
+        return None, [*issues, Issue(name, where.line, where.column, format_path(stop.path), stop.message, "syntax")]
     except yaml.MarkedYAMLError as error:
-        return None, [_syntax_issue(name, error)]
-    if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
-        return None, [Issue(name, 1, 1, "(document)", "the file is empty; a runbook starts with 'runbook: NAME'", "syntax")]
-    document = Document(name, None)
-    issues: list[Issue] = []
-    # Indexing drops repeated keys from the tree, so the data keeps the first value, as the positions do.
-    try:
-        _index(node, (), document, issues)
-    except _RecursiveAlias as error:
-        return None, [document.issue(error.path, _RECURSIVE, key=True, category="syntax")]
-    try:
-        document.data = yaml.SafeLoader(text).construct_document(node)
-    except yaml.MarkedYAMLError as error:
-        return None, [_syntax_issue(name, error)]
+        return None, [*issues, _syntax_issue(name, error)]
+    except yaml.reader.ReaderError as error:
+        line, column = _at_byte(text, error.position)
+        return None, [*issues, Issue(name, line, column, "(document)", f"YAML syntax error: {_reader_reason(error)}",
+                                     "syntax")]
+    except UnicodeError as error:
+        return None, [_file_issue(name, f"not a text file: {error}")]
+    if document.data is None or document.data == "":
+        return None, [_file_issue(name, "the file is empty; a runbook starts with 'runbook: NAME'")]
     return document, issues
+
+
+def _file_issue(name: str, message: str) -> Issue:
+    return Issue(name, 1, 1, "(document)", message, NOT_A_RUNBOOK)
 
 
 def _syntax_issue(name: str, error: yaml.MarkedYAMLError) -> Issue:
@@ -90,53 +57,19 @@ def _syntax_issue(name: str, error: yaml.MarkedYAMLError) -> Issue:
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     what = error.problem or error.context or "cannot parse"
     context = error.context_mark
-    if error.context and error.problem and context and (context.line, context.column) != (mark.line, mark.column):
+    if error.context and error.problem and context and mark and (context.line, context.column) != (mark.line,
+                                                                                                   mark.column):
         what += f" ({error.context} started at line {context.line + 1}, column {context.column + 1})"
     return Issue(name, line, column, "(document)", f"YAML syntax error: {what}", "syntax")
 
 
-def _mark(node: yaml.Node) -> Position:
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+def _reader_reason(error: yaml.reader.ReaderError) -> str:
+    if isinstance(error.character, int):
+        return f"character #x{error.character:04x} is not allowed ({error.reason}); remove it"
+    return str(error.reason)
 
 
-_RECURSIVE = "YAML syntax error: an alias refers to a node that contains it; a runbook cannot be recursive"
-
-
-class _RecursiveAlias(Exception):
-    """An alias inside the node it names (`a: &x [*x]`)."""
-
-    def __init__(self, path: DocPath):
-        super().__init__(format_path(path))
-        self.path = path
-
-
-def _index(
-    node: yaml.Node, path: DocPath, document: Document, issues: list[Issue], open_: frozenset[int] = frozenset()
-) -> None:
-    if id(node) in open_:
-        raise _RecursiveAlias(path)
-    open_ = open_ | {id(node)}
-    document.values[path] = _mark(node)
-    if isinstance(node, yaml.SequenceNode):
-        for index, child in enumerate(node.value):
-            _index(child, (*path, index), document, issues, open_)
-    elif isinstance(node, yaml.MappingNode):
-        seen: dict[str, Position] = {}
-        kept = []
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            child = (*path, key)
-            if key in seen:
-                first = seen[key]
-                message = f"duplicate key '{key}' (first at line {first.line}); remove one of them"
-                issues.append(Issue(document.file, *_astuple(_mark(key_node)), format_path(child), message, "syntax"))
-                continue
-            seen[key] = _mark(key_node)
-            kept.append((key_node, value_node))
-            document.keys[child] = _mark(key_node)
-            _index(value_node, child, document, issues, open_)
-        node.value = kept
-
-
-def _astuple(position: Position) -> tuple[int, int]:
-    return position.line, position.column
+def _at_byte(text: str, offset: int) -> tuple[int, int]:
+    """Line and column of a byte offset, as libyaml counts positions in the UTF-8 encoding."""
+    before = text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1

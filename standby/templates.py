@@ -1,19 +1,47 @@
-"""Jinja templates of runbooks: sandboxed, strict, checked at load time, rendered purely."""
+"""Jinja templates of runbooks: what each context provides, checked completely at load time, rendered purely.
+
+    TemplateFailed     raised by `render` for anything a template does wrong when it runs, with the reason
+
+A context maps each name a template may use to its kind: `STRING`, `NUMBER`, or a `Namespace` whose keys
+the runbook fixes (`endpoints`: the apps with a public endpoint port). Validation checks every template
+against the context its step provides, so what passes `standby validate` does not fail when it runs.
+"""
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateSyntaxError
 
-from standby.suggest import did_you_mean
+from standby.template_check import check
+from standby.template_filters import ENV
+from standby.template_kinds import ANY, NUMBER, STRING, Kind, Namespace
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# A prompt is rendered in the workflow, which knows no interpreter path.
+PROMPT_CONTEXT: Mapping[str, Kind] = {
+    name: STRING for name in ("runbook", "operation", "mode", "site", "target", "group", "app", "recovery_point")
+}
+# A hook's run argv and env are rendered on the worker, which adds its interpreter as `python`.
+HOOK_CONTEXT: Mapping[str, Kind] = {**PROMPT_CONTEXT, "python": STRING}
 
-# Names a hook's templates may use; the operation fills them in when it runs the step.
-HOOK_NAMES = frozenset({"runbook", "operation", "mode", "site", "target", "group", "app", "recovery_point", "python"})
-# Names an app's start/stop/health command may use on the local provider.
-PROCESS_NAMES = frozenset({"runbook", "site", "app", "machine", "port", "data", "python", "endpoints"})
+
+def process_context(endpoint_apps: Iterable[str], unchecked: Iterable[str] = ()) -> dict[str, Kind]:
+    """What an app's start and stop argv may use (local provider); `endpoints` holds the apps with a public port.
+
+    Keys in `unchecked` are accepted as of any kind (apps whose own entry could not be read).
+    """
+    ports: dict[str, Kind] = {app: NUMBER for app in endpoint_apps}
+    endpoints = Namespace({**ports, **dict.fromkeys(unchecked, ANY)}, "the apps with an endpoint port")
+    return {"runbook": STRING, "site": STRING, "app": STRING, "machine": STRING, "port": NUMBER, "data": STRING,
+            "python": STRING, "endpoints": endpoints}
+
+
+class TemplateFailed(Exception):
+    """A template that could not be rendered; `reason` says why."""
+
+    def __init__(self, text: str, reason: str):
+        super().__init__(f"template '{text}' failed: {reason}")
+        self.text = text
+        self.reason = reason
 
 
 def is_template(text: str) -> bool:
@@ -21,24 +49,29 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def problems(text: str, allowed: Iterable[str]) -> list[str]:
-    """Why a template would fail: a syntax error or a name the context never defines."""
+def problems(text: str, context: Mapping[str, Kind]) -> list[str]:
+    """Why a template would fail or escape its sandbox in `context`; empty when it renders whatever the values."""
     if not is_template(text):
         return []
     try:
-        tree = _ENV.parse(text)
+        tree = ENV.parse(text)
     except TemplateSyntaxError as error:
         return [f"template syntax error: {error.message}"]
-    allowed_names = set(allowed)
-    unknown = sorted(meta.find_undeclared_variables(tree) - allowed_names)
-    return [f"unknown template variable '{name}'{_hint(name, allowed_names)}" for name in unknown]
+    except RecursionError:
+        return ["the template nests too deeply to read; split it"]
+    return check(tree, context)
 
 
 def render(text: str, context: Mapping[str, Any]) -> str:
-    """Render one template against a context; a pure function of both."""
+    """Render one template against a context; a pure function of both. Raises TemplateFailed, nothing else."""
     if not is_template(text):
         return text
-    return _ENV.from_string(text).render(**context)
+    try:
+        return ENV.from_string(text).render(**context)
+    except Exception as error:
+        # Whatever went wrong (an undefined name, a sandbox refusal, a type error) fails the step that renders,
+        # once, with the reason: callers turn this one type into a non-retryable step failure.
+        raise TemplateFailed(text, _reason(error)) from None
 
 
 def render_argv(argv: Iterable[str], context: Mapping[str, Any]) -> list[str]:
@@ -46,5 +79,6 @@ def render_argv(argv: Iterable[str], context: Mapping[str, Any]) -> list[str]:
     return [render(arg, context) for arg in argv]
 
 
-def _hint(name: str, allowed: set[str]) -> str:
-    return did_you_mean(name, allowed) or f"; available: {', '.join(sorted(allowed))}"
+def _reason(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return message if type(error).__module__.startswith("jinja2") else f"{type(error).__name__}: {message}"

@@ -1,4 +1,4 @@
-"""Runbook validation: each invalid fixture gives exactly its issues, in place, and the CLI prints them."""
+"""Runbook validation: each fixture gives exactly its issues, in place, and the CLI prints them with its exit code."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from standby.cli import main
-from standby.loader import check
+from standby.loader import check, load
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = Path("tests/runbooks/invalid")
@@ -15,7 +15,7 @@ MINIMAL_OK = "ok (runbook minimal: 2 machines, 2 apps, 2 groups)"
 
 EXPECTED: dict[str, list[str]] = {
     "yaml-syntax-error": [
-        "15:10: (document): YAML syntax error: expected ',' or ']', but got ':' "
+        "15:10: (document): YAML syntax error: did not find expected ',' or ']' "
         "(while parsing a flow sequence started at line 14, column 15)",
     ],
     "duplicate-key": [
@@ -47,7 +47,8 @@ EXPECTED: dict[str, list[str]] = {
         "24:10: hooks[0].at: unknown group 'service' (did you mean 'services'?)",
     ],
     "action-on-non-vsphere-site": [
-        "24:65: hooks[0].action.restart_vm.site: site 'primary' is a local site; a remediation action needs a vSphere site",
+        "24:65: hooks[0].action.restart_vm.site: site 'primary' is a local site; "
+        "a remediation action needs a vSphere site",
     ],
     "unknown-hook-app": [
         "24:10: hooks[0].at: unknown app 'dbb' (did you mean 'db'?)",
@@ -97,7 +98,7 @@ EXPECTED: dict[str, list[str]] = {
         "(a VMware remediation), not run and prompt; write one hook for each",
     ],
     "endpoint-outside-dns-zone": [
-        "23:15: apps.api.endpoint.name: 'api.shop.internal' is not in zone shop.example.org of site 'dr'; "
+        "24:15: apps.api.endpoint.name: 'api.shop.internal' is not in zone shop.example.org of site 'dr'; "
         "name it under that zone, or set sites.dr.dns.zone to the zone it is in",
     ],
     "many-issues": [
@@ -108,7 +109,89 @@ EXPECTED: dict[str, list[str]] = {
         "24:10: hooks[0].at: unknown group 'service' (did you mean 'services'?)",
         "24:55: hooks[0].run[1]: unknown template variable 'grup' (did you mean 'group'?)",
     ],
+    "alias-bomb": [
+        "9:12: sites.a5[0]: the runbook expands to more than 200,000 values (an alias counts every value it "
+        "repeats); a runbook may hold at most 200,000",
+    ],
+    "deep-nesting": [
+        f"4:36: sites.a{'[0]' * 30}: the runbook nests deeper than 32 levels, the most a runbook may",
+    ],
+    "template-unknown-filter": [
+        "24:50: hooks[0].run[1]: unknown filter 'uper' (did you mean 'upper'?)",
+    ],
+    "template-unknown-test": [
+        "24:50: hooks[0].run[1]: unknown test 'nosuchtest'",
+    ],
+    "template-unknown-endpoint": [
+        "20:48: apps.api.start[4]: unknown key 'dbx' of the apps with an endpoint port (did you mean 'db'?)",
+    ],
+    "template-sandbox-escape": [
+        "24:32: hooks[0].run[1]: '__class__' is not allowed: names that start with '_' reach Python internals, "
+        "outside the template sandbox",
+        "24:32: hooks[0].run[1]: '__mro__' is not allowed: names that start with '_' reach Python internals, "
+        "outside the template sandbox",
+        "25:32: hooks[1].run[1]: filter 'attr' is not available in runbook templates; it reads Python attributes "
+        "by name; use endpoints.db or endpoints['db']",
+        "26:26: hooks[2].prompt: '__globals__' is not allowed: names that start with '_' reach Python internals, "
+        "outside the template sandbox",
+        "26:26: hooks[2].prompt: unknown template variable 'lipsum'; available: app, group, mode, operation, "
+        "recovery_point, runbook, site, target",
+        "27:32: hooks[3].run[1]: templates cannot call functions or methods; use a filter, e.g. {{ app | upper }}",
+    ],
+    "negative-numbers": [
+        "9:18: protection.tested_within: -90 seconds is negative; a duration is 0s or more, e.g. 30s, 5m, 2h, 7d",
+        "17:10: apps.db.rto: -5 seconds is negative; a duration is 0s or more, e.g. 30s, 5m, 2h, 7d",
+        "18:33: apps.db.health[0].timeout: -1 seconds is negative; a duration is 0s or more, e.g. 30s, 5m, 2h, 7d",
+        "27:42: hooks[0].timeout: -60 seconds is negative; a duration is 0s or more, e.g. 30s, 5m, 2h, 7d",
+    ],
+    "empty-commands": [
+        "15:13: apps.db.start[0]: the program is empty; write the command first, e.g. [./check.sh, --quick]",
+        "24:24: hooks[0].run[0]: the program is empty; write the command first, e.g. [./check.sh, --quick]",
+    ],
+    "yaml-words-as-keys": [
+        "11:3: machines.no: YAML reads the key 'no' as true/false; quote it (\"no\") to use it as a name",
+        "24:39: hooks[0].env.on: YAML reads the key 'on' as true/false; quote it (\"on\") to use it as a name",
+    ],
+    "schema-and-references": [
+        "16:10: apps.db.rto: '5 minutes' is not a duration; write a number and a unit, e.g. 30s, 5m, 2h, 7d",
+        "19:18: apps.api.depends_on[0]: unknown app 'dbb' (did you mean 'db'?)",
+    ],
+    "two-letter-name": [
+        "18:18: apps.api.depends_on[0]: unknown app 'dc' (did you mean 'db'?)",
+    ],
+    "warnings": [
+        "5:7: warning: sites.dr.port_base: sites 'primary' and 'dr' both give machines ports 18000-18002 "
+        "(port_base 18000 and 18000, 3 machines); give each site its own range",
+        "12:3: warning: machines.spare1: machine 'spare1' belongs to no app, so no operation recovers it; "
+        "add it to an app's machines or remove it",
+        "20:22: warning: apps.api.depends_on[1]: 'db' is already listed (depends_on[0]); remove this one",
+        "21:42: warning: apps.api.endpoint.port: app 'db' has public port 18050 too; only one app can answer there, "
+        "give each its own",
+    ],
+    "not-a-runbook": [
+        "2:1: (document): not a runbook: none of its keys (apiVersion, kind, metadata) is a runbook's; "
+        "a runbook starts with 'runbook: NAME'",
+    ],
+    "list-not-a-mapping": [
+        "2:1: (document): not a runbook: the file holds a list; a runbook is a mapping that starts with "
+        "'runbook: NAME'",
+    ],
+    "fails-only-mid-failover": [
+        "4:41: sites.primary.port_base: drill ports 66035-66036 for 2 machines go past 65535; "
+        "set test_port_base to 65534 or lower",
+        "4:41: sites.primary.port_base: machine ports 65535-65536 for 2 machines go past 65535; "
+        "set port_base to 65534 or lower",
+        "16:40: apps.db.health[0].command.run[1]: health check commands run as written, templates are not filled in; "
+        "write the value out",
+        "16:64: apps.db.health[0].within: 0s leaves no time to become healthy; give the app at least 1s",
+        "25:26: hooks[0].prompt: unknown template variable 'python'; available: app, group, mode, operation, "
+        "recovery_point, runbook, site, target",
+        "26:39: hooks[1].env.A-B: 'A-B' is not an environment variable name; use letters, digits and '_', "
+        "not starting with a digit",
+    ],
 }
+# What `standby validate FILE` exits with, where it is not 1.
+EXIT = {"warnings": 0, "not-a-runbook": 2, "list-not-a-mapping": 2, "empty-file": 2}
 
 
 @pytest.fixture(autouse=True)
@@ -137,10 +220,17 @@ def test_invalid_runbook_issues(case: str) -> None:
     assert [str(issue) for issue in sorted(issues)] == expected_lines(case)
 
 
-@pytest.mark.parametrize("case", ["yaml-syntax-error", "empty-file", "duplicate-key"])
+@pytest.mark.parametrize("case", ["yaml-syntax-error", "duplicate-key", "alias-bomb", "deep-nesting"])
 def test_syntax_issues_are_syntax(case: str) -> None:
     _, issues = check(INVALID / f"{case}.yaml")
     assert {issue.category for issue in issues} == {"syntax"}
+
+
+@pytest.mark.parametrize("case", ["empty-file", "not-a-runbook", "list-not-a-mapping"])
+def test_files_that_are_no_runbook_say_so(case: str) -> None:
+    runbook, issues = check(INVALID / f"{case}.yaml")
+    assert runbook is None
+    assert {issue.category for issue in issues} == {"file"}
 
 
 def test_schema_failure_gives_no_runbook() -> None:
@@ -171,15 +261,61 @@ MINIMAL = (ROOT / VALID / "minimal.yaml").read_text(encoding="utf-8")
 EDGE_CASES = {
     "recursive-alias": (
         "runbook: x\nsites: &s {a: *s}\n",
-        "2:12: sites.a: YAML syntax error: an alias refers to a node that contains it; a runbook cannot be recursive",
+        "2:15: sites.a: YAML syntax error: an alias refers to a node that contains it; a runbook cannot be recursive",
     ),
     "app-without-a-mapping": (
         MINIMAL.replace('    machines: [app1]\n    depends_on: [db]\n    start: [./api, --port, "{{ port }}"]\n', ""),
         "16:7: apps.api: expected a mapping of keys to values, got nothing",
     ),
-    "number-as-a-name": (
-        MINIMAL.replace("  db1: {}", "  1: {}"),
-        "10:3: machines.1: expected a string, got a number '1'",
+    "number-as-a-key": (
+        MINIMAL.replace("  db1: {}", "  1: {}").replace("machines: [db1]", 'machines: ["1"]'),
+        "10:3: machines.1: YAML reads the key '1' as a number; quote it (\"1\") to use it as a name",
+    ),
+    "word-as-a-value": (
+        MINIMAL.replace("runbook: minimal", "runbook: no"),
+        "2:10: runbook: expected a string, got 'no', which YAML reads as true/false (quote it to keep the word)",
+    ),
+    "port-as-text": (
+        MINIMAL.replace("{provider: local, port_base: 18100}", '{provider: local, port_base: "18100"}'),
+        "5:36: sites.dr.port_base: expected a integer, got a string '18100'",
+    ),
+    "nul-in-an-argument": (
+        MINIMAL.replace('start: [./db, --port, "{{ port }}"]', 'start: [./db, "a\\0b"]'),
+        "15:19: apps.db.start[1]: a string 'a\x00b' is not valid: an argument cannot hold a NUL character",
+    ),
+    "two-documents": (
+        MINIMAL + "---\nrunbook: other\n",
+        "23:1: (document): a runbook file holds one YAML document; remove this '---' and what follows",
+    ),
+    "unknown-alias": (
+        MINIMAL.replace("machines: [db1]", "machines: *db"),
+        "14:15: apps.db.machines: YAML syntax error: unknown alias '*db'; define '&db' before it",
+    ),
+    "alias-of-a-key": (
+        MINIMAL.replace("runbook: minimal", "&name runbook: minimal\n*name : again"),
+        "3:1: runbook: duplicate key 'runbook' (first at line 2); remove one of them",
+    ),
+    "unknown-tag": (
+        MINIMAL.replace("  db1: {}", "  db1: !machine {}"),
+        "10:8: machines.db1: YAML tag '!machine' is not used in runbooks; remove it",
+    ),
+    "bad-date": (
+        MINIMAL.replace("runbook: minimal", "runbook: 2024-13-45"),
+        "2:10: runbook: YAML reads '2024-13-45' as a date, but it is not one; quote it",
+    ),
+    "control-character": (
+        MINIMAL.replace("runbook: minimal", "runbook: min\x07imal"),
+        "2:13: (document): YAML syntax error: character #x0007 is not allowed (control characters are not "
+        "allowed); remove it",
+    ),
+    "zero-period": (
+        MINIMAL.replace("{provider: local, port_base: 18100}", "{provider: local, port_base: 18100, "
+                                                             "replication_interval: 0}"),
+        "5:65: sites.dr.replication_interval: a period of 0s repeats without pause; give a positive duration, e.g. 1s",
+    ),
+    "too-long-a-duration": (
+        MINIMAL.replace("    machines: [db1]\n", "    machines: [db1]\n    rto: 1.0e+400\n"),
+        "15:10: apps.db.rto: inf seconds is longer than 3650d, the longest duration a runbook may give",
     ),
     "health-check-of-no-kind": (
         MINIMAL.replace("    machines: [db1]\n", "    machines: [db1]\n    health: [{timeout: 5s}]\n"),
@@ -234,16 +370,59 @@ def test_cli_validate_several_files_prints_the_issues_of_all() -> None:
     assert result.stdout.splitlines() == [f"{VALID / 'minimal.yaml'}: {MINIMAL_OK}"]
 
 
-def test_cli_validate_missing_file_is_an_issue() -> None:
+def test_cli_validate_missing_file_is_not_a_runbook() -> None:
     result = run("validate", "tests/runbooks/no-such-runbook.yaml")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("tests/runbooks/no-such-runbook.yaml:1:1: (document): cannot read the file:")
 
 
 @pytest.mark.parametrize("case", invalid_fixtures())
-def test_cli_never_shows_a_traceback(case: str) -> None:
+def test_cli_exits_with_the_fixture_code_and_never_a_traceback(case: str) -> None:
     result = run("validate", f"{INVALID / case}.yaml")
-    assert isinstance(result.exception, SystemExit)
-    assert result.exit_code == 1
+    assert result.exit_code == EXIT.get(case, 1)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert result.stderr.splitlines()[:-1] == expected_lines(case)
+
+
+def test_cli_warnings_pass_and_print_apart_from_errors() -> None:
+    result = run("validate", str(INVALID / "warnings.yaml"))
+    assert result.exit_code == 0
+    assert result.stdout == f"{INVALID / 'warnings.yaml'}: ok (runbook minimal: 3 machines, 2 apps, 2 groups)\n"
+    assert all(": warning: " in line for line in result.stderr.splitlines()[:-1])
+    assert result.stderr.splitlines()[-1] == "4 warning(s); --strict makes warnings fail"
+
+
+def test_cli_strict_makes_warnings_fail() -> None:
+    result = run("validate", "--strict", str(INVALID / "warnings.yaml"))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [*expected_lines("warnings"), "4 warning(s)"]
+
+
+def test_cli_strict_passes_a_runbook_without_warnings() -> None:
+    result = run("validate", "--strict", str(VALID / "minimal.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{VALID / 'minimal.yaml'}: {MINIMAL_OK}\n"
+
+
+def test_cli_counts_errors_and_warnings_apart() -> None:
+    result = run("validate", str(INVALID / "warnings.yaml"), str(INVALID / "unknown-dependency.yaml"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "5 issue(s) found: 1 error(s), 4 warning(s)"
+
+
+def test_cli_a_file_that_is_no_runbook_wins_over_errors() -> None:
+    result = run("validate", str(INVALID / "unknown-dependency.yaml"), str(INVALID / "not-a-runbook.yaml"))
+    assert result.exit_code == 2
+
+
+def test_plan_of_a_file_that_is_no_runbook_exits_2() -> None:
+    result = run("plan", str(INVALID / "not-a-runbook.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == expected_lines("not-a-runbook")
+
+
+def test_load_ignores_warnings() -> None:
+    runbook = load(INVALID / "warnings.yaml")
+    assert list(runbook.machines) == ["db1", "app1", "spare1"]

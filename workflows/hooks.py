@@ -21,19 +21,23 @@ async def run_hook(op: Operator, runbook: Runbook, step: RunHook, context: dict[
     """A command, prompt or remediation step of the runbook, honouring its on_failure."""
     hook, where = step.hook, dict(group=step.group, app=step.app)
     if isinstance(hook, PromptHook):
-        await op.prompt(_render(hook.prompt, context), step.label(), **where)
+        await op.prompt(_render(hook.at, hook.prompt, context), step.label(), **where)
     elif isinstance(hook, ActionHook):
         await _guarded(op, step, hook, _remediate(op, runbook, step, hook, context))
     else:
         await _guarded(op, step, hook, _command(op, step, hook, context))
 
 
-def _render(text: str, context: dict[str, str]) -> str:
+def _render(at: str, text: str, context: dict[str, str]) -> str:
     """A prompt's text; a template that fails at run time fails its step once, never the workflow task."""
     try:
-        return templates.render(text, context)
-    except Exception as error:  # any template error: an exception escaping here would retry the task forever
-        raise ApplicationError(f"prompt template failed: {error}", type="TemplateFailed", non_retryable=True) from None
+        # Rendering imports jinja2.runtime when it runs; in the sandbox that import must be the worker's module,
+        # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
+        with workflow.unsafe.imports_passed_through():
+            return templates.render(text, context)
+    except templates.TemplateFailed as error:
+        # Raised in workflow code, any other exception would fail the workflow task again and again.
+        raise ApplicationError(f"hook {at} failed: {error}", type="TemplateFailed", non_retryable=True) from None
 
 
 async def _command(op: Operator, step: RunHook, hook: CommandHook, context: dict[str, str]) -> None:

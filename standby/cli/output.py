@@ -29,13 +29,12 @@ def fail(message: str, code: int = REFUSED) -> NoReturn:
 
 
 def load_or_exit(path: str) -> Runbook:
-    """A valid runbook, or every issue printed and exit 1."""
+    """A valid runbook, or every issue printed and exit 1 (2 when the file is not a runbook at all)."""
     try:
         return loader.load(path)
     except RunbookError as error:
-        for issue in error.issues:
-            err.print(str(issue), markup=False)
-        sys.exit(REFUSED)
+        err.print(str(error), markup=False)
+        sys.exit(error.exit_code)
 
 
 def run_async(command: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

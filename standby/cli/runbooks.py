@@ -1,31 +1,49 @@
 """Commands on runbook files, no Temporal needed: validate, plan, schema."""
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
 from standby import loader, plan_text
 from standby.cli.output import err, fail, load_or_exit, out
+from standby.issues import Issue, errors, exit_code
 from standby.plan import PlanError, build
 from standby.runbook import OPERATIONS
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
-    """Check runbooks; print every issue as FILE:LINE:COL: PATH: message."""
+@click.option("--strict", is_flag=True, help="warnings fail validation too (exit 1)")
+def validate(files: tuple[str, ...], strict: bool) -> None:
+    """Check runbooks; print every issue as FILE:LINE:COL: PATH: message.
+
+    Exit 0: valid (perhaps with warnings); 1: errors, or warnings with --strict; 2: a file is not a runbook.
+    """
     issues = []
     for file in files:
         runbook, found = loader.check(Path(file))
         issues.extend(found)
-        if not found and runbook is not None:
+        if runbook is not None and not errors(found) and not (strict and found):
             out.print(f"{file}: ok (runbook {runbook.runbook}: {len(runbook.machines)} machines, "
                       f"{len(runbook.apps)} apps, {len(runbook.groups)} groups)", markup=False)
-    for issue in sorted(issues):
-        err.print(str(issue), markup=False)
     if issues:
-        fail(f"{len(issues)} issue(s) found")
+        # One print: a hostile file can hold tens of thousands of issues, and each print costs rich a lot.
+        err.print("\n".join([*(str(issue) for issue in sorted(issues)), _summary(issues, strict)]), markup=False)
+    code = exit_code(issues, strict)
+    if code:
+        sys.exit(code)
+
+
+def _summary(issues: list[Issue], strict: bool) -> str:
+    failing = len(errors(issues))
+    warnings = len(issues) - failing
+    if not warnings:
+        return f"{failing} issue(s) found"
+    if not failing:
+        return f"{warnings} warning(s)" + ("" if strict else "; --strict makes warnings fail")
+    return f"{len(issues)} issue(s) found: {failing} error(s), {warnings} warning(s)"
 
 
 @click.command()

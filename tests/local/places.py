@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from standby.contracts.local_layout import Layout
 from activities.sites.local.processes import stop_process, wait_for_port
 from activities.sites.local.provider import LocalSiteProvider, site_layout
+from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
     AppRef,

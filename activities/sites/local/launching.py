@@ -161,4 +161,8 @@ class Launcher:
             raise serving.Refused(f"app {app.name} has no start argv")
         context = {"runbook": self.site.runbook, "site": self.site.name, "app": app.name, "machine": machine.name,
                    "port": port, "data": str(data), "python": sys.executable, "endpoints": endpoints}
-        return templates.render_argv(app.config.start, context)
+        try:
+            return templates.render_argv(app.config.start, context)
+        except templates.TemplateFailed as error:
+            # the same template fails the same way on every try: refused once, never retried
+            raise serving.Refused(f"cannot start {app.name}/{machine.name}: {error}") from None
