@@ -22,6 +22,8 @@ Item = dict[str, Any]
 BATCH = 200
 JOB_IDS = 1000
 RUNBOOK, MACHINE, KEY, MODE = "standby:runbook", "standby:machine", "standby:key", "standby:mode"
+# On EC2 instances: the drill that launched one, or the operation that created one (not one launched into).
+DRILL, CREATED = "standby:drill", "standby:created"
 
 PHASES = {
     "INITIATING": "initiating", "NOT_STARTED": "initiating", "INITIAL_SYNC": "initial_sync", "BACKLOG": "backlog",
@@ -180,6 +182,17 @@ async def jobs_tagged(api: Api, key: str | None = None, prefix: str | None = Non
     jobs = await api.pages("drs", "describe_jobs", "items", filters={"fromDate": since(days)})
     keys = [(job, tags_of(job).get(KEY)) for job in jobs]
     return [job for job, tag in keys if tag and (tag == key or (prefix is not None and tag.startswith(prefix)))]
+
+
+async def launched(api: Api, keys: set[str]) -> dict[tuple[str, str], Item]:
+    """The recent launch job of each (key, source server) that did not fail: what a retried launch finds."""
+    found: dict[tuple[str, str], Item] = {}
+    for key in keys:
+        for job in await jobs_tagged(api, key=key, days=2):
+            for part in job.get("participatingServers", []):
+                if part.get("launchStatus") != "FAILED":
+                    found[(key, part["sourceServerID"])] = job
+    return found
 
 
 def heartbeat(detail: str) -> None:
