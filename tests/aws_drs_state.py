@@ -229,6 +229,15 @@ def tag_resource(world: DrsWorld, region: str, resourceArn: str, tags: Item) -> 
     return {}
 
 
+def untag_resource(world: DrsWorld, region: str, resourceArn: str, tagKeys: list[str]) -> Item:
+    server = next((s for s in world.servers.values() if s["arn"] == resourceArn), None)
+    if server is None:
+        raise Fault("ResourceNotFoundException", f"{resourceArn} not found", 404)
+    for key in tagKeys:
+        server["tags"].pop(key, None)
+    return {}
+
+
 def start_replication(world: DrsWorld, region: str, sourceServerID: str) -> Item:
     server = _server(world, region, sourceServerID)
     server["states"] = list(world.sync)

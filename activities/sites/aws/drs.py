@@ -24,6 +24,8 @@ JOB_IDS = 1000
 RUNBOOK, MACHINE, KEY, MODE = "standby:runbook", "standby:machine", "standby:key", "standby:mode"
 # On EC2 instances: the drill that launched one, or the operation that created one (not one launched into).
 DRILL, CREATED = "standby:drill", "standby:created"
+# On source servers whose replication Standby paused (DRS itself keeps replicating: see `mark_paused`).
+REPLICATION, PAUSED = "standby:replication", "paused"
 
 PHASES = {
     "INITIATING": "initiating", "NOT_STARTED": "initiating", "INITIAL_SYNC": "initial_sync", "BACKLOG": "backlog",
@@ -230,3 +232,20 @@ async def failure_of(api: Api, job: str, server: str) -> str:
     errors = [i["eventData"].get("rawError", "") for i in items
               if i.get("eventData", {}).get("sourceServerID") == server and i["eventData"].get("rawError")]
     return errors[-1] if errors else "see the job log in the DRS console"
+
+
+async def mark_paused(api: Api, servers: list[Item], paused: bool) -> None:
+    """Record on each source server that Standby paused its replication, or clear the record when it resumes.
+
+    DRS has no pause that keeps recovery points: StopReplication deletes the server's snapshots, and
+    DisconnectSourceServer uninstalls the agent and deletes the replication resources. A failover pauses replication
+    just before it launches from those snapshots, so DRS keeps replicating and the pause is Standby's record only.
+    """
+    for server in servers:
+        marked = tags_of(server).get(REPLICATION) == PAUSED
+        if paused and not marked:
+            await api.do("drs", "tag_resource", server["sourceServerID"], resourceArn=server["arn"],
+                         tags={REPLICATION: PAUSED})
+        elif marked and not paused:
+            await api.do("drs", "untag_resource", server["sourceServerID"], resourceArn=server["arn"],
+                         tagKeys=[REPLICATION])

@@ -93,7 +93,11 @@ class AwsSiteProvider:
         info = server.get("dataReplicationInfo") or {}
         launchable = drs.PHASES.get(info.get("dataReplicationState", "")) in ("continuous", "stalled", "backlog")
         points = await drs.snapshots(self.api, server["sourceServerID"], STATUS_POINTS) if launchable else []
-        return drs.replication_of(machine.name, info, points)
+        state = drs.replication_of(machine.name, info, points)
+        if drs.tags_of(server).get(drs.REPLICATION) == drs.PAUSED:
+            paused = "paused by Standby (DRS keeps replicating, so its recovery points stay)"
+            state = state.model_copy(update={"detail": "; ".join(filter(None, [paused, state.detail]))})
+        return state
 
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """DRS replicates continuously by itself: report."""
@@ -243,13 +247,14 @@ class AwsSiteProvider:
     async def set_direction(self, inp: DirectionInput) -> None:
         """Replicate inp.source -> this site: reverse replication of recovery instances, or restart replication.
 
-        Pausing (running=False) does nothing: DRS launches from recovery snapshots while it replicates, and stopping
-        replication would delete them.
+        Pausing (running=False) only marks the source servers here (`drs.mark_paused` says why DRS is not asked to
+        stop): a failover pauses just before it launches from their recovery snapshots.
         """
+        here = await servers_of(self.api, self.site.runbook, inp.machines)
+        await drs.mark_paused(self.api, list(here.values()), paused=not inp.running)
         if not inp.running:
             return
         source = self.peer(inp.source)
-        here = await servers_of(self.api, self.site.runbook, inp.machines)
         there = await servers_of(source, self.site.runbook, inp.machines)
         for machine in inp.machines:
             if machine.config.source == "onprem" and machine.name not in here:
