@@ -106,16 +106,17 @@ def runs(tmp_path: Path) -> list[dict]:
 
 
 async def test_the_installer_runs_with_its_arguments_gets_the_token_on_stdin_and_is_retried(
-        client, task_queue, aws, tmp_path, monkeypatch, installer):
+        skipping, aws, tmp_path, monkeypatch, installer):  # noqa: F811
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     served = installer(fail_first=1)
     setup = Setup(aws, tmp_path, software_url=served.url)
     await setup.fail_over()
     listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", setup.port)
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+    queue = f"fbc-{uuid.uuid4()}"  # on the time-skipping server: the 10 s before the second try pass at once
+    async with Worker(skipping.client, task_queue=queue, workflows=WORKFLOWS,
                       activities=setup.activities(tmp_path / "state")):
-        handle = await client.start_workflow(FailbackClientWorkflow.run, setup.step, id=f"fbc-{uuid.uuid4()}",
-                                             task_queue=task_queue)
+        handle = await skipping.client.start_workflow(FailbackClientWorkflow.run, setup.step, id=queue,
+                                                      task_queue=queue)
         state = await asyncio.wait_for(handle.result(), 60)
         history, progress = await handle.fetch_history(), await handle.query("progress", result_type=Progress)
     listener.close()
