@@ -128,6 +128,15 @@ class LocalSite(SiteSettings):
         return self.test_port_base or self.port_base + 500
 
 
+class DrillBlueprint(Strict):
+    """AWS: where a site's drill instances launch, apart from production (their own launch template version)."""
+
+    subnet: str | None = Field(None, description="a subnet of an isolated VPC for drill instances (default: the "
+                                                 "blueprint's)")
+    security_groups: list[str] = Field([], description="security groups of drill instances (default: the blueprint's)")
+    public_ip: bool = Field(False, description="whether drill instances get a public IP address")
+
+
 class AwsSite(SiteSettings):
     """An AWS region driven through Elastic Disaster Recovery, EC2, Route 53 and SSM."""
 
@@ -137,6 +146,7 @@ class AwsSite(SiteSettings):
     account: str | None = Field(None, description="the expected account id; a mismatch is refused")
     replication_software_url: str | None = Field(
         None, description="where the Failback Client downloads the replication software (default: the region's DRS bucket)")
+    drill: DrillBlueprint | None = Field(None, description="drill instances launch here, never in production's network")
 
     def needs_failback_client(self, machine: "Machine") -> bool:
         """A machine outside AWS comes back from its recovery instance through the Failback Client."""

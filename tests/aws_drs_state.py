@@ -144,8 +144,11 @@ def _launch(world: DrsWorld, job: Item, parts: list[Item]) -> None:
         nic = (data.get("NetworkInterfaces") or [{}])[0]
         extra = {k: v for k, v in {"SubnetId": nic.get("SubnetId"), "SecurityGroupIds": nic.get("Groups"),
                                    "PrivateIpAddress": nic.get("PrivateIpAddress")}.items() if v}
+        if "AssociatePublicIpAddress" in nic:  # only an interface spec says whether the instance gets a public IP
+            keep = ("SubnetId", "Groups", "PrivateIpAddress", "AssociatePublicIpAddress")
+            extra = {"NetworkInterfaces": [{"DeviceIndex": 0, **{k: v for k, v in nic.items() if k in keep}}]}
         # One instance per call when the template pins a private IP; otherwise all of them at once (fast batches).
-        groups = [[m] for m in members] if "PrivateIpAddress" in extra else [members]
+        groups = [[m] for m in members] if "PrivateIpAddress" in nic else [members]
         for group in groups:
             made = ec2.run_instances(ImageId=data.get("ImageId", "ami-12c6146b"), MinCount=len(group),
                                      MaxCount=len(group), InstanceType=data.get("InstanceType", "t3.micro"), **extra)
@@ -223,6 +226,15 @@ def tag_resource(world: DrsWorld, region: str, resourceArn: str, tags: Item) -> 
     if server is None:
         raise Fault("ResourceNotFoundException", f"{resourceArn} not found", 404)
     server["tags"].update(tags)
+    return {}
+
+
+def untag_resource(world: DrsWorld, region: str, resourceArn: str, tagKeys: list[str]) -> Item:
+    server = next((s for s in world.servers.values() if s["arn"] == resourceArn), None)
+    if server is None:
+        raise Fault("ResourceNotFoundException", f"{resourceArn} not found", 404)
+    for key in tagKeys:
+        server["tags"].pop(key, None)
     return {}
 
 

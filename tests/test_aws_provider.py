@@ -112,8 +112,9 @@ async def test_a_drill_launch_applies_the_blueprint_and_a_retry_finds_its_job(ba
     assert config == [{"sourceServerID": IDS[0], "launchDisposition": "STARTED", "copyPrivateIp": False,
                        "targetInstanceTypeRightSizingMethod": "NONE"}]
     ec2 = moto(backends.url, "ec2", REGIONS[1])
-    data = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["$Default"])[
-        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=template)["LaunchTemplateVersions"]
+    data = next(v for v in versions if v.get("VersionDescription") == "standby drill (from version 1)")[
+        "LaunchTemplateData"]
     assert data["InstanceType"] == "r6i.xlarge" and data["Placement"] == {"Tenancy": "dedicated"}
     assert data["NetworkInterfaces"] == [{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}], \
         "drills get no fixed IP"

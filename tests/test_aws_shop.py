@@ -64,6 +64,9 @@ def prepare(backends: Backends, tmp: Path, health_port: int, replication_port: i
            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2, 3)}
     ids |= {f"sg-0a1b2c3d4e5f6000{n}":
             ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in (1, 2, 3, 4)}
+    isolated = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]  # the drills' own VPC
+    ids["subnet-0a1b2c3d4e5f60009"] = ec2.create_subnet(VpcId=isolated, CidrBlock="10.99.1.0/24")["Subnet"]["SubnetId"]
+    ids["sg-0a1b2c3d4e5f60009"] = ec2.create_security_group(GroupName="dr", Description="d", VpcId=isolated)["GroupId"]
     ids["h-0123456789abcdef0"] = ec2.allocate_hosts(AvailabilityZone=f"{DR}a", InstanceType="m6i.large",
                                                     Quantity=1)["HostIds"][0]
     zone = moto(url, "route53", DR).create_hosted_zone(Name="shop.example.org", CallerReference="t")["HostedZone"]["Id"]

@@ -1,9 +1,10 @@
 """The Failback Client of a machine outside AWS, as a child workflow of failback: one activity per step.
 
 authenticate (installation token from the worker's environment) -> detect the recovery instance -> map volumes ->
-download the replication software (three more tries) -> configure it -> verify HTTPS to the service (retried) ->
-pair with the agent -> connect on port 1500 (retried until the deadline) -> replicate until continuous data
-protection. A failure after pairing stops the failback replication again, so the recovery instance is released.
+download the replication software (three more tries) -> configure it -> install it (two more tries) -> verify
+HTTPS to the service (retried) -> pair with the agent -> connect on port 1500 (retried until the deadline) ->
+replicate until continuous data protection. A failure after pairing stops the failback replication again, so the
+recovery instance is released.
 """
 
 import asyncio
@@ -28,6 +29,12 @@ ENDPOINT_DEADLINE = timedelta(minutes=10)
 CONNECT_DEADLINE = timedelta(minutes=30)
 REPLICATION_DEADLINE = timedelta(hours=24)
 REPLICATION_POLL = timedelta(seconds=2)
+# The installer registers with DRS over the network: a blip passes on a second try, three failures need a person
+# (the error quotes the installer's log). One attempt may take long: it installs drivers and contacts the service.
+INSTALL = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2, maximum_attempts=3)
+INSTALL_TIMEOUT = timedelta(minutes=30)
+# Histories recorded before the install step existed replay without it.
+INSTALLS = "failback-client-runs-the-installer"
 DEFAULT_SOFTWARE = ("https://aws-elastic-disaster-recovery-{region}.s3.{region}.amazonaws.com/latest/linux/"
                     "aws-replication-installer-init")
 
@@ -59,16 +66,19 @@ class FailbackClientWorkflow(Operator):
         volumes = await self._run(f"{name}: map volumes", names.FAILBACK_MAP_VOLUMES,
                                   VolumesInput(step=step, detected=detected), dict[str, str])
         package = await self._download(step, detected)
-        await self._run(f"{name}: configure the replication software", names.FAILBACK_CONFIGURE,
-                        ConfigureInput(step=step, detected=detected, volumes=volumes, package=package), str)
+        software = ConfigureInput(step=step, detected=detected, volumes=volumes, package=package)
+        await self._run(f"{name}: configure the replication software", names.FAILBACK_CONFIGURE, software, str)
+        if workflow.patched(INSTALLS):
+            await self._install(software)
         await self._run(f"{name}: verify HTTPS 443 to the service", names.FAILBACK_VERIFY_ENDPOINT, step, str,
                         **policies.connectivity_options(ENDPOINT_DEADLINE))
         await self._run(f"{name}: pair with the agent", names.FAILBACK_PAIR, step, str,
                         **policies.poll_options(ENDPOINT_DEADLINE, timedelta(seconds=5)))
         try:
             await self._connect(step, detected)
-            return await self._run(f"{name}: replicate until continuous data protection", names.FAILBACK_REPLICATE, step,
-                                   MachineReplication, **policies.poll_options(REPLICATION_DEADLINE, REPLICATION_POLL))
+            return await self._run(f"{name}: replicate until continuous data protection", names.FAILBACK_REPLICATE,
+                                   step, MachineReplication,
+                                   **policies.poll_options(REPLICATION_DEADLINE, REPLICATION_POLL))
         except BaseException:
             # Also on cancel: the recovery instance must not stay paired with a failback that no one finishes.
             await workflow.execute_activity(names.FAILBACK_STOP, step, summary=f"{name}: stop failback",
@@ -91,13 +101,24 @@ class FailbackClientWorkflow(Operator):
                                    type="DownloadFailed", non_retryable=True) from error
         return result.path
 
+    async def _install(self, software: ConfigureInput) -> None:
+        name = software.step.machine.name
+        try:
+            await self._run(f"{name}: install the replication software", names.FAILBACK_INSTALL, software, str,
+                            retry_policy=INSTALL, start_to_close_timeout=INSTALL_TIMEOUT,
+                            heartbeat_timeout=policies.HEARTBEAT)
+        except ActivityError as error:
+            raise ApplicationError(f"the replication software of {name} did not install after "
+                                   f"{INSTALL.maximum_attempts} tries: {_cause(error)}", type="InstallFailed",
+                                   non_retryable=True) from error
+
     async def _connect(self, step: FailbackStep, detected: Detected) -> None:
         config = step.machine.config.failback
         host = (config.replication_host if config else None) or detected.address or ""
         port = config.replication_port if config else 1500
         inp = ConnectivityInput(host=host, port=port, purpose=f"the replication server of {step.machine.name}")
-        await self._run(f"{step.machine.name}: connect on port {port}", names.CHECK_CONNECTIVITY, inp, ConnectivityResult,
-                        **policies.connectivity_options(CONNECT_DEADLINE))
+        await self._run(f"{step.machine.name}: connect on port {port}", names.CHECK_CONNECTIVITY, inp,
+                        ConnectivityResult, **policies.connectivity_options(CONNECT_DEADLINE))
 
 
 def _cause(error: BaseException) -> str:

@@ -42,7 +42,7 @@ class VolumesInput(BaseModel):
 
 
 class ConfigureInput(BaseModel):
-    """Configure the downloaded replication software."""
+    """Configure, then install, the downloaded replication software."""
 
     step: FailbackStep
     detected: Detected

@@ -146,6 +146,8 @@ class TerminateInput(BaseModel):
     site: SiteRef
     key: str | None = None
     prefix: str | None = None
+    recovery: bool = Field(False, description="AWS: also terminate the recovery instances those operations created "
+                           "(return to normal, once protection runs again); otherwise drill instances only")
 
 
 class DirectionInput(BaseModel):

@@ -80,6 +80,25 @@ class _Doctor:
                              f"{', '.join(missing)}: Standby cannot stop them at failover or fail them back")
         return f"{len(machines)} EC2 source machines tagged"
 
+    def drill_isolation(self) -> str:
+        drill = self.site.config.drill  # type: ignore[union-attr]
+        where = f"sites.{self.site.name}.drill.subnet"
+        if drill is None or not drill.subnet:
+            raise ValueError(f"drill instances launch in the production subnets: set {where} to a subnet of a VPC "
+                             "apart from production")
+        production = {n: m.blueprint.subnet for n, m in self.runbook.machines.items()
+                      if m.blueprint and m.blueprint.subnet}
+        shared = sorted(n for n, subnet in production.items() if subnet == drill.subnet)
+        if shared:
+            raise ValueError(f"{where} {drill.subnet} is the production subnet of {', '.join(shared)}")
+        ids = sorted({drill.subnet, *production.values()})
+        vpcs = {s["SubnetId"]: s["VpcId"] for s in self.clients.ec2.describe_subnets(SubnetIds=ids)["Subnets"]}
+        near = sorted(n for n, subnet in production.items() if vpcs[subnet] == vpcs[drill.subnet])
+        if near:
+            raise ValueError(f"{where} {drill.subnet} is in {vpcs[drill.subnet]}, the VPC of production "
+                             f"({', '.join(near)}): use a VPC of its own")
+        return f"drill subnet {drill.subnet} in {vpcs[drill.subnet]}, apart from production"
+
     def zone(self, zone: str) -> str:
         name = self.clients.route53.get_hosted_zone(Id=zone)["HostedZone"]["Name"].rstrip(".")
         outside = [a.endpoint.name for a in self.runbook.apps.values()
@@ -105,6 +124,7 @@ def checks(site: SiteRef, runbook: Runbook, clients: AwsClients | None = None) -
         doctor.check(f"drs:{action}", f"drs:{action}", lambda o=operation: _ok(getattr(clients.drs, o)(maxResults=1)))
     if site.name == runbook.protection.target:
         doctor.check("source servers", "drs:DescribeSourceServers", doctor.source_servers)
+        doctor.check("drill isolation", "ec2:DescribeSubnets", doctor.drill_isolation)
     doctor.check("ec2:DescribeInstances", "ec2:DescribeInstances",
                  lambda: _ok(clients.ec2.describe_instances(MaxResults=5)))
     if site.name == runbook.protection.source and any(m.source == "ec2" for m in runbook.machines.values()):

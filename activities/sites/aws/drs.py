@@ -22,6 +22,10 @@ Item = dict[str, Any]
 BATCH = 200
 JOB_IDS = 1000
 RUNBOOK, MACHINE, KEY, MODE = "standby:runbook", "standby:machine", "standby:key", "standby:mode"
+# On EC2 instances: the drill that launched one, or the operation that created one (not one launched into).
+DRILL, CREATED = "standby:drill", "standby:created"
+# On source servers whose replication Standby paused (DRS itself keeps replicating: see `mark_paused`).
+REPLICATION, PAUSED = "standby:replication", "paused"
 
 PHASES = {
     "INITIATING": "initiating", "NOT_STARTED": "initiating", "INITIAL_SYNC": "initial_sync", "BACKLOG": "backlog",
@@ -182,6 +186,17 @@ async def jobs_tagged(api: Api, key: str | None = None, prefix: str | None = Non
     return [job for job, tag in keys if tag and (tag == key or (prefix is not None and tag.startswith(prefix)))]
 
 
+async def launched(api: Api, keys: set[str]) -> dict[tuple[str, str], Item]:
+    """The recent launch job of each (key, source server) that did not fail: what a retried launch finds."""
+    found: dict[tuple[str, str], Item] = {}
+    for key in keys:
+        for job in await jobs_tagged(api, key=key, days=2):
+            for part in job.get("participatingServers", []):
+                if part.get("launchStatus") != "FAILED":
+                    found[(key, part["sourceServerID"])] = job
+    return found
+
+
 def heartbeat(detail: str) -> None:
     """Report progress of a long DRS job to Temporal (no-op outside an activity)."""
     if activity.in_activity():
@@ -217,3 +232,20 @@ async def failure_of(api: Api, job: str, server: str) -> str:
     errors = [i["eventData"].get("rawError", "") for i in items
               if i.get("eventData", {}).get("sourceServerID") == server and i["eventData"].get("rawError")]
     return errors[-1] if errors else "see the job log in the DRS console"
+
+
+async def mark_paused(api: Api, servers: list[Item], paused: bool) -> None:
+    """Record on each source server that Standby paused its replication, or clear the record when it resumes.
+
+    DRS has no pause that keeps recovery points: StopReplication deletes the server's snapshots, and
+    DisconnectSourceServer uninstalls the agent and deletes the replication resources. A failover pauses replication
+    just before it launches from those snapshots, so DRS keeps replicating and the pause is Standby's record only.
+    """
+    for server in servers:
+        marked = tags_of(server).get(REPLICATION) == PAUSED
+        if paused and not marked:
+            await api.do("drs", "tag_resource", server["sourceServerID"], resourceArn=server["arn"],
+                         tags={REPLICATION: PAUSED})
+        elif marked and not paused:
+            await api.do("drs", "untag_resource", server["sourceServerID"], resourceArn=server["arn"],
+                         tagKeys=[REPLICATION])

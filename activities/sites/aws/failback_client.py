@@ -2,8 +2,9 @@
 
 They run on a worker beside the machine being failed back (its `failback.task_queue`, else Standby's own queue).
 The installation token (`ACCESS_KEY_ID:SECRET_ACCESS_KEY` of the DRS failback installation user) comes from that
-worker's environment, `STANDBY_INSTALLATION_TOKEN`: it never enters a workflow input, result or history.
-The download, the HTTPS check and the connection on port 1500 reuse `download` and `check_connectivity`.
+worker's environment, `STANDBY_INSTALLATION_TOKEN`: it never enters a workflow input, result or history, nor a
+file, nor the installer's arguments or environment (`installer.py`). The download, the HTTPS check and the
+connection on port 1500 reuse `download` and `check_connectivity`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from standby.contracts.failback import TOKEN_ENV, ConfigureInput, Detected, Disk
 from standby.contracts.sites import MachineReplication, SiteRef
 
 T = TypeVar("T")
+INSTALLER_LOG = "installer.log"
 
 
 async def _mapped(work: Awaitable[T]) -> T:
@@ -136,25 +138,45 @@ class FailbackClientActivities:
 
     @activity.defn(name=names.FAILBACK_CONFIGURE)
     async def configure(self, inp: ConfigureInput) -> str:
-        """Write the replication software's configuration and the token file (0600) beside it."""
+        """Make the downloaded installer executable and write what it is installed with (no secret) beside it."""
         from activities.sites.aws.clients import service_endpoint
+
+        workdir, package = Path(inp.detected.workdir), Path(inp.package)
+        package.chmod(package.stat().st_mode | 0o700)
+        host, port, _ = service_endpoint(inp.step.dr.config.region)  # type: ignore[union-attr]
+        config = {"machine": inp.step.machine.name, "region": inp.step.dr.config.region,  # type: ignore[union-attr]
+                  "recovery_instance": inp.detected.instance, "volumes": inp.volumes, "endpoint": f"{host}:{port}",
+                  "software": str(package), "installer_log": str(workdir / INSTALLER_LOG)}
+        path = workdir / "replication.json"
+        path.write_text(json.dumps(config, indent=2))
+        return str(path)
+
+    @activity.defn(name=names.FAILBACK_INSTALL)
+    async def install(self, inp: ConfigureInput) -> str:
+        """Run the installer unattended (region, devices, the token on its standard input); exit code and log decide.
+
+        A failed attempt is retried by the caller's policy; an installer that cannot be started at all is not.
+        """
+        from activities.sites.aws import installer
 
         token = os.environ.get(TOKEN_ENV, "")
         if not token:
             raise _refuse(f"no installation token: set {TOKEN_ENV} in this worker's environment", "NoInstallationToken")
-        workdir, package = Path(inp.detected.workdir), Path(inp.package)
-        package.chmod(package.stat().st_mode | 0o700)
-        token_file = workdir / "installation-token"
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(token)
-        host, port, _ = service_endpoint(inp.step.dr.config.region)  # type: ignore[union-attr]
-        config = {"machine": inp.step.machine.name, "region": inp.step.dr.config.region,  # type: ignore[union-attr]
-                  "recovery_instance": inp.detected.instance, "volumes": inp.volumes, "endpoint": f"{host}:{port}",
-                  "software": str(package), "token_file": str(token_file)}
-        path = workdir / "replication.json"
-        path.write_text(json.dumps(config, indent=2))
-        return str(path)
+        region = inp.step.dr.config.region  # type: ignore[union-attr]
+        devices = [inp.volumes[d.device] for d in inp.detected.disks if d.device in inp.volumes]
+        argv = installer.arguments(inp.package, region, devices)
+        log = Path(inp.detected.workdir) / INSTALLER_LOG
+        attempt = activity.info().attempt
+        try:
+            code, output = await installer.run(argv, installer.credentials(token), log, attempt)
+        except OSError as error:
+            raise _refuse(f"cannot run the installer {inp.package} of {inp.step.machine.name}: "
+                          f"{error.strerror or error}", "InstallerNotRunnable") from None
+        failed = installer.verdict(code, output, token)
+        if failed:
+            raise ApplicationError(f"the installer of {inp.step.machine.name} {failed} (attempt {attempt}, log {log})",
+                                   type="InstallFailed")
+        return f"installed in {region} for {', '.join(devices) or 'no devices'} (attempt {attempt}, log {log})"
 
     @activity.defn(name=names.FAILBACK_VERIFY_ENDPOINT)
     async def verify_endpoint(self, step: FailbackStep) -> str:
@@ -209,5 +231,5 @@ class FailbackClientActivities:
 
     def all(self) -> list:
         """Every activity of this class, for the worker."""
-        return [self.authenticate, self.detect, self.map_volumes, self.configure, self.verify_endpoint, self.pair,
-                self.replicate, self.stop]
+        return [self.authenticate, self.detect, self.map_volumes, self.configure, self.install, self.verify_endpoint,
+                self.pair, self.replicate, self.stop]

@@ -15,6 +15,8 @@ from activities.sites.aws.drs import MACHINE, MODE, RUNBOOK, chunks, tags_of
 from activities.sites.base import ProviderError
 
 LIVE = ["pending", "running", "stopping", "stopped"]
+# Not gone yet: a terminated instance counts as gone (EC2 lists it for a while), one shutting down does not.
+NOT_GONE = [*LIVE, "shutting-down"]
 Item = dict[str, Any]
 
 
@@ -34,6 +36,17 @@ async def of_machine(api: Api, runbook: str, machine: str, test: bool = False) -
     reservations = await api.pages("ec2", "describe_instances", "Reservations", Filters=filters)
     found = [i for r in reservations for i in r["Instances"]]
     return [i for i in found if (tags_of(i).get(MODE) == "test") == test]
+
+
+async def tagged(api: Api, runbook: str, tag: str, key: str | None, prefix: str | None) -> list[Item]:
+    """Live instances of the runbook whose `tag` is `key` or starts with `prefix`."""
+    values = [v for v in (key, f"{prefix}*" if prefix else None) if v]
+    if not values:
+        return []
+    filters = [{"Name": f"tag:{RUNBOOK}", "Values": [runbook]}, {"Name": f"tag:{tag}", "Values": values},
+               {"Name": "instance-state-name", "Values": LIVE}]
+    reservations = await api.pages("ec2", "describe_instances", "Reservations", Filters=filters)
+    return [i for r in reservations for i in r["Instances"]]
 
 
 def address(instance: Item) -> str | None:
@@ -83,3 +96,25 @@ async def start(api: Api, ids: list[str], poll: float, timeout: float) -> dict[s
     for part in chunks(sorted(set(ids))):
         await api.do("ec2", "start_instances", InstanceIds=part)
     return await wait_state(api, ids, "running", poll, timeout)
+
+
+async def terminate(api: Api, ids: list[str]) -> None:
+    """Terminate instances through EC2 (those Elastic Disaster Recovery no longer knows)."""
+    for part in chunks(sorted(set(ids))):
+        await api.do("ec2", "terminate_instances", InstanceIds=part)
+
+
+async def wait_gone(api: Api, ids: list[str], poll: float, timeout: float) -> None:
+    """Wait until EC2 lists none of the instances as alive (terminated, or not listed at all)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        alive: list[str] = []
+        for part in chunks(sorted(set(ids))):
+            filters = [{"Name": "instance-id", "Values": part}, {"Name": "instance-state-name", "Values": NOT_GONE}]
+            reservations = await api.pages("ec2", "describe_instances", "Reservations", Filters=filters)
+            alive += [f"{i['InstanceId']} {i['State']['Name']}" for r in reservations for i in r["Instances"]]
+        if not alive:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise ProviderError(f"instances not terminated after {timeout:.0f}s: {', '.join(alive)} [{api.describe}]")
+        await asyncio.sleep(poll)

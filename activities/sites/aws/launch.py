@@ -1,16 +1,18 @@
 """A machine's blueprint applied to its DRS launch settings and to the EC2 launch template DRS launches from.
 
-DRS launches each source server from the *default* version of the EC2 launch template it made for that server.
-Standby writes a new version only when the blueprint differs from it, and makes that version the default, so
-applying the same blueprint twice (a retried launch) changes nothing.
+A recovery launches from the recovery version of the server's launch template (a new one only when the blueprint
+differs from it); a drill from the drills' own version, with the site's drill blueprint (`templates.py` says how the
+two never meet). Applying the same blueprint twice (a retried launch) changes nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from activities.sites.aws import templates
 from activities.sites.aws.clients import Api
-from standby.runbook import Blueprint
+from standby.runbook import Blueprint, DrillBlueprint
 
 TENANCY = {"on-demand": "default", "dedicated-instance": "dedicated", "dedicated-host": "host"}
 
@@ -40,6 +42,21 @@ def template_data(blueprint: Blueprint, mode: str) -> dict[str, Any]:
     return data
 
 
+def drill_request(blueprint: Blueprint | None, drill: DrillBlueprint | None) -> dict[str, Any]:
+    """What a drill's version sets: the blueprint without its private IP, in the drill blueprint's network."""
+    data = template_data(blueprint, "test") if blueprint else {}
+    if drill is None:
+        return data
+    nic = dict((data.get("NetworkInterfaces") or [{}])[0])
+    if drill.subnet:
+        nic["SubnetId"] = drill.subnet
+    if drill.security_groups:
+        nic["Groups"] = list(drill.security_groups)
+    nic["AssociatePublicIpAddress"] = drill.public_ip
+    data["NetworkInterfaces"] = [{**nic, "DeviceIndex": 0}]
+    return data
+
+
 def configuration(blueprint: Blueprint | None, launch_into: str | None) -> dict[str, Any]:
     """The DRS launch configuration a launch needs: the blueprint's instance type as written, started instances."""
     wanted: dict[str, Any] = {}
@@ -53,62 +70,46 @@ def configuration(blueprint: Blueprint | None, launch_into: str | None) -> dict[
     return wanted
 
 
-NIC_KEYS = ("DeviceIndex", "SubnetId", "Groups", "PrivateIpAddress")
-PLACEMENT_KEYS = ("Tenancy", "HostId")
+@dataclass(frozen=True)
+class Launch:
+    """One source server about to launch: its blueprint, the mode, the instance it launches into, the drill network."""
+
+    server: str
+    blueprint: Blueprint | None
+    mode: str
+    into: str | None = None
+    drill: DrillBlueprint | None = None
 
 
-def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Whether the launch configuration differs in a wanted field (fields not wanted are left as they are)."""
-    return any(current.get(key) != value for key, value in wanted.items())
+async def _configure(api: Api, launch: Launch) -> str:
+    """Make the server's DRS launch configuration match (fields not wanted stay as they are); its template's id."""
+    wanted = configuration(launch.blueprint, launch.into)
+    current = await api.do("drs", "get_launch_configuration", launch.server, sourceServerID=launch.server)
+    if any(current.get(key) != value for key, value in wanted.items()):
+        await api.do("drs", "update_launch_configuration", launch.server, sourceServerID=launch.server, **wanted)
+    return str(current["ec2LaunchTemplateID"])
 
 
-def _nics(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: sorted(v) if k == "Groups" else v for k, v in nic.items() if k in NIC_KEYS} for nic in nics]
+async def prepare(api: Api, launches: list[Launch]) -> list[tuple[str, str]]:
+    """Launch settings and template versions for these launches; the (server, template) pairs a drill now holds.
 
-
-def _template_differs(current: dict[str, Any], data: dict[str, Any]) -> bool:
-    """Whether the template's default version launches differently from `data`.
-
-    Network interfaces and placement compare whole: a drill's version without a private IP must differ from a
-    failover's version with one, and a host must go when the blueprint no longer names it.
+    DRS makes one template per source server; servers that share one get the first one's version.
     """
-    for key, value in data.items():
-        have = current.get(key)
-        if key == "NetworkInterfaces":
-            same = _nics(have or []) == _nics(value)
-        elif key == "Placement":
-            same = all((have or {}).get(k) == value.get(k) for k in PLACEMENT_KEYS)
+    by_template: dict[str, Launch] = {}
+    for launch in launches:
+        by_template.setdefault(await _configure(api, launch), launch)
+    held = []
+    for template, launch in by_template.items():
+        if launch.mode == "test":
+            await templates.for_drill(api, launch.server, template, drill_request(launch.blueprint, launch.drill))
+            held.append((launch.server, template))
         else:
-            same = have == value
-        if not same:
-            return True
-    return False
+            data = template_data(launch.blueprint, "recovery") if launch.blueprint else {}
+            await templates.for_recovery(api, launch.server, template, data)
+    return held
 
 
-async def apply(api: Api, server: str, blueprint: Blueprint | None, mode: str, launch_into: str | None = None) -> bool:
-    """Make the server's launch settings match the blueprint; True when anything had to change."""
-    wanted = configuration(blueprint, launch_into)
-    if not wanted:
-        return False
-    current = await api.do("drs", "get_launch_configuration", server, sourceServerID=server)
-    changed = False
-    if _differs(current, wanted):
-        await api.do("drs", "update_launch_configuration", server, sourceServerID=server, **wanted)
-        changed = True
-    if blueprint is not None:
-        changed |= await _template(api, server, current["ec2LaunchTemplateID"], template_data(blueprint, mode))
-    return changed
-
-
-async def _template(api: Api, server: str, template: str, data: dict[str, Any]) -> bool:
-    versions = await api.do("ec2", "describe_launch_template_versions", server, LaunchTemplateId=template,
-                            Versions=["$Default"])
-    current = versions["LaunchTemplateVersions"][0].get("LaunchTemplateData", {})
-    if not _template_differs(current, data):
-        return False
-    created = await api.do("ec2", "create_launch_template_version", server, LaunchTemplateId=template,
-                           SourceVersion="$Default", LaunchTemplateData=data,
-                           VersionDescription="standby blueprint")
-    number = str(created["LaunchTemplateVersion"]["VersionNumber"])
-    await api.do("ec2", "modify_launch_template", server, LaunchTemplateId=template, DefaultVersion=number)
-    return True
+async def release(api: Api, held: list[tuple[str, str]]) -> None:
+    """Point each template a drill held back at its recovery version (the drill's launch job is done)."""
+    for server, template in held:
+        await templates.release(api, server, template)

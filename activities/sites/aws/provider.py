@@ -12,13 +12,13 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from activities.sites.aws import drs, failback
+from activities.sites.aws import cleanup, drs, failback
 from activities.sites.aws import instances as ec2
 from activities.sites.aws.clients import Api, AwsClients, connect
 from activities.sites.aws.commands import run_all
 from activities.sites.aws.dns import upsert
 from activities.sites.aws.drs import servers_of
-from activities.sites.aws.launch import apply
+from activities.sites.aws.launch import Launch, prepare, release
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import (
     AppInput,
@@ -68,8 +68,10 @@ class AwsSiteProvider:
             self._peer_apis[site.name] = Api(self._peers(site), f"site={site.name}, region={site.config.region}")
         return self._peer_apis[site.name]
 
-    def _tags(self, machine: str, key: str | None = None, mode: str | None = None) -> dict[str, str]:
-        tags = {drs.RUNBOOK: self.site.runbook, drs.MACHINE: machine, drs.KEY: key, drs.MODE: mode}
+    def _tags(self, machine: str, key: str | None = None, mode: str | None = None,
+              created: bool = False) -> dict[str, str]:
+        tags = {drs.RUNBOOK: self.site.runbook, drs.MACHINE: machine, drs.KEY: key, drs.MODE: mode,
+                drs.DRILL: key if mode == "test" else None, drs.CREATED: key if created else None}
         return {k: v for k, v in tags.items() if v}
 
     async def replication(self, inp: ReplicationInput) -> list[MachineReplication]:
@@ -91,7 +93,11 @@ class AwsSiteProvider:
         info = server.get("dataReplicationInfo") or {}
         launchable = drs.PHASES.get(info.get("dataReplicationState", "")) in ("continuous", "stalled", "backlog")
         points = await drs.snapshots(self.api, server["sourceServerID"], STATUS_POINTS) if launchable else []
-        return drs.replication_of(machine.name, info, points)
+        state = drs.replication_of(machine.name, info, points)
+        if drs.tags_of(server).get(drs.REPLICATION) == drs.PAUSED:
+            paused = "paused by Standby (DRS keeps replicating, so its recovery points stay)"
+            state = state.model_copy(update={"detail": "; ".join(filter(None, [paused, state.detail]))})
+        return state
 
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """DRS replicates continuously by itself: report."""
@@ -134,12 +140,21 @@ class AwsSiteProvider:
         if not inputs:
             return {}
         sid = {i.machine.name: servers[i.machine.name]["sourceServerID"] for i in inputs}
-        found = await self._launched({i.key for i in inputs})
+        into = {i.machine.name: await self._launch_into(i, servers[i.machine.name]) for i in inputs}
+        found = await drs.launched(self.api, {i.key for i in inputs})
         todo = [i for i in inputs if (i.key, sid[i.machine.name]) not in found]
-        for inp in todo:
-            into = await self._launch_into(inp, servers[inp.machine.name])
-            await apply(self.api, sid[inp.machine.name], inp.machine.config.blueprint, inp.mode, into)
-        jobs = {job["jobID"] for job in found.values()}
+        # Every input, not only those still to start: a retried drill holds its templates until its jobs are done.
+        held = await prepare(self.api, [Launch(sid[i.machine.name], i.machine.config.blueprint, i.mode,
+                                               into[i.machine.name], self.config.drill) for i in inputs])
+        try:
+            jobs = {job["jobID"] for job in found.values()} | await self._start(todo, sid)
+            done = await drs.wait_jobs(self.api, sorted(jobs), self.poll)
+        finally:
+            await release(self.api, held)
+        return await self._targets(inputs, sid, done, into)
+
+    async def _start(self, todo: list[LaunchInput], sid: dict[str, str]) -> set[str]:
+        jobs = set()
         for key, mode in sorted({(i.key, i.mode) for i in todo}):
             group = [i for i in todo if (i.key, i.mode) == (key, mode)]
             for part in drs.chunks(group):
@@ -149,17 +164,7 @@ class AwsSiteProvider:
                 started = await self.api.do("drs", "start_recovery", sourceServers=sources, isDrill=mode == "test",
                                             tags={drs.KEY: key, drs.RUNBOOK: self.site.runbook, drs.MODE: mode})
                 jobs.add(started["job"]["jobID"])
-        done = await drs.wait_jobs(self.api, sorted(jobs), self.poll)
-        return await self._targets(inputs, sid, done)
-
-    async def _launched(self, keys: set[str]) -> dict[tuple[str, str], Item]:
-        found: dict[tuple[str, str], Item] = {}
-        for key in keys:
-            for job in await drs.jobs_tagged(self.api, key=key, days=2):
-                for part in job.get("participatingServers", []):
-                    if part.get("launchStatus") != "FAILED":
-                        found[(key, part["sourceServerID"])] = job
-        return found
+        return jobs
 
     async def _launch_into(self, inp: LaunchInput, server: Item) -> str | None:
         """Failback of an EC2 machine into its original instance, found by its tags at this site."""
@@ -169,8 +174,8 @@ class AwsSiteProvider:
         originals = await ec2.of_machine(self.api, self.site.runbook, inp.machine.name)
         return originals[0]["InstanceId"] if len(originals) == 1 else None
 
-    async def _targets(self, inputs: list[LaunchInput], sid: dict[str, str],
-                       jobs: dict[str, Item]) -> dict[tuple[str, str], Target]:
+    async def _targets(self, inputs: list[LaunchInput], sid: dict[str, str], jobs: dict[str, Item],
+                       into: dict[str, str | None]) -> dict[tuple[str, str], Target]:
         placed: dict[tuple[str, str], tuple[str, Item]] = {}
         for job in jobs.values():
             for part in job.get("participatingServers", []):
@@ -186,8 +191,11 @@ class AwsSiteProvider:
                                              f"[{self.describe()}, server={sid[inp.machine.name]}]")
             ids[(inp.key, inp.machine.name)] = part["recoveryInstanceID"]
         instances = await ec2.by_ids(self.api, list(ids.values()))
-        await ec2.tag(self.api, {ids[(i.key, i.machine.name)]: self._tags(i.machine.name, i.key, i.mode)
-                                 for i in inputs})
+        # A machine's original instance, launched into by a failback, is never marked as created: no cleanup takes it.
+        launched = {ids[(i.key, i.machine.name)]: i for i in inputs}
+        await ec2.tag(self.api, {ident: self._tags(i.machine.name, i.key, i.mode,
+                                                   created=i.mode == "recovery" and ident != into[i.machine.name])
+                                 for ident, i in launched.items()})
         targets = {}
         for inp in inputs:
             ident = ids[(inp.key, inp.machine.name)]
@@ -230,30 +238,23 @@ class AwsSiteProvider:
         return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome)
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
-        """Terminate the drill instances launched under a key (or key prefix); production ones are never touched."""
-        jobs = await drs.jobs_tagged(self.api, key=inp.key, prefix=inp.prefix)
-        jobs.sort(key=lambda j: j.get("creationDateTime", ""), reverse=True)
-        ids = [p["recoveryInstanceID"] for j in jobs for p in j.get("participatingServers", [])
-               if p.get("recoveryInstanceID")]
-        live = {i["recoveryInstanceID"] for i in await drs.recovery_instances(self.api, instances=ids)
-                if i.get("isDrill") and i.get("ec2InstanceState") not in failback.GONE}
-        doomed = [i for i in dict.fromkeys(ids) if i in live]
-        started = [(await self.api.do("drs", "terminate_recovery_instances", recoveryInstanceIDs=part))["job"]["jobID"]
-                   for part in drs.chunks(doomed)]
-        if started:
-            await drs.wait_jobs(self.api, started, self.poll)
-        return doomed
+        """Terminate the drill instances of a key (or key prefix); with `recovery`, also the recovery ones it made."""
+        removed = await cleanup.drill_targets(self.api, self.site.runbook, inp.key, inp.prefix, self.poll)
+        if inp.recovery:
+            removed += await cleanup.recovery_targets(self.api, self.site.runbook, inp.key, inp.prefix, self.poll)
+        return removed
 
     async def set_direction(self, inp: DirectionInput) -> None:
         """Replicate inp.source -> this site: reverse replication of recovery instances, or restart replication.
 
-        Pausing (running=False) does nothing: DRS launches from recovery snapshots while it replicates, and stopping
-        replication would delete them.
+        Pausing (running=False) only marks the source servers here (`drs.mark_paused` says why DRS is not asked to
+        stop): a failover pauses just before it launches from their recovery snapshots.
         """
+        here = await servers_of(self.api, self.site.runbook, inp.machines)
+        await drs.mark_paused(self.api, list(here.values()), paused=not inp.running)
         if not inp.running:
             return
         source = self.peer(inp.source)
-        here = await servers_of(self.api, self.site.runbook, inp.machines)
         there = await servers_of(source, self.site.runbook, inp.machines)
         for machine in inp.machines:
             if machine.config.source == "onprem" and machine.name not in here:
