@@ -193,6 +193,8 @@ def _return(p: _Planner, active: str, passive: str) -> Plan:
         *p.approval(), *p.hooks_at("before"), SetDirection(source=source, target=target, running=True, apps=p.selected),
         WaitContinuous(source=source, target=target, apps=p.selected), *p.hooks_at("after"),
         RecordState(phase="protected", serving=source, source=source, target=target, replicating=True, home=source),
+        # Only once protection runs again: until then the earlier failover's targets are the fallback.
+        RemoveTargets(site=target, scope="earlier failover"),
     ]
     return p.plan("recovery", source, source, "normal", steps)
 

@@ -209,16 +209,18 @@ class RecordState(BaseModel):
 
 
 class RemoveTargets(BaseModel):
-    """Remove drill targets at a site: those of earlier drills, or this drill's own."""
+    """Remove targets at a site: earlier drills', this drill's own, or what an earlier failover launched there."""
 
     kind: Literal["remove_targets"] = "remove_targets"
     site: str
-    scope: Literal["previous", "this"]
+    scope: Literal["previous", "this", "earlier failover"]
 
     def label(self) -> str:
         """`remove previous drill targets on dr`."""
         if self.scope == "previous":
             return f"remove previous drill targets on {self.site}"
+        if self.scope == "earlier failover":
+            return f"remove the recovery targets of the earlier failover on {self.site}"
         return f"clean up drill targets on {self.site}"
 
 

@@ -108,6 +108,7 @@ def test_return_has_no_waves(shop: Runbook) -> None:
     assert [step.label() for step in plan.steps] == [
         "replicate primary -> dr", "wait for continuous data protection primary -> dr",
         "record state: protected at primary, replication running",
+        "remove the recovery targets of the earlier failover on dr",
     ]
 
 

@@ -121,9 +121,9 @@ async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Tar
 
 
 async def terminate(runbook: Runbook, site: str, summary: str, key: str | None = None,
-                    prefix: str | None = None) -> list[str]:
-    """Remove targets launched under a key, or under every key with a prefix."""
-    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix)
+                    prefix: str | None = None, recovery: bool = False) -> list[str]:
+    """Remove targets launched under a key, or under every key with a prefix (`recovery`: recovery targets too)."""
+    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery)
     return await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str], summary=summary,
                                            task_queue=site_queue(site), **PROVIDER)
 

@@ -253,6 +253,9 @@ class PlanRunner(Operator):
             if step.scope == "previous":
                 removed = await actions.terminate(self._runbook, step.site, step.label(),
                                                   prefix=workflow.info().workflow_id)
+            elif step.scope == "earlier failover":
+                removed = await actions.terminate(self._runbook, step.site, step.label(),
+                                                  prefix=f"{self._inp.owner}/failover/", recovery=True)
             else:
                 removed = await actions.terminate(self._runbook, step.site, step.label(), key=self.key)
             record.detail = f"{len(removed)} removed"
