@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         machine_refs,
         site_ref,
     )
+    from standby.points import NoConsistentPoint, consistent
     from standby.runbook import CommandHealth, HealthCheck, HttpHealth, Runbook, TcpHealth
     from workflows import policies
 
@@ -66,21 +67,24 @@ async def check_health(app: AppRef, check: HealthCheck, target: Target) -> Probe
     )
 
 
-async def recovery_point(runbook: Runbook, source: str, target: str, machine: str,
-                         at_or_before: datetime | None) -> RecoveryPoint:
-    """The newest point of a machine, or the newest at or before a time."""
-    points = await workflow.execute_activity(
+async def recovery_points(runbook: Runbook, source: str, target: str, machine: str) -> list[RecoveryPoint]:
+    """Every recovery point of a machine at the target site."""
+    points: list[RecoveryPoint] = await workflow.execute_activity(
         names.RECOVERY_POINTS, PointsInput(source=site_ref(runbook, source), target=site_ref(runbook, target),
                                            machine=machine_refs(runbook, [machine])[0]),
         result_type=list[RecoveryPoint], summary=f"recovery points of {machine}", task_queue=site_queue(target),
         **PROVIDER,
     )
-    eligible = [p for p in points if at_or_before is None or p.time <= at_or_before]
-    if not eligible:
-        when = f" at or before {at_or_before.isoformat()}" if at_or_before else ""
-        raise ApplicationError(f"no recovery point of {machine}{when} [site={target}]", type="NoRecoveryPoint",
-                               non_retryable=True)
-    return max(eligible, key=lambda p: p.time)
+    return points
+
+
+def app_points(points: dict[str, list[RecoveryPoint]], at_or_before: datetime | None,
+               site: str) -> dict[str, RecoveryPoint]:
+    """The point each machine of an app launches from: one moment for the whole app (standby.points)."""
+    try:
+        return consistent(points, at_or_before)
+    except NoConsistentPoint as error:
+        raise ApplicationError(f"{error} [site={site}]", type="NoRecoveryPoint", non_retryable=True) from None
 
 
 async def launch(inp: LaunchInput) -> Target:

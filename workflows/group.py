@@ -96,18 +96,21 @@ class AppRecovery(Operator):
         """Launch every machine of the app from its own recovery point."""
         inp, runbook, plan = self._inp, self._inp.runbook, self._step
         app = self._app(step.app)
-        points = await asyncio.gather(
-            *(actions.recovery_point(runbook, plan.from_site, plan.to_site, m.name, plan.point) for m in app.machines)
-        )
+        found = await asyncio.gather(
+            *(actions.recovery_points(runbook, plan.from_site, plan.to_site, m.name) for m in app.machines))
+        points = actions.app_points({m.name: f for m, f in zip(app.machines, found, strict=True)}, plan.point,
+                                    plan.to_site)
         launches = [
             actions.launch(LaunchInput(
                 key=inp.key, site=site_ref(runbook, plan.to_site), source=site_ref(runbook, plan.from_site), app=app,
-                machine=machine, mode=plan.mode, point=point, endpoints=inp.endpoints, places=inp.places,
-                epoch=inp.epoch,
+                machine=machine, mode=plan.mode, point=points[machine.name], endpoints=inp.endpoints,
+                places=inp.places, epoch=inp.epoch,
             ))
-            for machine, point in zip(app.machines, points, strict=True)
+            for machine in app.machines
         ]
-        return list(await asyncio.gather(*launches)), (points[0] if points else None)
+        # The app's moment: the oldest of the points its machines came back from.
+        moment = min(points.values(), key=lambda p: p.time) if points else None
+        return list(await asyncio.gather(*launches)), moment
 
     async def _health(self, step: AppStep, outcome: AppOutcome) -> None:
         app = self._app(step.app)
