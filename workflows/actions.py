@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         machine_refs,
         site_ref,
     )
-    from standby.points import NoConsistentPoint, consistent
+    from standby.moment import NoConsistentPoint, consistent
     from standby.runbook import CommandHealth, HealthCheck, HttpHealth, Runbook, TcpHealth
     from workflows import policies
 
@@ -80,7 +80,7 @@ async def recovery_points(runbook: Runbook, source: str, target: str, machine: s
 
 def app_points(points: dict[str, list[RecoveryPoint]], at_or_before: datetime | None,
                site: str) -> dict[str, RecoveryPoint]:
-    """The point each machine of an app launches from: one moment for the whole app (standby.points)."""
+    """The point each machine of an app launches from: one moment for the whole app (standby.moment)."""
     try:
         return consistent(points, at_or_before)
     except NoConsistentPoint as error:

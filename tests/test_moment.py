@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from standby.contracts.sites import RecoveryPoint
-from standby.points import NoConsistentPoint, consistent
+from standby.moment import NoConsistentPoint, consistent
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
