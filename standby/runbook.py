@@ -365,8 +365,9 @@ class Group(Strict):
 HookPoint = Annotated[
     str,
     Field(
-        pattern=r"^(before|after|(before_group|after_group):.+|(pre_launch|post_launch):.+)$",
-        description="before, after, before_group:G, after_group:G, pre_launch:APP or post_launch:APP",
+        pattern=r"^(before|after|on_alert|(before_group|after_group):.+|(pre_launch|post_launch):.+)$",
+        description="before, after, before_group:G, after_group:G, pre_launch:APP, post_launch:APP, or on_alert "
+                    "(a command run when something needs an operator, e.g. a scheduled drill failed)",
     ),
 ]
 

@@ -161,10 +161,13 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def detect_hook_references(runbook: Runbook, document: Document) -> list[Issue]:
-    """A hook's `at` names a declared group or app."""
+    """A hook's `at` names a declared group or app; an `on_alert` hook runs a command (nobody answers a prompt)."""
     groups = [g.name for g in runbook.groups]
     issues = []
     for index, hook in enumerate(runbook.hooks):
+        if hook.point == "on_alert" and not isinstance(hook, CommandHook):
+            issues.append(document.issue(("hooks", index, "at"), "an on_alert hook runs a command when nobody is "
+                                         "watching; write it with 'run:' (a notifier's argv), not a prompt or action"))
         if hook.subject is None:
             continue
         if hook.point in ("before_group", "after_group") and hook.subject not in groups:
@@ -222,10 +225,11 @@ def detect_template_problems(runbook: Runbook, document: Document) -> list[Issue
 def _templates(runbook: Runbook) -> Iterable[tuple[tuple, str, frozenset[str]]]:
     for index, hook in enumerate(runbook.hooks):
         if isinstance(hook, CommandHook):
+            names = templates.ALERT_NAMES if hook.point == "on_alert" else templates.HOOK_NAMES
             for position, arg in enumerate(hook.run):
-                yield ("hooks", index, "run", position), arg, templates.HOOK_NAMES
+                yield ("hooks", index, "run", position), arg, names
             for key, value in hook.env.items():
-                yield ("hooks", index, "env", key), value, templates.HOOK_NAMES
+                yield ("hooks", index, "env", key), value, names
         if isinstance(hook, PromptHook):
             yield ("hooks", index, "prompt"), hook.prompt, templates.HOOK_NAMES
     for name, app in runbook.apps.items():

@@ -12,6 +12,8 @@ _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_tr
 
 # Names a hook's templates may use; the operation fills them in when it runs the step.
 HOOK_NAMES = frozenset({"runbook", "operation", "mode", "site", "target", "group", "app", "recovery_point", "python"})
+# Names an `on_alert` hook's templates may use: what the alert is about, in one sentence, and where to look.
+ALERT_NAMES = frozenset({"runbook", "operation", "alert", "workflow", "python"})
 # Names an app's start/stop/health command may use on the local provider.
 PROCESS_NAMES = frozenset({"runbook", "site", "app", "machine", "port", "data", "python", "endpoints"})
 
