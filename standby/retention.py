@@ -67,13 +67,23 @@ def points_to_keep(times: Sequence[datetime], now: datetime, policy: RetentionPo
     Points older than every window go, except the newest. The returned times are the ones given
     (same objects, same zones); times without a zone raise ValueError.
     """
-    if not times:
-        return set()
+    return {moment for moment, rules in keeping_rules(times, now, policy).items() if rules}
+
+
+def keeping_rules(times: Sequence[datetime], now: datetime, policy: RetentionPolicy) -> dict[datetime, list[str]]:
+    """Each given time with the rules that keep it (`newest`, `10-minute`, `hourly`, `daily`); [] if none does.
+
+    A point no rule keeps is pruned at the next replication pass.
+    """
     by_utc = {_utc(moment): moment for moment in times}
     now = _utc(now)
-    keep = {max(by_utc)}
-    windows = ((policy.every_10m_for, _ten_minutes), (policy.hourly_for, _hour), (policy.daily_for, _day))
-    for window, bucket in windows:
+    rules: dict[datetime, list[str]] = {moment: [] for moment in by_utc}
+    if by_utc:
+        rules[max(by_utc)].append("newest")
+    windows = ((policy.every_10m_for, _ten_minutes, "10-minute"), (policy.hourly_for, _hour, "hourly"),
+               (policy.daily_for, _day, "daily"))
+    for window, bucket, name in windows:
         inside = [moment for moment in by_utc if now - moment <= window]
-        keep |= _newest_per_bucket(inside, bucket)
-    return {by_utc[moment] for moment in keep}
+        for moment in _newest_per_bucket(inside, bucket):
+            rules[moment].append(name)
+    return {by_utc[moment]: kept for moment, kept in rules.items()}
