@@ -16,7 +16,7 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from standby import views
 from standby.config import Settings
@@ -58,6 +58,18 @@ async def connect(settings: Settings, wait: float = 0.0) -> Client:
 def owner_id(runbook: str) -> str:
     """`standby/<runbook>`: the runbook's owner workflow, which holds its truth and starts its operations."""
     return f"standby/{runbook}"
+
+
+async def owner_runbook(client: Client, runbook: str) -> Runbook:
+    """The runbook as its owner holds it; Refused when nothing owns (protects or operated on) a runbook of that name."""
+    try:
+        held: Runbook = await client.get_workflow_handle(owner_id(runbook)).query("runbook", result_type=Runbook)
+        return held
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    raise Refused(f"runbook '{runbook}' has no owner workflow ({owner_id(runbook)}): it was never protected here; "
+                  "protect it with `standby protect RUNBOOK_FILE`, or list runbooks with `standby status`")
 
 
 def workflow_id(runbook: str, operation: str) -> str:
