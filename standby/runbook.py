@@ -143,6 +143,8 @@ class RecoveryPoints(Strict):
     every_10m_for: Duration = timedelta(hours=1)
     hourly_for: Duration = timedelta(hours=24)
     daily_for: Duration = timedelta(days=30)
+    every_pass_for: Duration = Field(timedelta(0), description=(
+        "keep every point this young, a journal of every replication pass to fail over to any of them (default none)"))
 
 
 class Protection(Strict):
