@@ -25,7 +25,9 @@ async def programme_worker(client, task_queue, state_dir):
 
 async def standby(client: Client, task_queue: str, *args: str, code: int = 0) -> str:
     """Run the `standby` CLI in a thread (it runs its own event loop) against the test's server and queue."""
-    env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "STANDBY_TASK_QUEUE": task_queue}
+    # Wide enough that tables keep each cell on one line.
+    env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "STANDBY_TASK_QUEUE": task_queue,
+           "COLUMNS": "220"}
     result = await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
     assert result.exit_code == code, f"standby {' '.join(args)} exited {result.exit_code}:\n{result.output}"
     return result.output
