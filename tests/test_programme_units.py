@@ -1,4 +1,4 @@
-"""The DR programme's pure parts: retention rules per point, schedule specs, on_alert hooks, compliance and its chart."""
+"""The DR programme's pure parts: retention rules per point, schedule specs, on_alert hooks, compliance, its chart."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -44,7 +44,8 @@ def test_points_report_ages_points_and_says_which_go_at_the_next_pass() -> None:
     rows = report.machines[0].points
     assert [(p.id, p.age_seconds, p.kept_by) for p in rows] == [("old", 120.0, []),
                                                                ("new", 0.0, ["newest", "10-minute", "hourly", "daily"])]
-    assert rule_text(rows[1].kept_by, report.retention) == "newest, 10-minute (for 1h), hourly (for 1d), daily (for 30d)"
+    assert rule_text(rows[1].kept_by, report.retention) == ("newest, 10-minute (for 1h), hourly (for 1d), "
+                                                            "daily (for 30d)")
     assert rule_text(rows[0].kept_by, report.retention) == "none: pruned at the next pass"
 
 
@@ -90,8 +91,8 @@ def _facts(name: str, drilled: timedelta, healthy_after: float, lag: float, with
                         workflow_id=f"standby/{name}/drill/0b6a3f1e-0000-4000-8000-000000000001")
     truth: RunbookTruth = initial(runbook).model_copy(update={"last_drill": drill, "last_passed_drill": drill,
                                                               "protecting": True})
-    machines = [MachineReplication(machine=m, phase="continuous", lag_seconds=lag, latest_point=NOW - timedelta(seconds=2),
-                                   points=5) for m in runbook.machines]
+    machines = [MachineReplication(machine=m, phase="continuous", lag_seconds=lag, points=5,
+                                   latest_point=NOW - timedelta(seconds=2)) for m in runbook.machines]
     started = NOW - timedelta(hours=1)
     outcomes = [AppOutcome(app=a, group=runbook.group_of(a), site="dr", targets=[Target(
         key="k", machine=runbook.apps[a].machines[0], app=a, site="dr", mode="recovery", target_id="t")],
@@ -99,8 +100,8 @@ def _facts(name: str, drilled: timedelta, healthy_after: float, lag: float, with
         healthy=started + timedelta(seconds=healthy_after)) for a in runbook.apps]
     failover = Fetched(info=WorkflowInfo(workflow_id=f"standby/{name}/failover", run_id="r", started=started,
                                          ended=started + timedelta(minutes=2)),
-                       data=OperationResult(runbook=name, operation="failover", state="failed_over", from_site="primary",
-                                            to_site="dr", apps=outcomes))
+                       data=OperationResult(runbook=name, operation="failover", state="failed_over",
+                                            from_site="primary", to_site="dr", apps=outcomes))
     return RunbookFacts(runbook=runbook, status=OwnerStatus(truth=truth, machines=machines), owner_url="http://ui",
                         last_failover=failover if with_failover else None)
 
@@ -139,8 +140,21 @@ def test_the_chart_shows_each_runbook_by_objective_green_inside_red_outside() ->
     assert [c.colour for c in a.cells] == [OK] * 5
     assert [c.colour for c in b.cells][:1] == [BAD] and b.cells[3].colour == BAD
     assert b.cells[1].label == "—"  # shop-b has never failed over and its last drill's result is not read here
-    assert a.cells[1].label == "failover db: 20s / 1m" and a.cells[1].bar_width == pytest.approx(130 * 20 / 60 / 2, abs=0.01)
+    assert a.cells[1].label == "failover db: 20s / 1m"
+    assert a.cells[1].bar_width == pytest.approx(130 * 20 / 60 / 2, abs=0.01)
     html = render_compliance(report)
     assert "1 of 2 runbooks inside every objective" in html
     assert len(re.findall(r'<g class="runbook">', html)) == 2
     assert render_compliance(report, "json").count('"compliant": false') == 1
+
+
+def test_metrics_ports_come_from_the_environment_and_a_bad_one_is_named(monkeypatch) -> None:
+    from worker import MetricsConfig
+
+    monkeypatch.delenv("STANDBY_METRICS_PORT", raising=False)
+    assert MetricsConfig.from_env() is None
+    monkeypatch.setenv("STANDBY_METRICS_PORT", "9464")
+    assert MetricsConfig.from_env() == MetricsConfig("127.0.0.1", 9464, 9465)
+    monkeypatch.setenv("STANDBY_SDK_METRICS_PORT", "port")
+    with pytest.raises(SystemExit, match="STANDBY_SDK_METRICS_PORT='port' is not a port number"):
+        MetricsConfig.from_env()
