@@ -25,7 +25,8 @@ def second_shop(tmp_path: Path) -> Path:
     primary, dr, public = free_block(3), free_block(3), free_block(3)
     ports = {"port_base: 18100": f"port_base: {primary}",
              "port_base: 18200": f"port_base: {dr}, test_port_base: {free_block(3)}",
-             "port: 18001": f"port: {public + 1}", "port: 18002": f"port: {public + 2}", "port: 18000": f"port: {public}"}
+             "port: 18001": f"port: {public + 1}", "port: 18002": f"port: {public + 2}",
+             "port: 18000": f"port: {public}"}
     path = tmp_path / "other" / "shop.yaml"
     path.parent.mkdir()
     path.write_text(shop_text(ports))
