@@ -13,19 +13,57 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities import metrics
 from activities import registry as activity_registry
 from standby import client as temporal
 from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.names import site_queue
+from workflows.metrics import DURATION
 from workflows.registry import WORKFLOWS
 
 # How often a worker that serves every site looks for runbooks with new sites.
 DISCOVERY_SECONDS = 1.0
+# Operation durations reach hours (a failback waits for a full resync): buckets from seconds to a day.
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Where the worker serves Prometheus metrics: Standby's on `port`, the Temporal SDK's on `sdk_port`."""
+
+    address: str
+    port: int
+    sdk_port: int
+
+    @classmethod
+    def from_env(cls) -> "MetricsConfig | None":
+        """From STANDBY_METRICS_PORT (unset: no metrics), STANDBY_SDK_METRICS_PORT (default: the next port) and
+        STANDBY_METRICS_ADDRESS (default 127.0.0.1; 0.0.0.0 for a Prometheus on another host)."""
+        if not os.environ.get("STANDBY_METRICS_PORT"):
+            return None
+        port = _port("STANDBY_METRICS_PORT")
+        sdk = _port("STANDBY_SDK_METRICS_PORT") if os.environ.get("STANDBY_SDK_METRICS_PORT") else port + 1
+        return cls(os.environ.get("STANDBY_METRICS_ADDRESS", "127.0.0.1"), port, sdk)
+
+    def runtime(self) -> Runtime:
+        """A Temporal runtime exporting the SDK's metrics, and the operations' durations, on `sdk_port`."""
+        prometheus = PrometheusConfig(bind_address=f"{self.address}:{self.sdk_port}", durations_as_seconds=True,
+                                      histogram_bucket_overrides={DURATION: DURATION_BUCKETS})
+        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+def _port(variable: str) -> int:
+    text = os.environ[variable]
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SystemExit(f"{variable}={text!r} is not a port number; set it to a free port such as 9464")
+    return int(text)
 
 
 def _options() -> dict[str, int]:
@@ -76,6 +114,16 @@ class SiteWorkers:
         await worker.run()
 
 
+def serve_metrics(client: Client, settings: Settings, served: MetricsConfig | None) -> list[asyncio.Task[None]]:
+    """Standby's metrics endpoint and the watch of the runbooks' owners that feeds it, when metrics are asked for."""
+    if served is None:
+        return []
+    metrics.serve(served.address, served.port)
+    logging.info("metrics on http://%s:%d/metrics (Standby) and http://%s:%d/metrics (Temporal SDK)",
+                 served.address, served.port, served.address, served.sdk_port)
+    return [asyncio.create_task(metrics.OwnerWatch(client, settings.task_queue).run())]
+
+
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The worker's options; --help prints them without connecting."""
     parser = argparse.ArgumentParser(
@@ -93,10 +141,10 @@ async def main(argv: Sequence[str] | None = None) -> None:
     options = parse(argv)
     logging.basicConfig(level=os.environ.get("STANDBY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env(options.state)
+    settings, served = Settings.from_env(options.state), MetricsConfig.from_env()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    client = await temporal.connect(settings)
-    activities = activity_registry.build(settings.state_dir)
+    client = await temporal.connect(settings, runtime=served.runtime() if served else None)
+    activities = activity_registry.build(settings.state_dir, client=client, settings=settings)
     worker = build_worker(client, settings, activities)
     sites = SiteWorkers(client, settings.task_queue, activities, options.site or None)
     stop = asyncio.Event()
@@ -106,10 +154,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
     logging.info("worker on %s, task queue %s, sites %s, state %s", settings.temporal_address, settings.task_queue,
                  ", ".join(options.site) or "every site", settings.state_dir)
     async with worker:
-        serving = asyncio.create_task(sites.run())
+        tasks = [asyncio.create_task(sites.run()), *serve_metrics(client, settings, served)]
         await stop.wait()
-        serving.cancel()
-        await asyncio.gather(serving, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     logging.info("worker stopped")
 
 

@@ -18,7 +18,8 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 
 from standby import views
 from standby.config import Settings, SettingsError
@@ -43,7 +44,7 @@ class Started:
     url: str
 
 
-async def connect(settings: Settings, wait: float = 0.0) -> Client:
+async def connect(settings: Settings, wait: float = 0.0, runtime: Runtime | None = None) -> Client:
     """A client of the configured Temporal server (TLS, API key and payload codec from the settings), for the CLI
     and the worker alike; `wait` seconds for a server that is still starting.
 
@@ -58,7 +59,7 @@ async def connect(settings: Settings, wait: float = 0.0) -> Client:
         try:
             return await Client.connect(settings.temporal_address, namespace=settings.namespace, tls=tls,
                                         api_key=settings.api_key, data_converter=converter,
-                                        retry_config=_retries(settings.patience))
+                                        retry_config=_retries(settings.patience), runtime=runtime)
         except RuntimeError as error:
             # A dev server just started accepts connections before its frontend is healthy.
             if asyncio.get_running_loop().time() >= deadline:
@@ -99,6 +100,18 @@ def exit_process(code: int) -> NoReturn:
         except (OSError, ValueError):
             pass  # a closed pipe or file: nothing more can reach it
     os._exit(code)
+
+
+async def owner_runbook(client: Client, runbook: str) -> Runbook:
+    """The runbook as its owner holds it; Refused when nothing owns (protects or operated on) a runbook of that name."""
+    try:
+        held: Runbook = await client.get_workflow_handle(owner_id(runbook)).query("runbook", result_type=Runbook)
+        return held
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    raise Refused(f"runbook '{runbook}' has no owner workflow ({owner_id(runbook)}): it was never protected here; "
+                  "protect it with `standby protect RUNBOOK_FILE`, or list runbooks with `standby status`")
 
 
 def workflow_id(runbook: str, operation: str) -> str:

@@ -130,6 +130,8 @@ def applied(truth: RunbookTruth, change: StateChange) -> RunbookTruth:
     update: dict[str, object] = {"apps": apps}
     if change.drill is not None:
         update["last_drill"] = change.drill
+        if change.drill.passed:
+            update["last_passed_drill"] = change.drill
     if change.epoch is not None and change.epoch > truth.epoch:
         update["epoch"] = change.epoch
     running = truth.operation
@@ -164,4 +166,5 @@ def imported(runbook: Runbook, legacy: LegacyState) -> RunbookTruth:
         drill = DrillRecord(time=legacy.last_drill_time, passed=bool(legacy.last_drill_passed), apps=list(runbook.apps),
                             workflow_id=legacy.last_drill_id or "")
     return RunbookTruth(runbook=runbook.runbook, apps=apps, epoch=legacy.fencing_token, last_drill=drill,
+                        last_passed_drill=drill if drill is not None and drill.passed else None,
                         protecting=legacy.replicating)

@@ -11,15 +11,16 @@ Bucket = Callable[[datetime], Hashable]
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """How long points are kept at each granularity: every 10 minutes, hourly, daily."""
+    """How long points are kept at each granularity: every pass (a journal), every 10 minutes, hourly, daily."""
 
     every_10m_for: timedelta = timedelta(hours=1)
     hourly_for: timedelta = timedelta(hours=24)
     daily_for: timedelta = timedelta(days=30)
+    every_pass_for: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         """Refuses negative windows, which would silently keep nothing."""
-        for name in ("every_10m_for", "hourly_for", "daily_for"):
+        for name in ("every_pass_for", "every_10m_for", "hourly_for", "daily_for"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"retention window {name} must not be negative")
 
@@ -59,7 +60,8 @@ def _utc(moment: datetime) -> datetime:
 def points_to_keep(times: Sequence[datetime], now: datetime, policy: RetentionPolicy) -> set[datetime]:
     """The point times to keep; every other one may be pruned.
 
-    Kept: the newest point, always; of the points at most `every_10m_for` old, the newest of
+    Kept: the newest point, always; every point at most `every_pass_for` old (a journal of every
+    pass, none by default); of the points at most `every_10m_for` old, the newest of
     each 10-minute bucket; of those at most `hourly_for` old, the newest of each hour; of those
     at most `daily_for` old, the newest of each day. Buckets are aligned to UTC clock time and
     only points inside a window compete in it. Two points in one 10-minute bucket are never both
@@ -67,13 +69,26 @@ def points_to_keep(times: Sequence[datetime], now: datetime, policy: RetentionPo
     Points older than every window go, except the newest. The returned times are the ones given
     (same objects, same zones); times without a zone raise ValueError.
     """
-    if not times:
-        return set()
+    return {moment for moment, rules in keeping_rules(times, now, policy).items() if rules}
+
+
+def keeping_rules(times: Sequence[datetime], now: datetime, policy: RetentionPolicy) -> dict[datetime, list[str]]:
+    """Each given time with the rules that keep it (`newest`, `every pass`, `10-minute`, `hourly`, `daily`).
+
+    [] for a point no rule keeps: it is pruned at the next replication pass.
+    """
     by_utc = {_utc(moment): moment for moment in times}
     now = _utc(now)
-    keep = {max(by_utc)}
-    windows = ((policy.every_10m_for, _ten_minutes), (policy.hourly_for, _hour), (policy.daily_for, _day))
-    for window, bucket in windows:
+    rules: dict[datetime, list[str]] = {moment: [] for moment in by_utc}
+    if by_utc:
+        rules[max(by_utc)].append("newest")
+    for moment in by_utc:
+        if policy.every_pass_for and now - moment <= policy.every_pass_for:
+            rules[moment].append("every pass")
+    windows = ((policy.every_10m_for, _ten_minutes, "10-minute"), (policy.hourly_for, _hour, "hourly"),
+               (policy.daily_for, _day, "daily"))
+    for window, bucket, name in windows:
         inside = [moment for moment in by_utc if now - moment <= window]
-        keep |= _newest_per_bucket(inside, bucket)
-    return {by_utc[moment] for moment in keep}
+        for moment in _newest_per_bucket(inside, bucket):
+            rules[moment].append(name)
+    return {by_utc[moment]: kept for moment, kept in rules.items()}

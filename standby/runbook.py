@@ -183,6 +183,8 @@ class RecoveryPoints(Strict):
     every_10m_for: Duration = timedelta(hours=1)
     hourly_for: Duration = timedelta(hours=24)
     daily_for: Duration = timedelta(days=30)
+    every_pass_for: Duration = Field(timedelta(0), description=(
+        "keep every point this young, a journal of every replication pass to fail over to any of them (default none)"))
 
 
 class Protection(Strict):
@@ -406,8 +408,9 @@ class Group(Strict):
 HookPoint = Annotated[
     str,
     Field(
-        pattern=r"^(before|after|(before_group|after_group):.+|(pre_launch|post_launch):.+)$",
-        description="before, after, before_group:G, after_group:G, pre_launch:APP or post_launch:APP",
+        pattern=r"^(before|after|on_alert|(before_group|after_group):.+|(pre_launch|post_launch):.+)$",
+        description="before, after, before_group:G, after_group:G, pre_launch:APP, post_launch:APP, or on_alert "
+                    "(a command run when something needs an operator, e.g. a scheduled drill failed)",
     ),
 ]
 

@@ -32,11 +32,12 @@ def detect_template_problems(partial: Partial, document: Document) -> list[Issue
 def _templates(partial: Partial) -> Iterable[Template]:
     for index, hook in partial.hooks.valid() if partial.hooks is not None else ():
         if isinstance(hook, CommandHook):
+            names = templates.ALERT_CONTEXT if hook.point == "on_alert" else templates.HOOK_CONTEXT
             for position, arg in enumerate(hook.run):
-                yield ("hooks", index, "run", position), arg, templates.HOOK_CONTEXT
+                yield ("hooks", index, "run", position), arg, names
             for key, value in hook.env.items():
                 if isinstance(value, str):  # a from_env value is read on the worker, no template
-                    yield ("hooks", index, "env", key), value, templates.HOOK_CONTEXT
+                    yield ("hooks", index, "env", key), value, names
         if isinstance(hook, PromptHook):
             yield ("hooks", index, "prompt"), hook.prompt, templates.PROMPT_CONTEXT
     if partial.apps is None:

@@ -11,7 +11,7 @@ from standby import advice, dependencies, runtime_checks
 from standby.document import Document
 from standby.issues import Issue
 from standby.partial import Partial
-from standby.runbook import ActionHook, DnsIdentity, LocalSite, VsphereSite, action_kind
+from standby.runbook import ActionHook, CommandHook, DnsIdentity, LocalSite, VsphereSite, action_kind
 from standby.suggest import Vocabulary
 
 Detector = Callable[[Partial, Document], list[Issue]]
@@ -96,7 +96,7 @@ def detect_group_membership(partial: Partial, document: Document) -> list[Issue]
 
 
 def detect_hook_references(partial: Partial, document: Document) -> list[Issue]:
-    """A hook's `at` names a declared group or app."""
+    """A hook's `at` names a declared group or app; an `on_alert` hook runs a command (nobody answers a prompt)."""
     hooks, groups, apps = partial.hooks, partial.groups, partial.apps
     if hooks is None or groups is None or apps is None:
         return []
@@ -104,6 +104,9 @@ def detect_hook_references(partial: Partial, document: Document) -> list[Issue]:
     app_names = Vocabulary(apps)
     issues = []
     for index, hook in hooks.valid():
+        if hook.point == "on_alert" and not isinstance(hook, CommandHook):
+            issues.append(document.issue(("hooks", index, "at"), "an on_alert hook runs a command when nobody is "
+                                         "watching; write it with 'run:' (a notifier's argv), not a prompt or action"))
         if hook.subject is None:
             continue
         if hook.point in ("before_group", "after_group") and groups.whole and hook.subject not in group_names:

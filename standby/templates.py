@@ -22,6 +22,8 @@ PROMPT_CONTEXT: Mapping[str, Kind] = {
 }
 # A hook's run argv and env are rendered on the worker, which adds its interpreter as `python`.
 HOOK_CONTEXT: Mapping[str, Kind] = {**PROMPT_CONTEXT, "python": STRING}
+# An `on_alert` hook's templates: what the alert is about, in one sentence, and where to look.
+ALERT_CONTEXT: Mapping[str, Kind] = {name: STRING for name in ("runbook", "operation", "alert", "workflow", "python")}
 
 
 def process_context(endpoint_apps: Iterable[str], unchecked: Iterable[str] = ()) -> dict[str, Kind]:

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         WaitContinuous,
     )
     from standby.runbook import Runbook
-    from workflows import actions, hooks
+    from workflows import actions, hooks, metrics
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.operator import Operator
@@ -95,6 +95,8 @@ class PlanRunner(Operator):
             # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
             await workflow.get_external_workflow_handle(self._inp.owner).signal(
                 "report", StateChange(workflow_id=workflow.info().workflow_id, finished=ended))
+            metrics.record_operation(self._plan.runbook, self._plan.operation, ended,
+                                     workflow.now() - workflow.info().start_time)
         self._set_state(self._plan.outcome)
         return self._result(self._plan.outcome)
 

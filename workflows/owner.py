@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         StateChange,
     )
     from standby.plan import PlanError, select
+    from standby.runbook import Runbook
     from workflows import actions, policies
     from workflows.operations import OPERATIONS
 
@@ -62,6 +63,11 @@ class RunbookWorkflow:
     def status(self) -> OwnerStatus:
         """The truth, every machine's replication, and how many rounds protection ran."""
         return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated)
+
+    @workflow.query
+    def runbook(self) -> Runbook:
+        """The runbook as the owner holds it: the version last protected or operated on."""
+        return self._runbook
 
     @workflow.signal
     def report(self, change: StateChange) -> None:

@@ -4,7 +4,9 @@ from workflows.failback_client import FailbackClientWorkflow
 from workflows.group import RecoverAppsWorkflow, RecoverGroupWorkflow
 from workflows.operations import OPERATIONS
 from workflows.owner import RunbookWorkflow
+from workflows.points import RecoveryPointsWorkflow
+from workflows.scheduled import ScheduledDrillWorkflow
 from workflows.stop import StopAppsWorkflow
 
 WORKFLOWS = [RunbookWorkflow, *OPERATIONS.values(), RecoverGroupWorkflow, RecoverAppsWorkflow, StopAppsWorkflow,
-             FailbackClientWorkflow]
+             FailbackClientWorkflow, ScheduledDrillWorkflow, RecoveryPointsWorkflow]

@@ -6,6 +6,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.hooks import heartbeating
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
@@ -50,12 +51,16 @@ class SiteActivities:
     @activity.defn(name=names.REPLICATION_STATUS)
     async def replication_status(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Replication state of machines replicated into inp.target."""
-        return await mapped(self.providers.for_site(inp.target).replication(inp))
+        states = await mapped(self.providers.for_site(inp.target).replication(inp))
+        metrics.REPLICATION.update(inp, states)
+        return states
 
     @activity.defn(name=names.REPLICATE)
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
-        """Drive replication for a while (heartbeating) and report its state."""
-        return await mapped(self.providers.for_site(inp.target).replicate(inp))
+        """Drive replication for a while (heartbeating) and report its state; this worker's gauges show it."""
+        states = await mapped(self.providers.for_site(inp.target).replicate(inp))
+        metrics.REPLICATION.update(inp, states)
+        return states
 
     @activity.defn(name=names.RECOVERY_POINTS)
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:

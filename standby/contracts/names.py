@@ -18,6 +18,10 @@ TERMINATE_TARGETS = "terminate_targets"
 SET_DIRECTION = "set_direction"
 MOVE_IDENTITY = "move_identity"
 
+# Scheduled drills ask the runbook's owner through a Temporal client, then wait for the drill they started.
+REQUEST_DRILL = "request_drill"
+AWAIT_DRILL = "await_drill"
+
 # The one-time import of a runbook's state from an earlier version's file.
 IMPORT_LEGACY_STATE = "import_legacy_state"
 

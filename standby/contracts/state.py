@@ -56,6 +56,7 @@ class RunbookTruth(BaseModel):
     apps: dict[str, AppState]
     epoch: int = 0
     last_drill: DrillRecord | None = None
+    last_passed_drill: DrillRecord | None = Field(None, description="the last drill that passed (maybe last_drill)")
     operation: RunningOperation | None = None
     protecting: bool = False
     history: list[str] = Field([], description="the last operations: `failover by alice: failed_over`")

@@ -15,7 +15,7 @@ from standby.report.model import (
     WorkflowInfo,
     build,
 )
-from standby.report.render import FORMATS, Format, format_of, render, write
+from standby.report.render import FORMATS, Format, format_of, render, render_compliance, write
 
 __all__ = ["FORMATS", "Answer", "AppMeasurement", "AppRow", "Failure", "Format", "Measurements", "Report",
-           "WorkflowInfo", "build", "format_of", "render", "write"]
+           "WorkflowInfo", "build", "format_of", "render", "render_compliance", "write"]

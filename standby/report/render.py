@@ -6,7 +6,8 @@ from typing import Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from standby.report import chart
+from standby.report import chart, compliance_chart
+from standby.report.compliance import ComplianceReport
 from standby.report.model import Report
 
 Format = Literal["html", "md", "json"]
@@ -21,6 +22,16 @@ def render(report: Report, fmt: Format = "html") -> str:
         raise ValueError(f"unknown report format '{fmt}'; choose one of {', '.join(FORMATS)}")
     timeline = chart.timeline(report.steps, report.ended or report.generated)
     return _environment(fmt == "html").get_template(f"report.{fmt}.j2").render(r=report, chart=timeline)
+
+
+def render_compliance(report: ComplianceReport, fmt: Format = "html") -> str:
+    """The compliance of every runbook as HTML (self-contained, with its chart) or JSON."""
+    if fmt == "json":
+        return report.model_dump_json(indent=2) + "\n"
+    if fmt != "html":
+        raise ValueError(f"compliance is written as html or json, not '{fmt}'")
+    template = _environment(True).get_template("compliance.html.j2")
+    return template.render(r=report, g=compliance_chart.grid(report))
 
 
 def write(report: Report, path: Path, fmt: Format | None = None) -> Path:
