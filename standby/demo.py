@@ -57,10 +57,12 @@ class DemoSummary:
 
 
 class Demo:
-    """One run of the demo against a client, a worker already polling, and the shop runbook."""
+    """One run of the demo against a client, a worker per site, and the shop runbook."""
 
-    def __init__(self, client: Client, settings: Settings, runbook: Runbook, console: Console, errors: Console):
+    def __init__(self, client: Client, settings: Settings, runbook: Runbook, console: Console, errors: Console,
+                 workers: dict[str, demo_site.SiteWorker]):
         self.client, self.settings, self.runbook, self.console, self.errors = client, settings, runbook, console, errors
+        self.workers = workers
         self.layout = Layout(settings.state_dir, runbook.runbook)
         self.ports = public_ports(runbook)
         self.summary = DemoSummary(runbook=runbook.runbook)
@@ -85,6 +87,9 @@ class Demo:
         writer.start()
         await asyncio.sleep(2)
         writer.stop()
+        source = self.runbook.protection.source
+        self.say(f"site {source} is rebuilt: its worker starts again, on empty disks that failback fills")
+        self.workers[source].start()
         await self.operation("failback")
         await self.check_failback(served + writer.acknowledged[already:])
         await self.operation("return")
@@ -152,11 +157,17 @@ class Demo:
                 continue
 
     async def disaster(self, writer: traffic.Writer) -> traffic.HealthWatch:
-        """Kill every process of the primary site with SIGKILL; from now on the clock of RTO runs."""
+        """The whole primary site lost: its worker and every process killed (SIGKILL), its disks gone.
+
+        Replication then stalls as a site loss stalls it, so the writes lost are what such a loss costs.
+        From now on the clock of RTO runs.
+        """
         source = self.runbook.protection.source
-        self.say(f"disaster: every process of site {source} killed (SIGKILL)")
+        self.say(f"disaster: site {source} is lost: its worker and every process killed (SIGKILL), its disks gone")
         self.disaster_time = time.time()
+        self.workers[source].kill()
         demo_site.kill_site(self.layout, source)
+        demo_site.lose_disks(self.layout, source)
         writer.stop()
         watch = traffic.HealthWatch(self.ports)
         watch.start(time.monotonic() - (time.time() - self.disaster_time))

@@ -9,7 +9,7 @@ import click
 
 from standby import client as temporal
 from standby import demo as lifecycle
-from standby import server
+from standby import demo_site, server
 from standby.cli.output import err, fail, load_or_exit, out
 from standby.config import Settings
 from standby.runbook import Runbook
@@ -37,27 +37,30 @@ def demo(runbook_file: str, state_dir: str | None, port: int, ui_port: int, exit
 
 
 async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: bool) -> int:
-    # The demo runs its worker in this process; worker.py is the one module that wires workflows and activities.
-    from worker import build_worker
-
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     started_server = server.start_background(settings.state_dir, settings.temporal_address, ui_port)
     out.print(f"Temporal {'started' if started_server else 'reused'} at {settings.temporal_address}, "
               f"UI {settings.ui_url}", markup=False)
     client = await temporal.connect(settings, wait=60 if started_server else 0)
+    # One worker per site, each a process of its own, as on the worst day: the disaster kills the primary's.
+    workers = {site: demo_site.SiteWorker(settings, site) for site in runbook.sites}
     try:
         await lifecycle.reset(client, settings, runbook.runbook)
-        async with build_worker(client, settings):
-            summary = await lifecycle.Demo(client, settings, runbook, out, err).run()
-            path = lifecycle.write_summary(summary, settings.state_dir / "demo")
-            out.print(lifecycle.summary_table(summary, runbook))
-            out.print(f"demo took {summary.seconds:.0f}s; measurements in {path}", markup=False)
-            if not exit_at_end:
-                out.print(f"Temporal UI: {settings.ui_url} — press Ctrl-C to stop", markup=False)
-                await asyncio.Event().wait()
+        for worker in workers.values():
+            worker.start()
+        out.print(f"workers started, one per site: {', '.join(workers)}", markup=False)
+        summary = await lifecycle.Demo(client, settings, runbook, out, err, workers).run()
+        path = lifecycle.write_summary(summary, settings.state_dir / "demo")
+        out.print(lifecycle.summary_table(summary, runbook))
+        out.print(f"demo took {summary.seconds:.0f}s; measurements in {path}", markup=False)
+        if not exit_at_end:
+            out.print(f"Temporal UI: {settings.ui_url} — press Ctrl-C to stop", markup=False)
+            await asyncio.Event().wait()
         return 0 if summary.data_check_passed else 1
     finally:
         await lifecycle.end(client, settings, runbook.runbook)
+        for worker in workers.values():
+            worker.stop()
         if started_server is not None:
             started_server.terminate()
             started_server.wait(timeout=30)
