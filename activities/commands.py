@@ -3,6 +3,7 @@
 import os
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TypeVar
 
 from temporalio import activity
@@ -39,7 +40,7 @@ def render(step: StepCommand, environ: Mapping[str, str] = os.environ) -> tuple[
             env[key] = _resolve(step, key, value, environ)
             secrets.add(env[key])
         else:
-            env[key] = _rendered(step, lambda: templates.render(value, context))
+            env[key] = _rendered(step, partial(templates.render, value, context))
     argv = _rendered(step, lambda: templates.render_argv(step.argv, context))
     command = CommandInput(argv=argv, env=env, timeout_seconds=step.timeout_seconds, label=step.label)
     return command, secrets

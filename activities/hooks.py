@@ -70,7 +70,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     _kill_group(proc.pid, signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     # Children may outlive a leader that exited on SIGTERM; the group id still reaches them.
     _kill_group(proc.pid, signal.SIGKILL)
@@ -108,7 +108,7 @@ async def run_command(inp: CommandInput, secrets: Collection[str] = ()) -> Comma
     timed_out = False
     try:
         await asyncio.wait_for(proc.wait(), inp.timeout_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         timed_out = True
         await _stop(proc)
     finally:

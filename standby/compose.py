@@ -6,6 +6,7 @@ It records the position of every key and value, and reports what YAML reads diff
 written (`on:` as true, `1:` as a number) at the key itself, with the word the author wrote.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,8 @@ MAX_DEPTH = 32
 MAX_VALUES = 200_000
 
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+# The first character of a plain scalar (None: any) -> the (tag, pattern) pairs that may resolve it.
+_IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _TAG = "tag:yaml.org,2002:"
 _READS = {"bool": "true/false", "null": "nothing (null)", "int": "a number", "float": "a number", "timestamp": "a date"}
@@ -271,7 +273,7 @@ def _construct(event: events.ScalarEvent) -> tuple[Any, str, str | None]:
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
     """The tag YAML 1.1 gives a plain scalar (`yes` -> bool), as PyYAML's resolver does, without its per-node cost."""
     if implicit[0]:
-        for tag, pattern in (*_IMPLICIT.get(value[:1], ()), *_IMPLICIT.get(None, ())):
+        for tag, pattern in (*_IMPLICIT.get(value[:1], []), *_IMPLICIT.get(None, [])):
             if pattern.match(value):
                 return tag
     return _STR

@@ -116,7 +116,7 @@ class Demo:
 
     async def operation(self, name: str, keep_for: float | None = None) -> OperationResult:
         """Start an operation, answer its prompts as the operator would, follow it to the end."""
-        request = OperationRequest(operation=name, runbook=self.runbook, yes=True, requested_by="demo",  # type: ignore[arg-type]
+        request = OperationRequest(operation=name, runbook=self.runbook, yes=True, requested_by="demo",
                                    keep_for=timedelta(seconds=keep_for) if keep_for is not None else None)
         started = await temporal.start(self.client, self.settings, request)
         self.say(f"{name}\n    {started.url}")
@@ -125,7 +125,8 @@ class Demo:
         answering.cancel()
         if code != 0:
             raise DemoFailed(f"{name} failed; see {started.url}")
-        result = await self.client.get_workflow_handle(started.workflow_id, result_type=OperationResult).result()
+        handle = self.client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
+        result: OperationResult = await handle.result()
         self.summary.operations[name] = started.workflow_id
         if name != "failover":
             await self.write_report(name)

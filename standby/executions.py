@@ -74,7 +74,8 @@ async def is_running(client: Client, workflow_id: str) -> bool:
 async def progress_of(client: Client, workflow_id: str) -> Progress:
     """The operation's `progress` query; WorkflowQueryFailedError saying so while the workflow is paused."""
     try:
-        return await client.get_workflow_handle(workflow_id).query("progress", result_type=Progress)
+        progress: Progress = await client.get_workflow_handle(workflow_id).query("progress", result_type=Progress)
+        return progress
     except ValueError:
         # Temporal rejects a query of a paused workflow, and the SDK fails on the rejection's status PAUSED (8)
         # with this ValueError; any other ValueError (a payload that does not decode) stands.

@@ -205,7 +205,8 @@ class RecordState(BaseModel):
 
     def label(self) -> str:
         """`record state: failed_over at dr, replication paused`."""
-        return f"record state: {self.phase} at {self.serving}, replication {'running' if self.replicating else 'paused'}"
+        replication = "running" if self.replicating else "paused"
+        return f"record state: {self.phase} at {self.serving}, replication {replication}"
 
 
 class RemoveTargets(BaseModel):

@@ -110,7 +110,8 @@ async def _progress(client: Client, handle: WorkflowHandle[Any, Any], status: st
 
 async def _query(handle: WorkflowHandle[Any, Any], status: str, wait: timedelta) -> Progress:
     try:
-        return await handle.query("progress", result_type=Progress, rpc_timeout=wait)
+        progress: Progress = await handle.query("progress", result_type=Progress, rpc_timeout=wait)
+        return progress
     except RPCError as error:
         if error.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
             raise ReportError(f"{handle.id} did not answer its progress query: {error}") from None

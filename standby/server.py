@@ -46,15 +46,17 @@ def is_up(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_background(state_dir: Path, address: str, ui_port: int = 8233, wait: float = 30) -> subprocess.Popen | None:
+def start_background(state_dir: Path, address: str, ui_port: int = 8233,
+                     wait: float = 30) -> subprocess.Popen[bytes] | None:
     """Start a dev server unless one already answers at `address`; None when reused."""
     if is_up(address):
         return None
     state_dir.mkdir(parents=True, exist_ok=True)
     port = int(address.rpartition(":")[2])
-    log = open(state_dir / "temporal.log", "ab")
-    process = subprocess.Popen(command(state_dir, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    # The server keeps its own copy of the log's descriptor; this process needs none once it has started.
+    with open(state_dir / "temporal.log", "ab") as log:
+        process = subprocess.Popen(command(state_dir, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     deadline = time.monotonic() + wait
     while not is_up(address):
         if process.poll() is not None or time.monotonic() > deadline:

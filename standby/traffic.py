@@ -11,9 +11,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 
-def _request(url: str, body: dict | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
+def _request(url: str, body: dict[str, Any] | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET",
                                      headers={"Content-Type": "application/json"})

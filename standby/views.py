@@ -12,6 +12,7 @@ from standby import lifecycle
 from standby.contracts.operations import Progress, StepRecord
 from standby.contracts.protect import OwnerStatus
 from standby.durations import format_duration
+from standby.executions import Execution
 
 _MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "...", "skipped": "skipped"}
 
@@ -40,8 +41,8 @@ def reason(error: BaseException) -> str:
     return getattr(error, "message", None) or str(error) or type(error).__name__
 
 
-def workflow_table(rows: Iterable) -> Table:
-    """Standby workflows (`standby.client.Execution`): ID, status, the State search attribute, start time."""
+def workflow_table(rows: Iterable[Execution]) -> Table:
+    """Standby workflows: ID, status, the State search attribute, start time."""
     table = Table("workflow", "status", "state", "started")
     for row in rows:
         table.add_row(row.id, row.status, row.state,

@@ -142,7 +142,7 @@ class Rfc2136:
         try:
             return await dns.asyncquery.tcp(update, str(self.config.server), timeout=UPDATE_TIMEOUT,
                                             port=self.config.port)
-        except Exception as error:  # noqa: BLE001 - every failure is mapped once, in `failure`
+        except Exception as error:  # every failure is mapped once, in `failure`
             raise failure(error, self.config.tsig_key, self.config.secret_variable(), self.describe(name)) from error
 
     def servers(self) -> list[DnsServer]:
@@ -157,8 +157,8 @@ class Rfc2136:
         pending, answered = self.servers(), []
         while True:
             seen = await asyncio.gather(*(answers(s, record) for s in pending))
-            answered += [hostport(s.address, s.port) for s, says in zip(pending, seen) if says is None]
-            lagging = [(s, says) for s, says in zip(pending, seen) if says is not None]
+            answered += [hostport(s.address, s.port) for s, says in zip(pending, seen, strict=True) if says is None]
+            lagging = [(s, says) for s, says in zip(pending, seen, strict=True) if says is not None]
             if not lagging:
                 return answered
             if loop.time() >= deadline:

@@ -8,6 +8,7 @@ failed line names the IAM action to allow.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from botocore.config import Config
@@ -35,7 +36,8 @@ def _why(error: Exception) -> str:
 
 class _Doctor:
     def __init__(self, site: SiteRef, runbook: Runbook, clients: AwsClients):
-        self.site, self.runbook, self.clients, self.found = site, runbook, clients, []
+        self.site, self.runbook, self.clients = site, runbook, clients
+        self.found: list[Check] = []
 
     def check(self, name: str, action: str, call: Callable[[], str | None]) -> bool:
         """One line: `call` returns what it found (or raises); `action` is the IAM action to allow on failure."""
@@ -121,7 +123,7 @@ def checks(site: SiteRef, runbook: Runbook, clients: AwsClients | None = None) -
     for operation, action in (("describe_source_servers", "DescribeSourceServers"),
                               ("describe_recovery_instances", "DescribeRecoveryInstances"),
                               ("describe_jobs", "DescribeJobs")):
-        doctor.check(f"drs:{action}", f"drs:{action}", lambda o=operation: _ok(getattr(clients.drs, o)(maxResults=1)))
+        doctor.check(f"drs:{action}", f"drs:{action}", partial(_list_one, clients.drs, operation))
     if site.name == runbook.protection.target:
         doctor.check("source servers", "drs:DescribeSourceServers", doctor.source_servers)
         doctor.check("drill isolation", "ec2:DescribeSubnets", doctor.drill_isolation)
@@ -132,9 +134,14 @@ def checks(site: SiteRef, runbook: Runbook, clients: AwsClients | None = None) -
     if any(m.blueprint and m.blueprint.post_launch for m in runbook.machines.values()):
         doctor.check("ssm:ListCommands", "ssm:ListCommands", lambda: _ok(clients.ssm.list_commands(MaxResults=5)))
     for zone in sorted({a.endpoint.zone for a in runbook.apps.values() if a.endpoint and a.endpoint.zone}):
-        doctor.check(f"route53 zone {zone}", "route53:GetHostedZone", lambda z=zone: doctor.zone(z))
+        doctor.check(f"route53 zone {zone}", "route53:GetHostedZone", partial(doctor.zone, zone))
     return doctor.found
 
 
 def _ok(_: Any) -> None:
     return None
+
+
+def _list_one(client: Any, operation: str) -> None:
+    """One item of a describe call: the call proves the permission, what it returns does not matter."""
+    getattr(client, operation)(maxResults=1)

@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from temporalio import activity
 
@@ -78,7 +78,7 @@ def launch_tag(key: str, machine: str) -> str:
 
 def tags_of(item: Item) -> dict[str, str]:
     """The tags of a DRS item (a map) or an EC2 item (a list of Key/Value)."""
-    tags = item.get("tags", item.get("Tags", {}))
+    tags = cast("dict[str, str] | list[dict[str, str]]", item.get("tags", item.get("Tags", {})))
     return tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
 
 
@@ -106,7 +106,7 @@ def replication_of(machine: str, info: Item, points: list[Item]) -> MachineRepli
     backlog = _disk_sum(info, "backloggedStorageBytes")
     times = [t for t in (parse_time(p.get("timestamp") or p.get("expectedTimestamp")) for p in points) if t]
     return MachineReplication(
-        machine=machine, phase=PHASES.get(state, "stalled"),  # type: ignore[arg-type]
+        machine=machine, phase=PHASES.get(state, "stalled"),
         percent=round(100 * done / total, 1) if state == "INITIAL_SYNC" and total else None,
         backlog_bytes=backlog if state in ("BACKLOG", "RESCAN") or backlog else None,
         lag_seconds=seconds(info.get("lagDuration")), latest_point=max(times, default=None), points=len(points),
@@ -123,7 +123,7 @@ def failback_of(machine: str, instance: Item, now: datetime) -> MachineReplicati
         return found.model_copy(update={"phase": "initial_sync" if found.phase == "continuous" else found.phase})
     phase, detail = FAILBACK.get(state, ("initial_sync", state.lower()))
     ready = phase == "continuous"
-    return MachineReplication(machine=machine, phase=phase, points=1 if ready else 0,  # type: ignore[arg-type]
+    return MachineReplication(machine=machine, phase=phase, points=1 if ready else 0,
                               latest_point=now if ready else None,
                               detail=f"{detail} ({instance['recoveryInstanceID']})")
 

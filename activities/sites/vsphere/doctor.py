@@ -6,6 +6,7 @@ Checks block (pyvmomi) and never raise: each says what it found and, when it fai
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from pyVmomi import vim
 
@@ -90,17 +91,21 @@ def _tls(config: VsphereSite) -> str:
 def _inventory(vc: Vcenter, dc: vim.Datacenter) -> list[tuple[str, bool, str]]:
     """Every inventory name the site declares exists."""
     config, where = vc.config, vc.describe()
-    lookups: list[tuple[str, Callable[[vim.ServiceContent], object]]] = []
+    # Each finds a named inventory object or raises; pyVmomi's objects are typed only loosely.
+    lookups: list[tuple[str, Callable[[vim.ServiceInstanceContent], Any]]] = []
+    isolated, store, folder = config.isolated_network, config.datastore, config.folder
     if config.cluster:
         lookups.append(("cluster", lambda content: inventory.cluster(content, dc, config, where)))
-    if config.isolated_network:
-        lookups.append(("isolated_network", lambda _: inventory.network(dc, config.isolated_network, where)))
-    if config.datastore:
-        lookups.append(("datastore", lambda _: inventory.datastore(dc, config.datastore, where)))
-    if config.folder:
-        lookups.append(("folder", lambda _: inventory.folder(dc, config.folder, where)))
+    if isolated:
+        lookups.append(("isolated_network", lambda _: inventory.network(dc, isolated, where)))
+    if store:
+        lookups.append(("datastore", lambda _: inventory.datastore(dc, store, where)))
+    if folder:
+        lookups.append(("folder", lambda _: inventory.folder(dc, folder, where)))
     for source, target in config.networks.items():
-        lookups.append((f"networks.{source}", lambda _, target=target: inventory.network(dc, target, where)))
+        # The default binds this iteration's target; mypy cannot type such a lambda (python/mypy#15459).
+        lookups.append((f"networks.{source}",
+                        lambda _, target=target: inventory.network(dc, target, where)))  # type: ignore[misc]
     found = []
     for name, look_up in lookups:
         try:
@@ -113,8 +118,9 @@ def _inventory(vc: Vcenter, dc: vim.Datacenter) -> list[tuple[str, bool, str]]:
 
 def _privileges(vc: Vcenter, dc: vim.Datacenter) -> tuple[str, bool, str]:
     """The account's privileges on the datacenter; names what is missing and why it is needed."""
-    def fetch(content: vim.ServiceContent) -> list[str]:
-        result = content.authorizationManager.HasUserPrivilegeOnEntities(
+    def fetch(content: vim.ServiceInstanceContent) -> list[str]:
+        # pyVmomi types the service content's managers optional; a vCenter has them all.
+        result = cast(vim.AuthorizationManager, content.authorizationManager).HasUserPrivilegeOnEntities(
             entities=[dc], userName=vc.session.creds.user, privId=list(PRIVILEGES))
         return [p.privId for p in result[0].privAvailability if not p.isGranted]
     try:

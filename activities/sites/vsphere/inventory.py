@@ -4,9 +4,10 @@ Every function here blocks (pyvmomi); callers run them through `Session.run`.
 """
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from pyVmomi import vim, vmodl
+from pyVmomi.VmomiSupport import ManagedObject
 
 from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere.errors import not_found
@@ -17,10 +18,24 @@ UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 TAG = "standby."
 
 
-def collect(content: vim.ServiceContent, root: vim.ManagedEntity, kind: type,
+# pyVmomi types every manager of the service content as optional; a vCenter has them all.
+def _views(content: vim.ServiceInstanceContent) -> vim.view.ViewManager:
+    return cast(vim.view.ViewManager, content.viewManager)
+
+
+def _search(content: vim.ServiceInstanceContent) -> vim.SearchIndex:
+    return cast(vim.SearchIndex, content.searchIndex)
+
+
+def config_of(vm: vim.VirtualMachine) -> vim.vm.ConfigInfo:
+    """A VM's configuration; pyVmomi types it optional, vCenter leaves it unset only for an inaccessible VM."""
+    return cast(vim.vm.ConfigInfo, vm.config)
+
+
+def collect(content: vim.ServiceInstanceContent, root: vim.ManagedEntity, kind: type,
             props: list[str]) -> list[tuple[Any, dict]]:
     """(object, {property: value}) of every `kind` under root, in one round trip."""
-    view = content.viewManager.CreateContainerView(root, [kind], True)
+    view = _views(content).CreateContainerView(root, [kind], True)
     try:
         traversal = vmodl.query.PropertyCollector.TraversalSpec(name="view", path="view", skip=False, type=type(view))
         spec = vmodl.query.PropertyCollector.FilterSpec(
@@ -32,7 +47,7 @@ def collect(content: vim.ServiceContent, root: vim.ManagedEntity, kind: type,
     return [(item.obj, {p.name: p.val for p in item.propSet}) for item in found]
 
 
-def props(content: vim.ServiceContent, obj: vim.ManagedObject, paths: list[str]) -> dict[str, Any]:
+def props(content: vim.ServiceInstanceContent, obj: ManagedObject, paths: list[str]) -> dict[str, Any]:
     """Some properties of one object; an unset one is missing from the result."""
     # One PropertyCollector call, not pyvmomi's per-property Fetch, which vcsim cannot answer for unset properties.
     spec = vmodl.query.PropertyCollector.FilterSpec(
@@ -42,10 +57,10 @@ def props(content: vim.ServiceContent, obj: vim.ManagedObject, paths: list[str])
     return {p.name: p.val for p in found[0].propSet} if found else {}
 
 
-def datacenter(content: vim.ServiceContent, config: VsphereSite, context: str) -> vim.Datacenter:
+def datacenter(content: vim.ServiceInstanceContent, config: VsphereSite, context: str) -> vim.Datacenter:
     """The site's datacenter, by name (or inventory path with folders)."""
     if "/" in config.datacenter:
-        found = content.searchIndex.FindByInventoryPath(config.datacenter)
+        found = _search(content).FindByInventoryPath(config.datacenter)
         if isinstance(found, vim.Datacenter):
             return found
     else:
@@ -59,7 +74,7 @@ def datacenter(content: vim.ServiceContent, config: VsphereSite, context: str) -
     raise not_found(f"datacenter {config.datacenter}", context)
 
 
-def cluster(content: vim.ServiceContent, dc: vim.Datacenter, config: VsphereSite,
+def cluster(content: vim.ServiceInstanceContent, dc: vim.Datacenter, config: VsphereSite,
             context: str) -> vim.ClusterComputeResource | None:
     """The site's cluster, when it names one."""
     if not config.cluster:
@@ -70,7 +85,8 @@ def cluster(content: vim.ServiceContent, dc: vim.Datacenter, config: VsphereSite
     raise not_found(f"cluster {config.cluster} in datacenter {config.datacenter}", context)
 
 
-def find_vm(content: vim.ServiceContent, dc: vim.Datacenter, ident: str, context: str) -> vim.VirtualMachine | None:
+def find_vm(content: vim.ServiceInstanceContent, dc: vim.Datacenter, ident: str,
+            context: str) -> vim.VirtualMachine | None:
     """A VM of the datacenter by moid (vm-123), instance or BIOS UUID, or name; None when there is none."""
     if MOID.match(ident):
         vm = vim.VirtualMachine(ident, dc._stub)
@@ -80,9 +96,9 @@ def find_vm(content: vim.ServiceContent, dc: vim.Datacenter, ident: str, context
             return None
     if UUID.match(ident):
         for instance in (True, False):
-            vm = content.searchIndex.FindByUuid(datacenter=dc, uuid=ident, vmSearch=True, instanceUuid=instance)
-            if vm is not None and _datacenter_of(vm) == dc:
-                return vm
+            found = _search(content).FindByUuid(datacenter=dc, uuid=ident, vmSearch=True, instanceUuid=instance)
+            if isinstance(found, vim.VirtualMachine) and _datacenter_of(found) == dc:
+                return found
         return None
     named = [vm for vm, p in collect(content, dc.vmFolder, vim.VirtualMachine, ["name"]) if p["name"] == ident]
     if len(named) > 1:
@@ -91,7 +107,7 @@ def find_vm(content: vim.ServiceContent, dc: vim.Datacenter, ident: str, context
     return named[0] if named else None
 
 
-def require_vm(content: vim.ServiceContent, dc: vim.Datacenter, ident: str, context: str) -> vim.VirtualMachine:
+def require_vm(content: vim.ServiceInstanceContent, dc: vim.Datacenter, ident: str, context: str) -> vim.VirtualMachine:
     """A VM that must exist."""
     vm = find_vm(content, dc, ident, context)
     if vm is None:
@@ -99,13 +115,13 @@ def require_vm(content: vim.ServiceContent, dc: vim.Datacenter, ident: str, cont
     return vm
 
 
-def _datacenter_of(entity: vim.ManagedEntity) -> vim.Datacenter | None:
+def _datacenter_of(entity: vim.ManagedEntity | None) -> vim.Datacenter | None:
     while entity is not None and not isinstance(entity, vim.Datacenter):
         entity = entity.parent
     return entity
 
 
-def tags(extra_config: list | None) -> dict[str, str]:
+def tags(extra_config: list[vim.option.OptionValue] | None) -> dict[str, str]:
     """Standby's marks in a VM's extraConfig (`standby.key`, ...); the last value of a key wins, empty means unset."""
     values: dict[str, str] = {}
     for option in extra_config or []:
@@ -119,7 +135,7 @@ def tag_options(**values: str) -> list[vim.option.OptionValue]:
     return [vim.option.OptionValue(key=TAG + key, value=value) for key, value in values.items()]
 
 
-def tagged_vms(content: vim.ServiceContent, dc: vim.Datacenter) -> list[tuple[vim.VirtualMachine, dict]]:
+def tagged_vms(content: vim.ServiceInstanceContent, dc: vim.Datacenter) -> list[tuple[vim.VirtualMachine, dict]]:
     """Every VM of the datacenter that Standby marked, with its name, power state and marks."""
     found = collect(content, dc.vmFolder, vim.VirtualMachine, ["name", "config.extraConfig", "runtime.powerState"])
     result = []
@@ -146,7 +162,7 @@ def datastore(dc: vim.Datacenter, name: str, context: str) -> vim.Datastore:
     raise not_found(f"datastore {name} in datacenter {dc.name}", context)
 
 
-def host(content: vim.ServiceContent, dc: vim.Datacenter, name: str, context: str) -> vim.HostSystem:
+def host(content: vim.ServiceInstanceContent, dc: vim.Datacenter, name: str, context: str) -> vim.HostSystem:
     """An ESXi host of the datacenter by name."""
     for candidate, props in collect(content, dc.hostFolder, vim.HostSystem, ["name"]):
         if props["name"] == name:
@@ -160,9 +176,10 @@ def resource_pool(root: vim.ResourcePool, path: str, context: str) -> vim.Resour
     if parts and parts[0] == root.name:
         parts = parts[1:]
     for part in parts:
-        pool = next((child for child in pool.resourcePool if child.name == part), None)
-        if pool is None:
+        child = next((child for child in pool.resourcePool if child.name == part), None)
+        if child is None:
             raise not_found(f"resource pool {path}", context)
+        pool = child
     return pool
 
 
@@ -170,7 +187,8 @@ def folder(dc: vim.Datacenter, path: str, context: str) -> vim.Folder:
     """A VM folder by path below the datacenter's VM folder."""
     current = dc.vmFolder
     for part in [p for p in path.split("/") if p]:
-        current = next((c for c in current.childEntity if isinstance(c, vim.Folder) and c.name == part), None)
-        if current is None:
+        child = next((c for c in current.childEntity if isinstance(c, vim.Folder) and c.name == part), None)
+        if child is None:
             raise not_found(f"VM folder {path} in datacenter {dc.name}", context)
+        current = child
     return current

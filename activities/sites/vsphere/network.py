@@ -5,11 +5,12 @@ Every function here blocks (pyvmomi); callers run them through `Session.run`.
 
 from collections.abc import Callable
 from ipaddress import IPv4Network
+from typing import cast
 
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere.inventory import network
+from activities.sites.vsphere.inventory import config_of, network
 from standby.runbook import GuestIp
 
 Nic = vim.vm.device.VirtualEthernetCard
@@ -17,7 +18,7 @@ Nic = vim.vm.device.VirtualEthernetCard
 
 def nics(vm: vim.VirtualMachine) -> list[Nic]:
     """The VM's network adapters, in device order."""
-    return [d for d in vm.config.hardware.device if isinstance(d, Nic)]
+    return [d for d in config_of(vm).hardware.device if isinstance(d, Nic)]
 
 
 def network_names(dc: vim.Datacenter) -> dict[str, str]:
@@ -29,19 +30,23 @@ def nic_network(nic: Nic, keys: dict[str, str]) -> str:
     """The port group a NIC is on, by name."""
     backing = nic.backing
     if isinstance(backing, Nic.DistributedVirtualPortBackingInfo):
-        return keys.get(backing.port.portgroupKey, backing.port.portgroupKey)
+        key = cast(str, backing.port.portgroupKey)  # a connection to a distributed port always names its group
+        return keys.get(key, key)
     return getattr(backing, "deviceName", "") or ""
 
 
 def backing(target: vim.Network) -> vim.vm.device.VirtualDevice.BackingInfo:
     """The NIC backing that connects to a port group (distributed, standard or NSX opaque)."""
     if isinstance(target, vim.dvs.DistributedVirtualPortgroup):
-        switch = target.config.distributedVirtualSwitch
+        # A distributed port group always belongs to a switch, an opaque network's summary is of its own kind;
+        # pyVmomi's types say neither.
+        switch = cast(vim.DistributedVirtualSwitch, target.config.distributedVirtualSwitch)
         return Nic.DistributedVirtualPortBackingInfo(
             port=vim.dvs.PortConnection(portgroupKey=target.key, switchUuid=switch.uuid))
     if isinstance(target, vim.OpaqueNetwork):
-        return Nic.OpaqueNetworkBackingInfo(opaqueNetworkId=target.summary.opaqueNetworkId,
-                                            opaqueNetworkType=target.summary.opaqueNetworkType)
+        summary = cast(vim.OpaqueNetwork.Summary, target.summary)
+        return Nic.OpaqueNetworkBackingInfo(opaqueNetworkId=summary.opaqueNetworkId,
+                                            opaqueNetworkType=summary.opaqueNetworkType)
     return Nic.NetworkBackingInfo(deviceName=target.name, network=target)
 
 
@@ -63,7 +68,7 @@ def moves(vm: vim.VirtualMachine, dc: vim.Datacenter, choose: Callable[[str], st
 
 def customization(vm: vim.VirtualMachine, ip: GuestIp, context: str) -> vim.vm.customization.Specification:
     """A fixed address on the first NIC (DHCP on any other), for a Linux guest."""
-    if (vm.config.guestId or "").lower().startswith("win"):
+    if (config_of(vm).guestId or "").lower().startswith("win"):
         raise PermanentProviderError(f"guest IP customization of Windows guests needs a Sysprep specification, "
                                      f"which Standby does not write; re-address {vm.name} by DHCP reservation "
                                      f"[{context}]")

@@ -8,7 +8,7 @@ from pyVmomi import vim
 from activities.sites.vsphere.session import Session
 from activities.sites.vsphere.tasks import heartbeat, run_task
 
-ON, OFF = vim.VirtualMachinePowerState.poweredOn, vim.VirtualMachinePowerState.poweredOff
+ON, OFF = vim.VirtualMachine.PowerState.poweredOn, vim.VirtualMachine.PowerState.poweredOff
 POLL_SECONDS = 0.5
 
 

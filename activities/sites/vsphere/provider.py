@@ -96,12 +96,15 @@ class VsphereSiteProvider:
             now = self.clock()
             if force or points.due(existing, now, self.config.snapshot_interval):
                 name = points.point_name(now)
-                await self.vc.task(lambda _, vm=vm, name=name: vm.CreateSnapshot_Task(**points.snapshot_spec(name)),
-                                   f"take recovery point {name}", ident)
+                # The defaults bind this iteration's values; mypy cannot type such a lambda (python/mypy#15459).
+                await self.vc.task(
+                    lambda _, vm=vm, name=name: vm.CreateSnapshot_Task(**points.snapshot_spec(name)),  # type: ignore[misc]
+                    f"take recovery point {name}", ident)
                 existing = (await self._points(machine))[2]
             for old in points.expired(existing, self.clock(), inp.retention):
                 await self.vc.task(
-                    lambda _, old=old: old.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
+                    lambda _, old=old: old.snapshot.RemoveSnapshot_Task(  # type: ignore[misc]
+                        removeChildren=False, consolidate=True),
                     f"prune recovery point {old.name}", ident)
 
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
@@ -124,8 +127,9 @@ class VsphereSiteProvider:
             ident = self.vc.vm_of(machine)
             vm = await self.vc.vm(ident)
             launched = await power.power_on(self.vc.session, vm, self.vc.where(ident))
-            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None, "read guest IP",
-                                        ident)
+            # The defaults bind this iteration's values; mypy cannot type such a lambda (python/mypy#15459).
+            address = await self.vc.run(lambda _, vm=vm: vm.guest.ipAddress if vm.guest else None,  # type: ignore[misc]
+                                        "read guest IP", ident)
             started.append(Target(key="live", machine=machine.name, app=inp.app.name, site=self.site.name,
                                   mode="recovery", target_id=ident, address=address or None, launched=launched))
         return started
@@ -158,8 +162,10 @@ class VsphereSiteProvider:
         for machine in inp.app.machines:
             ident = self.vc.vm_of(machine)
             vm = await self.vc.vm(ident)
+            # The defaults bind this iteration's values; mypy cannot type such a lambda (python/mypy#15459).
             address, networks = await self.vc.run(
-                lambda _, vm=vm: (vm.guest.ipAddress if vm.guest else None, [n.name for n in vm.network]),
+                lambda _, vm=vm: (  # type: ignore[misc]
+                    vm.guest.ipAddress if vm.guest else None, [n.name for n in vm.network]),
                 "read guest IP and port groups", ident)
             answering.append(f"{ident} ({address or 'no guest IP yet'} on {', '.join(networks) or 'no port group'})")
         name = spec.name if spec else inp.app.name

@@ -83,11 +83,12 @@ class Remediation:
 
     async def _host(self, vc: Vcenter, vm: vim.VirtualMachine, inp: RemediationInput) -> vim.HostSystem | None:
         dc = await vc.datacenter()
-        if inp.host:
-            return await vc.run(lambda content: inventory.host(content, dc, inp.host, vc.where(inp.vm)), "find host",
+        host = inp.host
+        if host:
+            return await vc.run(lambda content: inventory.host(content, dc, host, vc.where(inp.vm)), "find host",
                                 inp.vm)
 
-        def choose(content: vim.ServiceContent) -> vim.HostSystem | None:
+        def choose(content: vim.ServiceInstanceContent) -> vim.HostSystem | None:
             cluster = inventory.cluster(content, dc, vc.config, vc.where(inp.vm))
             if cluster is None:
                 raise PermanentProviderError(f"vMotion to the least-loaded host needs the site's cluster, or name a "
@@ -105,10 +106,10 @@ class Remediation:
         vc = self._vcenter(inp.site)
         vm = await vc.vm(inp.vm)
         dc = await vc.datacenter()
-        if not inp.datastore:
+        name = inp.datastore
+        if not name:
             raise PermanentProviderError(f"Storage vMotion needs a datastore {vc.where(inp.vm)}")
-        store = await vc.run(lambda _: inventory.datastore(dc, inp.datastore, vc.where(inp.vm)), "find datastore",
-                             inp.vm)
+        store = await vc.run(lambda _: inventory.datastore(dc, name, vc.where(inp.vm)), "find datastore", inp.vm)
         await vc.task(lambda _: vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(datastore=store)),
                       f"Storage vMotion to {inp.datastore}", inp.vm)
         return await self._result(vc, vm, inp.vm, "storage_vmotion", f"moved to {inp.datastore}")

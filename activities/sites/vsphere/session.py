@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
@@ -90,7 +90,7 @@ class Session:
         self._generation = 0
         self.logins = 0
 
-    def call(self, fn: Callable[[vim.ServiceContent], T], what: str, context: str) -> T:
+    def call(self, fn: Callable[[vim.ServiceInstanceContent], T], what: str, context: str) -> T:
         """fn(content) on this session (blocking), renewed once if expired; faults mapped to provider errors."""
         for attempt in (1, 2):
             generation = self._generation
@@ -104,11 +104,11 @@ class Session:
                 raise mapped(error, what, context) from error
         raise AssertionError("unreachable")
 
-    async def run(self, fn: Callable[[vim.ServiceContent], T], what: str, context: str) -> T:
+    async def run(self, fn: Callable[[vim.ServiceInstanceContent], T], what: str, context: str) -> T:
         """`call` in a worker thread: pyvmomi blocks, the event loop keeps heartbeating."""
         return await asyncio.to_thread(self.call, fn, what, context)
 
-    def _content(self, what: str, context: str) -> vim.ServiceContent:
+    def _content(self, what: str, context: str) -> vim.ServiceInstanceContent:
         with self._lock:
             if self._instance is None:
                 self._instance = self._connect(what, context)
@@ -131,7 +131,9 @@ class Session:
             if generation != self._generation or self._instance is None:
                 return
             try:
-                self._instance.content.sessionManager.Login(userName=self.creds.user, password=self.creds.password)
+                # pyVmomi types the session manager optional (a vCenter has one) and locale required (it is not).
+                manager = cast(vim.SessionManager, self._instance.content.sessionManager)
+                manager.Login(userName=self.creds.user, password=self.creds.password)  # type: ignore[call-arg]
             except Exception as error:
                 raise mapped(error, f"{what}: renewing the session of {self.creds.user}", context) from error
             self.logins += 1

@@ -7,6 +7,7 @@ point, attached only to the site's isolated port group, removed afterwards.
 
 import hashlib
 from datetime import datetime
+from typing import cast
 
 from pyVmomi import vim
 
@@ -32,7 +33,7 @@ def marks(inp: LaunchInput, now: datetime) -> dict[str, str]:
 
 
 async def _read(vc: Vcenter, vm: vim.VirtualMachine, ident: str) -> tuple[str, dict[str, str], str, object]:
-    def read(content: vim.ServiceContent) -> tuple[str, dict[str, str], str, object]:
+    def read(content: vim.ServiceInstanceContent) -> tuple[str, dict[str, str], str, object]:
         found = inventory.props(content, vm, ["name", "config.extraConfig", "runtime.powerState", "snapshot"])
         return (found["name"], inventory.tags(found.get("config.extraConfig")), found["runtime.powerState"],
                 found.get("snapshot"))
@@ -74,8 +75,9 @@ async def _customize(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name
         return
     ip = placed.ip
 
-    def customize(_: vim.ServiceContent) -> vim.Task | None:
-        if vm.config.tools and vm.config.tools.pendingCustomization:
+    def customize(_: vim.ServiceInstanceContent) -> vim.Task | None:
+        tools = inventory.config_of(vm).tools
+        if tools and tools.pendingCustomization:
             return None  # a retry: the first try's customization is still waiting for the power-on
         return vm.CustomizeVM_Task(spec=net.customization(vm, ip, vc.where(name)))
 
@@ -86,7 +88,7 @@ async def _customize(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name
 
 async def _reconfigure(vc: Vcenter, vm: vim.VirtualMachine, name: str, dc: vim.Datacenter, choose, tags: dict) -> None:
     """One ReconfigVM_Task: NICs onto the chosen port groups and Standby's marks (the marks commit the launch)."""
-    def spec(_: vim.ServiceContent) -> vim.vm.ConfigSpec:
+    def spec(_: vim.ServiceInstanceContent) -> vim.vm.ConfigSpec:
         return vim.vm.ConfigSpec(deviceChange=net.moves(vm, dc, choose, vc.where(name)),
                                  extraConfig=inventory.tag_options(**tags))
     config = await vc.run(spec, "plan reconfiguration", name)
@@ -120,16 +122,18 @@ async def launch_test(vc: Vcenter, inp: LaunchInput, now: datetime) -> Target:
     return await _target(vc, inp, clone, name, launched)
 
 
-def _clone_spec(content: vim.ServiceContent, dc: vim.Datacenter, source: vim.VirtualMachine, config: VsphereSite,
-                point: points.Point, tags: dict, where: str) -> tuple[vim.Folder, vim.vm.CloneSpec]:
+def _clone_spec(content: vim.ServiceInstanceContent, dc: vim.Datacenter, source: vim.VirtualMachine,
+                config: VsphereSite, point: points.Point, tags: dict[str, str],
+                where: str) -> tuple[vim.Folder, vim.vm.CloneSpec]:
     """Where the clone goes (the site's drill placement, else beside the replica) and what it carries."""
-    folder = inventory.folder(dc, config.folder, where) if config.folder else source.parent
+    # A VM's parent is its VM folder (pyVmomi types it as any entity), as a cluster always has a root pool.
+    folder = inventory.folder(dc, config.folder, where) if config.folder else cast(vim.Folder, source.parent)
     pool = source.resourcePool
     if config.resource_pool:
         cluster = inventory.cluster(content, dc, config, where)
         if cluster is None:
             raise PermanentProviderError(f"resource_pool {config.resource_pool} needs the site's cluster [{where}]")
-        pool = inventory.resource_pool(cluster.resourcePool, config.resource_pool, where)
+        pool = inventory.resource_pool(cast(vim.ResourcePool, cluster.resourcePool), config.resource_pool, where)
     store = inventory.datastore(dc, config.datastore, where) if config.datastore else None
     # A full clone: the drill VM must not depend on a snapshot that retention may prune meanwhile.
     marked = vim.vm.ConfigSpec(extraConfig=inventory.tag_options(**tags))
@@ -159,12 +163,13 @@ async def terminate(vc: Vcenter, key: str | None, prefix: str | None) -> list[st
     removed = []
     for vm, info in chosen:
         name = info["name"]
+        # The defaults bind this iteration's values; mypy cannot type such a lambda (python/mypy#15459).
         if info["tags"].get("mode") == "test":
             await power.power_off(vc.session, vm, vc.where(name))
-            await vc.task(lambda _, vm=vm: vm.Destroy_Task(), "destroy drill clone", name)
+            await vc.task(lambda _, vm=vm: vm.Destroy_Task(), "destroy drill clone", name)  # type: ignore[misc]
         else:
             await power.shut_down(vc.session, vm, STOP_SECONDS, vc.where(name))
-            await vc.task(lambda _, vm=vm: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(
+            await vc.task(lambda _, vm=vm: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(  # type: ignore[misc]
                 extraConfig=inventory.tag_options(key="", mode=""))), "unmark", name)
         removed.append(name)
     return removed

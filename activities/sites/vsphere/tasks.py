@@ -20,7 +20,7 @@ TASK_TIMEOUT_SECONDS = 30 * 60
 FIELDS = ["info.state", "info.error", "info.result", "info.progress"]
 
 
-async def run_task(session: Session, start: Callable[[vim.ServiceContent], vim.Task], what: str, context: str,
+async def run_task(session: Session, start: Callable[[vim.ServiceInstanceContent], vim.Task], what: str, context: str,
                    timeout: float = TASK_TIMEOUT_SECONDS) -> Any:
     """Start a task with `start(content)` and wait for it; its result, or its fault mapped to a provider error."""
     task = await session.run(start, what, context)

@@ -40,11 +40,12 @@ class Vcenter:
         """What goes into an error message: site, vCenter and VM."""
         return where(self.name, self.vcenter, vm)
 
-    async def run(self, fn: Callable[[vim.ServiceContent], T], what: str, vm: str | None = None) -> T:
+    async def run(self, fn: Callable[[vim.ServiceInstanceContent], T], what: str, vm: str | None = None) -> T:
         """A blocking pyvmomi call on this site's session, errors mapped."""
         return await self.session.run(fn, what, self.where(vm))
 
-    async def task(self, start: Callable[[vim.ServiceContent], vim.Task], what: str, vm: str | None = None) -> Any:
+    async def task(self, start: Callable[[vim.ServiceInstanceContent], vim.Task], what: str,
+                   vm: str | None = None) -> Any:
         """Start a vSphere task and poll it to its end, heartbeating."""
         return await run_task(self.session, start, what, self.where(vm))
 
