@@ -58,6 +58,7 @@ class PlanRunner(Operator):
         self._outcomes: list[AppOutcome] = []
         self._apps_total = 0
         self._stopped_any = False
+        self._unreachable: dict[str, str] = {}
         self._fenced: list[str] = []
         self._stop_batches = 0
         self._finished = False
@@ -162,11 +163,19 @@ class PlanRunner(Operator):
             self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
             self._fenced += [f"{r.app}/{m}: {o}" for r in results for m, o in r.outcome.items()
                              if o.startswith("fenced")]
+            # A site none of whose machines could be stopped within the deadline is gone for this operation:
+            # its later stop steps fence at once instead of waiting out the deadline again, wave after wave.
+            if results and all(o.startswith("fenced") for r in results for o in r.outcome.values()):
+                self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
             await self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
                                          interrupted_by=self._plan.operation))
 
     async def _stop_apps(self, site: str, apps: list[str], label: str) -> list[StopResult]:
         """A wave's apps stopped in parallel: inline when small, else in batch children."""
+        if site in self._unreachable:
+            reason = f"fenced (the site did not answer: {self._unreachable[site]})"
+            return [StopResult(app=a, site=site, outcome=dict.fromkeys(self._runbook.apps[a].machines, reason))
+                    for a in apps]
         if len(apps) <= BATCH_APPS:
             deadline = self._runbook.protection.stop_deadline
             return list(await asyncio.gather(*(stop_or_fence(self._runbook, site, a, deadline) for a in apps)))
