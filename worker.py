@@ -66,15 +66,20 @@ def _port(variable: str) -> int:
     return int(text)
 
 
-def _options() -> dict[str, int]:
-    return {"max_concurrent_activities": int(os.environ.get("STANDBY_MAX_ACTIVITIES", "200")),
-            "max_concurrent_workflow_tasks": int(os.environ.get("STANDBY_MAX_WORKFLOW_TASKS", "100"))}
+def _activities_at_once() -> int:
+    return int(os.environ.get("STANDBY_MAX_ACTIVITIES", "200"))
+
+
+def _workflow_tasks_at_once() -> int:
+    return int(os.environ.get("STANDBY_MAX_WORKFLOW_TASKS", "100"))
 
 
 def build_worker(client: Client, settings: Settings, activities: list | None = None) -> Worker:
     """The worker of the shared queue: every workflow, and the activities that belong to no site."""
     return Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                  activities=activities or activity_registry.build(settings.state_dir), **_options())
+                  activities=activities or activity_registry.build(settings.state_dir),
+                  max_concurrent_activities=_activities_at_once(),
+                  max_concurrent_workflow_tasks=_workflow_tasks_at_once())
 
 
 class SiteWorkers:
@@ -109,7 +114,7 @@ class SiteWorkers:
 
     async def _serve(self, site: str) -> None:
         worker = Worker(self.client, task_queue=site_queue(self.task_queue, site), activities=self.activities,
-                        **_options())
+                        max_concurrent_activities=_activities_at_once())
         logging.info("serving site %s on task queue %s", site, site_queue(self.task_queue, site))
         await worker.run()
 

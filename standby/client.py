@@ -142,8 +142,9 @@ def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOpera
 async def _ask_owner(client: Client, settings: Settings, runbook: Runbook, update: str, arg: object) -> str:
     """An update of the runbook's owner, started with it if needed; a refusal becomes Refused with its reason."""
     try:
-        return await client.execute_update_with_start_workflow(
+        answer: str = await client.execute_update_with_start_workflow(
             update, arg, start_workflow_operation=_owner_start(settings, runbook), result_type=str)
+        return answer
     except WorkflowUpdateFailedError as error:
         raise Refused(_reason(error)) from None
 

@@ -8,7 +8,7 @@
 Pure functions of the owner's truth, so the owner's update validator and the CLI's messages agree.
 """
 
-from standby.contracts.state import AppChange, AppState, DrillRecord, LegacyState, RunbookTruth, StateChange
+from standby.contracts.state import AppChange, AppPhase, AppState, DrillRecord, LegacyState, RunbookTruth, StateChange
 from standby.runbook import Operation, Runbook
 
 # The phases each operation starts from (besides `interrupted` by the same operation, which it finishes).
@@ -153,11 +153,12 @@ def _changed(state: AppState, change: AppChange) -> AppState:
 
 def imported(runbook: Runbook, legacy: LegacyState) -> RunbookTruth:
     """The truth of a runbook that an earlier version kept in a state file: every app where the file said."""
+    phase: AppPhase
     if legacy.replicating:
         phase = "protected" if legacy.active == legacy.replication_source else "reverse_protected"
     else:
         phase = "failed_back" if legacy.active == runbook.protection.source else "failed_over"
-    apps = {name: AppState(phase=phase, serving=legacy.active, source=legacy.replication_source,  # type: ignore[arg-type]
+    apps = {name: AppState(phase=phase, serving=legacy.active, source=legacy.replication_source,
                            target=legacy.replication_target, replicating=legacy.replicating,
                            home=runbook.protection.source)
             for name in runbook.apps}

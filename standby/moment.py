@@ -9,7 +9,8 @@ class NoConsistentPoint(ValueError):
     """A machine of the app has no recovery point at or before the moment asked for."""
 
 
-def consistent(points: dict[str, list[RecoveryPoint]], at_or_before: datetime | None = None) -> dict[str, RecoveryPoint]:
+def consistent(points: dict[str, list[RecoveryPoint]],
+               at_or_before: datetime | None = None) -> dict[str, RecoveryPoint]:
     """For each machine, its newest point at or before the newest moment that every machine of the app has.
 
     Machines replicate on their own: launching each from its own latest point could bring back a db from

@@ -90,7 +90,7 @@ class DnsIdentity(Strict):
     wait: Duration = Field(timedelta(seconds=90), description="how long the name servers may take to answer them")
 
     def secret_variable(self) -> str:
-        """`STANDBY_TSIG_STANDBY_DR` for key `standby-dr.`: the name upper-cased, other characters than A-Z, 0-9 as `_`."""
+        """`STANDBY_TSIG_STANDBY_DR` for key `standby-dr.`: the name upper-cased, other characters as `_`."""
         return "STANDBY_TSIG_" + re.sub(r"[^A-Z0-9]", "_", self.tsig_key.rstrip(".").upper())
 
 
@@ -145,7 +145,8 @@ class AwsSite(SiteSettings):
     profile: str | None = Field(None, description="a profile of the worker's AWS configuration")
     account: str | None = Field(None, description="the expected account id; a mismatch is refused")
     replication_software_url: str | None = Field(
-        None, description="where the Failback Client downloads the replication software (default: the region's DRS bucket)")
+        None, description="where the Failback Client downloads the replication software "
+        "(default: the region's DRS bucket)")
     drill: DrillBlueprint | None = Field(None, description="drill instances launch here, never in production's network")
 
     def needs_failback_client(self, machine: "Machine") -> bool:
@@ -252,7 +253,8 @@ class Machine(Strict):
     source_id: str | None = Field(None, description="provider id: DRS source server, VM name or UUID")
     blueprint: Blueprint | None = None
     source: Literal["ec2", "onprem"] = Field(
-        "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS (Failback Client)")
+        "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS "
+        "(Failback Client)")
     failback: FailbackClient | None = None
     at: dict[Name, MachineAt] = Field({}, description="vSphere: the machine's VM and address at each site")
 
@@ -359,7 +361,8 @@ def _key_tag(kinds: tuple[str, ...]) -> Callable[[Any], str | None]:
 
 HEALTH_KINDS = ("tcp", "http", "command")
 HealthCheck = Annotated[
-    Annotated[TcpHealth, Tag("with-tcp")] | Annotated[HttpHealth, Tag("with-http")] | Annotated[CommandHealth, Tag("with-command")],
+    Annotated[TcpHealth, Tag("with-tcp")] | Annotated[HttpHealth, Tag("with-http")]
+    | Annotated[CommandHealth, Tag("with-command")],
     Discriminator(_key_tag(HEALTH_KINDS)),
     BeforeValidator(_one_key(HEALTH_KINDS, "a health check", "write one check for each")),
 ]
@@ -577,7 +580,8 @@ class ActionHook(HookAt):
 
 HOOK_KINDS = ("run", "prompt", "action")
 Hook = Annotated[
-    Annotated[CommandHook, Tag("with-run")] | Annotated[PromptHook, Tag("with-prompt")] | Annotated[ActionHook, Tag("with-action")],
+    Annotated[CommandHook, Tag("with-run")] | Annotated[PromptHook, Tag("with-prompt")]
+    | Annotated[ActionHook, Tag("with-action")],
     Discriminator(_key_tag(HOOK_KINDS)),
     BeforeValidator(_one_key(HOOK_KINDS, "a hook", "write one hook for each")),
 ]
@@ -615,7 +619,7 @@ class AccessRule(Strict):
 
     def grant(self, gate: Gate) -> Grant:
         """Who may pass the gate."""
-        own = getattr(self, "continue_" if gate == "continue" else gate)
+        own: Grant | None = getattr(self, "continue_" if gate == "continue" else gate)
         if gate in ("force", "skip_approval"):
             return own or Grant()
         if own is not None and gate != "approve":

@@ -30,10 +30,10 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import CommandHealth, HealthCheck, HttpHealth, Runbook, TcpHealth
     from workflows import policies
 
-PROVIDER = dict(retry_policy=policies.PROVIDER, start_to_close_timeout=policies.PROVIDER_TIMEOUT,
-                heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
-LAUNCH = dict(retry_policy=policies.LAUNCH, start_to_close_timeout=policies.LAUNCH_TIMEOUT,
-              heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
+PROVIDER = policies.ActivityOptions(retry_policy=policies.PROVIDER, start_to_close_timeout=policies.PROVIDER_TIMEOUT,
+                                    heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
+LAUNCH = policies.ActivityOptions(retry_policy=policies.LAUNCH, start_to_close_timeout=policies.LAUNCH_TIMEOUT,
+                                  heartbeat_timeout=policies.PROVIDER_HEARTBEAT)
 
 
 def site_queue(site: str) -> str:
@@ -60,11 +60,12 @@ def health_input(app: AppRef, check: HealthCheck, target: Target) -> HealthInput
 
 async def check_health(app: AppRef, check: HealthCheck, target: Target) -> ProbeResult:
     """Probe one target until healthy or the check's deadline."""
-    return await workflow.execute_activity(
+    result: ProbeResult = await workflow.execute_activity(
         names.CHECK_HEALTH, health_input(app, check, target), result_type=ProbeResult,
         summary=f"health {app.name}/{target.machine} on {target.site}: {check.describe()}",
         task_queue=site_queue(target.site), **policies.health_options(check.within),
     )
+    return result
 
 
 async def recovery_points(runbook: Runbook, source: str, target: str, machine: str) -> list[RecoveryPoint]:
@@ -90,28 +91,31 @@ def app_points(points: dict[str, list[RecoveryPoint]], at_or_before: datetime | 
 async def launch(inp: LaunchInput) -> Target:
     """Launch one machine's target (idempotent on the operation key)."""
     point = f" from {inp.point.time.strftime('%Y-%m-%dT%H:%M:%SZ')}" if inp.point else ""
-    return await workflow.execute_activity(
+    result: Target = await workflow.execute_activity(
         names.LAUNCH_TARGET, inp, result_type=Target,
         summary=f"launch {inp.app.name}/{inp.machine.name} on {inp.site.name}{point}",
         task_queue=site_queue(inp.site.name), **LAUNCH,
     )
+    return result
 
 
 async def stop_app(runbook: Runbook, site: str, app: str, deadline: timedelta) -> StopResult:
     """Stop an app's machines at a site, retried until `deadline`; past it the caller fences what still runs."""
-    return await workflow.execute_activity(
+    result: StopResult = await workflow.execute_activity(
         names.STOP_APP, AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app)), result_type=StopResult,
         summary=f"stop {app} on {site}", task_queue=site_queue(site), retry_policy=policies.PROVIDER,
         schedule_to_close_timeout=deadline, start_to_close_timeout=min(deadline, policies.PROVIDER_TIMEOUT),
         heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
     )
+    return result
 
 
 async def start_app(runbook: Runbook, site: str, app: str, endpoints: dict[str, int], epoch: int) -> list[Target]:
     """Start an app's machines at a site from the site's own data."""
     inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=endpoints, epoch=epoch)
-    return await workflow.execute_activity(names.START_APP, inp, result_type=list[Target],
+    result: list[Target] = await workflow.execute_activity(names.START_APP, inp, result_type=list[Target],
                                            summary=f"start {app} on {site}", task_queue=site_queue(site), **LAUNCH)
+    return result
 
 
 async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Target], epoch: int) -> str:
@@ -119,17 +123,20 @@ async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Tar
     inp = IdentityInput(runbook=runbook.runbook, app=app_ref(runbook, app), site=site_ref(runbook, site),
                         targets=targets, epoch=epoch,
                         peers=[site_ref(runbook, other) for other in runbook.sites if other != site])
-    return await workflow.execute_activity(names.MOVE_IDENTITY, inp, result_type=str,
+    result: str = await workflow.execute_activity(names.MOVE_IDENTITY, inp, result_type=str,
                                            summary=f"move identity of {app} to {site}", task_queue=site_queue(site),
                                            **PROVIDER)
+    return result
 
 
 async def terminate(runbook: Runbook, site: str, summary: str, key: str | None = None,
                     prefix: str | None = None, recovery: bool = False) -> list[str]:
     """Remove targets launched under a key, or under every key with a prefix (`recovery`: recovery targets too)."""
     inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery)
-    return await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str], summary=summary,
+    result: list[str] = await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str],
+                                                        summary=summary,
                                            task_queue=site_queue(site), **PROVIDER)
+    return result
 
 
 def replication_input(runbook: Runbook, source: str, target: str, apps: list[str], seconds: float = 5,
@@ -148,17 +155,20 @@ def replication_input(runbook: Runbook, source: str, target: str, apps: list[str
 async def replication_status(runbook: Runbook, source: str, target: str, apps: list[str],
                              summary: str) -> list[MachineReplication]:
     """Replication state of the machines of some apps."""
-    return await workflow.execute_activity(
+    result: list[MachineReplication] = await workflow.execute_activity(
         names.REPLICATION_STATUS, replication_input(runbook, source, target, apps),
         result_type=list[MachineReplication], summary=summary, task_queue=site_queue(target), **PROVIDER,
     )
+    return result
 
 
 async def drain(runbook: Runbook, source: str, target: str, apps: list[str], summary: str) -> list[MachineReplication]:
     """One replication pass after the source stopped: the target gets every acknowledged write."""
     inp = replication_input(runbook, source, target, apps, seconds=0)
-    return await workflow.execute_activity(names.REPLICATE, inp, result_type=list[MachineReplication],
+    result: list[MachineReplication] = await workflow.execute_activity(names.REPLICATE, inp,
+                                                                       result_type=list[MachineReplication],
                                            summary=summary, task_queue=site_queue(target), **PROVIDER)
+    return result
 
 
 async def set_direction(runbook: Runbook, source: str, target: str, running: bool, apps: list[str],

@@ -9,6 +9,7 @@ recovery instance is released.
 
 import asyncio
 from datetime import timedelta
+from typing import TypeVar, Unpack
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -24,7 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies
     from workflows.operator import Operator
 
-QUICK = dict(retry_policy=RetryPolicy(maximum_attempts=3), start_to_close_timeout=timedelta(minutes=2))
+T = TypeVar("T")
+QUICK = policies.ActivityOptions(retry_policy=RetryPolicy(maximum_attempts=3),
+                                 start_to_close_timeout=timedelta(minutes=2))
 ENDPOINT_DEADLINE = timedelta(minutes=10)
 CONNECT_DEADLINE = timedelta(minutes=30)
 REPLICATION_DEADLINE = timedelta(hours=24)
@@ -49,10 +52,11 @@ class FailbackClientWorkflow(Operator):
         config = step.machine.config.failback
         self._queue = config.task_queue if config and config.task_queue else None
 
-    async def _run(self, name: str, activity: str, arg: object, result_type: type, **options):
+    async def _run(self, name: str, activity: str, arg: object, result_type: type[T],
+                   **options: Unpack[policies.ActivityOptions]) -> T:
         async with self.step(name, app=None) as record:
-            result = await workflow.execute_activity(activity, arg, result_type=result_type, summary=name,
-                                                     task_queue=self._queue, **(options or QUICK))
+            result: T = await workflow.execute_activity(activity, arg, result_type=result_type, summary=name,
+                                                        task_queue=self._queue, **(options or QUICK))
             record.detail = result if isinstance(result, str) else ""
             return result
 

@@ -8,6 +8,7 @@ history stays in the low thousands of events whatever the runbook's size.
 """
 
 import asyncio
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -31,7 +32,7 @@ MAX_COPIED_STEPS = 500
 MAX_RESULT_APPS = 1000
 
 
-def keep_steps(steps: list[StepRecord], label: str, started, ended) -> list[StepRecord]:
+def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime) -> list[StepRecord]:
     """The steps themselves, or one summary step when there are too many to carry in a result."""
     if len(steps) <= MAX_COPIED_STEPS:
         return steps

@@ -1,5 +1,7 @@
 """Running a hook step: each kind of hook (command, prompt, remediation action) with its own runner."""
 
+from collections.abc import Awaitable
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -60,13 +62,14 @@ async def _remediate(op: Operator, runbook: Runbook, step: RunHook, hook: Action
     async with op.step(step.label(), group=step.group, app=step.app) as record:
         result = await workflow.execute_activity(
             names.REMEDIATE[kind], inp, result_type=RemediationResult, summary=step.label(),
-            task_queue=actions.site_queue(site), retry_policy=policies.HOOK(hook.retries), start_to_close_timeout=hook.timeout,
+            task_queue=actions.site_queue(site), retry_policy=policies.HOOK(hook.retries),
+            start_to_close_timeout=hook.timeout,
             heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
         )
         record.detail = result.outcome + (f" (host {result.host})" if result.host else "")
 
 
-async def _guarded(op: Operator, step: RunHook, hook: CommandHook | ActionHook, work) -> None:
+async def _guarded(op: Operator, step: RunHook, hook: CommandHook | ActionHook, work: Awaitable[None]) -> None:
     """Run the hook's work; a failure aborts, continues or asks the operator, as the hook says."""
     try:
         await work

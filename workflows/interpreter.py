@@ -109,7 +109,7 @@ class PlanRunner(Operator):
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
         workflow.upsert_memo({"step": step.label()})
-        await _RUNNERS[type(step)](self, step)
+        await _RUNNERS[type(step)](self, step)  # type: ignore[operator]  # each runner takes its own step type
 
     def _context(self, group: str | None = None, app: str | None = None) -> dict[str, str]:
         plan = self._plan
@@ -234,7 +234,8 @@ class PlanRunner(Operator):
         apps = stage.apps()
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
-                         step=step, owner=self._inp.owner, epoch=self._inp.epoch, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
+                         step=step, owner=self._inp.owner, epoch=self._inp.epoch,
+                         machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
                          endpoints=self._plan.endpoints, places=self._plan.places)
         started = workflow.now()
         try:

@@ -63,17 +63,18 @@ class Operator:
         async with self.step(label, detail=f"waiting for {who}") as record:
             await workflow.wait_condition(lambda: self._approval is not None)
             assert self._approval is not None
-            record.detail = f"approved by {self._approval.by}" + (f": {self._approval.comment}" if self._approval.comment else "")
+            comment = f": {self._approval.comment}" if self._approval.comment else ""
+            record.detail = f"approved by {self._approval.by}{comment}"
         return self._approval
 
-    async def prompt(self, text: str, label: str = "", **where: str | None) -> str:
+    async def prompt(self, text: str, label: str = "", group: str | None = None, app: str | None = None) -> str:
         """A prompt step: show the text (in progress and in the memo) and wait for `standby continue`."""
         self._continued_by = None
         self._progress.prompt = text
         # Also a command, so a prompt reached in a workflow's first task never shares an activation with a
         # later `continue` when a new worker replays it: the SDK runs validators before the workflow's first step.
         workflow.upsert_memo({"prompt": text})
-        async with self.step(label or f"prompt: {text}", **where) as record:
+        async with self.step(label or f"prompt: {text}", group=group, app=app) as record:
             record.prompt = text
             await workflow.wait_condition(lambda: self._continued_by is not None)
             record.detail = f"continued by {self._continued_by}"

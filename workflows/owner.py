@@ -9,7 +9,8 @@ continues as new, when idle, to keep its history bounded.
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -55,7 +56,7 @@ class RunbookWorkflow:
         self._truth = inp.truth or lifecycle.initial(inp.runbook)
         self._machines: list[MachineReplication] = []
         self._rounds = inp.rounds
-        self._updated = None
+        self._updated: datetime | None = None
         self._bring_up: list[str] = []
         self._watching: set[asyncio.Task[None]] = set()
 
@@ -121,7 +122,8 @@ class RunbookWorkflow:
         except (lifecycle.Refused, PlanError) as error:
             raise ApplicationError(str(error), type="Refused", non_retryable=True) from None
 
-    async def _watch(self, request: OperationRequest, handle: workflow.ChildWorkflowHandle) -> None:
+    async def _watch(self, request: OperationRequest,
+                     handle: workflow.ChildWorkflowHandle[Any, OperationResult]) -> None:
         """Wait for the operation to end, then free the runbook and record how it ended."""
         try:
             result: OperationResult = await handle
@@ -130,7 +132,9 @@ class RunbookWorkflow:
             ended = "cancelled" if is_cancelled_exception(error) else f"failed: {_cause(error)}"
         # Usually the operation said so itself before it ended; this covers one that was terminated.
         self.report(StateChange(workflow_id=handle.id, finished=ended))
-        self._watching.discard(asyncio.current_task())  # type: ignore[arg-type]
+        task = asyncio.current_task()
+        if task is not None:
+            self._watching.discard(task)
 
     @workflow.update
     async def protect(self, request: ProtectRequest) -> str:
@@ -212,12 +216,13 @@ class RunbookWorkflow:
                                         supervise=True)
         inp.copy_data = running
         try:
-            return await workflow.execute_activity(
+            replicated: list[MachineReplication] = await workflow.execute_activity(
                 names.REPLICATE, inp, result_type=list[MachineReplication],
                 summary=f"replicate {source} -> {target}" + ("" if running else " (paused)"),
                 task_queue=actions.site_queue(target), retry_policy=policies.PROVIDER,
                 start_to_close_timeout=ROUND * 6, heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
             )
+            return replicated
         except Exception as error:  # one site's failed round must not end the runbook's owner
             if is_cancelled_exception(error):
                 raise

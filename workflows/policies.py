@@ -65,7 +65,7 @@ ATTEMPT_TIMEOUT = timedelta(seconds=30)
 HOOK_GRACE = timedelta(seconds=30)
 
 
-def HOOK(retries: int, initial_interval: timedelta = timedelta(seconds=2)) -> RetryPolicy:
+def HOOK(retries: int, initial_interval: timedelta = timedelta(seconds=2)) -> RetryPolicy:  # noqa: N802
     """A command step's policy: the runbook's retries plus the first try; named like the constants it sits with."""
     return RetryPolicy(
         initial_interval=initial_interval,

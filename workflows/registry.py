@@ -8,5 +8,6 @@ from workflows.points import RecoveryPointsWorkflow
 from workflows.scheduled import ScheduledDrillWorkflow
 from workflows.stop import StopAppsWorkflow
 
-WORKFLOWS = [RunbookWorkflow, *OPERATIONS.values(), RecoverGroupWorkflow, RecoverAppsWorkflow, StopAppsWorkflow,
+WORKFLOWS: list[type] = [RunbookWorkflow, *OPERATIONS.values(), RecoverGroupWorkflow, RecoverAppsWorkflow,
+                         StopAppsWorkflow,
              FailbackClientWorkflow, ScheduledDrillWorkflow, RecoveryPointsWorkflow]

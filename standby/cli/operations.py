@@ -126,7 +126,8 @@ async def continue_(ident: str, by: str) -> None:
 
 async def _update(handle: WorkflowHandle[Any, Any], name: str, arg: object) -> str:
     try:
-        return await handle.execute_update(name, arg, result_type=str)
+        answer: str = await handle.execute_update(name, arg, result_type=str)
+        return answer
     except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the validator's reason
         raise temporal.Refused(f"{handle.id}: {views.reason(error)}") from None
 
