@@ -52,6 +52,16 @@ def doctor(runbook: Runbook, sites: list[str] | None = None, specs: Iterable[Pro
         site = site_ref(runbook, name)
         try:
             found += by_model[type(site.config)].doctor(site, runbook)
+            found += _dns_checks(site)
         except Exception as error:  # a checker that breaks is one failed line, not a crashed doctor
             found.append(Check(name, "checks", False, f"{type(error).__name__}: {error}"))
     return found
+
+
+def _dns_checks(site: SiteRef) -> list[Check]:
+    """The RFC 2136 lines of a site with a `dns` block; dnspython is loaded only for such a site."""
+    if getattr(site.config, "dns", None) is None:
+        return []
+    from activities.dns.doctor import checks
+
+    return checks(site)
