@@ -10,7 +10,9 @@ from pathlib import Path
 
 from activities.sites import aws, local, vsphere
 from activities.sites.base import Check, PermanentProviderError, ProviderSpec, SiteProvider
+from activities.sites.base import ProviderError as ProviderError  # what `standby discover` catches
 from standby.contracts.sites import SiteRef, site_ref
+from standby.discovery import Discovered, Filters
 from standby.runbook import Runbook
 
 PROVIDERS: tuple[ProviderSpec, ...] = (local.PROVIDER, aws.PROVIDER, vsphere.PROVIDER)
@@ -65,3 +67,12 @@ def _dns_checks(site: SiteRef) -> list[Check]:
     from activities.dns.doctor import checks
 
     return checks(site)
+
+
+def discover(site: SiteRef, filters: Filters, specs: Iterable[ProviderSpec] = PROVIDERS) -> list[Discovered] | None:
+    """The machines a site has, by its provider; None for a provider with nothing to list (local).
+
+    Raises ProviderError, its message naming the site and what to fix.
+    """
+    spec = next(s for s in specs if s.site_model is type(site.config))
+    return spec.discover(site, filters) if spec.discover else None
