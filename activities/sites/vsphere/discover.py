@@ -5,6 +5,8 @@ custom attributes (the SOAP API's customValue), which a vCenter shows beside the
 drill clones are left out. Blocking, like `standby doctor`: it runs in the command, with this machine's credentials.
 """
 
+from typing import Any
+
 from pyVmomi import vim
 
 from activities.sites.vsphere import inventory
@@ -36,18 +38,18 @@ def discover(site: SiteRef, filters: Filters, sessions: SessionPool = POOL) -> l
     return vc.session.call(listed, "list VMs", where)
 
 
-def _attributes(values: dict, fields: dict[int, str]) -> dict[str, str]:
+def _attributes(values: dict[str, Any], fields: dict[int, str]) -> dict[str, str]:
     return {fields.get(v.key, str(v.key)): v.value for v in values.get("customValue") or []}
 
 
-def _wanted(values: dict, fields: dict[int, str], filters: Filters) -> bool:
+def _wanted(values: dict[str, Any], fields: dict[int, str], filters: Filters) -> bool:
     if values.get("config.template") or inventory.tags(values.get("config.extraConfig")).get("mode") == "test":
         return False
     attributes = _attributes(values, fields)
     return all(attributes.get(key) == value for key, value in filters.tags.items())
 
 
-def _discovered(vm: vim.VirtualMachine, values: dict, fields: dict[int, str]) -> Discovered:
+def _discovered(vm: vim.VirtualMachine, values: dict[str, Any], fields: dict[int, str]) -> Discovered:
     guest = values.get("config.guestId") or "unknown guest"
     seen = [vm._moId, values.get("runtime.powerState", ""), guest, values.get("guest.ipAddress") or "no guest IP"]
     attributes = ", ".join(f"{k}={v}" for k, v in sorted(_attributes(values, fields).items()))

@@ -30,7 +30,7 @@ def is_windows(vm: vim.VirtualMachine, at: MachineAt) -> bool:
     """The runbook's `guest_os` when given, else the VM's guestId."""
     if at.guest_os is not None:
         return at.guest_os == "windows"
-    return (vm.config.guestId or "").lower().startswith("win")
+    return ((vm.config.guestId if vm.config else None) or "").lower().startswith("win")
 
 
 def customization(vm: vim.VirtualMachine, machine: str, at: MachineAt, context: str,
@@ -42,6 +42,7 @@ def customization(vm: vim.VirtualMachine, machine: str, at: MachineAt, context: 
     ip = at.ip
     adapters = [Custom.AdapterMapping(adapter=_fixed(ip) if ip and index == 0 else _dhcp()) for index in range(count)]
     dns = [str(d) for d in ip.dns] if ip else []
+    identity: Custom.IdentitySettings
     if is_windows(vm, at):
         identity = sysprep(machine, at.windows or WindowsIdentity(), env, context)
     else:
