@@ -27,5 +27,16 @@ def consistent(points: dict[str, list[RecoveryPoint]],
     if not newest:
         return {}
     moment = min(p.time for p in newest.values())
-    return {machine: max((p for p in points[machine] if p.time <= moment), key=lambda p: p.time)
-            for machine in points}
+    return {machine: _nearest(points[machine], moment, newest[machine]) for machine in points}
+
+
+def _nearest(found: list[RecoveryPoint], moment: datetime, newest: RecoveryPoint) -> RecoveryPoint:
+    """The machine's newest point at or before the moment; else its first point after it (up to its newest).
+
+    Points of one pass are taken one machine after another (a vCenter stamps each snapshot itself), so a machine
+    may have no point at or before the moment at all: the one nearest after it is the least skew there is.
+    """
+    before = [p for p in found if p.time <= moment]
+    if before:
+        return max(before, key=lambda p: p.time)
+    return min((p for p in found if p.time <= newest.time), key=lambda p: p.time)

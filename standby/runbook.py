@@ -229,11 +229,38 @@ class GuestIp(Strict):
     domain: str = Field("localdomain", description="DNS domain the guest is customized with")
 
 
+class WindowsIdentity(Strict):
+    """How Sysprep names a Windows guest recovered at a site; passwords come from the worker's environment only."""
+
+    computer_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,15}$")] | None = Field(
+        None, description="NetBIOS name, 15 characters at most (default: the machine's name)")
+    workgroup: str | None = Field(None, description="the workgroup it joins (WORKGROUP unless a domain is given)")
+    domain: str | None = Field(None, description="the Active Directory domain it joins")
+    domain_user: str | None = Field(None, description="the account that joins it to the domain")
+    domain_password: "FromEnv | None" = Field(None, description="that account's password, from the worker")
+    admin_password: "FromEnv" = Field(
+        default_factory=lambda: FromEnv(from_env="STANDBY_WINDOWS_ADMIN_PASSWORD"),
+        description="the local Administrator's password, from the worker's environment")
+    time_zone: Annotated[int, Field(ge=0, le=300)] = Field(85, description="Windows time zone index (85: GMT)")
+    organization: str = "Standby"
+
+    @model_validator(mode="after")
+    def _workgroup_or_domain(self) -> "WindowsIdentity":
+        if self.workgroup and self.domain:
+            raise ValueError("a Windows guest joins a workgroup or a domain, not both: remove one")
+        if self.domain and not (self.domain_user and self.domain_password):
+            raise ValueError("joining a domain needs domain_user and domain_password ({from_env: VARIABLE})")
+        return self
+
+
 class MachineAt(Strict):
     """A machine at one site (vSphere): its VM there and how it is re-addressed when recovered there."""
 
     vm: str | None = Field(None, description="VM name, instance UUID or moid at that site (default: source_id)")
     ip: GuestIp | None = Field(None, description="guest IP customization applied when recovered there")
+    guest_os: Literal["linux", "windows"] | None = Field(
+        None, description="customize as this guest (default: Windows when the VM's guestId starts with 'win')")
+    windows: WindowsIdentity | None = Field(None, description="Sysprep identity of a Windows guest recovered there")
 
 
 class FailbackClient(Strict):

@@ -22,6 +22,7 @@ def detect_all(partial: Partial, document: Document) -> list[Issue]:
     detectors: list[Detector] = [
         detect_site_references,
         detect_machine_references,
+        detect_machine_sites,
         detect_group_membership,
         dependencies.detect_dependency_problems,
         dependencies.detect_dependency_cycles,
@@ -64,6 +65,25 @@ def detect_machine_references(partial: Partial, document: Document) -> list[Issu
                 issues.append(document.issue(path, f"machine '{machine}' already belongs to app '{owner[machine]}'"))
             else:
                 owner[machine] = app_name
+    return issues
+
+
+def detect_machine_sites(partial: Partial, document: Document) -> list[Issue]:
+    """Each `machines.<m>.at.<site>` names a declared vSphere site: only vSphere reads a machine's place there."""
+    if partial.machines is None or partial.sites is None:
+        return []
+    sites, issues = partial.sites, []
+    vsphere = Vocabulary(name for name, site in sites.valid() if isinstance(site, VsphereSite))
+    for name, machine in partial.machines.valid():
+        for site in machine.at:
+            path, declared = ("machines", name, "at", site), sites.get(site)
+            if declared is not None and site not in vsphere:
+                message = (f"site '{site}' is a {declared.provider} site; 'at' places a machine at a vSphere site "
+                           f"(vSphere sites: {vsphere.listing() or 'none'})")
+                issues.append(document.issue(path, message, key=True))
+            elif site not in sites:
+                hint = vsphere.hint(site) or f"; vSphere sites: {vsphere.listing() or 'none'}"
+                issues.append(document.issue(path, f"unknown vSphere site '{site}'{hint}", key=True))
     return issues
 
 

@@ -144,12 +144,12 @@ class DrsWorld:
 
     def add_server(self, region: str, server_id: str | None = None, states: list[str] | None = None,
                    points: int = 3, template: str | None = None, tags: dict[str, str] | None = None,
-                   direction: str = "FAILOVER") -> Item:
+                   direction: str = "FAILOVER", hostname: str | None = None, os: str | None = None) -> Item:
         """A source server; `states` is its replication from now on, one step per DescribeSourceServers."""
         ident = server_id or new_id("s-")
         server = {"id": ident, "region": region, "arn": f"arn:aws:drs:{region}:{self.account}:source-server/{ident}",
                   "states": list(states or ["CONTINUOUS"]), "tags": dict(tags or {}), "template": template,
-                  "direction": direction, "reversed": None, "added": now(), "config": {
+                  "direction": direction, "reversed": None, "added": now(), "hostname": hostname, "os": os, "config": {
                       "name": ident, "launchDisposition": "STOPPED", "targetInstanceTypeRightSizingMethod": "BASIC",
                       "copyPrivateIp": False, "copyTags": True},
                   "snapshots": [{"snapshotID": new_id("pit-"), "sourceServerID": ident, "timestamp": now(-600 * i),

@@ -29,6 +29,10 @@ def _item(server: Item) -> Item:
                  "backloggedStorageBytes": 0}]}}
     if server["reversed"]:
         item["reversedDirectionSourceServerArn"] = server["reversed"]
+    if server.get("hostname"):
+        item["sourceProperties"] = {"identificationHints": {"hostname": server["hostname"],
+                                                            "fqdn": f"{server['hostname']}.corp.example.org"},
+                                    "os": {"fullString": server.get("os") or "Ubuntu 22.04"}}
     return item
 
 

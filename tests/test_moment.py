@@ -27,6 +27,12 @@ def test_an_older_moment_asked_for_is_the_bound() -> None:
     assert {m: p.id for m, p in chosen.items()} == {"db1": "p2", "log1": "p1"}
 
 
+def test_points_of_one_pass_taken_one_after_another_are_one_moment() -> None:
+    # One snapshot pass: app-01 stamped at 0 s, app-02 half a second later; app-02 has nothing at or before 0 s.
+    chosen = consistent({"app-01": points(0, 300), "app-02": points(0.5)})
+    assert {m: p.id for m, p in chosen.items()} == {"app-01": "p0", "app-02": "p0.5"}
+
+
 def test_a_machine_without_a_point_at_that_moment_is_named() -> None:
     with pytest.raises(NoConsistentPoint, match="no recovery point of log1 at or before"):
         consistent({"db1": points(0, 2), "log1": points(5)}, at_or_before=T0 + timedelta(seconds=3))

@@ -97,6 +97,11 @@ EXPECTED: dict[str, list[str]] = {
         "24:5: hooks[0]: a hook has one of 'run' (a command argv), 'prompt' (a question for the operator) or 'action' "
         "(a VMware remediation), not run and prompt; write one hook for each",
     ],
+    "machine-at-unknown-site": [
+        "13:7: machines.db1.at.drr: unknown vSphere site 'drr' (did you mean 'dr'?)",
+        "14:7: machines.db1.at.lab: site 'lab' is a local site; 'at' places a machine at a vSphere site "
+        "(vSphere sites: dr, hq)",
+    ],
     "endpoint-outside-dns-zone": [
         "24:15: apps.api.endpoint.name: 'api.shop.internal' is not in zone shop.example.org of site 'dr'; "
         "name it under that zone, or set sites.dr.dns.zone to the zone it is in",

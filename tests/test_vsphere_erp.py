@@ -1,4 +1,5 @@
-"""runbooks/vsphere-erp.yaml end to end on vcsim and the Temporal dev server: protect, drill and fail over by the CLI.
+"""runbooks/vsphere-erp.yaml end to end on vcsim and the Temporal dev server, every operation through the runbook's
+owner: protect, drill, failover, failback, return to normal and switchover.
 
 The runbook is used as written except for what a test environment changes: where its vCenters are (one vcsim,
 one datacenter per site), the credentials file and the folder of the ERP's own scripts (stand-ins that log).
@@ -6,31 +7,25 @@ one datacenter per site), the credentials file and the folder of the ERP's own s
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from pyVmomi import vim
-from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.client import Client
 
 from activities import registry
 from activities.sites.registry import Providers
 from activities.sites.vsphere import PROVIDER as VSPHERE
 from activities.sites.vsphere.provider import VsphereSiteProvider
 from activities.sites.vsphere.session import SessionPool
-from standby.cli import main
-from standby.contracts.operations import OperationResult, Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.operations import OperationResult
 from standby.loader import load
-from standby.runbook import Runbook
-from tests.helpers import eventually_async
+from tests.conftest import serving
+from tests.ops_helpers import finished, owner_status, request, result_answering, start_protect, stop_workflows
 from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots
-from workflows.registry import WORKFLOWS
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "vsphere-erp.yaml"
 MACHINES = ("erp-db-01", "erp-app-01", "erp-app-02", "erp-web-01")
@@ -72,78 +67,76 @@ def erp(vcsim: Vcsim, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return path, datacenters
 
 
-def cli(client: Client, task_queue: str, state_dir: Path, *args: str):
-    """`standby ...` in-process against the test's Temporal server and task queue (its own loop, in a thread)."""
-    env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "STANDBY_TASK_QUEUE": task_queue,
-           "STANDBY_STATE": str(state_dir), "COLUMNS": "200"}
-    return asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
+def power(vms: dict[str, vim.VirtualMachine]) -> set[str]:
+    """The power states of a set of VMs."""
+    return {vm.runtime.powerState for vm in vms.values()}
 
 
-async def protect(client: Client, task_queue: str, runbook: Runbook) -> WorkflowHandle:
-    """Protect the runbook until every replica at dr is in continuous protection."""
-    handle = await client.start_workflow("Protect", ProtectInput(runbook=runbook), id="standby/vsphere-erp/protect",
-                                         task_queue=task_queue, result_type=ProtectStatus)
-
-    async def continuous() -> bool:
-        status = await handle.query("status", result_type=ProtectStatus)
-        return {m.machine for m in status.machines if m.phase == "continuous" and m.points} == set(MACHINES)
-
-    await eventually_async(continuous, 30, what="every replica continuous")
-    return handle
+def step(result: OperationResult, prefix: str):
+    """The operation's first step whose name starts with `prefix`."""
+    return next(s for s in result.steps if s.name.startswith(prefix))
 
 
-async def answer_prompt(client: Client, task_queue: str, state_dir: Path, handle: WorkflowHandle) -> None:
-    async def prompted() -> bool:
-        return (await handle.query("progress", result_type=Progress)).prompt is not None
-
-    await eventually_async(prompted, 30, what="the failover waiting at its storage prompt")
-    answered = await cli(client, task_queue, state_dir, "continue", handle.id, "--by", "storage-team")
-    assert answered.exit_code == 0, answered.output
-
-
-async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client, task_queue: str, state_dir: Path,
-                                                                 vcsim: Vcsim, erp) -> None:
+async def test_vsphere_erp_lifecycle_through_its_owner(client: Client, task_queue: str, state_dir: Path,
+                                                       vcsim: Vcsim, erp) -> None:
+    """drill -> failover -> failback -> return -> switchover on vcsim: power, networks, points and guest IP follow."""
     path, datacenters = erp
     runbook = load(path)
     providers = Providers(state_dir, [
         replace(VSPHERE, factory=lambda site, _: VsphereSiteProvider(site, sessions=SessionPool()))])
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=registry.build(state_dir, providers=providers)):
-        protection = await protect(client, task_queue, runbook)
+    hq = {name: vcsim.find(datacenters["hq"], vim.VirtualMachine, name) for name in MACHINES}
+    dr = {name: vcsim.find(datacenters["dr"], vim.VirtualMachine, name) for name in MACHINES}
+    owner = None
+    async with serving(client, task_queue, registry.build(state_dir, providers=providers)):
         try:
-            hq = {name: vcsim.find(datacenters["hq"], vim.VirtualMachine, name) for name in MACHINES}
-            dr = {name: vcsim.find(datacenters["dr"], vim.VirtualMachine, name) for name in MACHINES}
-            assert {vm.runtime.powerState for vm in hq.values()} == {"poweredOn"}  # brought up at hq
-            assert all(len(standby_snapshots(vm)) == 1 for vm in dr.values())
+            owner = await start_protect(client, runbook, task_queue)
+            assert power(hq) == {"poweredOn"}  # brought up at hq
+            assert all(len(standby_snapshots(vm)) >= 1 for vm in dr.values())
 
-            drilled = await cli(client, task_queue, state_dir, "drill", str(path), "--yes", "--keep-for", "0s")
-            assert drilled.exit_code == 0, drilled.output
-            drill = await client.get_workflow_handle("standby/vsphere-erp/drill", result_type=OperationResult).result()
-            assert drill.state == "passed"
+            drill = await finished(await request(client, runbook, task_queue, "drill", yes=True,
+                                                 keep_for=timedelta(0)), 120)
+            assert drill.state == "passed", drill.error
             clones = [t.target_id for a in drill.apps for t in a.targets]
             assert sorted(c.rsplit("-drill-", 1)[0] for c in clones) == sorted(MACHINES)
             assert all(vcsim.find(datacenters["dr"], vim.VirtualMachine, c) is None for c in clones)  # cleaned up
-            assert {vm.runtime.powerState for vm in dr.values()} == {"poweredOff"}  # replicas untouched
+            assert power(dr) == {"poweredOff"}  # replicas untouched
 
-            started = await cli(client, task_queue, state_dir, "failover", str(path), "--yes", "--detach")
-            assert started.exit_code == 0, started.output
-            failover = client.get_workflow_handle("standby/vsphere-erp/failover", result_type=OperationResult)
-            await answer_prompt(client, task_queue, state_dir, failover)
-            result = await failover.result()
-            assert result.state == "failed_over", result.error
+            failover = await result_answering(client, await request(client, runbook, task_queue, "failover",
+                                                                    yes=True))
+            assert failover.state == "failed_over", failover.error
+            assert power(hq) == {"poweredOff"} and power(dr) == {"poweredOn"}
+            assert {tuple(network_of(vm)) for vm in dr.values()} == {("erp-prod-dr",)}  # the runbook's mapping
+            assert dr["erp-db-01"].guest.ipAddress == "10.20.1.10"  # re-addressed by guest customization
+            db = next(a for a in failover.apps if a.app == "db")
+            stopped = step(failover, "stop db on hq").ended
+            assert db.point is not None and db.point.time >= stopped - timedelta(seconds=1)  # the drain's point
+            moved = step(failover, "action (after_group:application): vmotion erp-app-01")
+            assert moved.status == "done" and "host" in moved.detail, moved
+
+            failback = await result_answering(client, await request(client, runbook, task_queue, "failback",
+                                                                    yes=True))
+            assert failback.state == "failed_back", failback.error
+            assert power(dr) == {"poweredOff"} and power(hq) == {"poweredOn"}
+            # hq's replicas were protected from dr before they were launched: points taken at hq during failback.
+            assert all(standby_snapshots(vm) for vm in hq.values())
+            assert {tuple(network_of(vm)) for vm in hq.values()} == {("erp-prod-hq",)}
+
+            returned = await finished(await request(client, runbook, task_queue, "return", yes=True), 120)
+            assert returned.state == "normal", returned.error
+            status = await owner_status(client, runbook)
+            assert {a.serving for a in status.truth.apps.values()} == {"hq"}
+            assert {(a.source, a.target) for a in status.truth.apps.values()} == {("hq", "dr")}
+
+            newest = {name: max(standby_snapshots(vm)) for name, vm in dr.items()}  # names sort by time
+            switched = await finished(await request(client, runbook, task_queue, "switchover", yes=True), 120)
+            assert switched.state == "switched_over", switched.error
+            assert power(hq) == {"poweredOff"} and power(dr) == {"poweredOn"}
+            # Zero loss: the replication queue was drained into a new point at dr once hq's apps had stopped.
+            assert all(max(standby_snapshots(vm)) > newest[name] for name, vm in dr.items())
         finally:
-            await protection.signal("stop")
-            await protection.result()
+            await stop_workflows(owner)
 
-    assert {vm.runtime.powerState for vm in hq.values()} == {"poweredOff"}  # stopped before recovery
-    assert {vm.runtime.powerState for vm in dr.values()} == {"poweredOn"}
-    assert {tuple(network_of(vm)) for vm in dr.values()} == {("erp-prod-dr",)}  # the runbook's network mapping
-    assert dr["erp-db-01"].guest.ipAddress == "10.20.1.10"  # re-addressed by guest customization
-    db = next(a for a in result.apps if a.app == "db")
-    stopped = next(s for s in result.steps if s.name.startswith("stop db on hq"))
-    assert db.point is not None and db.point.time >= stopped.ended - timedelta(seconds=1)  # the drain's point
     log = [line.strip() for line in (path.parent / "erp.log").read_text().splitlines()]
-    assert log.count("db-consistency-check.sh hq") == 2 and "rebuild-search-index.sh" in log  # drill, failover
+    assert log.count("db-consistency-check.sh hq") == 3  # drill, failover, failback: `site` is the protected source
+    assert log.count("rebuild-search-index.sh") == 3  # failover, failback, switchover
     assert {"erp-health.sh db", "erp-health.sh app", "erp-health.sh web"} <= set(log)
-    moved = next(s for s in result.steps if s.name.startswith("action after_group:application: vmotion erp-app-01"))
-    assert moved.status == "done" and "host" in moved.detail, moved

@@ -129,14 +129,14 @@ class Vcsim:
         wait(switch.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding")]))
 
     def create_vm(self, datacenter: str, name: str, network: str, power_on: bool = False, memory_mb: int = 1024,
-                  host: str | None = None) -> vim.VirtualMachine:
+                  host: str | None = None, guest_id: str = "otherLinux64Guest") -> vim.VirtualMachine:
         """A VM with one NIC on `network`, in the datacenter's cluster."""
         dc = self._dc(datacenter)
         cluster = self.find(datacenter, vim.ClusterComputeResource, f"{datacenter}_C0")
         portgroup = self.find(datacenter, vim.dvs.DistributedVirtualPortgroup, network)
         nic = vim.vm.device.VirtualVmxnet3(key=-1, backing=vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
             port=vim.dvs.PortConnection(portgroupKey=portgroup.key, switchUuid=portgroup.config.distributedVirtualSwitch.uuid)))
-        spec = vim.vm.ConfigSpec(name=name, guestId="otherLinux64Guest", memoryMB=memory_mb, numCPUs=1,
+        spec = vim.vm.ConfigSpec(name=name, guestId=guest_id, memoryMB=memory_mb, numCPUs=1,
                                  files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"),
                                  deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=nic)])
         target = self.find(datacenter, vim.HostSystem, host) if host else None

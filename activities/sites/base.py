@@ -28,6 +28,7 @@ from standby.contracts.sites import (
     Target,
     TerminateInput,
 )
+from standby.discovery import Discovered, Filters
 from standby.runbook import Runbook
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class ProviderSpec:
     factory       (site, worker state folder) -> the provider driving that site
     doctor        (site, runbook) -> what `standby doctor` prints for the site; never raises
     activities    (providers, worker state folder) -> activities of its own the worker registers
+    discover      (site, filters) -> the machines the site has, for `standby discover`; None: nothing to list
 
     The callables import the provider's modules when first called, so that a worker for local sites never loads
     a cloud SDK: a package's `__init__` imports nothing heavier than this module and the runbook model.
@@ -115,3 +117,4 @@ class ProviderSpec:
     factory: Callable[[SiteRef, Path], SiteProvider]
     doctor: Callable[[SiteRef, Runbook], list[Check]]
     activities: Callable[[Providers, Path], list] | None = None
+    discover: Callable[[SiteRef, Filters], list[Discovered]] | None = None

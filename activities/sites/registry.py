@@ -10,7 +10,9 @@ from pathlib import Path
 
 from activities.sites import aws, local, vsphere
 from activities.sites.base import Check, PermanentProviderError, ProviderSpec, SiteProvider
+from activities.sites.base import ProviderError as ProviderError  # what `standby discover` catches
 from standby.contracts.sites import SiteRef, site_ref
+from standby.discovery import Discovered, Filters
 from standby.runbook import Runbook
 
 PROVIDERS: tuple[ProviderSpec, ...] = (local.PROVIDER, aws.PROVIDER, vsphere.PROVIDER)
@@ -52,6 +54,25 @@ def doctor(runbook: Runbook, sites: list[str] | None = None, specs: Iterable[Pro
         site = site_ref(runbook, name)
         try:
             found += by_model[type(site.config)].doctor(site, runbook)
+            found += _dns_checks(site)
         except Exception as error:  # a checker that breaks is one failed line, not a crashed doctor
             found.append(Check(name, "checks", False, f"{type(error).__name__}: {error}"))
     return found
+
+
+def _dns_checks(site: SiteRef) -> list[Check]:
+    """The RFC 2136 lines of a site with a `dns` block; dnspython is loaded only for such a site."""
+    if getattr(site.config, "dns", None) is None:
+        return []
+    from activities.dns.doctor import checks
+
+    return checks(site)
+
+
+def discover(site: SiteRef, filters: Filters, specs: Iterable[ProviderSpec] = PROVIDERS) -> list[Discovered] | None:
+    """The machines a site has, by its provider; None for a provider with nothing to list (local).
+
+    Raises ProviderError, its message naming the site and what to fix.
+    """
+    spec = next(s for s in specs if s.site_model is type(site.config))
+    return spec.discover(site, filters) if spec.discover else None

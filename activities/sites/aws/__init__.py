@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from activities.sites.base import Check, ProviderSpec, SiteProvider
 from standby.contracts.sites import SiteRef
+from standby.discovery import Discovered, Filters
 from standby.runbook import AwsSite, Runbook
 
 if TYPE_CHECKING:
@@ -35,4 +36,12 @@ def _activities(providers: Providers, state_dir: Path) -> list:
     return FailbackClientActivities(providers, state_dir).all()
 
 
-PROVIDER = ProviderSpec(name="aws", site_model=AwsSite, factory=_factory, doctor=_doctor, activities=_activities)
+
+def _discover(site: SiteRef, filters: Filters) -> list[Discovered]:
+    from activities.sites.aws.discover import discover
+
+    return discover(site, filters)
+
+
+PROVIDER = ProviderSpec(name="aws", site_model=AwsSite, factory=_factory, doctor=_doctor, activities=_activities,
+                        discover=_discover)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.local import endpoint, fencing, processes, replication, serving
 from activities.sites.local.launching import Launcher
@@ -277,12 +278,18 @@ class LocalSiteProvider:
         Refused (for good) when the epoch is older than the site's or than any route the endpoint follows.
         """
         spec = inp.app.config.endpoint
-        if spec is None or spec.port is None:
-            return f"{inp.app.name} has no public port"
-        ports = [t.port for t in inp.targets if t.port] or [self._port(m) for m in inp.app.machines]
-        with self._mapped(f"cannot move {spec.name} to {self.site.name}"):
-            await asyncio.to_thread(self._move_identity, inp, spec.port, ports)
-        return f"{spec.name} (127.0.0.1:{spec.port}) -> {self.site.name} 127.0.0.1:{','.join(map(str, ports))}"
+        moved = []
+        if spec is not None and spec.port is not None:
+            ports = [t.port for t in inp.targets if t.port] or [self._port(m) for m in inp.app.machines]
+            with self._mapped(f"cannot move {spec.name} to {self.site.name}"):
+                await asyncio.to_thread(self._move_identity, inp, spec.port, ports)
+            moved.append(f"{spec.name} (127.0.0.1:{spec.port}) -> {self.site.name} "
+                         f"127.0.0.1:{','.join(map(str, ports))}")
+        # After the proxy: the epoch was admitted there, and clients that resolve anew land where the port already is.
+        record = await dns_identity.move_app_record(self.site, inp.app)
+        if record is not None:
+            moved.append(record)
+        return "; ".join(moved) or f"{inp.app.name} has no public port"
 
     def _move_identity(self, inp: IdentityInput, public: int, ports: list[int]) -> None:
         layout, app = self._layout(*inp.peers), inp.app.name

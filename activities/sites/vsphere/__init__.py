@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from activities.sites.base import Check, ProviderSpec, SiteProvider
 from standby.contracts.sites import SiteRef
+from standby.discovery import Discovered, Filters
 from standby.runbook import Runbook, VsphereSite
 
 if TYPE_CHECKING:
@@ -35,5 +36,12 @@ def _activities(providers: Providers, state_dir: Path) -> list:
     return RemediationActivities().all()
 
 
+
+def _discover(site: SiteRef, filters: Filters) -> list[Discovered]:
+    from activities.sites.vsphere.discover import discover
+
+    return discover(site, filters)
+
+
 PROVIDER = ProviderSpec(name="vsphere", site_model=VsphereSite, factory=_factory, doctor=_doctor,
-                        activities=_activities)
+                        activities=_activities, discover=_discover)

@@ -1,17 +1,14 @@
-"""A VM's network identity on vSphere: which port group each NIC joins, and guest IP customization.
+"""A VM's network identity on vSphere: which port group each NIC joins (guest customization is in guest.py).
 
 Every function here blocks (pyvmomi); callers run them through `Session.run`.
 """
 
 from collections.abc import Callable
-from ipaddress import IPv4Network
 from typing import cast
 
 from pyVmomi import vim
 
-from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere.inventory import config_of, network
-from standby.runbook import GuestIp
 
 Nic = vim.vm.device.VirtualEthernetCard
 
@@ -65,25 +62,3 @@ def moves(vm: vim.VirtualMachine, dc: vim.Datacenter, choose: Callable[[str], st
         changes.append(vim.vm.device.VirtualDeviceSpec(operation="edit", device=nic))
     return changes
 
-
-def customization(vm: vim.VirtualMachine, ip: GuestIp, context: str) -> vim.vm.customization.Specification:
-    """A fixed address on the first NIC (DHCP on any other), for a Linux guest."""
-    if (config_of(vm).guestId or "").lower().startswith("win"):
-        raise PermanentProviderError(f"guest IP customization of Windows guests needs a Sysprep specification, "
-                                     f"which Standby does not write; re-address {vm.name} by DHCP reservation "
-                                     f"[{context}]")
-    count = len(nics(vm))
-    if count == 0:
-        raise PermanentProviderError(f"{vm.name} has no network adapter to give {ip.address} [{context}]")
-    mask = str(IPv4Network(f"0.0.0.0/{ip.prefix}").netmask)
-    fixed = vim.vm.customization.IPSettings(
-        ip=vim.vm.customization.FixedIp(ipAddress=str(ip.address)), subnetMask=mask,
-        gateway=[str(ip.gateway)] if ip.gateway else [], dnsServerList=[str(d) for d in ip.dns])
-    dhcp = vim.vm.customization.IPSettings(ip=vim.vm.customization.DhcpIpGenerator())
-    adapters = [vim.vm.customization.AdapterMapping(adapter=fixed)]
-    adapters += [vim.vm.customization.AdapterMapping(adapter=dhcp) for _ in range(count - 1)]
-    return vim.vm.customization.Specification(
-        identity=vim.vm.customization.LinuxPrep(hostName=vim.vm.customization.VirtualMachineNameGenerator(),
-                                                domain=ip.domain),
-        globalIPSettings=vim.vm.customization.GlobalIPSettings(dnsServerList=[str(d) for d in ip.dns]),
-        nicSettingMap=adapters)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from pyVmomi import vim
 
+from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere import inventory, points, power, targets
 from activities.sites.vsphere.session import POOL, SessionPool
@@ -156,9 +157,9 @@ class VsphereSiteProvider:
                                          f"register the replicas first [{self.describe()}]")
 
     async def move_identity(self, inp: IdentityInput) -> str:
-        """Port groups and guest IPs were set at launch; name what now answers (DNS records are left to DNS)."""
+        """Port groups and guest IPs were set at launch; the app's DNS record follows when the site has `dns`."""
         spec = inp.app.config.endpoint
-        answering = []
+        answering, reported = [], {}
         for machine in inp.app.machines:
             ident = self.vc.vm_of(machine)
             vm = await self.vc.vm(ident)
@@ -167,6 +168,9 @@ class VsphereSiteProvider:
                 lambda _, vm=vm: (  # type: ignore[misc]
                     vm.guest.ipAddress if vm.guest else None, [n.name for n in vm.network]),
                 "read guest IP and port groups", ident)
+            reported[machine.name] = address or None
             answering.append(f"{ident} ({address or 'no guest IP yet'} on {', '.join(networks) or 'no port group'})")
         name = spec.name if spec else inp.app.name
-        return f"{name} -> {self.site.name}: {'; '.join(answering)}"
+        moved = f"{name} -> {self.site.name}: {'; '.join(answering)}"
+        record = await dns_identity.move_app_record(self.site, inp.app, reported)
+        return moved if record is None else f"{moved}; {record}"

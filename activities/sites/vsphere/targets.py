@@ -12,7 +12,7 @@ from typing import cast
 from pyVmomi import vim
 
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere import inventory, points, power
+from activities.sites.vsphere import guest, inventory, points, power
 from activities.sites.vsphere import network as net
 from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import LaunchInput, Target
@@ -71,19 +71,19 @@ async def launch_recovery(vc: Vcenter, inp: LaunchInput, now: datetime) -> Targe
 
 async def _customize(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name: str) -> None:
     placed = inp.machine.config.at.get(vc.name)
-    if placed is None or placed.ip is None:
+    if placed is None or not guest.wanted(placed):
         return
-    ip = placed.ip
+    what = f"customize guest {placed.ip.address if placed.ip else inp.machine.name}"
 
     def customize(_: vim.ServiceInstanceContent) -> vim.Task | None:
         tools = inventory.config_of(vm).tools
         if tools and tools.pendingCustomization:
             return None  # a retry: the first try's customization is still waiting for the power-on
-        return vm.CustomizeVM_Task(spec=net.customization(vm, ip, vc.where(name)))
+        return vm.CustomizeVM_Task(spec=guest.customization(vm, inp.machine.name, placed, vc.where(name)))
 
-    task = await vc.run(customize, f"customize guest IP {ip.address}", name)
+    task = await vc.run(customize, what, name)
     if task is not None:
-        await vc.task(lambda _: task, f"customize guest IP {ip.address}", name)
+        await vc.task(lambda _: task, what, name)
 
 
 async def _reconfigure(vc: Vcenter, vm: vim.VirtualMachine, name: str, dc: vim.Datacenter, choose, tags: dict) -> None:
