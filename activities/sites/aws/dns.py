@@ -1,4 +1,7 @@
-"""An app's network identity on AWS: a Route 53 record UPSERTed with the runbook's TTL, waited until INSYNC."""
+"""An app's network identity on AWS: a Route 53 record UPSERTed with the runbook's TTL, waited until INSYNC.
+
+The record changes with its fencing epoch record in one batch (`fencing.guarded_change`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import ipaddress
 
 from activities.sites.aws.clients import Api
 from activities.sites.aws.drs import heartbeat
+from activities.sites.aws.fencing import guarded_change
 from activities.sites.base import PermanentProviderError, ProviderError
 
 
@@ -23,14 +27,13 @@ def record_type(values: list[str]) -> str:
     return kinds.pop()
 
 
-async def upsert(api: Api, zone: str, name: str, ttl: int, values: list[str], poll: float, timeout: float) -> str:
-    """Point `name` at `values` (UPSERT, so a retry is harmless) and wait until Route 53 reports INSYNC."""
+async def upsert(api: Api, zone: str, name: str, ttl: int, values: list[str], poll: float, timeout: float,
+                 epoch: int) -> str:
+    """Point `name` at `values` (UPSERT, so a retry is harmless) under the fencing epoch, wait until INSYNC."""
     kind = record_type(values)
-    change = await api.do("route53", "change_resource_record_sets", HostedZoneId=zone, ChangeBatch={
-        "Comment": f"standby: {name} -> {', '.join(values)}",
-        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": name, "Type": kind, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}}],
-    })
+    changes = [{"Action": "UPSERT", "ResourceRecordSet": {
+        "Name": name, "Type": kind, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}}]
+    change = await guarded_change(api, zone, name, epoch, changes, f"standby: {name} -> {', '.join(values)}")
     info, deadline = change["ChangeInfo"], asyncio.get_running_loop().time() + timeout
     while info["Status"] != "INSYNC":
         if asyncio.get_running_loop().time() > deadline:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from activities.sites.aws import cleanup, drs, failback
+from activities.sites.aws import cleanup, drs, failback, fencing
 from activities.sites.aws import instances as ec2
 from activities.sites.aws.clients import Api, AwsClients, connect
 from activities.sites.aws.commands import run_all
@@ -69,9 +69,10 @@ class AwsSiteProvider:
         return self._peer_apis[site.name]
 
     def _tags(self, machine: str, key: str | None = None, mode: str | None = None,
-              created: bool = False) -> dict[str, str]:
+              created: bool = False, epoch: int = 0) -> dict[str, str]:
         tags = {drs.RUNBOOK: self.site.runbook, drs.MACHINE: machine, drs.KEY: key, drs.MODE: mode,
-                drs.DRILL: key if mode == "test" else None, drs.CREATED: key if created else None}
+                drs.DRILL: key if mode == "test" else None, drs.CREATED: key if created else None,
+                fencing.EPOCH: str(epoch) if mode == "recovery" and epoch else None}
         return {k: v for k, v in tags.items() if v}
 
     async def replication(self, inp: ReplicationInput) -> list[MachineReplication]:
@@ -124,7 +125,8 @@ class AwsSiteProvider:
         return (await self.launch_batch([inp]))[0]
 
     async def launch_batch(self, inputs: list[LaunchInput]) -> list[Target]:
-        """Launch machines, at most 200 source servers per StartRecovery; a retry finds the jobs of its first try."""
+        """Launch machines (stale epochs refused), 200 servers per StartRecovery at most; a retry finds its jobs."""
+        await fencing.admit_launches(self.api, self.site.runbook, inputs)
         servers = await servers_of(self.api, self.site.runbook, [i.machine for i in inputs])
         outside = [i for i in inputs if i.machine.name not in servers]
         for inp in outside:
@@ -194,7 +196,8 @@ class AwsSiteProvider:
         # A machine's original instance, launched into by a failback, is never marked as created: no cleanup takes it.
         launched = {ids[(i.key, i.machine.name)]: i for i in inputs}
         await ec2.tag(self.api, {ident: self._tags(i.machine.name, i.key, i.mode,
-                                                   created=i.mode == "recovery" and ident != into[i.machine.name])
+                                                   created=i.mode == "recovery" and ident != into[i.machine.name],
+                                                   epoch=i.epoch)
                                  for ident, i in launched.items()})
         targets = {}
         for inp in inputs:
@@ -213,7 +216,8 @@ class AwsSiteProvider:
             await run_all(self.api, instance, [list(c) for c in blueprint.post_launch], tag, self.poll, WAIT_SECONDS)
 
     async def start_app(self, inp: AppInput) -> list[Target]:
-        """Start the app's production instances at this site (tagged for their machines)."""
+        """Start the app's production instances at this site (tagged for their machines), under the epoch."""
+        await fencing.admit(self.api, self.site.runbook, inp.app, inp.epoch)
         targets = []
         for machine in inp.app.machines:
             found = await ec2.of_machine(self.api, self.site.runbook, machine.name)
@@ -221,6 +225,7 @@ class AwsSiteProvider:
                 raise PermanentProviderError(f"no EC2 instance tagged {drs.MACHINE}={machine.name} "
                                              f"[{self.describe()}]")
             running = await ec2.start(self.api, [i["InstanceId"] for i in found], self.poll, WAIT_SECONDS)
+            await fencing.mark(self.api, list(running), inp.epoch)
             targets += [Target(key="live", machine=machine.name, app=inp.app.name, site=self.site.name, mode="recovery",
                                target_id=ident, address=ec2.address(i)) for ident, i in running.items()]
         return targets
@@ -279,7 +284,7 @@ class AwsSiteProvider:
                                 sourceServerID=ident)
 
     async def move_identity(self, inp: IdentityInput) -> str:
-        """UPSERT the app's Route 53 record to its targets here (their private addresses), wait until INSYNC."""
+        """UPSERT the app's Route 53 record to its targets here (private addresses) unless fenced, wait for INSYNC."""
         spec = inp.app.config.endpoint
         if spec is None:
             return f"{inp.app.name} has no endpoint"
@@ -294,4 +299,4 @@ class AwsSiteProvider:
         if not values:
             raise PermanentProviderError(f"no address to point {spec.name} at [{self.describe()}]")
         return await upsert(self.api, spec.zone, spec.name, int(spec.ttl.total_seconds()), sorted(set(values)),
-                            self.poll, WAIT_SECONDS)
+                            self.poll, WAIT_SECONDS, inp.epoch)

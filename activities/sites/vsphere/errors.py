@@ -59,6 +59,8 @@ def mapped(error: BaseException, what: str, context: str) -> ProviderError:
             f"VSPHERE_PASSWORD of the worker [{context}]")
     if isinstance(error, PERMANENT_FAULTS):
         return PermanentProviderError(text)
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return ProviderError(f"{what} failed: the vCenter does not answer ({fault_text(error)}) [{context}]")
     # TaskInProgress, InvalidState, Timedout, HostCommunication, DuplicateName (a concurrent try made it),
     # dropped connections and anything unforeseen: the activity's retry policy tries again.
     return ProviderError(text)

@@ -17,7 +17,7 @@ from pyVmomi import vim
 
 from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError
-from activities.sites.vsphere import inventory, points, power, targets
+from activities.sites.vsphere import fencing, inventory, points, power, targets
 from activities.sites.vsphere.session import POOL, SessionPool
 from activities.sites.vsphere.vcenter import Vcenter
 from standby.contracts.sites import (
@@ -119,10 +119,12 @@ class VsphereSiteProvider:
         """Recovery: revert the replica and power it on. Test: an isolated clone of the point."""
         if inp.mode == "test":
             return await targets.launch_test(self.vc, inp, self.clock())
+        await fencing.admit(self.vc, inp.machine, inp.epoch, f"{inp.app.name} at {self.site.name}")
         return await targets.launch_recovery(self.vc, inp, self.clock())
 
     async def start_app(self, inp: AppInput) -> list[Target]:
-        """Power on the app's VMs at this site as they are (protection bring-up, switchover)."""
+        """Power on the app's VMs at this site as they are (protection bring-up, switchover), unless fenced."""
+        await fencing.admit_app(self.vc, inp.app, inp.epoch)
         started = []
         for machine in inp.app.machines:
             ident = self.vc.vm_of(machine)
@@ -157,7 +159,11 @@ class VsphereSiteProvider:
                                          f"register the replicas first [{self.describe()}]")
 
     async def move_identity(self, inp: IdentityInput) -> str:
-        """Port groups and guest IPs were set at launch; the app's DNS record follows when the site has `dns`."""
+        """Port groups and guest IPs were set at launch; the app's DNS record follows when the site has `dns`.
+
+        Refused when a VM of the app holds a newer epoch.
+        """
+        await fencing.admit_app(self.vc, inp.app, inp.epoch)
         spec = inp.app.config.endpoint
         answering, reported = [], {}
         for machine in inp.app.machines:
