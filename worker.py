@@ -41,9 +41,12 @@ def build_worker(client: Client, settings: Settings, activities: list | None = N
 class SiteWorkers:
     """Workers of site queues: the named sites, or every site the runbooks' owners name (found as they appear)."""
 
-    def __init__(self, client: Client, task_queue: str, activities: list, sites: Sequence[str] | None = None):
+    def __init__(self, client: Client, task_queue: str, activities: list, sites: Sequence[str] | None = None,
+                 **options: int):
+        """`options` override the workers' concurrency limits (`max_concurrent_activities`, ...)."""
         self.client, self.task_queue, self.activities = client, task_queue, activities
         self.named = list(sites) if sites else None
+        self.options = {**_options(), **options}
         self.running: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -70,7 +73,7 @@ class SiteWorkers:
 
     async def _serve(self, site: str) -> None:
         worker = Worker(self.client, task_queue=site_queue(self.task_queue, site), activities=self.activities,
-                        **_options())
+                        **self.options)
         logging.info("serving site %s on task queue %s", site, site_queue(self.task_queue, site))
         await worker.run()
 

@@ -27,8 +27,12 @@ from bench.critical_path import critical_path
 from bench.histories import history_counts
 from bench.provider import Timings
 from bench.runbooks import generate
+from standby import client as temporal
+from standby import lifecycle
+from standby.config import Settings
 from standby.contracts import attributes
-from standby.contracts.operations import OperationInput, OperationResult
+from standby.contracts.operations import OperationResult
+from standby.contracts.state import OperationRequest
 from standby.converter import DATA_CONVERTER
 from standby.plan import build
 
@@ -113,11 +117,17 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 async def _failover(client, queue: str, runbook, plan, timings: Timings) -> dict:
+    settings = Settings(state_dir=Path(tempfile.gettempdir()), namespace=client.namespace,
+                        temporal_address=client.service_client.config.target_host, task_queue=queue, ui_url="")
+    # The owner starts knowing every app protected: bringing thousands of apps up first is not what is measured.
+    owner = await temporal.start_owner(client, settings, runbook, lifecycle.protected(runbook))
     started = time.monotonic()
-    handle = await client.start_workflow("Failover", OperationInput(runbook=runbook, force=True, yes=True),
-                                         id=f"bench-failover-{queue}", task_queue=queue, result_type=OperationResult)
+    request = OperationRequest(operation="failover", runbook=runbook, force=True, yes=True, requested_by="bench")
+    handle = client.get_workflow_handle((await temporal.start(client, settings, request)).workflow_id,
+                                        result_type=OperationResult)
     result = await handle.result()
     wall = time.monotonic() - started
+    await owner.terminate("benchmark over")
     counts = await history_counts(client, handle.id)
     path = critical_path(runbook, plan, timings)
     activities = sum(counts.activities.values())
