@@ -6,6 +6,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Rendering a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
     # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
+    import jinja2.runtime  # noqa: F401
 
     from standby import templates
     from standby.contracts import names
@@ -56,7 +57,8 @@ async def _remediate(op: Operator, runbook: Runbook, step: RunHook, hook: Action
     async with op.step(step.label(), group=step.group, app=step.app) as record:
         result = await workflow.execute_activity(
             names.REMEDIATE[kind], inp, result_type=RemediationResult, summary=step.label(),
-            task_queue=actions.site_queue(site), retry_policy=policies.HOOK(hook.retries), start_to_close_timeout=hook.timeout,
+            task_queue=actions.site_queue(site), retry_policy=policies.HOOK(hook.retries),
+            start_to_close_timeout=hook.timeout,
             heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
         )
         record.detail = result.outcome + (f" (host {result.host})" if result.host else "")
