@@ -16,21 +16,21 @@ import yaml
 from click.testing import CliRunner
 from pyVmomi import vim
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.registry import Providers
 from activities.sites.vsphere import PROVIDER as VSPHERE
 from activities.sites.vsphere.provider import VsphereSiteProvider
 from activities.sites.vsphere.session import SessionPool
+from standby import client as temporal
 from standby.cli import main
 from standby.contracts.operations import OperationResult, Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.protect import OwnerStatus
 from standby.loader import load
-from standby.runbook import Runbook
+from tests.conftest import serving
 from tests.helpers import eventually_async
+from tests.ops_helpers import stop_workflows
 from tests.vcsim_fixture import PASSWORD, USER, Vcsim, network_of, standby_snapshots
-from workflows.registry import WORKFLOWS
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "vsphere-erp.yaml"
 MACHINES = ("erp-db-01", "erp-app-01", "erp-app-02", "erp-web-01")
@@ -79,13 +79,14 @@ def cli(client: Client, task_queue: str, state_dir: Path, *args: str):
     return asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
 
 
-async def protect(client: Client, task_queue: str, runbook: Runbook) -> WorkflowHandle:
-    """Protect the runbook until every replica at dr is in continuous protection."""
-    handle = await client.start_workflow("Protect", ProtectInput(runbook=runbook), id="standby/vsphere-erp/protect",
-                                         task_queue=task_queue, result_type=ProtectStatus)
+async def protect(client: Client, task_queue: str, state_dir: Path, path: Path) -> WorkflowHandle:
+    """`standby protect`, until the owner sees every replica at dr in continuous protection; the owner's handle."""
+    protected = await cli(client, task_queue, state_dir, "protect", str(path))
+    assert protected.exit_code == 0, protected.output
+    handle = client.get_workflow_handle(temporal.owner_id("vsphere-erp"))
 
     async def continuous() -> bool:
-        status = await handle.query("status", result_type=ProtectStatus)
+        status = await handle.query("status", result_type=OwnerStatus)
         return {m.machine for m in status.machines if m.phase == "continuous" and m.points} == set(MACHINES)
 
     await eventually_async(continuous, 30, what="every replica continuous")
@@ -107,9 +108,8 @@ async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client,
     runbook = load(path)
     providers = Providers(state_dir, [
         replace(VSPHERE, factory=lambda site, _: VsphereSiteProvider(site, sessions=SessionPool()))])
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=registry.build(state_dir, providers=providers)):
-        protection = await protect(client, task_queue, runbook)
+    async with serving(client, task_queue, registry.build(state_dir, providers=providers)):
+        owner = await protect(client, task_queue, state_dir, path)
         try:
             hq = {name: vcsim.find(datacenters["hq"], vim.VirtualMachine, name) for name in MACHINES}
             dr = {name: vcsim.find(datacenters["dr"], vim.VirtualMachine, name) for name in MACHINES}
@@ -131,9 +131,13 @@ async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client,
             await answer_prompt(client, task_queue, state_dir, failover)
             result = await failover.result()
             assert result.state == "failed_over", result.error
+            truth = (await owner.query("status", result_type=OwnerStatus)).truth
+            assert {app: (s.phase, s.serving) for app, s in truth.apps.items()} == {
+                app: ("failed_over", "dr") for app in runbook.apps}
+            stopped = await cli(client, task_queue, state_dir, "protect", str(path), "--stop")
+            assert stopped.exit_code == 0, stopped.output
         finally:
-            await protection.signal("stop")
-            await protection.result()
+            await stop_workflows(owner)
 
     assert {vm.runtime.powerState for vm in hq.values()} == {"poweredOff"}  # stopped before recovery
     assert {vm.runtime.powerState for vm in dr.values()} == {"poweredOn"}
@@ -145,5 +149,5 @@ async def test_vsphere_erp_drills_and_fails_over_through_the_cli(client: Client,
     log = [line.strip() for line in (path.parent / "erp.log").read_text().splitlines()]
     assert log.count("db-consistency-check.sh hq") == 2 and "rebuild-search-index.sh" in log  # drill, failover
     assert {"erp-health.sh db", "erp-health.sh app", "erp-health.sh web"} <= set(log)
-    moved = next(s for s in result.steps if s.name.startswith("action after_group:application: vmotion erp-app-01"))
+    moved = next(s for s in result.steps if s.name == "action (after_group:application): vmotion erp-app-01")
     assert moved.status == "done" and "host" in moved.detail, moved

@@ -4,10 +4,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    # Rendering a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
-    # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
-    import jinja2.runtime  # noqa: F401
-
     from standby import templates
     from standby.contracts import names
     from standby.contracts.commands import CommandResult, StepCommand
@@ -32,7 +28,10 @@ async def run_hook(op: Operator, runbook: Runbook, step: RunHook, context: dict[
 def _render(text: str, context: dict[str, str]) -> str:
     """A prompt's text; a template that fails at run time fails its step once, never the workflow task."""
     try:
-        return templates.render(text, context)
+        # Jinja imports its modules lazily while it compiles (`from .runtime import ...`); in the sandbox they must
+        # be the worker's, else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import).
+        with workflow.unsafe.imports_passed_through():
+            return templates.render(text, context)
     except Exception as error:  # any template error: an exception escaping here would retry the task forever
         raise ApplicationError(f"prompt template failed: {error}", type="TemplateFailed", non_retryable=True) from None
 
