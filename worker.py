@@ -8,10 +8,11 @@ finding them on the runbooks' owner workflows, so the embedded default needs one
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -78,6 +79,20 @@ class SiteWorkers:
         await worker.run()
 
 
+@contextlib.asynccontextmanager
+async def serving(client: Client, settings: Settings, sites: Sequence[str] | None = None) -> AsyncIterator[None]:
+    """The worker of the shared queue and those of the site queues (`sites`, or every site found), while in the
+    block."""
+    activities = activity_registry.build(settings.state_dir)
+    site_workers = asyncio.create_task(SiteWorkers(client, settings.task_queue, activities, sites).run())
+    try:
+        async with build_worker(client, settings, activities):
+            yield
+    finally:
+        site_workers.cancel()
+        await asyncio.gather(site_workers, return_exceptions=True)
+
+
 async def connect(settings: Settings) -> Client:
     """A client of the settings' Temporal server, with the pydantic converter every input needs."""
     return await Client.connect(settings.temporal_address, namespace=settings.namespace,
@@ -100,20 +115,14 @@ async def main(argv: Sequence[str] | None = None) -> None:
     settings = Settings.from_env()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     client = await connect(settings)
-    activities = activity_registry.build(settings.state_dir)
-    worker = build_worker(client, settings, activities)
-    sites = SiteWorkers(client, settings.task_queue, activities, options.site or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info("worker on %s, task queue %s, sites %s, state %s", settings.temporal_address, settings.task_queue,
                  ", ".join(options.site) or "every site", settings.state_dir)
-    async with worker:
-        serving = asyncio.create_task(sites.run())
+    async with serving(client, settings, options.site or None):
         await stop.wait()
-        serving.cancel()
-        await asyncio.gather(serving, return_exceptions=True)
     logging.info("worker stopped")
 
 

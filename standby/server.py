@@ -26,7 +26,9 @@ def command(state_dir: Path, port: int = 7233, ui_port: int = 8233, ip: str = "1
     argv = [binary(), "server", "start-dev", "--db-filename", str(state_dir / "temporal.db"),
             "--ip", ip, "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn"]
     for key in SEARCH_ATTRIBUTES:
-        argv += ["--search-attribute", f"{key.name}=Keyword"]
+        # The CLI's type names: KEYWORD -> Keyword, KEYWORD_LIST -> KeywordList (a runbook's sites).
+        kind = "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
+        argv += ["--search-attribute", f"{key.name}={kind}"]
     return argv
 
 

@@ -37,8 +37,8 @@ def demo(runbook_file: str, state_dir: str | None, port: int, ui_port: int, exit
 
 
 async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: bool) -> int:
-    # The demo runs its worker in this process; worker.py is the one module that wires workflows and activities.
-    from worker import build_worker
+    # The demo runs its workers in this process; worker.py is the one module that wires workflows and activities.
+    from worker import serving
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     started_server = server.start_background(settings.state_dir, settings.temporal_address, ui_port)
@@ -47,7 +47,7 @@ async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: 
     client = await temporal.connect(settings, wait=60 if started_server else 0)
     try:
         await lifecycle.reset(client, settings, runbook.runbook)
-        async with build_worker(client, settings):
+        async with serving(client, settings, sorted(runbook.sites)):
             summary = await lifecycle.Demo(client, settings, runbook, out, err).run()
             path = lifecycle.write_summary(summary, settings.state_dir / "demo")
             out.print(lifecycle.summary_table(summary, runbook))
