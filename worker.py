@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -85,8 +86,11 @@ def build_worker(client: Client, settings: Settings, activities: list | None = N
 class SiteWorkers:
     """Workers of site queues: the named sites, or every site the runbooks' owners name (found as they appear)."""
 
-    def __init__(self, client: Client, task_queue: str, activities: list, sites: Sequence[str] | None = None):
+    def __init__(self, client: Client, task_queue: str, activities: list[Any], sites: Sequence[str] | None = None,
+                 max_concurrent_activities: int | None = None, **_: int):
+        """`max_concurrent_activities` overrides STANDBY_MAX_ACTIVITIES for these workers (the benchmark's)."""
         self.client, self.task_queue, self.activities = client, task_queue, activities
+        self.at_once = max_concurrent_activities or _activities_at_once()
         self.named = list(sites) if sites else None
         self.running: dict[str, asyncio.Task[None]] = {}
 
@@ -114,7 +118,7 @@ class SiteWorkers:
 
     async def _serve(self, site: str) -> None:
         worker = Worker(self.client, task_queue=site_queue(self.task_queue, site), activities=self.activities,
-                        max_concurrent_activities=_activities_at_once())
+                        max_concurrent_activities=self.at_once)
         logging.info("serving site %s on task queue %s", site, site_queue(self.task_queue, site))
         await worker.run()
 

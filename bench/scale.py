@@ -23,14 +23,19 @@ from temporalio.testing import WorkflowEnvironment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.critical_path import critical_path  # noqa: E402
-from bench.histories import history_counts  # noqa: E402
-from bench.provider import Timings  # noqa: E402
-from bench.runbooks import generate  # noqa: E402
-from standby.contracts import attributes  # noqa: E402
-from standby.contracts.operations import OperationInput, OperationResult  # noqa: E402
-from standby.converter import DATA_CONVERTER  # noqa: E402
-from standby.plan import build  # noqa: E402
+
+from bench.critical_path import critical_path
+from bench.histories import history_counts
+from bench.provider import Timings
+from bench.runbooks import generate
+from standby import client as temporal
+from standby import lifecycle
+from standby.config import Settings
+from standby.contracts import attributes
+from standby.contracts.operations import OperationResult
+from standby.contracts.state import OperationRequest
+from standby.converter import DATA_CONVERTER
+from standby.plan import build
 
 
 def arguments() -> argparse.Namespace:
@@ -113,11 +118,17 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 async def _failover(client, queue: str, runbook, plan, timings: Timings) -> dict:
+    settings = Settings(state_dir=Path(tempfile.gettempdir()), namespace=client.namespace,
+                        temporal_address=client.service_client.config.target_host, task_queue=queue, ui_url="")
+    # The owner starts knowing every app protected: bringing thousands of apps up first is not what is measured.
+    owner = await temporal.start_owner(client, settings, runbook, lifecycle.protected(runbook))
     started = time.monotonic()
-    handle = await client.start_workflow("Failover", OperationInput(runbook=runbook, force=True, yes=True),
-                                         id=f"bench-failover-{queue}", task_queue=queue, result_type=OperationResult)
+    request = OperationRequest(operation="failover", runbook=runbook, force=True, yes=True, requested_by="bench")
+    handle = client.get_workflow_handle((await temporal.start(client, settings, request)).workflow_id,
+                                        result_type=OperationResult)
     result = await handle.result()
     wall = time.monotonic() - started
+    await owner.terminate("benchmark over")
     counts = await history_counts(client, handle.id)
     path = critical_path(runbook, plan, timings)
     activities = sum(counts.activities.values())

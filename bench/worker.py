@@ -20,6 +20,7 @@ from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
 from standby.converter import DATA_CONVERTER
+from worker import SiteWorkers
 from workflows.registry import WORKFLOWS
 
 
@@ -44,15 +45,21 @@ async def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="standby-bench-"))
     providers = Providers(state, [replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, timings, counter))])
     client = await Client.connect(args.address, data_converter=DATA_CONVERTER)
+    activities = registry.build(state, providers)
+    limits = {"max_concurrent_activities": args.max_activities,
+              "max_concurrent_workflow_tasks": args.max_workflow_tasks}
     worker = Worker(client, task_queue=args.task_queue, workflows=[*WORKFLOWS, *RAW_WORKFLOWS],
-                    activities=[*registry.build(state, providers), *RAW_ACTIVITIES],
-                    max_concurrent_activities=args.max_activities,
-                    max_concurrent_workflow_tasks=args.max_workflow_tasks)
+                    activities=[*activities, *RAW_ACTIVITIES], **limits)
+    # Every site of the generated runbooks, on its own queue, as `python worker.py` serves them.
+    sites = SiteWorkers(client, args.task_queue, activities, ["primary", "dr"], **limits)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with worker:
+        serving = asyncio.create_task(sites.run())
         args.counts.write_text(json.dumps({"ready": True}))
         await stop.wait()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
     args.counts.write_text(json.dumps(counter.calls))
 
 

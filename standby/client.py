@@ -13,6 +13,7 @@ from temporalio.client import (
     RetryConfig,
     WithStartWorkflowOperation,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -25,7 +26,7 @@ from standby import views
 from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
-from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest
+from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest, RunbookTruth
 from standby.converter import data_converter
 from standby.executions import is_running, progress_of
 from standby.runbook import Runbook
@@ -126,17 +127,28 @@ def resolve(ident: str) -> str:
     return f"standby/{ident}"
 
 
-def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOperation[Any, Any]:
-    """Start the runbook's owner if it does not run yet; use the running one if it does."""
+def _owner_options(settings: Settings, runbook: Runbook) -> dict[str, Any]:
+    """How the runbook's owner starts: its ID, queue, search attributes (its sites, for workers that discover them)."""
     search = TypedSearchAttributes([
         SearchAttributePair(attributes.RUNBOOK, runbook.runbook), SearchAttributePair(attributes.OPERATION, "owner"),
         SearchAttributePair(attributes.SITES, sorted(runbook.sites)),
     ])
-    return WithStartWorkflowOperation(
-        "Runbook", OwnerInput(runbook=runbook), id=owner_id(runbook.runbook), task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, search_attributes=search,
-        static_summary=f"owner of runbook {runbook.runbook}",
-    )
+    return {"id": owner_id(runbook.runbook), "task_queue": settings.task_queue, "search_attributes": search,
+            "static_summary": f"owner of runbook {runbook.runbook}"}
+
+
+def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOperation[Any, Any]:
+    """Start the runbook's owner if it does not run yet; use the running one if it does."""
+    return WithStartWorkflowOperation("Runbook", OwnerInput(runbook=runbook),
+                                      id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                                      **_owner_options(settings, runbook))
+
+
+async def start_owner(client: Client, settings: Settings, runbook: Runbook,
+                      truth: RunbookTruth) -> WorkflowHandle[Any, Any]:
+    """Start the runbook's owner knowing its truth already (a benchmark's runbook, protected outside Standby)."""
+    return await client.start_workflow("Runbook", OwnerInput(runbook=runbook, truth=truth),
+                                       **_owner_options(settings, runbook))
 
 
 async def _ask_owner(client: Client, settings: Settings, runbook: Runbook, update: str, arg: object) -> str:

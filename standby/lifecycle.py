@@ -36,6 +36,14 @@ def initial(runbook: Runbook) -> RunbookTruth:
     return synced(truth, runbook)
 
 
+def protected(runbook: Runbook) -> RunbookTruth:
+    """A runbook whose apps all serve at its source and replicate to its target (brought up outside Standby)."""
+    source = runbook.protection.source
+    apps = {name: state.model_copy(update={"phase": "protected", "serving": source, "replicating": True})
+            for name, state in initial(runbook).apps.items()}
+    return RunbookTruth(runbook=runbook.runbook, apps=apps)
+
+
 def synced(truth: RunbookTruth, runbook: Runbook) -> RunbookTruth:
     """The truth with the runbook's apps: new apps start unprotected, removed apps are dropped."""
     source, target = runbook.protection.source, runbook.protection.target

@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from standby import client as temporal
 from standby import executions, report, views
 from standby.config import Settings
+from standby.contracts import names
 from standby.contracts.operations import OperationResult, Progress
 from standby.runbook import Runbook
 
@@ -43,8 +44,10 @@ async def _resolve(client: Client, ident: str) -> str:
         return ident if ident.startswith("standby/") else f"standby/{ident}"
     if not _NAME.match(ident):
         raise ReportError(f"'{ident}' is neither an operation ID (shop/failover) nor a runbook name")
-    query = f"Runbook = '{ident}' AND Operation != 'protect'"
-    found = [w async for w in client.list_workflows(query) if w.parent_id is None]
+    # The runbook's operations are children of its owner (earlier versions started them alone, and a protect
+    # workflow beside them); the owner and the operations' own children are no operations to report.
+    query = f"Runbook = '{ident}' AND Operation != 'owner' AND Operation != 'protect'"
+    found = [w async for w in client.list_workflows(query) if w.parent_id in (None, temporal.owner_id(ident))]
     if not found:
         raise ReportError(f"no operation of runbook '{ident}' found; list them with `standby status`")
     return max(found, key=lambda w: w.start_time).id
@@ -60,7 +63,7 @@ async def _fetch(client: Client, settings: Settings, workflow_id: str,
         if error.status == RPCStatusCode.NOT_FOUND:
             raise ReportError(f"no workflow {workflow_id}; list operations with `standby status`") from None
         raise ReportError(f"Temporal refused to describe {workflow_id}: {error}") from None
-    if described.workflow_type not in OPERATION_TYPES:
+    if described.workflow_type not in names.OPERATION_WORKFLOWS.values():
         raise ReportError(f"{workflow_id} is a {described.workflow_type} workflow, not an operation; "
                           "report one of its operations, e.g. shop/failover")
     status = _status(described.status)
@@ -77,10 +80,6 @@ async def _fetch(client: Client, settings: Settings, workflow_id: str,
         info.error = await _failure(handle)
     return await _progress(client, handle, status, wait), info
 
-
-
-# The workflow types of the five operations, which have a report; the owner and the children do not.
-OPERATION_TYPES = ("Drill", "Failover", "Failback", "ReturnToNormal", "Switchover")
 
 
 def _status(status: str) -> str:

@@ -6,13 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-
 from standby.contracts.attributes import ALL as SEARCH_ATTRIBUTES
-
-# The dev server's names of the search attribute types Standby uses.
-_KINDS: dict[int, str] = {IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-                          IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList"}
 
 
 class ServerError(RuntimeError):
@@ -32,7 +26,9 @@ def command(state_dir: Path, port: int = 7233, ui_port: int = 8233, ip: str = "1
     argv = [binary(), "server", "start-dev", "--db-filename", str(state_dir / "temporal.db"),
             "--ip", ip, "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn"]
     for key in SEARCH_ATTRIBUTES:
-        argv += ["--search-attribute", f"{key.name}={_KINDS[int(key.indexed_value_type)]}"]
+        # The CLI's type names: KEYWORD -> Keyword, KEYWORD_LIST -> KeywordList (a runbook's sites).
+        kind = "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
+        argv += ["--search-attribute", f"{key.name}={kind}"]
     return argv
 
 

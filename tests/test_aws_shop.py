@@ -5,6 +5,9 @@ Why DRS is stubbed: it has no emulator; the scripted DRS validates every call ag
 runs its recovery launches as real moto EC2 instances. The runbook is a copy of aws-shop.yaml whose AWS ids are the
 ones moto made, whose health checks reach a stand-in service on 127.0.0.1 (moto's instances run nothing), and whose
 on-premises db1 fails back from image files through a replication endpoint on 127.0.0.1.
+
+The runbook's owner starts knowing every app protected: DRS replicates the shop already, outside Standby, and
+`standby protect` cannot bring db1 up (it runs in the data centre, not on EC2).
 """
 
 import asyncio
@@ -17,19 +20,22 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.aws import PROVIDER as AWS
 from activities.sites.aws.drs import MACHINE, RUNBOOK
 from activities.sites.registry import Providers
+from standby import client as temporal
+from standby import lifecycle
 from standby.cli import main
 from standby.contracts.failback import TOKEN_ENV
+from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import MachineReplication
+from standby.loader import load
 from tests.aws_support import AMI, REGIONS, Backends, moto
-from tests.ops_helpers import waiting_prompt
+from tests.conftest import serving
+from tests.ops_helpers import settings_for, stop_workflows, waiting_prompt
 from tests.test_aws_failback_client import free_port
-from workflows.registry import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE, DR = REGIONS
@@ -137,7 +143,9 @@ async def test_aws_shop_drills_fails_over_fails_back_and_returns(client, task_qu
     zone = yaml.safe_load(path.read_text())["apps"]["db"]["endpoint"]["zone"]
     activities = registry.build(state_dir, Providers(state_dir, [
         replace(AWS, factory=lambda ref, _: backends.provider(ref, poll=0.05))]))
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
+    runbook = load(path)
+    owner = await temporal.start_owner(client, settings_for(task_queue), runbook, lifecycle.protected(runbook))
+    async with serving(client, task_queue, activities):
         drilled = await standby(client, task_queue, "drill", str(path), "--yes", "--keep-for", "1s")
         assert f"standby/{name}/drill: passed" in drilled
         drills = [c for s in backends.stubs.values() for c in s.called("StartRecovery") if c["isDrill"]]
@@ -169,5 +177,9 @@ async def test_aws_shop_drills_fails_over_fails_back_and_returns(client, task_qu
         returned = await standby(client, task_queue, "return", str(path), "--yes")
         assert f"standby/{name}/return: normal" in returned
         assert backends.world.servers[SERVERS["db1"]]["states"] == ["CONTINUOUS"]
+        truth = (await owner.query("status", result_type=OwnerStatus)).truth
+        assert {app: (s.phase, s.serving, s.source, s.target) for app, s in truth.apps.items()} == {
+            app: ("protected", "source", "source", "dr") for app in ("db", "api", "web")}
+        await stop_workflows(owner)
     replication.close()
     assert backends.problems() == []

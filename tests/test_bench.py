@@ -4,7 +4,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from temporalio.worker import Worker
 
 from activities import registry
 from activities.sites.local import PROVIDER as LOCAL
@@ -12,9 +11,10 @@ from activities.sites.registry import Providers
 from bench.critical_path import critical_path
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
-from standby.contracts.operations import OperationInput, OperationResult
+from standby import client as temporal
 from standby.plan import build
-from workflows.registry import WORKFLOWS
+from tests.conftest import serving
+from tests.ops_helpers import failover_protected, stop_workflows
 
 TIMINGS = Timings(launch=0.4, stop=0.3, points=0.1, identity=0.0, replicate=0.2)
 
@@ -41,11 +41,12 @@ async def test_a_real_failover_never_beats_the_critical_path(client, task_queue,
     counter = Counter()
     bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, TIMINGS, counter))
     activities = registry.build(state_dir, Providers(state_dir, [bench]))
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
+    async with serving(client, task_queue, activities):
         started = time.monotonic()
-        result = await client.execute_workflow(
-            "Failover", OperationInput(runbook=runbook, force=True, yes=True), id=f"bench-{task_queue}",
-            task_queue=task_queue, result_type=OperationResult)
+        try:
+            result = await (await failover_protected(client, runbook, task_queue)).result()
+        finally:
+            await stop_workflows(client.get_workflow_handle(temporal.owner_id(runbook.runbook)))
         wall = time.monotonic() - started
     assert result.state == "failed_over"
     assert counter.calls["launch"] == 20 and counter.calls["recovery_points"] == 20

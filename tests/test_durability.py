@@ -16,9 +16,10 @@ must rebuild the workflow from its history. Temporal hands the work to the new w
 queue's schedule-to-start timeout (10 s) for workflow tasks, and after the heartbeat timeout (10 s for
 provider calls) for the killed launch: about 50 s in all.
 
-Protection runs on an in-process worker of its own task queue with the same state folder: it keeps
-replicating while the operation's workers die, as it would on a separate host, and the kills hit
-only the operation the test is about.
+The worker process is the only one: it runs the runbook's owner (which protects the shop and starts
+the failover as its child) and the failover, and serves every site's queue, found on the owner as
+`python worker.py` finds them. Each kill takes the owner's replication round with it; the new worker
+resumes both.
 """
 
 import json
@@ -30,10 +31,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType, TimeoutType
-from temporalio.worker import Worker
 
-from activities import registry
-from standby.contracts.operations import OperationInput, OperationResult
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
     answer_prompt,
@@ -41,13 +39,13 @@ from tests.ops_helpers import (
     launches,
     place_order,
     public_port,
+    request,
     runbook_variant,
     serves_all,
     start_protect,
     stop_workflows,
     waiting_prompt,
 )
-from workflows.registry import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,47 +120,43 @@ async def test_failover_survives_worker_kills_and_launches_each_machine_once(
     def launched() -> dict[str, int]:
         return launches(state_dir, name, "dr", f"standby/{name}/failover/")
 
-    async with Worker(client, task_queue=f"{task_queue}-protect", workflows=WORKFLOWS,
-                      activities=registry.build(state_dir)):
-        protect = await start_protect(client, runbook, f"{task_queue}-protect")
-        failover = None
-        try:
-            orders = [(await place_order(web, f"order-{n}"))["item"] for n in range(3)]
-            gate.touch()
-            worker_process.start()
-            failover = await client.start_workflow(
-                "Failover", OperationInput(runbook=runbook, yes=True, force=True), id=f"standby/{name}/failover",
-                task_queue=task_queue, result_type=OperationResult)
-            await answer_prompt(client, failover, "Storage team")
+    worker_process.start()
+    protect = await start_protect(client, runbook, task_queue)
+    failover = None
+    try:
+        orders = [(await place_order(web, f"order-{n}"))["item"] for n in range(3)]
+        gate.touch()
+        failover = await request(client, runbook, task_queue, "failover", yes=True, force=True)
+        await answer_prompt(client, failover, "Storage team")
 
-            # 1. The source is stopped and drained; the data group waits at its prompt.
-            held = await waiting_prompt(client, failover, "source stopped")
-            assert sorted(primary.glob("*/machine.pid")) == [] and launched() == {}
-            worker_process.kill()
-            worker_process.start()
-            await held.execute_update("continue", "tester", result_type=str)
+        # 1. The source is stopped and drained; the data group waits at its prompt.
+        held = await waiting_prompt(client, failover, "source stopped")
+        assert sorted(primary.glob("*/machine.pid")) == [] and launched() == {}
+        worker_process.kill()
+        worker_process.start()
+        await held.execute_update("continue", "tester", result_type=str)
 
-            # 2. db is recovered at dr; the services group waits at its prompt.
-            held = await waiting_prompt(client, failover, "data recovered", timeout=40)
-            assert launched() == {"db1": 1}
-            worker_process.kill()
-            worker_process.start()
-            await held.execute_update("continue", "tester", result_type=str)
+        # 2. db is recovered at dr; the services group waits at its prompt.
+        held = await waiting_prompt(client, failover, "data recovered", timeout=40)
+        assert launched() == {"db1": 1}
+        worker_process.kill()
+        worker_process.start()
+        await held.execute_update("continue", "tester", result_type=str)
 
-            # 3. launch_target of web1 started (and logged) web1, which waits at the gate, so the launch waits
-            #    for its port: kill during that launch, then open the gate.
-            await eventually_async(lambda: launched().get("web1"), 40, what="web1 launched at dr")
-            worker_process.kill()
-            gate.unlink()
-            worker_process.start()
+        # 3. launch_target of web1 started (and logged) web1, which waits at the gate, so the launch waits
+        #    for its port: kill during that launch, then open the gate.
+        await eventually_async(lambda: launched().get("web1"), 40, what="web1 launched at dr")
+        worker_process.kill()
+        gate.unlink()
+        worker_process.start()
 
-            result = await finished(failover, 90)
-            assert (result.state, result.to_site) == ("failed_over", "dr")
-            assert launched() == {"db1": 1, "app1": 1, "web1": 1}
-            assert await launch_attempts(client, f"{failover.id}/services") == {"api": [1], "web": [2]}
-            await serves_all(web, orders)
-        finally:
-            await stop_workflows(protect, failover)
+        result = await finished(failover, 90)
+        assert (result.state, result.to_site) == ("failed_over", "dr")
+        assert launched() == {"db1": 1, "app1": 1, "web1": 1}
+        assert await launch_attempts(client, f"{failover.id}/services") == {"api": [1], "web": [2]}
+        await serves_all(web, orders)
+    finally:
+        await stop_workflows(protect, failover)
 
 
 async def launch_attempts(client, workflow_id: str) -> dict[str, list[int]]:

@@ -26,6 +26,7 @@ from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
     AppRef,
+    DirectionInput,
     IdentityInput,
     LaunchInput,
     MachineRef,
@@ -364,6 +365,32 @@ async def test_replication_phases_follow_the_passes(shop_file: Path, state_dir: 
     clock.advance(6)
     [failed] = await dr.replicate(inp)
     assert failed.phase == "stalled" and failed.lag_seconds == 12 and "source has no data yet" in failed.detail
+
+
+async def test_a_direction_set_to_run_counts_no_pass_from_before(shop_file: Path, state_dir: Path) -> None:
+    """Set again 3 s after its last pass (a return soon after a failover): not continuous until a pass of its own,
+    else it would stall 7 s later without one."""
+    runbook = load(shop_file)
+    clock = Clock(T0)
+    dr = LocalSiteProvider(site_ref(runbook, "dr"), state_dir, clock=clock)
+    inp = ReplicationInput(source=site_ref(runbook, "primary"), target=site_ref(runbook, "dr"),
+                           machines=machine_refs(runbook, ["db1"]), seconds=0)
+    write_orders(Layout(state_dir, "shop").data("primary", "db1"), ["a"])
+    [before] = await dr.replicate(inp)
+    assert before.phase == "continuous"
+
+    clock.advance(3)
+    await dr.set_direction(DirectionInput(source=inp.source, target=inp.target, machines=inp.machines, running=True))
+    [set_again] = await dr.replication(inp)
+    assert (set_again.phase, set_again.points) == ("backlog", 1)
+    assert set_again.detail == "no pass from primary since its direction was set"
+    [passed] = await dr.replicate(inp)
+    assert (passed.phase, passed.lag_seconds) == ("continuous", 0)
+
+    clock.advance(3)
+    await dr.set_direction(DirectionInput(source=inp.source, target=inp.target, machines=inp.machines, running=False))
+    [paused] = await dr.replication(inp)
+    assert (paused.phase, paused.lag_seconds) == ("continuous", 3), "a pause keeps what replicated before"
 
 
 def test_machine_state_is_a_function_of_the_records_and_now(state_dir: Path, shop_file: Path) -> None:

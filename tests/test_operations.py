@@ -6,7 +6,6 @@ started is terminated at its end, so nothing outlives it on the shared dev serve
 """
 
 import asyncio
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,13 +24,14 @@ from standby import client as standby_client
 from standby.config import Settings
 from standby.contracts.local_layout import Layout
 from standby.contracts.operations import Approval, OperationResult
-from standby.contracts.state import OperationRequest
+from standby.contracts.state import OperationRequest, RunbookTruth
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
     answer_prompt,
     finished,
     launches,
+    owner_status,
     place_order,
     port_answers,
     progress,
@@ -265,21 +265,26 @@ async def test_failing_abort_hook_stops_later_groups_and_names_the_hook(protecte
 
 
 async def test_second_failover_of_a_runbook_is_refused_while_one_runs(protected_shop, state_dir):
-    """standby.client.start refuses a second failover (same ID) and a drill (another operation runs)."""
+    """The runbook's owner refuses a second failover and a drill while a failover runs, naming it."""
     shop = await protected_shop()
     settings = Settings(state_dir=state_dir, temporal_address=shop.client.service_client.config.target_host,
                         namespace=shop.client.namespace, task_queue=shop.task_queue, ui_url="http://localhost:8233")
-    started = await standby_client.start(shop.client, settings, OperationRequest(
-        operation="failover", runbook=shop.runbook, yes=True, force=True))
+
+    def asking(operation: str) -> OperationRequest:
+        return OperationRequest(operation=operation, runbook=shop.runbook, yes=True, force=True, requested_by="tester")
+
+    started = await standby_client.start(shop.client, settings, asking("failover"))
     first = shop.client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
     shop.started.append(first)
     await waiting_prompt(shop.client, first, "Storage team")
     ident = f"standby/{shop.name}/failover"
-    for operation in ("failover", "drill"):
-        with pytest.raises(standby_client.Refused) as refused:
-            await standby_client.start(shop.client, settings, OperationRequest(
-                operation=operation, runbook=shop.runbook, yes=True, force=True))
-        assert str(refused.value).startswith(f"{operation} of {shop.name} refused: failover ({ident}) is running")
+    assert started.workflow_id == ident
+    with pytest.raises(standby_client.Refused) as second:
+        await standby_client.start(shop.client, settings, asking("failover"))
+    assert str(second.value).startswith(f"failover of {shop.name} refused: failover ({ident}) is running")
+    with pytest.raises(standby_client.Refused) as drill:
+        await standby_client.start(shop.client, settings, asking("drill"))
+    assert str(drill.value).startswith(f"drill of {shop.name} refused: failover ({ident}) is running")
 
     assert (await result_answering(shop.client, first)).state == "failed_over"
     assert shop.launches("failover/") == {"db1": 1, "app1": 1, "web1": 1}
@@ -308,7 +313,12 @@ async def test_cancelled_drill_removes_every_target(protected_shop, state_dir):
     steps = {s.name: s for s in (await progress(handle)).steps}
     assert steps["clean up drill targets on dr"].detail == "1 removed"
     # An aborted drill is not a failed drill: the runbook keeps no drill result from it.
-    state_file = state_dir / "runbooks" / shop.name / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    assert (state.get("last_drill_time"), state.get("last_drill_passed")) == (None, None)
+    truth = await eventually_async(lambda: _idle_truth(shop), 10, what="the owner free of the drill")
+    assert truth.last_drill is None
+    assert truth.history[-1] == "drill by someone: cancelled"
     assert shop.launches() == {"db1": 1}
+
+
+async def _idle_truth(shop: Shop) -> RunbookTruth | None:
+    truth = (await owner_status(shop.client, shop.runbook)).truth
+    return truth if truth.operation is None else None

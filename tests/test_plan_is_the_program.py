@@ -3,7 +3,8 @@
 Each operation runs on the local provider on the real dev server, then its history is read back: the interpreter
 upserts `{"step": label}` into the workflow's memo as each top-level step starts, so the memo upserts list the
 steps that ran. They must equal the labels of the plan `standby plan RUNBOOK --operation OP --active SITE --json`
-printed (the CLI run in-process on the same runbook file, `--active` read from the runbook's recorded state):
+printed (the CLI run in-process on the same runbook file, `--active` the site the runbook's owner says its apps
+serve at, which for a failback is the DR site):
 the plan's steps, then on a failure its `on_failure` steps, then its `always` steps. A step run that the plan
 did not print, one left out, or another order fails.
 """
@@ -16,9 +17,8 @@ from click.testing import CliRunner
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from activities.state import StateStore
 from standby.cli import main
-from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
+from standby.contracts.operations import Approval, Progress
 from standby.converter import DATA_CONVERTER
 from standby.plan import Plan
 from standby.plan_steps import Approval as ApprovalStep
@@ -26,12 +26,18 @@ from standby.plan_steps import RunHook
 from standby.plan_text import labels
 from standby.runbook import PromptHook, Runbook
 from tests.helpers import eventually_async
-from tests.ops_helpers import answer_prompt, finished, runbook_variant, start_protect, stop_workflows
-from workflows.actions import initial_state
+from tests.ops_helpers import (
+    answer_prompt,
+    finished,
+    owner_status,
+    request,
+    runbook_variant,
+    start_protect,
+    stop_workflows,
+)
 
-# The lifecycle in its natural order: operation, workflow type.
-LIFECYCLE = [("drill", "Drill"), ("failover", "Failover"), ("failback", "Failback"), ("return", "ReturnToNormal"),
-             ("switchover", "Switchover")]
+# The lifecycle in its natural order.
+LIFECYCLE = ["drill", "failover", "failback", "return", "switchover"]
 FAILING_HOOK = {"at": "after", "run": ["{{ python }}", "-c", "raise SystemExit(3)"], "on_failure": "abort",
                 "operations": ["drill"]}
 
@@ -56,22 +62,23 @@ async def steps_run(handle: WorkflowHandle) -> list[str]:
 
 
 class ProtectedShop:
-    """A protected copy of the shop, its operations started as an operator would, and everything started on it."""
+    """A protected copy of the shop, its operations requested as an operator would, and everything started on it."""
 
-    def __init__(self, client: Client, task_queue: str, state_dir: Path, runbook: Runbook, runbook_file: Path):
+    def __init__(self, client: Client, task_queue: str, runbook: Runbook, runbook_file: Path):
         self.client, self.task_queue, self.runbook, self.file = client, task_queue, runbook, runbook_file
-        self.store = StateStore(state_dir)
         self.started: list[WorkflowHandle] = []
 
-    def plan(self, operation: str) -> Plan:
-        """The printed plan of the operation, for where the runbook serves now."""
-        return printed_plan(self.file, operation, self.store.read(initial_state(self.runbook)).active)
+    async def plan(self, operation: str) -> Plan:
+        """The printed plan of the operation, for the site the owner says the apps serve at now."""
+        truth = (await owner_status(self.client, self.runbook)).truth
+        serving = {state.serving for state in truth.apps.values()}
+        assert len(serving) == 1 and None not in serving, f"the apps serve at {serving}"
+        return printed_plan(self.file, operation, str(serving.pop()))
 
-    async def start(self, operation: str, workflow: str, **options) -> WorkflowHandle:
-        """Start an operation under its usual ID `standby/<runbook>/<operation>`."""
-        handle = await self.client.start_workflow(
-            workflow, OperationInput(runbook=self.runbook, requested_by="tester", **options),
-            id=f"standby/{self.runbook.runbook}/{operation}", task_queue=self.task_queue, result_type=OperationResult)
+    async def start(self, operation: str, **options) -> WorkflowHandle:
+        """Ask the runbook's owner for the operation; it runs as `standby/<runbook>/<operation>`."""
+        handle = await request(self.client, self.runbook, self.task_queue, operation, requested_by="tester",
+                               **options)
         self.started.append(handle)
         return handle
 
@@ -86,10 +93,10 @@ class ProtectedShop:
         await handle.execute_update("approve", Approval(by="tester"), result_type=str)
 
 
-async def protected(client, task_queue, state_dir, shop_file, hooks: list[dict] | None = None) -> ProtectedShop:
+async def protected(client, task_queue, shop_file, hooks: list[dict] | None = None) -> ProtectedShop:
     """A shop variant (with extra hooks) in continuous data protection."""
     runbook = runbook_variant(shop_file, hooks=hooks)
-    shop = ProtectedShop(client, task_queue, state_dir, runbook, shop_file.with_name(f"{runbook.runbook}.yaml"))
+    shop = ProtectedShop(client, task_queue, runbook, shop_file.with_name(f"{runbook.runbook}.yaml"))
     shop.started.append(await start_protect(client, runbook, task_queue))
     return shop
 
@@ -99,16 +106,17 @@ def has_step(plan: Plan, kind: type) -> bool:
     return any(isinstance(step, kind) or isinstance(getattr(step, "hook", None), kind) for step in plan.steps)
 
 
-async def test_each_operation_runs_the_steps_its_plan_printed_in_order(client, task_queue, worker, state_dir,
-                                                                       shop_file):
+async def test_each_operation_runs_the_steps_its_plan_printed_in_order(client, task_queue, worker, shop_file):
     """drill -> failover -> failback -> return -> switchover: each history's steps are its plan's, then `always`."""
-    shop = await protected(client, task_queue, state_dir, shop_file)
+    shop = await protected(client, task_queue, shop_file)
     try:
-        for operation, workflow in LIFECYCLE:
-            plan = shop.plan(operation)
+        for operation in LIFECYCLE:
+            plan = await shop.plan(operation)
+            if operation == "failback":
+                assert (plan.from_site, plan.to_site) == ("dr", "primary")
             # A drill keeps its targets a second, not the runbook's five minutes; its keep step still runs.
             keep = timedelta(seconds=1) if operation == "drill" else None
-            handle = await shop.start(operation, workflow, keep_for=keep)
+            handle = await shop.start(operation, keep_for=keep)
             if has_step(plan, ApprovalStep):
                 await shop.approve(handle)
             if has_step(plan, PromptHook):
@@ -120,12 +128,12 @@ async def test_each_operation_runs_the_steps_its_plan_printed_in_order(client, t
 
 
 async def test_a_failed_drill_runs_its_steps_to_the_failure_then_on_failure_then_always(client, task_queue, worker,
-                                                                                        state_dir, shop_file):
+                                                                                        shop_file):
     """A drill whose `after` hook fails: the plan's steps up to that hook, the failed record, the cleanup."""
-    shop = await protected(client, task_queue, state_dir, shop_file, hooks=[FAILING_HOOK])
+    shop = await protected(client, task_queue, shop_file, hooks=[FAILING_HOOK])
     try:
-        plan = shop.plan("drill")
-        handle = await shop.start("drill", "Drill")
+        plan = await shop.plan("drill")
+        handle = await shop.start("drill")
         with pytest.raises(WorkflowFailureError):
             await finished(handle)
         failing = next(i for i, step in enumerate(plan.steps) if isinstance(step, RunHook) and step.hook.at == "after")

@@ -1,4 +1,4 @@
-"""The Protect workflow on the Temporal dev server: bring-up, continuous replication, status query and CLI, stop."""
+"""Protection through the runbook's owner on the Temporal dev server: bring-up, replication rounds, status, stop."""
 
 from __future__ import annotations
 
@@ -7,21 +7,24 @@ import os
 from pathlib import Path
 
 from click.testing import CliRunner
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from activities.sites.local import replication
 from sampleapp.db import LOG_NAME, read_log
+from standby import client as temporal
 from standby.cli import main
-from standby.contracts import attributes
 from standby.contracts.local_layout import Layout
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import public_ports
-from standby.loader import load
+from standby.contracts.state import ProtectRequest
 from tests.helpers import eventually_async, get_json, post_order
+from tests.ops_helpers import runbook_variant, settings_for, stop_workflows
+
+MACHINES = {"db1", "app1", "web1"}
 
 
-def continuous(status: ProtectStatus, machines: set[str]) -> bool:
+def continuous(status: OwnerStatus, machines: set[str]) -> bool:
     """Every machine in continuous data protection, with a lag and a latest point."""
     seen = {m.machine: m for m in status.machines}
     return set(seen) == machines and all(
@@ -41,35 +44,41 @@ def standby_status(client: Client, state_dir: Path, ident: str):
     return CliRunner().invoke(main, ["status", ident], env=env)
 
 
+async def rounds_ended(handle: WorkflowHandle) -> bool:
+    """Whether the owner's last replication round has ended and the workflow task that saw it end started none."""
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    ended = max((i for i, kind in enumerate(kinds) if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED),
+                default=len(kinds))
+    after = kinds[ended + 1:]
+    return EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in after and \
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in after
+
+
 async def test_protect_brings_the_shop_up_replicates_it_and_stops(client: Client, task_queue: str, worker,
                                                                    shop_file: Path, state_dir: Path) -> None:
-    runbook = load(shop_file)
-    ports = public_ports(runbook)
-    layout = Layout(state_dir, runbook.runbook)
-    search = TypedSearchAttributes([SearchAttributePair(attributes.RUNBOOK, runbook.runbook),
-                                    SearchAttributePair(attributes.OPERATION, "protect")])
-    handle = await client.start_workflow(
-        "Protect", ProtectInput(runbook=runbook), id="standby/shop/protect", task_queue=task_queue,
-        result_type=ProtectStatus, search_attributes=search,
-        id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
-    )
+    runbook = runbook_variant(shop_file)
+    name, ports, layout = runbook.runbook, public_ports(runbook), Layout(state_dir, runbook.runbook)
+    settings = settings_for(task_queue)
+    answer = await temporal.protect(client, settings, ProtectRequest(runbook=runbook, requested_by="tester"))
+    assert answer == f"protecting {name}"
+    handle = client.get_workflow_handle(temporal.owner_id(name))
     try:
         # bring-up: every tier answers through its public endpoint, at primary
         for app in ("db", "api", "web"):
             health = await eventually_async(lambda: asyncio.to_thread(get_json, ports[app], "/health", 1), 20,
                                             what=f"{app} healthy through its public endpoint")
             assert health["status"] == "ok"
-        for machine in ("db1", "app1", "web1"):
+        for machine in MACHINES:
             assert (layout.pid("primary", machine)).exists() and not layout.pid("dr", machine).exists()
 
-        async def status() -> ProtectStatus:
-            return await handle.query("status", result_type=ProtectStatus)
+        async def status() -> OwnerStatus:
+            return await handle.query("status", result_type=OwnerStatus)
 
-        first = await eventually_async(lambda: _when(status(), lambda s: continuous(s, {"db1", "app1", "web1"})), 20,
+        first = await eventually_async(lambda: _when(status(), lambda s: continuous(s, MACHINES)), 20,
                                        what="every machine continuous")
-        assert first.serving == {"db": "primary", "api": "primary", "web": "primary"}
-        assert (first.state.active, first.state.replication_source, first.state.replication_target) == \
-            ("primary", "primary", "dr")
+        assert first.truth.protecting
+        assert {app: (s.phase, s.serving, s.source, s.target, s.replicating) for app, s in first.truth.apps.items()} \
+            == {app: ("protected", "primary", "primary", "dr", True) for app in ("db", "api", "web")}
         before = {m.machine: m.latest_point for m in first.machines}
 
         # a write through the web endpoint reaches a new recovery point at dr
@@ -80,23 +89,33 @@ async def test_protect_brings_the_shop_up_replicates_it_and_stops(client: Client
                                what="the order in dr's latest point of db1")
 
         # the operator's view of it
-        result = await asyncio.to_thread(standby_status, client, state_dir, "shop")
+        result = await asyncio.to_thread(standby_status, client, state_dir, name)
         assert result.exit_code == 0, result.output
-        assert "protection of shop" in result.output and "active primary" in result.output
-        table = [line for line in result.output.splitlines() if any(m in line for m in ("db1", "app1", "web1"))]
+        assert f"runbook {name}: epoch 0, protecting" in result.output
+        apps = [line for line in result.output.splitlines() if "protected primary -> dr" in line]
+        assert len(apps) == 3, result.output
+        table = [line for line in result.output.splitlines() if any(m in line for m in MACHINES)]
         assert len(table) == 3 and all("continuous" in line for line in table), result.output
 
-        # stop ends it after the current round, whose status has the point with the order
-        await handle.signal("stop")
-        final = await asyncio.wait_for(handle.result(), 15)
-        assert final.runbook == "shop" and continuous(final, {"db1", "app1", "web1"}) and final.rounds > first.rounds
+        # stop ends protection after the current round, whose status has the point with the order
+        stopped = await temporal.protect(client, settings, ProtectRequest(runbook=runbook, stop=True))
+        assert stopped == f"protection of {name} stops after its current round"
+        await eventually_async(lambda: rounds_ended(handle), 15, what="the owner's rounds ended")
+        final = await status()
+        assert not final.truth.protecting and continuous(final, MACHINES) and final.rounds > first.rounds
         latest = {m.machine: m.latest_point for m in final.machines}
         assert latest["db1"] > before["db1"] and latest["db1"] == replication.latest_point(points).time
-        assert await handle.query("status", result_type=ProtectStatus) == final
-        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+        # nothing replicates any more (two replication intervals: the one wait no condition can replace), while
+        # the owner keeps holding the runbook's truth
+        await asyncio.to_thread(post_order, ports["web"], "after protection stopped", 2)
+        await asyncio.sleep(2 * runbook.sites["primary"].replication_interval.total_seconds())
+        assert await rounds_ended(handle) and await status() == final
+        assert replication.latest_point(points).time == latest["db1"]
+        assert "after protection stopped" not in items_in_latest_point(points)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     finally:
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate("test over")
+        await stop_workflows(handle)
 
 
 async def _when(awaitable, predicate):

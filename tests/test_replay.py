@@ -19,6 +19,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from standby.converter import DATA_CONVERTER
+from tests.histories.scenarios import at_rest
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -31,7 +32,8 @@ NEUTRAL = (STATE, "/standby/", "/python/", "/dev/xvd")
 
 
 def history(name: str) -> WorkflowHistory:
-    """A committed history; `shop.failover.data.json` is the workflow `standby/shop/failover/data`."""
+    """A committed history; `shop.failover.data.json` is the workflow `standby/shop/failover/data`, `shop.json` the
+    runbook's owner `standby/shop`."""
     return WorkflowHistory.from_json(f"standby/{name.replace('.', '/')}", (HISTORIES / f"{name}.json").read_text())
 
 
@@ -56,8 +58,9 @@ def test_every_workflow_type_has_a_committed_history():
     # The SDK keeps a class's workflow name in its definition; it has no public accessor.
     registered = {workflow._Definition.must_from_class(cls).name for cls in WORKFLOWS}
     assert sorted({workflow_type(name) for name in RECORDED}) == sorted(registered)
+    assert workflow_type("shop") == "Runbook"
     operations = {workflow_type(name) for name in RECORDED if name.startswith("shop.") and name.count(".") == 1}
-    assert operations == {"Protect", "Drill", "Failover", "Failback", "ReturnToNormal", "Switchover"}
+    assert operations == {"Drill", "Failover", "Failback", "ReturnToNormal", "Switchover"}
 
 
 @pytest.mark.parametrize("name", RECORDED)
@@ -69,8 +72,28 @@ async def test_history_replays(name):
 
 @pytest.mark.parametrize("name", RECORDED)
 def test_history_is_of_a_completed_run(name):
-    """Every committed run ran to its end, so a replay covers all of its commands."""
-    assert history(name).events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    """Every committed run ran to its end, so a replay covers all of its commands; the runbook's owner, which
+    never ends, to a point where it waits for nothing it started."""
+    events = list(history(name).events)
+    if workflow_type(name) == "Runbook":
+        assert at_rest(events)
+    else:
+        assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+def test_owner_history_protects_and_starts_each_operation_as_its_child():
+    """The owner's run: protection asked and stopped by update, the five operations requested and started as
+    its children in the lifecycle's order, and its own replication rounds."""
+    events = history("shop").events
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+               for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    children = [e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+                for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    activities = {e.activity_task_scheduled_event_attributes.activity_type.name
+                  for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    assert updates == ["protect", *["request"] * 5, "protect"]
+    assert children == [f"standby/shop/{op}" for op in ("drill", "failover", "failback", "return", "switchover")]
+    assert {"import_legacy_state", "start_app", "move_identity", "replicate"} <= activities
 
 
 def test_failover_history_covers_approval_prompt_and_both_groups():

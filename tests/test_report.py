@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from temporalio.client import WorkflowFailureError
-from temporalio.worker import Worker
 
 from activities import registry
 from standby import client as temporal
-from standby import report
+from standby import lifecycle, report
 from standby.cli import main
-from standby.config import Settings
-from standby.contracts.operations import AppOutcome, Approval, OperationInput, OperationResult, Progress, StepRecord
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts import names
+from standby.contracts.operations import AppOutcome, Approval, OperationResult, Progress, StepRecord
 from standby.contracts.sites import RecoveryPoint, Target
 from standby.loader import load
+from tests.conftest import serving
 from tests.helpers import eventually_async
-from workflows.registry import WORKFLOWS
+from tests.ops_helpers import request, settings_for, start_protect, stop_workflows
+from workflows.operations import OPERATIONS
 
 SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
 T0 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
@@ -255,39 +255,13 @@ async def standby(client, *args: str):
     return await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
 
 
-def settings(client, task_queue: str, state_dir: Path) -> Settings:
-    return Settings(state_dir=state_dir, temporal_address=client.service_client.config.target_host,
-                    namespace="default", task_queue=task_queue, ui_url="http://localhost:8233")
-
-
-async def protect(client, config: Settings, runbook):
-    """Protection started as `standby protect` starts it, once every machine is in continuous data protection."""
-    started = await temporal.start(client, config, runbook, "protect", ProtectInput(runbook=runbook))
-    handle = client.get_workflow_handle(started.workflow_id)
-
-    async def continuous() -> bool:
-        status = await handle.query("status", result_type=ProtectStatus)
-        return bool(status.machines) and all(m.phase == "continuous" for m in status.machines)
-
-    await eventually_async(continuous, timeout=60)
-    return handle
-
-
-async def operation(client, config: Settings, name: str, inp: OperationInput):
-    """An operation started as the CLI starts it: its ID and search attributes."""
-    started = await temporal.start(client, config, inp.runbook, name, inp, "test" if name == "drill" else "recovery")
-    return client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
-
-
 async def test_report_of_a_real_failover(client, worker, task_queue, shop_file, state_dir, tmp_path):
-    shop_file, config = own_runbook(shop_file), settings(client, task_queue, state_dir)
-    runbook = load(shop_file)
-    protection = await protect(client, config, runbook)
+    runbook = load(own_runbook(shop_file))
+    owner = await start_protect(client, runbook, task_queue)
     try:
-        drill = await operation(client, config, "drill",
-                                OperationInput(runbook=runbook, yes=True, keep_for=timedelta(seconds=1)))
+        drill = await request(client, runbook, task_queue, "drill", yes=True, keep_for=timedelta(seconds=1))
         assert (await drill.result()).state == "passed"
-        failover = await operation(client, config, "failover", OperationInput(runbook=runbook, yes=True))
+        failover = await request(client, runbook, task_queue, "failover", yes=True)
 
         async def prompted():
             return (await failover.query("progress", result_type=Progress)).prompt
@@ -296,7 +270,7 @@ async def test_report_of_a_real_failover(client, worker, task_queue, shop_file, 
         await failover.execute_update("continue", "tester", result_type=str)
         assert (await failover.result()).state == "failed_over"
     finally:
-        await protection.terminate()
+        await stop_workflows(owner)
     out = tmp_path / "out.html"
     ran = await standby(client, "report", f"standby/{runbook.runbook}/failover", "--runbook", str(shop_file),
                         "-o", str(out))
@@ -320,20 +294,28 @@ async def test_report_of_a_real_failover(client, worker, task_queue, shop_file, 
 async def test_report_of_a_failed_operation_needs_a_worker_for_its_progress(client, task_queue, shop_file, state_dir):
     runbook = load(own_runbook(shop_file))
     ident = f"standby/{runbook.runbook}/failover"
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=registry.build(state_dir)):
-        failover = await operation(client, settings(client, task_queue, state_dir), "failover",
-                                   OperationInput(runbook=runbook, yes=True))
-        with pytest.raises(WorkflowFailureError):
-            await failover.result()  # nothing protects the runbook: the replication precondition fails
-        ran = await standby(client, "report", ident, "--format", "md")
-        assert ran.exit_code == 0, ran.output
-        assert "# Failover of " + runbook.runbook + ": failed" in ran.output
-        assert ('> **Failed at step "precondition: replication primary -> dr is continuous or stalled":** '
-                'PreconditionFailed') in ran.output
-    ran = await standby(client, "report", ident, "--wait", "1")
-    assert ran.exit_code == 1
-    assert ran.output.startswith(f"cannot report: {ident} is failed and no worker answered its progress query")
-    assert "python worker.py" in ran.output and len(ran.output.strip().splitlines()) == 1
+    # The owner takes the apps for protected, but nothing replicates them: the replication precondition fails.
+    owner = await temporal.start_owner(client, settings_for(task_queue), runbook, lifecycle.protected(runbook))
+    try:
+        async with serving(client, task_queue, registry.build(state_dir)):
+            failover = await request(client, runbook, task_queue, "failover", yes=True)
+            with pytest.raises(WorkflowFailureError):
+                await failover.result()
+            ran = await standby(client, "report", ident, "--format", "md")
+            assert ran.exit_code == 0, ran.output
+            assert "# Failover of " + runbook.runbook + ": failed" in ran.output
+            assert ('> **Failed at step "precondition: replication primary -> dr is continuous or stalled":** '
+                    'PreconditionFailed') in ran.output
+        ran = await standby(client, "report", ident, "--wait", "1")
+        assert ran.exit_code == 1
+        assert ran.output.startswith(f"cannot report: {ident} is failed and no worker answered its progress query")
+        assert "python worker.py" in ran.output and len(ran.output.strip().splitlines()) == 1
+    finally:
+        await stop_workflows(owner)
+
+
+def test_report_knows_every_operation_workflow_type():
+    assert {op: cls.__temporal_workflow_definition.name for op, cls in OPERATIONS.items()} == names.OPERATION_WORKFLOWS
 
 
 async def test_report_names_what_it_cannot_find(client):

@@ -7,16 +7,15 @@ and 2,000 real processes are more than a CI machine should start.
 
 from dataclasses import replace
 
-from temporalio.worker import Worker
-
 from activities import registry
 from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.histories import event_counts
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
-from standby.contracts.operations import OperationInput, OperationResult
-from workflows.registry import WORKFLOWS
+from standby import client as temporal
+from tests.conftest import serving
+from tests.ops_helpers import failover_protected, stop_workflows
 
 MACHINES, GROUPS = 2000, 5
 
@@ -26,17 +25,18 @@ async def test_failover_of_2000_machines_keeps_every_history_under_10000_events(
     counter = Counter()
     bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), counter))
     providers = Providers(state_dir, [bench])
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=registry.build(state_dir, providers), max_concurrent_activities=200):
-        handle = await client.start_workflow(
-            "Failover", OperationInput(runbook=runbook, force=True, yes=True), id=f"scale-{task_queue}",
-            task_queue=task_queue, result_type=OperationResult)
-        result = await handle.result()
+    async with serving(client, task_queue, registry.build(state_dir, providers)):
+        handle = await failover_protected(client, runbook, task_queue)
+        try:
+            result = await handle.result()
+        finally:
+            await stop_workflows(client.get_workflow_handle(temporal.owner_id(runbook.runbook)))
     assert result.state == "failed_over"
     assert result.apps_total == MACHINES and len(result.apps) == 1000
     assert counter.calls["launch"] == MACHINES
     assert counter.calls["stop_app"] == MACHINES
-    counts = await event_counts(client, handle.id)
+    # From the owner: its own history and every workflow under it.
+    counts = await event_counts(client, temporal.owner_id(runbook.runbook))
     assert len(counts) > GROUPS, "large waves must run in batch children"
     print("largest histories:", sorted(counts.items(), key=lambda kv: -kv[1])[:3], "workflows:", len(counts))
     assert max(counts.values()) < 10_000

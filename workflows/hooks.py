@@ -6,9 +6,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    # Rendering a prompt's template imports jinja2.runtime lazily; in the sandbox it must be the worker's module,
-    # else jinja2 is imported afresh there and trips the sandbox (threading.Lock at import time).
-
     from standby import templates
     from standby.contracts import names
     from standby.contracts.commands import CommandResult, StepCommand

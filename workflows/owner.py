@@ -156,7 +156,9 @@ class RunbookWorkflow:
         if inp.truth is None:
             await self._import_legacy_state()
         while True:
-            await workflow.wait_condition(lambda: self._truth.protecting or self._time_to_renew(), timeout=ROUND)
+            # No timeout: an idle owner sleeps until an update, a signal or a child's end wakes it, and a timeout
+            # would end the workflow (wait_condition raises TimeoutError) after ROUND of idleness.
+            await workflow.wait_condition(lambda: self._truth.protecting or self._time_to_renew())
             if self._time_to_renew():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._truth.operation is None:

@@ -7,6 +7,10 @@ def site_queue(task_queue: str, site: str) -> str:
     return f"{task_queue}-site-{site}"
 
 
+# The workflow type of each operation, which the runbook's owner starts as its child.
+OPERATION_WORKFLOWS = {"drill": "Drill", "failover": "Failover", "failback": "Failback", "return": "ReturnToNormal",
+                       "switchover": "Switchover"}
+
 # Sites: replication, recovery points, launch, stop, identity.
 REPLICATION_STATUS = "replication_status"
 REPLICATE = "replicate"

