@@ -105,8 +105,10 @@ def swap(text: str, swaps: list[tuple[str, str]]) -> str:
 
 async def record(client: Client, runbook: Runbook) -> list[str]:
     """Every scenario, each on its own task queue; the IDs of the workflows to keep."""
-    async with scenarios.serving(client, "standby-history", registry.build(STATE), sorted(runbook.sites), IDENTITY):
-        ids = await scenarios.shop(client, scenarios.settings(client, "standby-history", STATE), runbook)
+    config = scenarios.settings(client, "standby-history", STATE)
+    activities = registry.build(STATE, client=client, settings=config)
+    async with scenarios.serving(client, "standby-history", activities, sorted(runbook.sites), IDENTITY):
+        ids = await scenarios.shop(client, config, runbook)
     ids += await scenarios.batches(client, "standby-history-batches", STATE)
     return ids + await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
 

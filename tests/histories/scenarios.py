@@ -27,10 +27,11 @@ from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Timings
 from bench.runbooks import generate
 from standby import client as temporal
-from standby import lifecycle
+from standby import lifecycle, points
 from standby.config import Settings
 from standby.contracts.failback import TOKEN_ENV
 from standby.contracts.operations import Approval, OperationResult, Progress
+from standby.contracts.programme import ScheduledDrillInput, ScheduledDrillResult
 from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import MachineReplication
 from standby.contracts.state import OperationRequest, ProtectRequest
@@ -113,9 +114,15 @@ async def shop(client: Client, config: Settings, runbook: Runbook) -> list[str]:
             await _answer(handle, answer)
         result = await asyncio.wait_for(handle.result(), 120)
         print(f"  {operation}: {result.state}")
+    await points.listing(client, config, runbook.runbook)
+    scheduled = await client.execute_workflow(
+        "ScheduledDrill", ScheduledDrillInput(runbook=runbook.runbook, keep_for=timedelta(seconds=1)),
+        id=f"{owner.id}/scheduled-drill", task_queue=config.task_queue, result_type=ScheduledDrillResult)
+    print(f"  scheduled drill: {scheduled}")
     await temporal.protect(client, config, ProtectRequest(runbook=runbook, stop=True))
     await eventually_async(lambda: _at_rest(owner), 30, 0.2, "the owner waiting for nothing")
-    return [owner.id, *(f"{owner.id}/{op}" for op, _ in LIFECYCLE), *(f"{owner.id}/{group}" for group in GROUPS)]
+    return [owner.id, *(f"{owner.id}/{op}" for op, _ in LIFECYCLE), *(f"{owner.id}/{group}" for group in GROUPS),
+            f"{owner.id}/points", f"{owner.id}/scheduled-drill"]
 
 
 async def _at_rest(handle: WorkflowHandle) -> bool:
