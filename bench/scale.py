@@ -23,19 +23,18 @@ from temporalio.testing import WorkflowEnvironment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-from bench.critical_path import critical_path
-from bench.histories import history_counts
-from bench.provider import Timings
-from bench.runbooks import generate
-from standby import client as temporal
-from standby import lifecycle
-from standby.config import Settings
-from standby.contracts import attributes
-from standby.contracts.operations import OperationResult
-from standby.contracts.state import OperationRequest
-from standby.converter import DATA_CONVERTER
-from standby.plan import build
+from bench.critical_path import critical_path  # noqa: E402
+from bench.histories import history_counts  # noqa: E402
+from bench.provider import Timings  # noqa: E402
+from bench.runbooks import generate  # noqa: E402
+from standby import client as temporal  # noqa: E402
+from standby import lifecycle  # noqa: E402
+from standby.config import Settings  # noqa: E402
+from standby.contracts import attributes  # noqa: E402
+from standby.contracts.operations import OperationResult  # noqa: E402
+from standby.contracts.state import OperationRequest  # noqa: E402
+from standby.converter import DATA_CONVERTER  # noqa: E402
+from standby.plan import build  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:

@@ -39,7 +39,12 @@ def violations(shape: Any, value: Any, path: str = "") -> list[str]:
         return []
     meta, kind, found = shape.metadata, shape.type_name, []
     if kind == "structure":
-        return [v for k, item in value.items() if k in shape.members for v in violations(shape.members[k], item, f"{path}.{k}")]
+        return [
+            v
+            for k, item in value.items()
+            if k in shape.members
+            for v in violations(shape.members[k], item, f"{path}.{k}")
+        ]
     if kind in ("list", "map") and len(value) > meta.get("max", 10**9):
         found.append(f"{path}: {len(value)} items, at most {meta['max']}")
     if kind == "list":
@@ -103,8 +108,10 @@ class ScriptedDrs(StrictStubber):
             body, status = self.world.answer(self.region, model.name, params), 200
             self._validate_operation_response(model.name, body)
         except Fault as fault:
-            body = {"Error": {"Code": fault.code, "Message": fault.message},
-                    "ResponseMetadata": {"HTTPStatusCode": fault.status}}
+            body = {
+                "Error": {"Code": fault.code, "Message": fault.message},
+                "ResponseMetadata": {"HTTPStatusCode": fault.status},
+            }
             status = fault.status
         self._local.response = (AWSResponse(None, status, {}, None), body)
 
@@ -142,18 +149,49 @@ class DrsWorld:
 
             return getattr(aws_drs_state, snake(operation))(self, region, **params)
 
-    def add_server(self, region: str, server_id: str | None = None, states: list[str] | None = None,
-                   points: int = 3, template: str | None = None, tags: dict[str, str] | None = None,
-                   direction: str = "FAILOVER", hostname: str | None = None, os: str | None = None) -> Item:
+    def add_server(
+        self,
+        region: str,
+        server_id: str | None = None,
+        states: list[str] | None = None,
+        points: int = 3,
+        template: str | None = None,
+        tags: dict[str, str] | None = None,
+        direction: str = "FAILOVER",
+        hostname: str | None = None,
+        os: str | None = None,
+    ) -> Item:
         """A source server; `states` is its replication from now on, one step per DescribeSourceServers."""
         ident = server_id or new_id("s-")
-        server = {"id": ident, "region": region, "arn": f"arn:aws:drs:{region}:{self.account}:source-server/{ident}",
-                  "states": list(states or ["CONTINUOUS"]), "tags": dict(tags or {}), "template": template,
-                  "direction": direction, "reversed": None, "added": now(), "hostname": hostname, "os": os, "config": {
-                      "name": ident, "launchDisposition": "STOPPED", "targetInstanceTypeRightSizingMethod": "BASIC",
-                      "copyPrivateIp": False, "copyTags": True},
-                  "snapshots": [{"snapshotID": new_id("pit-"), "sourceServerID": ident, "timestamp": now(-600 * i),
-                                 "expectedTimestamp": now(-600 * i)} for i in reversed(range(points))]}
+        server = {
+            "id": ident,
+            "region": region,
+            "arn": f"arn:aws:drs:{region}:{self.account}:source-server/{ident}",
+            "states": list(states or ["CONTINUOUS"]),
+            "tags": dict(tags or {}),
+            "template": template,
+            "direction": direction,
+            "reversed": None,
+            "added": now(),
+            "hostname": hostname,
+            "os": os,
+            "config": {
+                "name": ident,
+                "launchDisposition": "STOPPED",
+                "targetInstanceTypeRightSizingMethod": "BASIC",
+                "copyPrivateIp": False,
+                "copyTags": True,
+            },
+            "snapshots": [
+                {
+                    "snapshotID": new_id("pit-"),
+                    "sourceServerID": ident,
+                    "timestamp": now(-600 * i),
+                    "expectedTimestamp": now(-600 * i),
+                }
+                for i in reversed(range(points))
+            ],
+        }
         self.servers[ident] = server
         return server
 

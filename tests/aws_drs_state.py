@@ -22,17 +22,32 @@ def _server(world: DrsWorld, region: str, ident: str) -> Item:
 def _item(server: Item) -> Item:
     state, total = server["states"][0], 8192
     done = total // 2 if state in ("INITIATING", "INITIAL_SYNC") else total
-    item = {"sourceServerID": server["id"], "arn": server["arn"], "tags": server["tags"],
-            "replicationDirection": server["direction"], "lifeCycle": {"addedToServiceDateTime": server["added"]},
-            "dataReplicationInfo": {"dataReplicationState": state, "lagDuration": "PT5S", "replicatedDisks": [
-                {"deviceName": "/dev/xvda", "totalStorageBytes": total, "replicatedStorageBytes": done,
-                 "backloggedStorageBytes": 0}]}}
+    item = {
+        "sourceServerID": server["id"],
+        "arn": server["arn"],
+        "tags": server["tags"],
+        "replicationDirection": server["direction"],
+        "lifeCycle": {"addedToServiceDateTime": server["added"]},
+        "dataReplicationInfo": {
+            "dataReplicationState": state,
+            "lagDuration": "PT5S",
+            "replicatedDisks": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "totalStorageBytes": total,
+                    "replicatedStorageBytes": done,
+                    "backloggedStorageBytes": 0,
+                }
+            ],
+        },
+    }
     if server["reversed"]:
         item["reversedDirectionSourceServerArn"] = server["reversed"]
     if server.get("hostname"):
-        item["sourceProperties"] = {"identificationHints": {"hostname": server["hostname"],
-                                                            "fqdn": f"{server['hostname']}.corp.example.org"},
-                                    "os": {"fullString": server.get("os") or "Ubuntu 22.04"}}
+        item["sourceProperties"] = {
+            "identificationHints": {"hostname": server["hostname"], "fqdn": f"{server['hostname']}.corp.example.org"},
+            "os": {"fullString": server.get("os") or "Ubuntu 22.04"},
+        }
     return item
 
 
@@ -40,8 +55,14 @@ def _advance(server: Item) -> None:
     if len(server["states"]) > 1:
         server["states"].pop(0)
         if server["states"][0] == "CONTINUOUS":
-            server["snapshots"].append({"snapshotID": new_id("pit-"), "sourceServerID": server["id"],
-                                        "timestamp": now(), "expectedTimestamp": now()})
+            server["snapshots"].append(
+                {
+                    "snapshotID": new_id("pit-"),
+                    "sourceServerID": server["id"],
+                    "timestamp": now(),
+                    "expectedTimestamp": now(),
+                }
+            )
 
 
 def describe_source_servers(world: DrsWorld, region: str, filters: Item | None = None, **_: Any) -> Item:
@@ -53,8 +74,9 @@ def describe_source_servers(world: DrsWorld, region: str, filters: Item | None =
     return {"items": items}
 
 
-def describe_recovery_snapshots(world: DrsWorld, region: str, sourceServerID: str, order: str = "ASC",
-                                maxResults: int | None = None, **_: Any) -> Item:
+def describe_recovery_snapshots(
+    world: DrsWorld, region: str, sourceServerID: str, order: str = "ASC", maxResults: int | None = None, **_: Any
+) -> Item:
     snapshots = list(_server(world, region, sourceServerID)["snapshots"])
     snapshots = snapshots[::-1] if order == "DESC" else snapshots
     return {"items": snapshots[:maxResults] if maxResults else snapshots}
@@ -70,27 +92,40 @@ def update_launch_configuration(world: DrsWorld, region: str, sourceServerID: st
     return get_launch_configuration(world, region, sourceServerID)
 
 
-def _job(world: DrsWorld, region: str, initiated: str, participants: list[Item], tags: Item | None,
-         kind: str = "LAUNCH") -> Item:
+def _job(
+    world: DrsWorld, region: str, initiated: str, participants: list[Item], tags: Item | None, kind: str = "LAUNCH"
+) -> Item:
     ident = new_id("drsjob-")
-    job = {"jobID": ident, "arn": f"arn:aws:drs:{region}:{world.account}:job/{ident}", "type": kind,
-           "initiatedBy": initiated, "creationDateTime": now(), "status": "PENDING",
-           "participatingServers": participants, "tags": dict(tags or {})}
+    job = {
+        "jobID": ident,
+        "arn": f"arn:aws:drs:{region}:{world.account}:job/{ident}",
+        "type": kind,
+        "initiatedBy": initiated,
+        "creationDateTime": now(),
+        "status": "PENDING",
+        "participatingServers": participants,
+        "tags": dict(tags or {}),
+    }
     world.jobs[ident] = {"region": region, "job": job, "log": [{"logDateTime": now(), "event": "JOB_START"}]}
     return {"job": job}
 
 
-def start_recovery(world: DrsWorld, region: str, sourceServers: list[Item], isDrill: bool = False,
-                   tags: Item | None = None) -> Item:
+def start_recovery(
+    world: DrsWorld, region: str, sourceServers: list[Item], isDrill: bool = False, tags: Item | None = None
+) -> Item:
     for source in sourceServers:
         _server(world, region, source["sourceServerID"])
     participants = [{"sourceServerID": s["sourceServerID"], "launchStatus": "PENDING"} for s in sourceServers]
     return _job(world, region, "START_DRILL" if isDrill else "START_RECOVERY", participants, tags)
 
 
-def start_failback_launch(world: DrsWorld, region: str, recoveryInstanceIDs: list[str], tags: Item | None = None) -> Item:
-    participants = [{"sourceServerID": world.instances[i]["sourceServerID"], "recoveryInstanceID": i,
-                     "launchStatus": "PENDING"} for i in recoveryInstanceIDs]
+def start_failback_launch(
+    world: DrsWorld, region: str, recoveryInstanceIDs: list[str], tags: Item | None = None
+) -> Item:
+    participants = [
+        {"sourceServerID": world.instances[i]["sourceServerID"], "recoveryInstanceID": i, "launchStatus": "PENDING"}
+        for i in recoveryInstanceIDs
+    ]
     return _job(world, region, "FAILBACK", participants, tags)
 
 
@@ -119,8 +154,16 @@ def _step(world: DrsWorld, entry: Item) -> None:
                 part["launchStatus"] = "TERMINATED"
             elif part["sourceServerID"] in world.fail_launch:
                 part["launchStatus"] = "FAILED"
-                entry["log"].append({"logDateTime": now(), "event": "LAUNCH_FAILED", "eventData": {
-                    "sourceServerID": part["sourceServerID"], "rawError": world.fail_launch[part["sourceServerID"]]}})
+                entry["log"].append(
+                    {
+                        "logDateTime": now(),
+                        "event": "LAUNCH_FAILED",
+                        "eventData": {
+                            "sourceServerID": part["sourceServerID"],
+                            "rawError": world.fail_launch[part["sourceServerID"]],
+                        },
+                    }
+                )
             else:
                 launches.append(part)
         _launch(world, job, launches)
@@ -144,32 +187,52 @@ def _launch(world: DrsWorld, job: Item, parts: list[Item]) -> None:
         region = world.servers[members[0]["sourceServerID"]]["region"]
         ec2 = world.ec2(region)
         data = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["$Default"])[
-            "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+            "LaunchTemplateVersions"
+        ][0]["LaunchTemplateData"]
         nic = (data.get("NetworkInterfaces") or [{}])[0]
-        extra = {k: v for k, v in {"SubnetId": nic.get("SubnetId"), "SecurityGroupIds": nic.get("Groups"),
-                                   "PrivateIpAddress": nic.get("PrivateIpAddress")}.items() if v}
+        extra = {
+            k: v
+            for k, v in {
+                "SubnetId": nic.get("SubnetId"),
+                "SecurityGroupIds": nic.get("Groups"),
+                "PrivateIpAddress": nic.get("PrivateIpAddress"),
+            }.items()
+            if v
+        }
         if "AssociatePublicIpAddress" in nic:  # only an interface spec says whether the instance gets a public IP
             keep = ("SubnetId", "Groups", "PrivateIpAddress", "AssociatePublicIpAddress")
             extra = {"NetworkInterfaces": [{"DeviceIndex": 0, **{k: v for k, v in nic.items() if k in keep}}]}
         # One instance per call when the template pins a private IP; otherwise all of them at once (fast batches).
         groups = [[m] for m in members] if "PrivateIpAddress" in nic else [members]
         for group in groups:
-            made = ec2.run_instances(ImageId=data.get("ImageId", "ami-12c6146b"), MinCount=len(group),
-                                     MaxCount=len(group), InstanceType=data.get("InstanceType", "t3.micro"), **extra)
-            for part, instance in zip(group, made["Instances"]):
+            made = ec2.run_instances(
+                ImageId=data.get("ImageId", "ami-12c6146b"),
+                MinCount=len(group),
+                MaxCount=len(group),
+                InstanceType=data.get("InstanceType", "t3.micro"),
+                **extra,
+            )
+            for part, instance in zip(group, made["Instances"], strict=True):
                 _record(world, world.servers[part["sourceServerID"]], job, part, instance["InstanceId"])
 
 
 def _record(world: DrsWorld, server: Item, job: Item, part: Item, ident: str) -> None:
     part["recoveryInstanceID"], part["launchStatus"] = ident, "LAUNCHED"
     world.instances[ident] = {
-        "recoveryInstanceID": ident, "ec2InstanceID": ident, "ec2InstanceState": "RUNNING", "jobID": job["jobID"],
-        "sourceServerID": server["id"], "arn": f"arn:aws:drs:{server['region']}:{world.account}:recovery-instance/{ident}",
-        "tags": {}, "isDrill": job["initiatedBy"] == "START_DRILL",
+        "recoveryInstanceID": ident,
+        "ec2InstanceID": ident,
+        "ec2InstanceState": "RUNNING",
+        "jobID": job["jobID"],
+        "sourceServerID": server["id"],
+        "arn": f"arn:aws:drs:{server['region']}:{world.account}:recovery-instance/{ident}",
+        "tags": {},
+        "isDrill": job["initiatedBy"] == "START_DRILL",
         "pointInTimeSnapshotDateTime": server["snapshots"][-1]["timestamp"] if server["snapshots"] else now(),
-        "originEnvironment": "AWS", "failback": {"state": "FAILBACK_NOT_STARTED", "agentLastSeenByServiceDateTime": now()},
+        "originEnvironment": "AWS",
+        "failback": {"state": "FAILBACK_NOT_STARTED", "agentLastSeenByServiceDateTime": now()},
         "recoveryInstanceProperties": {"disks": [{"internalDeviceName": d, "bytes": b} for d, b in world.disks]},
-        "_region": server["region"], "_paired": False,
+        "_region": server["region"],
+        "_paired": False,
     }
 
 
@@ -182,9 +245,13 @@ FAILBACK_STEPS = {"FAILBACK_NOT_STARTED": "FAILBACK_IN_PROGRESS", "FAILBACK_IN_P
 
 def describe_recovery_instances(world: DrsWorld, region: str, filters: Item | None = None, **_: Any) -> Item:
     filters = filters or {}
-    found = [i for i in world.instances.values() if i["_region"] == region
-             and (not filters.get("recoveryInstanceIDs") or i["recoveryInstanceID"] in filters["recoveryInstanceIDs"])
-             and (not filters.get("sourceServerIDs") or i["sourceServerID"] in filters["sourceServerIDs"])]
+    found = [
+        i
+        for i in world.instances.values()
+        if i["_region"] == region
+        and (not filters.get("recoveryInstanceIDs") or i["recoveryInstanceID"] in filters["recoveryInstanceIDs"])
+        and (not filters.get("sourceServerIDs") or i["sourceServerID"] in filters["sourceServerIDs"])
+    ]
     if found:
         states = world.ec2(region).describe_instances(InstanceIds=[i["ec2InstanceID"] for i in found])
         for reservation in states["Reservations"]:
@@ -195,15 +262,19 @@ def describe_recovery_instances(world: DrsWorld, region: str, filters: Item | No
         if instance["_paired"]:
             state = instance["failback"]["state"]
             instance["failback"]["state"] = FAILBACK_STEPS.get(state, state)
-            replicating = "CONTINUOUS" if instance["failback"]["state"] == "FAILBACK_READY_FOR_LAUNCH" else "INITIAL_SYNC"
+            replicating = (
+                "CONTINUOUS" if instance["failback"]["state"] == "FAILBACK_READY_FOR_LAUNCH" else "INITIAL_SYNC"
+            )
             instance["dataReplicationInfo"] = {"dataReplicationState": replicating}
     return {"items": items}
 
 
 def terminate_recovery_instances(world: DrsWorld, region: str, recoveryInstanceIDs: list[str]) -> Item:
     world.ec2(region).terminate_instances(InstanceIds=recoveryInstanceIDs)
-    participants = [{"sourceServerID": world.instances.pop(i)["sourceServerID"], "recoveryInstanceID": i,
-                     "launchStatus": "PENDING"} for i in recoveryInstanceIDs]
+    participants = [
+        {"sourceServerID": world.instances.pop(i)["sourceServerID"], "recoveryInstanceID": i, "launchStatus": "PENDING"}
+        for i in recoveryInstanceIDs
+    ]
     return _job(world, region, "TERMINATE_RECOVERY_INSTANCES", participants, None, kind="TERMINATE")
 
 
@@ -216,9 +287,15 @@ def reverse_replication(world: DrsWorld, region: str, recoveryInstanceID: str) -
     if target is None:
         other = world.other(region)
         template = world.ec2(other).create_launch_template(
-            LaunchTemplateName=f"drs-{new_id('lt')}", LaunchTemplateData={"ImageId": "ami-12c6146b"})
-        target = world.add_server(other, states=world.sync, points=0, template=template["LaunchTemplate"]["LaunchTemplateId"],
-                                  direction="FAILBACK" if source["direction"] == "FAILOVER" else "FAILOVER")
+            LaunchTemplateName=f"drs-{new_id('lt')}", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )
+        target = world.add_server(
+            other,
+            states=world.sync,
+            points=0,
+            template=template["LaunchTemplate"]["LaunchTemplateId"],
+            direction="FAILBACK" if source["direction"] == "FAILOVER" else "FAILOVER",
+        )
         source["reversed"], target["reversed"] = target["arn"], source["arn"]
     else:
         target["states"] = list(world.sync)

@@ -57,8 +57,13 @@ def drs_client(region: str) -> Any:
 
 def clients(url: str, region: str, drs: Any) -> AwsClients:
     """One site's clients: moto's EC2, Route 53, SSM and STS, and the given (stubbed) DRS client."""
-    return AwsClients(drs=drs, ec2=moto(url, "ec2", region), route53=moto(url, "route53", region),
-                      ssm=moto(url, "ssm", region), sts=moto(url, "sts", region))
+    return AwsClients(
+        drs=drs,
+        ec2=moto(url, "ec2", region),
+        route53=moto(url, "route53", region),
+        ssm=moto(url, "ssm", region),
+        sts=moto(url, "sts", region),
+    )
 
 
 def site(name: str, region: str, runbook: str = "aws-shop", **extra: Any) -> SiteRef:
@@ -83,8 +88,9 @@ class Backends:
 
     def provider(self, ref: SiteRef, poll: float = 0.01) -> AwsSiteProvider:
         """The provider of a site over these backends; its peers are the other region's clients."""
-        return AwsSiteProvider(ref, self.clients[ref.config.region], peers=lambda other: self.clients[other.config.region],
-                               poll=poll)
+        return AwsSiteProvider(
+            ref, self.clients[ref.config.region], peers=lambda other: self.clients[other.config.region], poll=poll
+        )
 
     def problems(self) -> list[str]:
         """Requests or answers that broke the DRS model's constraints (must stay empty)."""
@@ -93,7 +99,8 @@ class Backends:
     def template(self, region: str, name: str) -> str:
         """A launch template as DRS creates one per source server."""
         made = self.clients[region].ec2.create_launch_template(
-            LaunchTemplateName=name, LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"})
+            LaunchTemplateName=name, LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"}
+        )
         return made["LaunchTemplate"]["LaunchTemplateId"]
 
 

@@ -90,8 +90,13 @@ SHOP = Path(__file__).resolve().parent.parent / "runbooks" / "shop.yaml"
 def shop_file(tmp_path: Path) -> Path:
     """A copy of the sample shop runbook on free ports: primary, dr, drill targets and public endpoints."""
     primary, dr, public = free_block(3), free_block(3), free_block(3)
-    ports = {"port_base: 18100": f"port_base: {primary}", "port_base: 18200": f"port_base: {dr}, test_port_base: {free_block(3)}",
-             "port: 18001": f"port: {public + 1}", "port: 18002": f"port: {public + 2}", "port: 18000": f"port: {public}"}
+    ports = {
+        "port_base: 18100": f"port_base: {primary}",
+        "port_base: 18200": f"port_base: {dr}, test_port_base: {free_block(3)}",
+        "port: 18001": f"port: {public + 1}",
+        "port: 18002": f"port: {public + 2}",
+        "port: 18000": f"port: {public}",
+    }
     path = tmp_path / "shop.yaml"
     path.write_text(shop_text(ports))
     return path

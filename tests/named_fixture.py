@@ -103,7 +103,7 @@ class Named:
         (home / "named.conf").write_text(OPTIONS.format(home=home, port=port) + config)
         for zone, text in files.items():
             (home / f"{zone}.db").write_text(text)
-        log = open(home / "named.log", "w")
+        log = open(home / "named.log", "w")  # noqa: SIM115  # named keeps writing to it after this function returns
         # -g: foreground, logging to stderr; -n 1: one worker thread on a shared 2-core machine.
         process = subprocess.Popen([binary, "-g", "-n", "1", "-c", str(home / "named.conf")],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=home)

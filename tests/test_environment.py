@@ -26,8 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from standby.loader import load
     from standby.runbook import CommandHook, FromEnv
 
-CREDENTIALS = {"AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0123",
-               "VSPHERE_PASSWORD": "vcenter-secret-pw", "STANDBY_INSTALLATION_TOKEN": "install-token-value"}
+CREDENTIALS = {
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789",
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0123",
+    "VSPHERE_PASSWORD": "vcenter-secret-pw",
+    "STANDBY_INSTALLATION_TOKEN": "install-token-value",
+}
 HOOK_TOKEN = "shop-token-from-the-worker"
 
 
@@ -46,7 +50,11 @@ def environ_of(pid: int) -> dict[str, str]:
 def test_a_child_environment_is_the_harmless_variables_and_the_given_ones():
     worker = {"PATH": "/usr/bin", "HOME": "/home/w", "AWS_SECRET_ACCESS_KEY": "x", "PYTHONPATH": "/src", "TZ": "UTC"}
     assert child_environment({"MODE": "fast", "TZ": "Europe/Paris"}, worker) == {
-        "PATH": "/usr/bin", "HOME": "/home/w", "TZ": "Europe/Paris", "MODE": "fast"}
+        "PATH": "/usr/bin",
+        "HOME": "/home/w",
+        "TZ": "Europe/Paris",
+        "MODE": "fast",
+    }
     assert set(PASSED_THROUGH) == {"PATH", "LANG", "LC_ALL", "HOME", "TZ", "TMPDIR"}
 
 
@@ -75,13 +83,16 @@ async def test_a_command_does_not_see_the_workers_credentials(worker_credentials
 
 
 async def test_local_apps_and_endpoint_proxies_do_not_see_the_workers_credentials(
-        worker_credentials, shop_file: Path, state_dir: Path):
+    worker_credentials, shop_file: Path, state_dir: Path
+):
     runbook = load(shop_file)
     primary = LocalSiteProvider(site_ref(runbook, "primary"), state_dir)
-    [target] = await primary.start_app(AppInput(site=site_ref(runbook, "primary"), app=app_ref(runbook, "db"),
-                                                endpoints=public_ports(runbook)))
-    await primary.move_identity(IdentityInput(site=site_ref(runbook, "primary"), targets=[target], runbook="shop",
-                                              app=app_ref(runbook, "db")))
+    [target] = await primary.start_app(
+        AppInput(site=site_ref(runbook, "primary"), app=app_ref(runbook, "db"), endpoints=public_ports(runbook))
+    )
+    await primary.move_identity(
+        IdentityInput(site=site_ref(runbook, "primary"), targets=[target], runbook="shop", app=app_ref(runbook, "db"))
+    )
     layout = Layout(state_dir, "shop")
     app_pid = running_pid(layout.pid("primary", "db1"))
     proxy_pid = running_pid(layout.route("primary", "db").with_suffix(".pid"))
@@ -99,9 +110,13 @@ class StepWorkflow:
 
     @workflow.run
     async def run(self, step: StepCommand) -> CommandResult:
-        return await workflow.execute_activity("run_step", step, result_type=CommandResult,
-                                               start_to_close_timeout=timedelta(seconds=30),
-                                               retry_policy=RetryPolicy(maximum_attempts=1))
+        return await workflow.execute_activity(
+            "run_step",
+            step,
+            result_type=CommandResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
 
 
 async def run_step_on_the_server(client: Client, task_queue: str, step: StepCommand) -> tuple[str, bytes]:
@@ -117,11 +132,16 @@ async def run_step_on_the_server(client: Client, task_queue: str, step: StepComm
 
 
 async def test_a_hook_gets_from_env_values_and_neither_they_nor_credentials_reach_the_history(
-        client, task_queue, worker_credentials, tmp_path: Path):
+    client, task_queue, worker_credentials, tmp_path: Path
+):
     leak = tmp_path / "leak.txt"
     leak.write_text(f"found {CREDENTIALS['AWS_SECRET_ACCESS_KEY']} in a file\n")
-    step = StepCommand(argv=["sh", "-c", f"env; cat {leak}"], label="post_launch:db",
-                       env={"TOKEN": FromEnv(from_env="SHOP_TOKEN"), "MODE": "{{ app }}-fast"}, context={"app": "db"})
+    step = StepCommand(
+        argv=["sh", "-c", f"env; cat {leak}"],
+        label="post_launch:db",
+        env={"TOKEN": FromEnv(from_env="SHOP_TOKEN"), "MODE": "{{ app }}-fast"},
+        context={"app": "db"},
+    )
     workflow_id, history = await run_step_on_the_server(client, task_queue, step)
     result = await client.get_workflow_handle(workflow_id).result(rpc_timeout=timedelta(seconds=10))
     lines = CommandResult(**result).stdout.splitlines() if isinstance(result, dict) else result.stdout.splitlines()
@@ -142,7 +162,9 @@ async def test_a_from_env_variable_the_worker_lacks_fails_once_naming_it(client,
 
 
 def test_a_hook_env_value_is_a_literal_or_from_env_and_a_bad_variable_name_is_refused():
-    hook = CommandHook.model_validate({"at": "before", "run": ["true"], "env": {"A": "x", "B": {"from_env": "SHOP_TOKEN"}}})
+    hook = CommandHook.model_validate(
+        {"at": "before", "run": ["true"], "env": {"A": "x", "B": {"from_env": "SHOP_TOKEN"}}}
+    )
     assert hook.env == {"A": "x", "B": FromEnv(from_env="SHOP_TOKEN")}
     with pytest.raises(ValueError, match="'not a name' is not a variable name"):
         CommandHook.model_validate({"at": "before", "run": ["true"], "env": {"B": {"from_env": "not a name"}}})

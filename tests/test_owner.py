@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from standby import client as temporal
 from standby.cli import main
@@ -52,8 +52,7 @@ async def shop(client, task_queue, worker, shop_file, state_dir):
 
 def cli(task_queue: str, temporal_env, *args: str):
     """`standby ARGS` in-process, against the test's server and task queue."""
-    env = {"TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-           "STANDBY_TASK_QUEUE": task_queue}
+    env = {"TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host, "STANDBY_TASK_QUEUE": task_queue}
     return CliRunner().invoke(main, list(args), env=env)
 
 
@@ -63,7 +62,8 @@ def phases(status: OwnerStatus) -> dict[str, tuple[str, str | None, str]]:
 
 
 async def test_failback_and_return_right_after_protect_are_refused_and_change_nothing(
-        client, task_queue, temporal_env, shop: Runbook) -> None:
+    client, task_queue, temporal_env, shop: Runbook
+) -> None:
     before = phases(await owner_status(client, shop))
     for operation, fits in (("failback", "failover"), ("return", "failover")):
         with pytest.raises(temporal.Refused) as refused:
@@ -76,20 +76,21 @@ async def test_failback_and_return_right_after_protect_are_refused_and_change_no
 
 
 async def test_the_cli_refusal_exits_1_with_the_state_and_starts_nothing(
-        client, task_queue, temporal_env, shop: Runbook, shop_file: Path) -> None:
+    client, task_queue, temporal_env, shop: Runbook, shop_file: Path
+) -> None:
     variant = shop_file.with_name(f"{shop.runbook}.yaml")
     result = await asyncio.to_thread(cli, task_queue, temporal_env, "failback", str(variant), "--yes")
     assert result.exit_code == 1, result.output
     assert "db is protected primary -> dr, not failed over; did you mean `standby failover`?" in result.output
-    assert [w async for w in client.list_workflows(
-        f"Runbook = '{shop.runbook}' AND Operation = 'failback'")] == []
+    assert [w async for w in client.list_workflows(f"Runbook = '{shop.runbook}' AND Operation = 'failback'")] == []
 
 
 async def test_failover_only_db_moves_db_alone_then_the_rest_follows(client, task_queue, shop: Runbook) -> None:
     web = shop.apps["web"].endpoint.port  # type: ignore[union-attr]
     items = [(await place_order(web, f"before-{n}"))["item"] for n in range(3)]
-    result: OperationResult = await finished(await request(client, shop, task_queue, "failover", only=["db"],
-                                                           yes=True, force=True), timeout=90)
+    result: OperationResult = await finished(
+        await request(client, shop, task_queue, "failover", only=["db"], yes=True, force=True), timeout=90
+    )
     assert (result.state, [a.app for a in result.apps]) == ("failed_over", ["db"])
     status = await owner_status(client, shop)
     assert phases(status)["db"] == ("failed_over", "dr", "primary -> dr (paused)")
@@ -107,27 +108,43 @@ async def test_failover_only_db_moves_db_alone_then_the_rest_follows(client, tas
     rest = await finished(await request(client, shop, task_queue, "failover", yes=True, force=True), timeout=90)
     assert rest.state == "failed_over" and sorted(a.app for a in rest.apps) == ["api", "web"]
     assert {app: p[:2] for app, p in phases(await owner_status(client, shop)).items()} == {
-        "db": ("failed_over", "dr"), "api": ("failed_over", "dr"), "web": ("failed_over", "dr")}
+        "db": ("failed_over", "dr"),
+        "api": ("failed_over", "dr"),
+        "web": ("failed_over", "dr"),
+    }
     await serves_all(web, items)
 
 
-async def _race(client: Client, task_queue: str, temporal_env, shop: Runbook, first: str, second: str,
-                variant: Path) -> list[tuple[str, int, str]]:
+async def _race(
+    client: Client, task_queue: str, temporal_env, shop: Runbook, first: str, second: str, variant: Path
+) -> list[tuple[str, int, str]]:
     """Both operations asked for at the same instant from two processes; (operation, exit code, output) each."""
     barrier = variant.with_suffix(f".{first}-{second}.go")
     barrier.unlink(missing_ok=True)
-    env = {**os.environ, "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-           "STANDBY_TASK_QUEUE": task_queue}
-    code = ("import os, sys, time\n"
-            "from standby.cli import main\n"
-            "open(sys.argv[1] + '.' + sys.argv[2], 'w').close()\n"
-            "while not os.path.exists(sys.argv[1]): time.sleep(0.0005)\n"
-            "sys.argv = ['standby', *sys.argv[2:]]\n"
-            "main()\n")
-    processes = {op: subprocess.Popen([sys.executable, "-c", code, str(barrier), op, str(variant), "--force",
-                                       "--detach"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True)
-                 for op in (first, second)}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "STANDBY_TASK_QUEUE": task_queue,
+    }
+    code = (
+        "import os, sys, time\n"
+        "from standby.cli import main\n"
+        "open(sys.argv[1] + '.' + sys.argv[2], 'w').close()\n"
+        "while not os.path.exists(sys.argv[1]): time.sleep(0.0005)\n"
+        "sys.argv = ['standby', *sys.argv[2:]]\n"
+        "main()\n"
+    )
+    processes = {
+        op: subprocess.Popen(
+            [sys.executable, "-c", code, str(barrier), op, str(variant), "--force", "--detach"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for op in (first, second)
+    }
     ready = [Path(f"{barrier}.{op}") for op in (first, second)]
     await eventually_async(lambda: all(r.exists() for r in ready), 30, 0.01, "both CLIs imported and waiting")
     barrier.touch()  # both processes leave the barrier at the same instant
@@ -138,10 +155,12 @@ async def _race(client: Client, task_queue: str, temporal_env, shop: Runbook, fi
     return outcome
 
 
-@pytest.mark.parametrize(("first", "second"), [("failover", "switchover"), ("drill", "failover"),
-                                               ("drill", "switchover")])
+@pytest.mark.parametrize(
+    ("first", "second"), [("failover", "switchover"), ("drill", "failover"), ("drill", "switchover")]
+)
 async def test_two_operations_at_the_same_instant_one_runs_the_other_is_refused(
-        client, task_queue, temporal_env, shop: Runbook, shop_file: Path, first: str, second: str) -> None:
+    client, task_queue, temporal_env, shop: Runbook, shop_file: Path, first: str, second: str
+) -> None:
     variant = shop_file.with_name(f"{shop.runbook}.yaml")
     for attempt in range(int(os.environ.get("STANDBY_RACE_ATTEMPTS", "10"))):
         outcome = await _race(client, task_queue, temporal_env, shop, first, second, variant)
@@ -149,7 +168,9 @@ async def test_two_operations_at_the_same_instant_one_runs_the_other_is_refused(
         refused = [(op, out) for op, code, out in outcome if code != 0]
         assert len(started) == 1 and len(refused) == 1, f"attempt {attempt}: {outcome}"
         runner, loser = started[0][0], refused[0]
-        assert f"{loser[0]} of {shop.runbook} refused: {runner} (standby/{shop.runbook}/{runner}) is running" in loser[1]
+        assert (
+            f"{loser[0]} of {shop.runbook} refused: {runner} (standby/{shop.runbook}/{runner}) is running" in loser[1]
+        )
         handle = client.get_workflow_handle(temporal.workflow_id(shop.runbook, runner))
         # The admitted operation waits at its approval gate: abort it, and the runbook is free again.
         await handle.cancel()
@@ -164,15 +185,20 @@ async def test_two_operations_at_the_same_instant_one_runs_the_other_is_refused(
 
 
 async def test_failback_after_return_and_return_while_failed_over_are_refused(
-        client, task_queue, shop: Runbook, state_dir: Path) -> None:
+    client, task_queue, shop: Runbook, state_dir: Path
+) -> None:
     await finished(await request(client, shop, task_queue, "failover", yes=True, force=True), timeout=90)
-    with pytest.raises(temporal.Refused, match="db is failed over to dr, not failed back; did you mean "
-                                               "`standby failback`"):
+    with pytest.raises(
+        temporal.Refused, match="db is failed over to dr, not failed back; did you mean `standby failback`"
+    ):
         await request(client, shop, task_queue, "return", yes=True)
     await finished(await request(client, shop, task_queue, "failback", yes=True), timeout=120)
     await finished(await request(client, shop, task_queue, "return", yes=True), timeout=120)
-    data = [p for p in (state_dir / "runbooks" / shop.runbook / "sites" / "primary").rglob("*") if p.is_file()
-            and "points" not in p.parts]
+    data = [
+        p
+        for p in (state_dir / "runbooks" / shop.runbook / "sites" / "primary").rglob("*")
+        if p.is_file() and "points" not in p.parts
+    ]
     digest = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in data}
     with pytest.raises(temporal.Refused, match="db is protected primary -> dr, not failed over"):
         await request(client, shop, task_queue, "failback", yes=True)
@@ -180,14 +206,15 @@ async def test_failback_after_return_and_return_while_failed_over_are_refused(
 
 
 async def test_an_abort_at_each_step_of_a_failover_leaves_a_true_state_and_a_rerun_finishes(
-        client, task_queue, shop: Runbook) -> None:
+    client, task_queue, shop: Runbook
+) -> None:
     web = shop.apps["web"].endpoint.port  # type: ignore[union-attr]
     items = [(await place_order(web, "before-aborts"))["item"]]
     labels = [step.label() for step in build(shop, "failover", active="primary").steps]
     for label in labels[3:]:  # from the first step after the approval gate (--yes) on
         handle = await request(client, shop, task_queue, "failover", yes=True, force=True)
 
-        async def reached(label: str = label) -> bool:
+        async def reached(label: str = label, handle: WorkflowHandle = handle) -> bool:
             described = await handle.describe()
             memo = await described.memo_value("step", default=None) if described else None
             return memo == label
@@ -209,8 +236,7 @@ async def test_an_abort_at_each_step_of_a_failover_leaves_a_true_state_and_a_rer
             break
     if any(s.phase != "failed_over" for s in (await owner_status(client, shop)).truth.apps.values()):
         # Re-running the failover, as status says, finishes it for the apps it has not moved yet.
-        result = await finished(await request(client, shop, task_queue, "failover", yes=True, force=True),
-                                timeout=120)
+        result = await finished(await request(client, shop, task_queue, "failover", yes=True, force=True), timeout=120)
         assert result.state == "failed_over"
     assert {s.phase for s in (await owner_status(client, shop)).truth.apps.values()} == {"failed_over"}
     await serves_all(web, items)

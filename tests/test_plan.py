@@ -79,7 +79,9 @@ def test_app_step_carries_machines_health_and_endpoint(diamond: Runbook) -> None
     assert steps["api"].depends_on == ["cache", "db"]
     assert steps["api"].health == ["http GET /health -> 200", "tcp :8080"]
     assert (steps["db"].endpoint, steps["web"].endpoint, steps["cache"].endpoint) == (
-        "db.example.org", "www.example.org", None,
+        "db.example.org",
+        "www.example.org",
+        None,
     )
     assert {step.group for step in steps.values()} == {"infra", "core"}
 
@@ -106,7 +108,8 @@ def test_return_has_no_waves(shop: Runbook) -> None:
     assert plan.stages() == []
     assert plan.app_steps() == []
     assert [step.label() for step in plan.steps] == [
-        "replicate primary -> dr", "wait for continuous data protection primary -> dr",
+        "replicate primary -> dr",
+        "wait for continuous data protection primary -> dr",
         "record state: protected at primary, replication running",
         "remove the recovery targets of the earlier failover on dr",
     ]
@@ -172,7 +175,8 @@ def test_a_hook_step_carries_its_hook_and_says_what_it_does(shop: Runbook) -> No
     assert prompt.hook == shop.hooks[2]
     assert prompt.label() == 'prompt (before): "Storage team: confirm the array is unlocked"'
     assert plan.stages()[1].before[0].label() == (
-        "command (before_group:services): {{ python }} -c print('warming cache for', '{{ group }}')")
+        "command (before_group:services): {{ python }} -c print('warming cache for', '{{ group }}')"
+    )
     assert top_hooks(build(shop, "switchover")) == []
 
 
@@ -199,7 +203,9 @@ def test_failback_goes_from_target_to_source(shop: Runbook) -> None:
     plan = build(shop, "failback")
     assert (plan.from_site, plan.to_site, plan.outcome) == ("dr", "primary", "failed_back")
     assert [step.label() for step in plan.steps[:3]] == [
-        "replicate dr -> primary", "wait for continuous data protection dr -> primary", "approval by an operator",
+        "replicate dr -> primary",
+        "wait for continuous data protection dr -> primary",
+        "approval by an operator",
     ]
     assert plan.steps[-1].label() == "record state: failed_back at primary, replication paused"
     assert [step.app for step in plan.app_steps()] == ["db", "api", "web"]
@@ -207,7 +213,8 @@ def test_failback_goes_from_target_to_source(shop: Runbook) -> None:
 
 def test_active_site_sets_the_direction_of_failover_and_switchover(shop: Runbook) -> None:
     assert (build(shop, "failover", active="dr").from_site, build(shop, "failover", active="dr").to_site) == (
-        "dr", "primary",
+        "dr",
+        "primary",
     )
     switch = build(shop, "switchover", active="dr")
     assert (switch.from_site, switch.to_site) == ("dr", "primary")
@@ -218,7 +225,8 @@ def test_drill_and_failover_shapes(shop: Runbook) -> None:
     assert (drill.mode, drill.move_identity) == ("test", False)
     assert failover.move_identity is True
     assert [step.label() for step in failover.steps[:2]] == [
-        "precondition: replication primary -> dr is continuous or stalled", "precondition: a passing drill within 7d",
+        "precondition: replication primary -> dr is continuous or stalled",
+        "precondition: a passing drill within 7d",
     ]
     assert [step.label() for step in drill.on_failure] == ["record the drill as failed"]
     assert [step.label() for step in drill.always] == ["clean up drill targets on dr"]
@@ -244,8 +252,10 @@ def test_cli_plan_failover_text() -> None:
     assert lines[3] == "  3. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
     stop = lines.index("  5. stop web on primary (group services)")
     assert lines[stop + 1 : stop + 5] == [
-        "  6. stop api on primary (group services)", "  7. stop db on primary (group data)",
-        "  8. drain replication primary -> dr (if the source answered)", "  9. pause replication primary -> dr",
+        "  6. stop api on primary (group services)",
+        "  7. stop db on primary (group data)",
+        "  8. drain replication primary -> dr (if the source answered)",
+        "  9. pause replication primary -> dr",
     ]
     assert "       wave 2 (in parallel): web" in lines
     assert lines[-1] == " 12. record state: failed_over at dr, replication paused"
@@ -262,7 +272,9 @@ def test_cli_plan_json_keeps_text_verbatim(tmp_path: Path) -> None:
     runbook = tmp_path / "shop.yaml"
     runbook.write_text(SHOP.read_text().replace("confirm the array is unlocked", "confirm :lock: is off"))
     result = run("plan", str(runbook), "--json")
-    assert top_hooks(Plan.model_validate_json(result.stdout))[0].hook.describe() == "Storage team: confirm :lock: is off"
+    assert (
+        top_hooks(Plan.model_validate_json(result.stdout))[0].hook.describe() == "Storage team: confirm :lock: is off"
+    )
 
 
 def test_cli_plan_unknown_only_app_exits_1() -> None:

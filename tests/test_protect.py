@@ -65,7 +65,7 @@ async def test_protect_brings_the_shop_up_replicates_it_and_stops(client: Client
     try:
         # bring-up: every tier answers through its public endpoint, at primary
         for app in ("db", "api", "web"):
-            health = await eventually_async(lambda: asyncio.to_thread(get_json, ports[app], "/health", 1), 20,
+            health = await eventually_async(lambda app=app: asyncio.to_thread(get_json, ports[app], "/health", 1), 20,
                                             what=f"{app} healthy through its public endpoint")
             assert health["status"] == "ok"
         for machine in MACHINES:

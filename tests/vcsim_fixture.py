@@ -52,8 +52,13 @@ def vcsim_binary() -> Path:
         with tempfile.TemporaryDirectory() as gopath:
             env = {**os.environ, "GO111MODULE": "off", "GOPATH": f"/usr/share/gocode:{gopath}"}
             partial = cache / f"vcsim.{os.getpid()}"
-            built = subprocess.run([go, "build", "-o", str(partial), str(SOURCE)], cwd=SOURCE.parent, env=env,
-                                   capture_output=True, text=True)
+            built = subprocess.run(
+                [go, "build", "-o", str(partial), str(SOURCE)],
+                cwd=SOURCE.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             if built.returncode != 0:
                 pytest.fail(f"building vcsim failed:\n{built.stderr}")
             os.replace(partial, binary)
@@ -65,8 +70,14 @@ class Vcsim:
 
     def __init__(self, *args: str, scratch: Path):
         env = {**os.environ, "TMPDIR": str(scratch)}
-        self.process = subprocess.Popen([str(vcsim_binary()), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=open(scratch / "vcsim.log", "w"), env=env, text=True)
+        self.process = subprocess.Popen(
+            [str(vcsim_binary()), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(scratch / "vcsim.log", "w"),  # noqa: SIM115  # the simulator writes to it while it runs
+            env=env,
+            text=True,
+        )
         line = self.process.stdout.readline()
         if not line:
             self.process.kill()
@@ -95,8 +106,9 @@ class Vcsim:
         """The administrator's view of the simulated vCenter."""
         if self._admin is None:
             context = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
-            self._admin = SmartConnect(protocol=self.protocol, host=self.host, port=self.port, user=USER,
-                                       pwd=PASSWORD, sslContext=context)
+            self._admin = SmartConnect(
+                protocol=self.protocol, host=self.host, port=self.port, user=USER, pwd=PASSWORD, sslContext=context
+            )
         return self._admin.content
 
     def datacenter(self) -> str:
@@ -108,8 +120,15 @@ class Vcsim:
 
     def site(self, datacenter: str, **extra: object) -> dict:
         """A runbook site on this simulator."""
-        return {"provider": "vsphere", "host": self.host, "port": self.port, "protocol": self.protocol,
-                "datacenter": datacenter, "cluster": f"{datacenter}_C0", **extra}
+        return {
+            "provider": "vsphere",
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "datacenter": datacenter,
+            "cluster": f"{datacenter}_C0",
+            **extra,
+        }
 
     def find(self, datacenter: str, kind: type, name: str):
         """An inventory object of the datacenter by type and name (None when there is none)."""
@@ -121,24 +140,47 @@ class Vcsim:
             view.Destroy()
 
     def _dc(self, datacenter: str) -> vim.Datacenter:
-        return next(d for d in self.admin.rootFolder.childEntity if isinstance(d, vim.Datacenter) and d.name == datacenter)
+        return next(
+            d for d in self.admin.rootFolder.childEntity if isinstance(d, vim.Datacenter) and d.name == datacenter
+        )
 
     def add_portgroup(self, datacenter: str, name: str) -> None:
         """A distributed port group on the datacenter's switch."""
         switch = self.find(datacenter, vim.DistributedVirtualSwitch, "DVS0")
-        wait(switch.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding")]))
+        wait(
+            switch.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding")])
+        )
 
-    def create_vm(self, datacenter: str, name: str, network: str, power_on: bool = False, memory_mb: int = 1024,
-                  host: str | None = None, guest_id: str = "otherLinux64Guest") -> vim.VirtualMachine:
+    def create_vm(
+        self,
+        datacenter: str,
+        name: str,
+        network: str,
+        power_on: bool = False,
+        memory_mb: int = 1024,
+        host: str | None = None,
+        guest_id: str = "otherLinux64Guest",
+    ) -> vim.VirtualMachine:
         """A VM with one NIC on `network`, in the datacenter's cluster."""
         dc = self._dc(datacenter)
         cluster = self.find(datacenter, vim.ClusterComputeResource, f"{datacenter}_C0")
         portgroup = self.find(datacenter, vim.dvs.DistributedVirtualPortgroup, network)
-        nic = vim.vm.device.VirtualVmxnet3(key=-1, backing=vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
-            port=vim.dvs.PortConnection(portgroupKey=portgroup.key, switchUuid=portgroup.config.distributedVirtualSwitch.uuid)))
-        spec = vim.vm.ConfigSpec(name=name, guestId=guest_id, memoryMB=memory_mb, numCPUs=1,
-                                 files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"),
-                                 deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=nic)])
+        nic = vim.vm.device.VirtualVmxnet3(
+            key=-1,
+            backing=vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
+                port=vim.dvs.PortConnection(
+                    portgroupKey=portgroup.key, switchUuid=portgroup.config.distributedVirtualSwitch.uuid
+                )
+            ),
+        )
+        spec = vim.vm.ConfigSpec(
+            name=name,
+            guestId=guest_id,
+            memoryMB=memory_mb,
+            numCPUs=1,
+            files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"),
+            deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=nic)],
+        )
         target = self.find(datacenter, vim.HostSystem, host) if host else None
         vm = wait(dc.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool, host=target))
         if power_on:
@@ -171,7 +213,8 @@ def all_snapshots(vm: vim.VirtualMachine) -> list[str]:
     content = vm._stub and vim.ServiceInstance("ServiceInstance", vm._stub).content
     spec = vmodl.query.PropertyCollector.FilterSpec(
         objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=vm)],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=["snapshot"])])
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=["snapshot"])],
+    )
     found = content.propertyCollector.RetrieveContents([spec])
     info = found[0].propSet[0].val if found and found[0].propSet else None
     names, pending = [], list(info.rootSnapshotList) if info else []
@@ -190,8 +233,9 @@ def standby_snapshots(vm: vim.VirtualMachine) -> list[str]:
 @pytest.fixture(scope="session")
 def vcsim(tmp_path_factory) -> Vcsim:
     """One simulated vCenter (HTTP, user standby-svc) for the whole session."""
-    server = Vcsim("-dc", str(DATACENTERS), "-username", USER, "-password", PASSWORD,
-                   scratch=tmp_path_factory.mktemp("vcsim"))
+    server = Vcsim(
+        "-dc", str(DATACENTERS), "-username", USER, "-password", PASSWORD, scratch=tmp_path_factory.mktemp("vcsim")
+    )
     yield server
     server.stop()
 
@@ -206,7 +250,8 @@ def vsphere_env(monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def vcsim_tls(tmp_path_factory) -> Vcsim:
     """A second simulated vCenter, over HTTPS with a self-signed certificate (its PEM in `cafile`)."""
-    server = Vcsim("-tls", "-dc", "1", "-username", USER, "-password", PASSWORD,
-                   scratch=tmp_path_factory.mktemp("vcsim-tls"))
+    server = Vcsim(
+        "-tls", "-dc", "1", "-username", USER, "-password", PASSWORD, scratch=tmp_path_factory.mktemp("vcsim-tls")
+    )
     yield server
     server.stop()
