@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -165,8 +165,8 @@ class RunbookWorkflow:
                     workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth))
             if not self._truth.protecting:
                 continue
-            if self._bring_up:
-                await self._start_apps()
+            if self._bring_up and not await self._brought_up():
+                continue
             await self._round()
 
     async def _import_legacy_state(self) -> None:
@@ -182,6 +182,18 @@ class RunbookWorkflow:
     def _time_to_renew(self) -> bool:
         return self._truth.operation is None and not self._watching and (
             self._rounds >= ROUNDS_PER_RUN or workflow.info().is_continue_as_new_suggested())
+
+    async def _brought_up(self) -> bool:
+        """Bring the unprotected apps up; when that fails, protection stops and says why, the owner goes on."""
+        try:
+            await self._start_apps()
+            return True
+        except ActivityError as error:
+            reason = f"protection stopped: bringing the apps up failed: {_cause(error)}"
+            self._bring_up = []
+            self._truth = self._truth.model_copy(update={
+                "protecting": False, "history": [*self._truth.history[-19:], reason]})
+            return False
 
     async def _start_apps(self) -> None:
         """Start each unprotected app at its source in group order and point its identity there."""
