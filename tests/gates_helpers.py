@@ -69,7 +69,8 @@ async def waiting(handle: WorkflowHandle, what: str, ready) -> Progress:
         current = await handle.query("progress", result_type=Progress)
         return current if ready(current) else None
 
-    return await eventually_async(check, 60, 0.1, f"{handle.id} {what}")
+    # Generous: on a loaded machine a launch may take its retry (10 s later) before the step comes.
+    return await eventually_async(check, 120, 0.1, f"{handle.id} {what}")
 
 
 async def update_failures(handle: WorkflowHandle) -> list[str]:

@@ -6,32 +6,41 @@ and checks; everything anyone tried is on the record, refusals included.
 """
 
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.worker import Worker
 
-from standby import client as temporal
-from standby import report, views
-from standby.contracts.gates import OperatorAction
-from standby.contracts.operations import Approval, OperationResult
-from standby.contracts.state import OperationRequest
-from standby.proof import PRIVATE_KEY_ENV, generate_keys
-from tests.gates_helpers import (
-    act,
-    cli,
-    directory_shop,
-    memo_gates,
-    operator,
-    password_file,
-    request,
-    update_failures,
-    update_inputs,
-    waiting,
-)
-from tests.ops_helpers import finished, owner_status, settings_for, start_protect, stop_workflows
-from tests.slapd_fixture import Slapd
+# Everything passes through: the sandbox imports this module again for the test-only workflow below.
+with workflow.unsafe.imports_passed_through():
+    from standby import client as temporal
+    from standby import report, views
+    from standby.access import Binding
+    from standby.contracts.gates import GateRecord, OperatorAction
+    from standby.contracts.operations import Approval, OperationResult
+    from standby.contracts.state import OperationRequest
+    from standby.proof import PRIVATE_KEY_ENV, generate_keys
+    from standby.runbook import AccessRule, Gate
+    from tests.gates_helpers import (
+        act,
+        cli,
+        directory_shop,
+        memo_gates,
+        operator,
+        password_file,
+        request,
+        update_failures,
+        update_inputs,
+        waiting,
+    )
+    from tests.ops_helpers import finished, owner_status, settings_for, start_protect, stop_workflows
+    from tests.slapd_fixture import Slapd
+    from workflows import gates
 
 HOST = socket.gethostname()
 OPERATORS = "dr-operators"
@@ -229,5 +238,46 @@ async def test_force_yes_and_abort_are_refused_to_those_not_allowed_and_recorded
     checks = [s.detail for s in progress.steps if s.name.startswith("precondition")]
     assert checks and set(checks) == {f"skipped: --force by alice (verified by the directory, from {HOST})"}
     history = (await owner_status(client, runbook)).truth.history
+    assert any(entry.endswith(f": cancelled, aborted by alice (verified by the directory, from {HOST})")
+               and " drill requested by alice" in entry for entry in history)
     assert any(f"failover: force refused to bob from {HOST}" in entry for entry in history)
     assert any("failover: skip_approval refused to alice" in entry for entry in history)
+
+
+class NameAtGate(BaseModel):
+    """A name at a gate of a runbook without a directory."""
+
+    access: AccessRule
+    gate: Gate
+    by: str
+    requester: str = ""
+
+
+@workflow.defn
+class NameGateWorkflow:
+    """Test-only: one attempt at a gate of a runbook that names no directory, its record returned."""
+
+    @workflow.run
+    async def run(self, attempt: NameAtGate) -> GateRecord:
+        binding = Binding(workflow_id=workflow.info().workflow_id, gate=attempt.gate)
+        return await gates.Gatekeeper().check(gates.Rules("failover", attempt.access, None), binding, attempt.by, "",
+                                              attempt.requester)
+
+
+async def test_without_a_directory_names_pass_unverified_and_four_eyes_still_holds(client, task_queue):
+    """No directory: a name passes as given, recorded as not verified; four_eyes still refuses a skipped approval
+    and the requester's own name (in any case) at the approval."""
+    four_eyes = AccessRule(four_eyes=True)
+    cases = [(AccessRule(), "skip_approval", "alice", "", (True, "")),
+             (four_eyes, "skip_approval", "alice", "", (False, "four_eyes: the approval of failover cannot be skipped; "
+                                                             "a second person approves it")),
+             (four_eyes, "approve", "Alice", "alice", (False, "four_eyes: Alice requested failover and may not "
+                                                             "approve it too")),
+             (four_eyes, "approve", "bob", "alice", (True, ""))]
+    async with Worker(client, task_queue=task_queue, workflows=[NameGateWorkflow]):
+        for access, gate, by, requester, expected in cases:
+            record = await client.execute_workflow(
+                NameGateWorkflow.run, NameAtGate(access=access, gate=gate, by=by, requester=requester),
+                id=f"name-gate-{uuid.uuid4()}", task_queue=task_queue)
+            assert (record.allowed, record.reason) == expected and not record.verified
+    assert record.describe() == "approved by bob (not verified: the runbook names no directory)"

@@ -100,8 +100,10 @@ class PlanRunner(Operator):
             for step in self._plan.always:
                 await self._run_step(step)
             # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
+            # The owner's history says who aborted, too.
+            how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
             await workflow.get_external_workflow_handle(self._inp.owner).signal(
-                "report", StateChange(workflow_id=workflow.info().workflow_id, finished=ended))
+                "report", StateChange(workflow_id=workflow.info().workflow_id, finished=how))
         self._set_state(ended)
         return self._result(ended)
 
@@ -274,7 +276,8 @@ class PlanRunner(Operator):
         apps = stage.apps()
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
-                         step=step, owner=self._inp.owner, epoch=self._inp.epoch, machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
+                         step=step, owner=self._inp.owner, epoch=self._inp.epoch,
+                         machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
                          endpoints=self._plan.endpoints, places=self._plan.places)
         started = workflow.now()
         try:

@@ -142,12 +142,16 @@ class Operator:
         try:
             yield record
             record.status = "done" if record.status == "running" else record.status
+        except GeneratorExit:
+            # The workflow is gone from this worker and Python collects its coroutine, outside any workflow's loop
+            # (and at any allocation, so in the middle of unrelated code): nothing is left to record.
+            raise
         except BaseException as error:
             record.status = "cancelled" if is_cancelled_exception(error) else "failed"
             record.detail = record.detail or _reason(error)
-            raise
-        finally:
             record.ended = workflow.now()
+            raise
+        record.ended = workflow.now()
 
 
 def _reason(error: BaseException) -> str:
