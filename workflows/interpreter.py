@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import attributes
-    from standby.contracts.gates import GateRecord, OperatorAction
+    from standby.contracts.gates import GateRecord
     from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
     from standby.contracts.sites import StopResult, machine_index, runbook_slice
     from standby.contracts.state import AppChange, DrillRecord, StateChange
@@ -37,9 +37,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks
+    from workflows.abort import Abortable
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
-    from workflows.operator import Operator
     from workflows.stop import StopAppsWorkflow, stop_or_fence
 
 # How often an operation re-reads replication while waiting for continuous data protection.
@@ -47,18 +47,13 @@ CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
 
 
-class PlanRunner(Operator):
-    """Runs a plan's steps in order, then `on_failure` if one failed (not on abort), then `always`.
-
-    The steps run in a task of their own, which `abort` cancels once the worker verified who aborts; the
-    `always` steps (a drill's cleanup) still run, and the result says `cancelled`.
-    """
+class PlanRunner(Abortable):
+    """Runs a plan's steps in order (in a task `abort` cancels), then `on_failure` if one failed (not on abort),
+    then `always`."""
 
     _plan: Plan
     _runbook: Runbook
     _inp: OperationInput
-    _steps: asyncio.Task[None] | None = None
-    _aborted: GateRecord | None = None
 
     def _start(self, inp: OperationInput, plan: Plan) -> None:
         self._inp, self._runbook, self._plan = inp, inp.runbook, plan
@@ -87,7 +82,7 @@ class PlanRunner(Operator):
         The owner hears how it ended first."""
         ended = "failed"
         try:
-            ended = await self._steps_unless_aborted()
+            ended = await self._unless_aborted(self._run_steps(), self._plan.outcome)
         except BaseException as error:
             cancelled = is_cancelled_exception(error)
             ended = "cancelled" if cancelled else f"failed: {_reason(error)}"
@@ -107,39 +102,9 @@ class PlanRunner(Operator):
         self._set_state(ended)
         return self._result(ended)
 
-    async def _steps_unless_aborted(self) -> str:
-        """The plan's steps, in a task that `abort` cancels: the plan's outcome, or `cancelled` when aborted."""
-        self._steps = asyncio.create_task(self._run_steps())
-        try:
-            await self._steps
-        except BaseException as error:
-            # A Temporal cancel of the workflow cancels this await too; then the workflow ends cancelled, as before.
-            # Aborted, the steps end in a CancelledError, or a child's or an activity's error caused by one.
-            if self._aborted is None or not is_cancelled_exception(error):
-                raise
-            return "cancelled"
-        return self._plan.outcome
-
     async def _run_steps(self) -> None:
         for step in self._plan.steps:
             await self._run_step(step)
-
-    @workflow.update
-    async def abort(self, action: OperatorAction) -> str:
-        """Abort the operation once the worker verified who aborts: its steps are cancelled, its cleanup runs."""
-        record = await self._pass("abort", action.model_copy(update={"by": action.by or "operator"}),
-                                  lambda: None if self._steps is not None and not self._steps.done() else
-                                  f"{self._plan.operation} of {self._plan.runbook} ended meanwhile")
-        self._aborted = record
-        assert self._steps is not None
-        self._steps.cancel()
-        return f"{record.describe()}: {self._plan.operation} of {self._plan.runbook} stops, its cleanup runs"
-
-    @abort.validator
-    def _abort_allowed(self, action: OperatorAction) -> None:
-        if self._steps is None or self._steps.done():
-            raise ValueError(f"{self._progress.operation} of {self._progress.runbook} is not running its steps; "
-                             "nothing to abort")
 
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
