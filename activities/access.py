@@ -92,4 +92,4 @@ class AccessActivities:
     @staticmethod
     def _verdict(inp: VerifyInput, opened: Opened, **fields: Any) -> Verdict:
         return Verdict(gate=inp.binding.gate, user=opened.username, nonce=opened.nonce, client=opened.client,
-                       **fields)
+                       expires_at=opened.expires_at, **fields)

@@ -52,5 +52,7 @@ class Verdict(BaseModel):
     """The rule's groups the person is in (nested membership included)."""
     nonce: str = ""
     """The proof's nonce: a workflow refuses a second action with the same one."""
+    expires_at: float = 0.0
+    """When the proof expires (seconds since the epoch): a workflow forgets its nonce after that."""
     client: str = ""
     """The host the CLI said it ran on."""

@@ -8,6 +8,7 @@
 Pure functions of the owner's truth, so the owner's update validator and the CLI's messages agree.
 """
 
+from standby.contracts.gates import GateRecord, summary
 from standby.contracts.state import AppChange, AppPhase, AppState, DrillRecord, LegacyState, RunbookTruth, StateChange
 from standby.runbook import Operation, Runbook
 
@@ -145,9 +146,22 @@ def applied(truth: RunbookTruth, change: StateChange) -> RunbookTruth:
     running = truth.operation
     if change.finished is not None and running is not None and running.workflow_id == change.workflow_id:
         update["operation"] = None
-        update["history"] = [*truth.history[-19:],
-                             f"{running.operation} by {running.requested_by or 'someone'}: {change.finished}"]
+        who = summary(running.gates) if running.gates else f"by {running.requested_by or 'someone'}"
+        update["history"] = _kept(truth, f"{running.started:%Y-%m-%d %H:%M:%S}Z {running.operation} {who}: "
+                                         f"{change.finished}")
     return truth.model_copy(update=update)
+
+
+def refused(truth: RunbookTruth, operation: Operation, record: GateRecord) -> RunbookTruth:
+    """The truth after a refused request: nothing runs, and the history says who was refused, when and why."""
+    when = f"{record.at:%Y-%m-%d %H:%M:%S}Z " if record.at else ""
+    return truth.model_copy(update={"operation": None,
+                                    "history": _kept(truth, f"{when}{operation}: {record.describe()}")})
+
+
+def _kept(truth: RunbookTruth, entry: str) -> list[str]:
+    """The history with `entry` last, bounded to the last 20 entries."""
+    return [*truth.history[-19:], entry]
 
 
 def _changed(state: AppState, change: AppChange) -> AppState:

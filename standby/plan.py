@@ -102,8 +102,9 @@ class _Planner:
     def approval(self) -> list[Step]:
         rule = self.runbook.access.get(self.operation)
         if rule is not None:
-            who = [f"a member of {rule.ldap_group}"] if rule.ldap_group else []
-            return [Approval(who=" or ".join(who + [f"user {u}" for u in rule.users]) or "an operator")]
+            grant = rule.grant("approve")
+            who = [f"a member of {g}" for g in grant.groups] + [f"user {u}" for u in grant.users]
+            return [Approval(who=" or ".join(who) or "an operator")]
         if self.operation in ("failover", "failback", "switchover"):
             return [Approval(who="an operator")]
         return []

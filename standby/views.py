@@ -9,12 +9,14 @@ from rich.table import Table
 from rich.text import Text
 
 from standby import lifecycle
+from standby.contracts.gates import NO_DIRECTORY, GateRecord, summary
 from standby.contracts.operations import Progress, StepRecord
 from standby.contracts.protect import OwnerStatus
 from standby.durations import format_duration
 from standby.executions import Execution
 
-_MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "...", "skipped": "skipped"}
+_MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "...", "skipped": "skipped",
+         "refused": "REFUSED"}
 
 
 def step_line(step: StepRecord) -> str:
@@ -56,7 +58,8 @@ def owner_view(status: OwnerStatus) -> Group:
     busy = truth.operation
     title = (f"runbook {truth.runbook}: epoch {truth.epoch}, "
              + ("protecting" if truth.protecting else "not protecting")
-             + (f", running {busy.operation} ({busy.workflow_id}) for {busy.requested_by}" if busy else ""))
+             + (f", running {busy.operation} ({busy.workflow_id}) "
+                + (summary(busy.gates) if busy.gates else f"for {busy.requested_by}") if busy else ""))
     apps = Table("app", "state", "serving", "replication", "next", title=title)
     for name, state in truth.apps.items():
         apps.add_row(name, lifecycle.describe(state), state.serving or "down", state.direction(),
@@ -95,4 +98,14 @@ def progress_view(progress: Progress) -> Group:
         took = f"{(step.ended - step.started).total_seconds():.1f}s" if step.ended else ""
         table.add_row(step.name, _MARK.get(step.status, step.status), took, step.detail)
     hint = waiting_hint(progress, f"{progress.runbook}/{progress.operation}")
-    return Group(bars, table, *([hint] if hint else []))
+    return Group(bars, table, *([gate_table(progress.gates)] if progress.gates else []), *([hint] if hint else []))
+
+
+def gate_table(records: list[GateRecord]) -> Table:
+    """Who acted at each gate, allowed or refused: when, proven or not, from which client, why."""
+    table = Table("at", "gate", "by", "outcome", "proven", "client", "why", title="operator actions")
+    for r in records:
+        table.add_row(f"{r.at:%Y-%m-%d %H:%M:%S}Z" if r.at else "", r.gate, r.by,
+                      "allowed" if r.allowed else "REFUSED", "directory" if r.verified else "no",
+                      r.client, r.reason or ("" if r.verified else NO_DIRECTORY))
+    return table

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities.sites.local.endpoint import current_route
 from standby import client as standby_client
 from standby.config import Settings
+from standby.contracts.gates import NO_DIRECTORY
 from standby.contracts.local_layout import Layout
 from standby.contracts.operations import Approval, OperationResult
 from standby.contracts.state import OperationRequest, RunbookTruth
@@ -189,7 +190,8 @@ async def test_failover_waits_for_approval_then_at_its_prompt(protected_shop):
     assert reason(anonymous.value) == "an approval names who approves"
 
     answer = await handle.execute_update("approve", Approval(by="alice", comment="CHG-42"), result_type=str)
-    assert answer == "approved by alice"
+    # The shop names no directory: the name is taken as given, and recorded so.
+    assert answer == f"approved by alice ({NO_DIRECTORY})"
     prompted = await waiting_prompt(shop.client, handle, "Storage team")
     assert prompted.id == handle.id
     with pytest.raises(WorkflowUpdateFailedError) as again:
@@ -210,8 +212,12 @@ async def test_failover_waits_for_approval_then_at_its_prompt(protected_shop):
     assert [(a.by, a.comment) for a in result.approvals] == [("alice", "CHG-42")]
     steps = {s.name: s for s in result.steps}
     assert steps["approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org"].detail == (
-        "approved by alice: CHG-42")
-    assert steps['prompt (before): "Storage team: confirm the array is unlocked"'].detail == "continued by carol"
+        f"approved by alice ({NO_DIRECTORY}): CHG-42")
+    assert steps['prompt (before): "Storage team: confirm the array is unlocked"'].detail == (
+        f"continued by carol ({NO_DIRECTORY})")
+    assert [(g.gate, g.by, g.allowed, g.verified) for g in result.gates] == [
+        ("request", "", True, False), ("force", "", True, False), ("approve", "alice", True, False),
+        ("continue", "carol", True, False)]
     await serves_all(shop.web, ["kept"])
 
 
@@ -238,7 +244,8 @@ async def test_failover_before_any_drill_is_refused_and_force_fails_over_only_db
     assert [a.app for a in result.apps] == ["db"]
     # Forced preconditions are skipped on the record, not left out.
     checks = [s for s in result.steps if s.name.startswith("precondition")]
-    assert checks and all((s.status, s.detail) == ("skipped", "skipped: --force") for s in checks)
+    assert checks and all((s.status, s.detail) == ("skipped", f"skipped: --force by someone ({NO_DIRECTORY})")
+                          for s in checks)
     assert shop.launches() == {"db1": 1}
     assert (shop.route("db"), shop.route("web")) == ([dr["db1"]], [primary["web1"]])
     assert not port_answers(primary["db1"])

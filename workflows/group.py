@@ -48,6 +48,7 @@ class AppRecovery(Operator):
 
     def _begin_recovery(self, inp: GroupInput) -> None:
         self._start_progress(inp.runbook.runbook, inp.operation)
+        self._guard(inp.runbook)
         self._inp, self._step = inp, inp.step
         self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
         self._recovered: list[str] = []
@@ -148,7 +149,7 @@ class RecoverGroupWorkflow(AppRecovery):
             await self._report_recovered()
         self._progress.state = "done"
         return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
-                           steps=self._progress.steps)
+                           steps=self._progress.steps, gates=self._progress.gates)
 
     async def _in_batches(self, number: int, wave: Wave) -> list[AppOutcome]:
         chunks = [wave.apps[i:i + BATCH_APPS] for i in range(0, len(wave.apps), BATCH_APPS)]
@@ -171,6 +172,7 @@ class RecoverGroupWorkflow(AppRecovery):
             )
         label = f"wave {number} batch {index}: {len(apps)} apps"
         self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
+        self._progress.gates += result.gates
         return result
 
 
@@ -191,4 +193,5 @@ class RecoverAppsWorkflow(AppRecovery):
         finally:
             await self._report_recovered()
         self._progress.state = "done"
-        return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps)
+        return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps,
+                           gates=self._progress.gates)

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import attributes
+    from standby.contracts.gates import GateRecord
     from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
     from standby.contracts.sites import StopResult, machine_index, runbook_slice
     from standby.contracts.state import AppChange, DrillRecord, StateChange
@@ -35,10 +36,10 @@ with workflow.unsafe.imports_passed_through():
         WaitContinuous,
     )
     from standby.runbook import Runbook
-    from workflows import actions, hooks, metrics
+    from workflows import actions, gates, hooks, metrics
+    from workflows.abort import Abortable
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
-    from workflows.operator import Operator
     from workflows.stop import StopAppsWorkflow, stop_or_fence
 
 # How often an operation re-reads replication while waiting for continuous data protection.
@@ -46,8 +47,9 @@ CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
 
 
-class PlanRunner(Operator):
-    """Runs a plan's steps in order, then `on_failure` if one failed (not on abort), then `always`."""
+class PlanRunner(Abortable):
+    """Runs a plan's steps in order (in a task `abort` cancels), then `on_failure` if one failed (not on abort),
+    then `always`."""
 
     _plan: Plan
     _runbook: Runbook
@@ -64,6 +66,7 @@ class PlanRunner(Operator):
         self._finished = False
         self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
         self._set_state("running")
+        self._record(*inp.gates)
 
     def _set_state(self, state: str) -> None:
         self._progress.state = state
@@ -76,12 +79,11 @@ class PlanRunner(Operator):
         return f"{info.workflow_id}/{info.run_id}"
 
     async def run_plan(self) -> OperationResult:
-        """Every step in order; the result names the plan's outcome. The owner hears how it ended first."""
+        """Every step in order; the result names the plan's outcome, or `cancelled` after `standby abort`.
+        The owner hears how it ended first."""
         ended = "failed"
         try:
-            for step in self._plan.steps:
-                await self._run_step(step)
-            ended = self._plan.outcome
+            ended = await self._unless_aborted(self._run_steps(), self._plan.outcome)
         except BaseException as error:
             cancelled = is_cancelled_exception(error)
             ended = "cancelled" if cancelled else f"failed: {_reason(error)}"
@@ -94,12 +96,18 @@ class PlanRunner(Operator):
             for step in self._plan.always:
                 await self._run_step(step)
             # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
+            # The owner's history says who aborted, too.
+            how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
             await workflow.get_external_workflow_handle(self._inp.owner).signal(
-                "report", StateChange(workflow_id=workflow.info().workflow_id, finished=ended))
+                "report", StateChange(workflow_id=workflow.info().workflow_id, finished=how))
             metrics.record_operation(self._plan.runbook, self._plan.operation, ended,
                                      workflow.now() - workflow.info().start_time)
-        self._set_state(self._plan.outcome)
-        return self._result(self._plan.outcome)
+        self._set_state(ended)
+        return self._result(ended)
+
+    async def _run_steps(self) -> None:
+        for step in self._plan.steps:
+            await self._run_step(step)
 
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
@@ -119,7 +127,7 @@ class PlanRunner(Operator):
     async def _check_replication(self, step: CheckReplication) -> None:
         async with self.step(step.label()) as record:
             if self._inp.force:
-                record.status, record.detail = "skipped", "skipped: --force"
+                record.status, record.detail = "skipped", self._skipped("--force", "force")
                 return
             states = await actions.replication_status(self._runbook, step.source, step.target, self._plan.apps,
                                                       step.label())
@@ -133,7 +141,7 @@ class PlanRunner(Operator):
     async def _check_tested(self, step: CheckTested) -> None:
         async with self.step(step.label()) as record:
             if self._inp.force:
-                record.status, record.detail = "skipped", "skipped: --force"
+                record.status, record.detail = "skipped", self._skipped("--force", "force")
                 return
             drill = self._inp.last_drill
             if drill is None or not drill.passed or drill.time < workflow.now() - step.within:
@@ -148,9 +156,19 @@ class PlanRunner(Operator):
     async def _gate(self, step: Approval) -> None:
         if self._inp.yes:
             async with self.step(step.label()) as record:
-                record.status, record.detail = "skipped", "skipped: --yes"
+                record.status, record.detail = "skipped", self._skipped("--yes", "skip_approval")
+                record.gate = self._gate_record("skip_approval")
             return
         await self.wait_for_approval(step.who, step.label())
+
+    def _gate_record(self, gate: str) -> GateRecord | None:
+        """The owner's record of the request's gate, if it passed one (operations started before gates had none)."""
+        return next((r for r in self._inp.gates if r.gate == gate and r.allowed), None)
+
+    def _skipped(self, flag: str, gate: str) -> str:
+        """`skipped: --force by alice (verified by the directory, from laptop-7)`."""
+        record = self._gate_record(gate)
+        return f"skipped: {flag}" + (f" by {record.who()}" if record else "")
 
     async def _hook(self, step: RunHook) -> None:
         await hooks.run_hook(self, self._runbook, step, self._context(step.group, step.app))
@@ -245,6 +263,9 @@ class PlanRunner(Operator):
             self._progress.groups[stage.group] = "failed"
             raise
         self._progress.groups[stage.group] = "recovered"
+        if result.gates:
+            self._progress.gates += result.gates
+            gates.memo(self._progress.gates)
         self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
                                            workflow.now())
         self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]
@@ -294,7 +315,8 @@ class PlanRunner(Operator):
         return OperationResult(
             runbook=self._plan.runbook, operation=self._plan.operation, state=state,
             from_site=self._plan.from_site, to_site=self._plan.to_site, apps=self._outcomes,
-            apps_total=self._apps_total, steps=self._progress.steps, approvals=self._progress.approvals, error=error,
+            apps_total=self._apps_total, steps=self._progress.steps, approvals=self._progress.approvals,
+            gates=self._progress.gates, error=error,
         )
 
 

@@ -20,6 +20,7 @@ class OperationWorkflow(PlanRunner):
     @workflow.init
     def __init__(self, inp: OperationInput) -> None:
         self._start_progress(inp.runbook.runbook, self.OPERATION)
+        self._guard(inp.runbook, requester=inp.requested_by)
         self._finished = False
 
     async def _operate(self, inp: OperationInput) -> OperationResult:

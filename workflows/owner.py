@@ -20,6 +20,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from standby import lifecycle
     from standby.contracts import attributes, names
+    from standby.contracts.gates import GateRecord
     from standby.contracts.operations import OperationInput, OperationResult
     from standby.contracts.protect import OwnerStatus
     from standby.contracts.sites import MachineReplication, public_ports
@@ -35,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.plan import PlanError, select
     from standby.runbook import Runbook
-    from workflows import actions, policies
+    from workflows import actions, gates, policies
     from workflows.operations import OPERATIONS
 
 # One replication round: long enough to keep the history small, short enough for a fresh status.
@@ -59,6 +60,7 @@ class RunbookWorkflow:
         self._updated: datetime | None = None
         self._bring_up: list[str] = []
         self._watching: set[asyncio.Task[None]] = set()
+        self._gatekeeper = gates.Gatekeeper(inp.nonces)
 
     @workflow.query
     def status(self) -> OwnerStatus:
@@ -77,24 +79,24 @@ class RunbookWorkflow:
 
     @workflow.update
     async def request(self, request: OperationRequest) -> str:
-        """Start an operation the state machine allows; its workflow ID, to follow it by."""
-        truth, apps, active = self._admit(request)
-        epoch = truth.epoch + 1 if request.operation in MOVES else truth.epoch
+        """Start an operation the state machine allows, once the worker verified who asks; its workflow ID."""
+        _, apps, active = self._admit(request)
         ident = f"{workflow.info().workflow_id}/{request.operation}"
-        # Claimed before the first await: a second request in the same task finds the runbook busy.
-        self._runbook = request.runbook
-        self._truth = truth.model_copy(update={"epoch": epoch, "operation": RunningOperation(
+        # Claimed before the first await: a second request, also one arriving while the worker verifies this one,
+        # finds the runbook busy.
+        self._truth = self._truth.model_copy(update={"operation": RunningOperation(
             operation=request.operation, workflow_id=ident, requested_by=request.requested_by,
             started=workflow.now(), apps=apps)})
-        inp = OperationInput(runbook=request.runbook, only=apps, point=request.point, force=request.force,
-                             yes=request.yes, requested_by=request.requested_by, keep_for=request.keep_for,
-                             owner=workflow.info().workflow_id, active=active, epoch=epoch,
-                             last_drill=truth.last_drill)
+        records = await gates.admit(self._gatekeeper, request, ident, self._runbook)
+        if not records[-1].allowed:
+            self._truth = lifecycle.refused(self._truth, request.operation, records[-1])
+            raise gates.refusal(records[-1])
+        inp = self._admitted(request, active, records)
         try:
             handle = await workflow.start_child_workflow(
                 OPERATIONS[request.operation].run, inp, id=ident, parent_close_policy=ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                static_summary=f"{request.operation} of {request.runbook.runbook} by {request.requested_by}",
+                static_summary=f"{request.operation} of {request.runbook.runbook} by {inp.requested_by}",
                 search_attributes=_attributes(request),
             )
         except BaseException:
@@ -103,6 +105,19 @@ class RunbookWorkflow:
         task = asyncio.create_task(self._watch(request, handle))
         self._watching.add(task)
         return ident
+
+    def _admitted(self, request: OperationRequest, active: str, records: list[GateRecord]) -> OperationInput:
+        """Take the request's runbook and a new epoch for a move; the operation's input, its requester proven."""
+        truth, requester = lifecycle.synced(self._truth, request.runbook), records[0].by
+        assert truth.operation is not None
+        running = truth.operation.model_copy(update={"requested_by": requester, "gates": records})
+        epoch = truth.epoch + 1 if request.operation in MOVES else truth.epoch
+        self._runbook = request.runbook
+        self._truth = truth.model_copy(update={"epoch": epoch, "operation": running})
+        return OperationInput(runbook=request.runbook, only=running.apps, point=request.point,
+                              force=request.force, yes=request.yes, requested_by=requester,
+                              keep_for=request.keep_for, owner=workflow.info().workflow_id, active=active,
+                              epoch=epoch, last_drill=truth.last_drill, gates=records)
 
     @request.validator
     def _request_allowed(self, request: OperationRequest) -> None:
@@ -142,6 +157,9 @@ class RunbookWorkflow:
         if request.stop:
             self._truth = self._truth.model_copy(update={"protecting": False})
             return f"protection of {self._runbook.runbook} stops after its current round"
+        pinned = gates.pinned(self._runbook, request.runbook)
+        if pinned is not None:
+            raise ApplicationError(pinned, type="Refused", non_retryable=True)
         self._runbook = request.runbook
         self._truth = lifecycle.synced(self._truth, request.runbook).model_copy(update={"protecting": True})
         self._bring_up = [a for a, s in self._truth.apps.items() if s.phase == "unprotected"]
@@ -162,7 +180,8 @@ class RunbookWorkflow:
             if self._time_to_renew():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._truth.operation is None:
-                    workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth))
+                    workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth,
+                                                        nonces=self._gatekeeper.nonces))
             if not self._truth.protecting:
                 continue
             if self._bring_up and not await self._brought_up():

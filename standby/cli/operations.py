@@ -2,20 +2,34 @@
 
 import getpass
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from standby import client as temporal
-from standby import executions, patience, views
-from standby.cli.output import err, load_or_exit, out, run_async
+from standby import executions, gate_client, patience, views
+from standby.cli.output import USAGE, err, fail, load_or_exit, out, run_async
 from standby.config import Settings
-from standby.contracts.operations import Approval
 from standby.contracts.protect import OwnerStatus
 from standby.contracts.state import OperationRequest, ProtectRequest
 from standby.durations import parse_duration
+from standby.proof import ProofError
+from standby.runbook import Gate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def identity_options(command: F) -> F:
+    """`--user` and `--password-file`: who acts, proven to the directory when the runbook names one."""
+    command = click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+                           help="read the directory password from this file (else STANDBY_PASSWORD, else a prompt); "
+                                "never give it as an argument")(command)
+    return click.option("--user", "--by", "user", help="your directory username (default: STANDBY_USER, else "
+                        "your login name)")(command)
 
 
 @click.command()
@@ -43,13 +57,17 @@ def _operation(name: str, summary: str) -> click.Command:
     @click.option("--yes", is_flag=True, help="skip the approval gate")
     @click.option("--keep-for", help="drill: keep the test targets this long (e.g. 10m)")
     @click.option("--detach", is_flag=True, help="print the workflow and return at once")
+    @identity_options
     @run_async
     async def command(runbook_file: str, only: tuple[str, ...], point: str | None, force: bool, yes: bool,
-                      keep_for: str | None, detach: bool) -> None:
+                      keep_for: str | None, detach: bool, user: str | None, password_file: Path | None) -> None:
         runbook, settings = load_or_exit(runbook_file), Settings.from_env()
         request = OperationRequest(operation=name, runbook=runbook, only=list(only), point=_time(point), force=force,
-                                   yes=yes, requested_by=getpass.getuser(),
-                                   keep_for=parse_duration(keep_for) if keep_for else None)
+                                   yes=yes, keep_for=parse_duration(keep_for) if keep_for else None)
+        try:
+            request = gate_client.with_proofs(request, gate_client.Identity(user, password_file))
+        except ProofError as error:  # a missing key or password: exit 2, saying which
+            fail(str(error), USAGE)
         client = await temporal.connect(settings)
         started = await temporal.start(client, settings, request)
         out.print(f"{name} of {runbook.runbook} started: {started.workflow_id}\n  {started.url}", markup=False)
@@ -100,28 +118,50 @@ async def status(ident: str | None) -> None:
 
 @click.command()
 @click.argument("ident")
-@click.option("--by", default=getpass.getuser, help="who approves (default: your user name)")
 @click.option("--comment", default="")
+@identity_options
 @run_async
-async def approve(ident: str, by: str, comment: str) -> None:
+async def approve(ident: str, comment: str, user: str | None, password_file: Path | None) -> None:
     """Approve an operation waiting at its approval gate."""
     client = await temporal.connect(Settings.from_env())
-    handle = client.get_workflow_handle(temporal.resolve(ident))
-    out.print(await _update(handle, "approve", Approval(by=by, comment=comment)), markup=False)
+    out.print(await _act(client, temporal.resolve(ident), "approve", user, password_file, comment),
+              markup=False)
 
 
 @click.command(name="continue")
 @click.argument("ident")
-@click.option("--by", default=getpass.getuser)
+@identity_options
 @run_async
-async def continue_(ident: str, by: str) -> None:
+async def continue_(ident: str, user: str | None, password_file: Path | None) -> None:
     """Answer the prompt step an operation (or its current group) waits at."""
     client = await temporal.connect(Settings.from_env())
-    handle = client.get_workflow_handle(temporal.resolve(ident))
-    progress = await executions.progress_of(client, temporal.resolve(ident))
+    target = temporal.resolve(ident)
+    progress = await executions.progress_of(client, target)
     if progress.prompt is None and progress.child:
-        handle = client.get_workflow_handle(progress.child)
-    out.print(await _update(handle, "continue", by), markup=False)
+        target = progress.child
+    out.print(await _act(client, target, "continue", user, password_file), markup=False)
+
+
+@click.command()
+@click.argument("ident")
+@identity_options
+@run_async
+async def abort(ident: str, user: str | None, password_file: Path | None) -> None:
+    """Abort an operation: its steps stop, its cleanup runs (a drill removes its targets), it ends cancelled."""
+    client = await temporal.connect(Settings.from_env())
+    out.print(await _act(client, temporal.resolve(ident), "abort", user, password_file), markup=False)
+
+
+async def _act(client: Client, workflow_id: str, gate: Gate, user: str | None, password_file: Path | None,
+               comment: str = "") -> str:
+    """Send the gate's update (named as the gate) to the workflow's current run, sealed for that run when its
+    runbook names a directory."""
+    identity = gate_client.Identity(user, password_file)
+    try:
+        run_id, action = await gate_client.action(client, workflow_id, gate, identity, comment)
+    except ProofError as error:
+        fail(str(error), USAGE)
+    return await _update(client.get_workflow_handle(workflow_id, run_id=run_id), gate, action)
 
 
 async def _update(handle: WorkflowHandle[Any, Any], name: str, arg: object) -> str:
@@ -130,16 +170,6 @@ async def _update(handle: WorkflowHandle[Any, Any], name: str, arg: object) -> s
         return answer
     except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the validator's reason
         raise temporal.Refused(f"{handle.id}: {views.reason(error)}") from None
-
-
-@click.command()
-@click.argument("ident")
-@run_async
-async def abort(ident: str) -> None:
-    """Cancel an operation; a drill still cleans up its targets."""
-    client = await temporal.connect(Settings.from_env())
-    await client.get_workflow_handle(temporal.resolve(ident)).cancel()
-    out.print(f"{temporal.resolve(ident)}: cancel requested", markup=False)
 
 
 @click.command()

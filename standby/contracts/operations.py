@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from standby.contracts.gates import GateRecord
 from standby.contracts.sites import RecoveryPoint, Target
 from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
@@ -24,6 +25,7 @@ class OperationInput(BaseModel):
     active: str = Field("", description="the site the operation starts from, as the owner's state machine says")
     epoch: int = Field(0, description="the fencing epoch of this operation")
     last_drill: DrillRecord | None = None
+    gates: list[GateRecord] = Field([], description="the owner's records of the request, --force and --yes")
 
 
 class StepRecord(BaseModel):
@@ -38,14 +40,17 @@ class StepRecord(BaseModel):
     group: str | None = None
     app: str | None = None
     prompt: str | None = None
+    gate: GateRecord | None = Field(None, description="the operator's action that ended the step, or was refused")
 
 
 class Approval(BaseModel):
-    """Who approved, when, and why."""
+    """Who approved, when, and why; proven by the directory or taken as given."""
 
     by: str
     comment: str = ""
     at: datetime | None = None
+    verified: bool = False
+    client: str = ""
 
 
 class AppOutcome(BaseModel):
@@ -83,6 +88,7 @@ class GroupResult(BaseModel):
     apps: list[AppOutcome]
     steps: list[StepRecord]
     apps_total: int = 0
+    gates: list[GateRecord] = []
 
 
 class StopInput(BaseModel):
@@ -110,6 +116,8 @@ class Progress(BaseModel):
     apps: dict[str, str] = {}
     steps: list[StepRecord] = []
     approvals: list[Approval] = []
+    gates: list[GateRecord] = Field([], description="every operator action, allowed or refused, in order")
+    proof_needed: bool = Field(False, description="the runbook names a directory: every gate needs a sealed proof")
 
 
 class OperationResult(BaseModel):
@@ -124,4 +132,5 @@ class OperationResult(BaseModel):
     apps_total: int = 0
     steps: list[StepRecord] = []
     approvals: list[Approval] = []
+    gates: list[GateRecord] = []
     error: str | None = None

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from standby.runbook import Operation, Runbook
+from standby.contracts.gates import GateRecord
+from standby.runbook import Gate, Operation, Runbook
 
 AppPhase = Literal["unprotected", "protected", "failed_over", "reverse_protected", "failed_back", "interrupted"]
 
@@ -47,6 +48,7 @@ class RunningOperation(BaseModel):
     requested_by: str
     started: datetime
     apps: list[str]
+    gates: list[GateRecord] = Field([], description="who requested it, forced it or skipped its approval")
 
 
 class RunbookTruth(BaseModel):
@@ -97,6 +99,18 @@ class OperationRequest(BaseModel):
     yes: bool = False
     requested_by: str = ""
     keep_for: timedelta | None = None
+    proofs: dict[Gate, str] = Field({}, description="sealed proofs of request, force (--force) and skip_approval "
+                                    "(--yes), bound to the operation's workflow ID; needed when the runbook names "
+                                    "a directory")
+
+    def gates(self) -> list[Gate]:
+        """The gates the request passes at the owner: request, force with --force, skip_approval with --yes."""
+        gates: list[Gate] = ["request"]
+        if self.force:
+            gates.append("force")
+        if self.yes:
+            gates.append("skip_approval")
+        return gates
 
 
 class ProtectRequest(BaseModel):
@@ -113,6 +127,7 @@ class OwnerInput(BaseModel):
     runbook: Runbook
     truth: RunbookTruth | None = None
     rounds: int = 0
+    nonces: dict[str, float] = Field({}, description="nonces of request proofs already used, until they expire")
 
 
 class LegacyState(BaseModel):

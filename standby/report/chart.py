@@ -20,7 +20,7 @@ NICE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 
 PALETTE = ("#4e79a7", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#86bcb6",
            "#8cd17d", "#d4a6c8", "#499894")
 UNGROUPED = "#6b7a8f"
-STATUS_COLOURS = {"failed": "#d62728", "cancelled": "#a0a0a0"}
+STATUS_COLOURS = {"failed": "#d62728", "cancelled": "#a0a0a0", "refused": "#ff7f0e"}
 
 
 @dataclass(frozen=True)

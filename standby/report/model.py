@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from standby.contracts.gates import GateRecord
 from standby.contracts.operations import AppOutcome, OperationResult, Progress, StepRecord
 from standby.runbook import Runbook
 
@@ -73,6 +74,8 @@ class Answer(BaseModel):
     by: str
     at: datetime | None = None
     comment: str = ""
+    verified: bool | None = None
+    """Proven by the directory; None for a record made before gates were verified."""
 
 
 class Failure(BaseModel):
@@ -99,6 +102,8 @@ class Report(BaseModel):
     steps: list[StepRecord] = []
     hooks: list[StepRecord] = []
     answers: list[Answer] = []
+    actions: list[GateRecord] = []
+    """Every operator action at a gate, allowed or refused: who, proven or not, when, from which client."""
     failure: Failure | None = None
     error: str | None = None
     measurements: Measurements | None = None
@@ -120,7 +125,8 @@ def build(data: OperationResult | Progress, info: WorkflowInfo, runbook: Runbook
         targets_known=runbook is not None,
         apps=[_app_row(o, steps, started, runbook, measurements, final) for o in outcomes],
         steps=steps, hooks=[s for s in steps if s.name.startswith("hook ") or s.output],
-        answers=_answers(data, steps), failure=_failure(steps, error), error=error, measurements=measurements,
+        answers=_answers(data, steps), actions=data.gates, failure=_failure(steps, error), error=error,
+        measurements=measurements,
     )
 
 
@@ -203,11 +209,18 @@ def _met(value: float | None, target: float | None, final: bool) -> bool | None:
 
 def _answers(data: OperationResult | Progress, steps: list[StepRecord]) -> list[Answer]:
     approvals = [Answer(kind="approval", what=f"{data.operation} of {data.runbook}", by=a.by, at=a.at,
-                        comment=a.comment) for a in data.approvals]
-    prompts = [Answer(kind="prompt", what=s.prompt, at=s.ended,
-                      by=s.detail.removeprefix("continued by ") if s.status == "done" else f"({s.status})")
-               for s in steps if s.prompt is not None]
+                        comment=a.comment, verified=a.verified if data.gates else None) for a in data.approvals]
+    prompts = [_prompt_answer(s) for s in steps if s.prompt is not None]
     return sorted(approvals + prompts, key=lambda a: (a.at is None, a.at or datetime.min.replace(tzinfo=UTC)))
+
+
+def _prompt_answer(step: StepRecord) -> Answer:
+    """Who answered a prompt step: its gate's record, or what the detail of an older record says."""
+    if step.gate is not None and step.status == "done":
+        return Answer(kind="prompt", what=step.prompt or "", at=step.ended, by=step.gate.by,
+                      verified=step.gate.verified)
+    by = step.detail.removeprefix("continued by ") if step.status == "done" else f"({step.status})"
+    return Answer(kind="prompt", what=step.prompt or "", at=step.ended, by=by)
 
 
 def _failure(steps: list[StepRecord], error: str | None) -> Failure | None:
