@@ -91,8 +91,10 @@ def test_owner_history_protects_and_starts_each_operation_as_its_child():
                 for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
     activities = {e.activity_task_scheduled_event_attributes.activity_type.name
                   for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
-    assert updates == ["protect", *["request"] * 5, "protect"]
-    assert children == [f"standby/shop/{op}" for op in ("drill", "failover", "failback", "return", "switchover")]
+    # The lifecycle's five operations, and after return the drill a schedule asks for.
+    assert updates == ["protect", *["request"] * 6, "protect"]
+    assert children == [f"standby/shop/{op}" for op in ("drill", "failover", "failback", "return", "drill",
+                                                          "switchover")]
     assert {"import_legacy_state", "start_app", "move_identity", "replicate"} <= activities
 
 

@@ -114,15 +114,22 @@ async def shop(client: Client, config: Settings, runbook: Runbook) -> list[str]:
             await _answer(handle, answer)
         result = await asyncio.wait_for(handle.result(), 120)
         print(f"  {operation}: {result.state}")
-    await points.listing(client, config, runbook.runbook)
-    scheduled = await client.execute_workflow(
-        "ScheduledDrill", ScheduledDrillInput(runbook=runbook.runbook, keep_for=timedelta(seconds=1)),
-        id=f"{owner.id}/scheduled-drill", task_queue=config.task_queue, result_type=ScheduledDrillResult)
-    print(f"  scheduled drill: {scheduled}")
+        if operation == "return":
+            await _programme(client, config, runbook, owner)
     await temporal.protect(client, config, ProtectRequest(runbook=runbook, stop=True))
     await eventually_async(lambda: _at_rest(owner), 30, 0.2, "the owner waiting for nothing")
     return [owner.id, *(f"{owner.id}/{op}" for op, _ in LIFECYCLE), *(f"{owner.id}/{group}" for group in GROUPS),
             f"{owner.id}/points", f"{owner.id}/scheduled-drill"]
+
+
+async def _programme(client: Client, config: Settings, runbook: Runbook, owner: WorkflowHandle) -> None:
+    """Back to normal: list the recovery points, and drill as a schedule does once protection is continuous."""
+    await eventually_async(lambda: _continuous(owner, runbook), 60, 0.2, "continuous data protection again")
+    await points.listing(client, config, runbook.runbook)
+    scheduled = await client.execute_workflow(
+        "ScheduledDrill", ScheduledDrillInput(runbook=runbook.runbook, keep_for=timedelta(seconds=1)),
+        id=f"{owner.id}/scheduled-drill", task_queue=config.task_queue, result_type=ScheduledDrillResult)
+    print(f"  scheduled drill: {scheduled.state}")
 
 
 async def _at_rest(handle: WorkflowHandle) -> bool:
