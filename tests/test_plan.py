@@ -288,3 +288,11 @@ def test_cli_plan_invalid_runbook_exits_1() -> None:
     result = run("plan", str(ROOT / "tests" / "runbooks" / "invalid" / "dependency-cycle.yaml"))
     assert result.exit_code == 1
     assert "dependency cycle: a -> b -> c -> a" in result.stderr
+
+
+def test_cli_plan_only_warns_of_the_dependencies_it_leaves_behind() -> None:
+    result = run("plan", str(SHOP), "--only", "web")
+    assert result.exit_code == 0, result.output
+    assert ("warning: web depends on api, db, which --only leaves where they are; add --only api --only db to move "
+            "them together") in result.stderr
+    assert "warning" not in run("plan", str(SHOP), "--only", "web", "--only", "api", "--only", "db").stderr

@@ -9,8 +9,8 @@ import click
 from standby import loader, plan_text
 from standby.cli.output import err, fail, load_or_exit, out
 from standby.issues import Issue, errors, exit_code
-from standby.plan import PlanError, build
-from standby.runbook import OPERATIONS
+from standby.plan import PlanError, build, left_behind
+from standby.runbook import OPERATIONS, Runbook
 
 
 @click.command()
@@ -63,6 +63,15 @@ def plan(runbook_file: str, operation: str, only: tuple[str, ...], active: str |
         out.print(result.model_dump_json(indent=2), markup=False)
     else:
         out.print("\n".join(plan_text.lines(result)), markup=False)
+    _warn_left_behind(runbook, list(only))
+
+
+def _warn_left_behind(runbook: Runbook, only: list[str]) -> None:
+    """`--only` that leaves behind apps the chosen ones depend on: say which, and how to take them along."""
+    behind = left_behind(runbook, only) if only else {}
+    for app, missing in behind.items():
+        err.print(f"warning: {app} depends on {', '.join(missing)}, which --only leaves where they are; "
+                  f"add {' '.join(f'--only {m}' for m in missing)} to move them together", markup=False)
 
 
 @click.command()
