@@ -92,6 +92,7 @@ class _Planner:
     def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
+        self._stages: list[GroupStage] | None = None
 
     def plan(self, mode: Mode, from_site: str, to_site: str, outcome: str, steps: list[Step],
              move_identity: bool = False, **extra: list[Step]) -> Plan:
@@ -118,12 +119,19 @@ class _Planner:
                 for stage in self.stages()]
 
     def stages(self) -> list[GroupStage]:
+        # Built once: the recovery and the stop steps both follow them.
+        if self._stages is None:
+            self._stages = self._build_stages()
+        return self._stages
+
+    def _build_stages(self) -> list[GroupStage]:
         stages, chosen = [], set(self.selected)
         for group in self.runbook.groups:
             members = [app for app in group.apps if app in chosen]
             if not members:
                 continue
-            waves = [Wave(apps=[self.app_step(app, group.name, set(members)) for app in level])
+            inside = set(members)
+            waves = [Wave(apps=[self.app_step(app, group.name, inside) for app in level])
                      for level in levels(self.runbook, members)]
             stages.append(GroupStage(group=group.name, waves=waves,
                                      before=self.hooks_at("before_group", group.name, group=group.name),
