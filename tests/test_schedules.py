@@ -48,7 +48,7 @@ async def test_cli_schedule_drills_through_the_owner_skips_overlaps_and_counts_i
         truth = (await owner_status(client, runbook)).truth
         assert truth.last_drill is not None and truth.last_drill.passed
         assert truth.last_drill.workflow_id.startswith(f"standby/{name}/drill/")
-        assert truth.history[-1].startswith(f"drill by schedule standby/{name}/scheduled-drill")
+        assert f" drill requested by schedule standby/{name}/scheduled-drill" in truth.history[-1]
 
         evidence = await compliance_of(client, task_queue, runbook)
         assert evidence["drill"]["passed"] and evidence["drill"]["age"]["inside"] is True
