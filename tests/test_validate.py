@@ -84,7 +84,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "unknown-provider": [
         "5:18: sites.dr.provider: unknown provider 'locl' (did you mean 'local'?); "
-        "expected one of: local, aws, vsphere",
+        "expected one of: local, aws, vsphere, mixed",
     ],
     "dedicated-host-without-host": [
         "11:21: machines.app1.blueprint: launch_type dedicated-host needs 'host': the dedicated host to launch on",
