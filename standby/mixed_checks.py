@@ -49,7 +49,9 @@ def _holder_issues(document: Document, name: str, machine: Machine, site_name: s
         return [document.issue(path, message, key=True)]
     path = ("machines", name, "at", site_name, "provider")
     if at.provider not in site.providers:
-        return [document.unknown(path, f"provider of site '{site_name}'", at.provider, Vocabulary(site.providers))]
+        known = Vocabulary(site.providers)
+        hint = known.hint(at.provider) or f"; it has {_members(site)}"
+        return [document.issue(path, f"site '{site_name}' has no provider '{at.provider}'{hint}")]
     kind = site.providers[at.provider].provider
     return [document.issue(("machines", name, "at", site_name, field),
                            f"'{field}' is read by a vSphere provider; '{at.provider}' of site '{site_name}' is {kind}: "
@@ -67,11 +69,11 @@ def holder_kind(site_name: str, site: Site | None, machine: Machine | None) -> s
 
 
 def _holders(partial: Partial, machine: str) -> Iterator[tuple[str, str | None]]:
-    """(site, provider name) of the machine at each mixed site."""
+    """(site, provider name) of the machine at each mixed site; None where it names none the site has."""
     entry = partial.machines.get(machine) if partial.machines is not None else None
-    for site_name in _mixed(partial):
+    for site_name, site in _mixed(partial).items():
         at = entry.at.get(site_name) if entry is not None else None
-        yield site_name, at.provider if at is not None else None
+        yield site_name, at.provider if at is not None and at.provider in site.providers else None
 
 
 def detect_app_holders(partial: Partial, document: Document) -> list[Issue]:
