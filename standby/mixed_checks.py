@@ -5,7 +5,7 @@ a vCenter) is refused with the fix.
 
 from collections.abc import Iterator
 
-from standby.document import Document
+from standby.document import DocPath, Document
 from standby.issues import Issue
 from standby.partial import Partial
 from standby.runbook import Machine, MachineAt, MixedSite, Site
@@ -43,10 +43,10 @@ def detect_machine_holders(partial: Partial, document: Document) -> list[Issue]:
 def _holder_issues(document: Document, name: str, machine: Machine, site_name: str, site: MixedSite) -> list[Issue]:
     at = machine.at.get(site_name)
     if at is None or at.provider is None:
-        path = ("machines", name, "at", site_name) if at is not None else ("machines", name)
+        where: DocPath = ("machines", name, "at", site_name) if at is not None else ("machines", name)
         message = (f"machine '{name}' is at mixed site '{site_name}', which holds {_members(site)}; say which holds "
                    f"it: at: {{{site_name}: {{provider: {next(iter(site.providers))}}}}}")
-        return [document.issue(path, message, key=True)]
+        return [document.issue(where, message, key=True)]
     path = ("machines", name, "at", site_name, "provider")
     if at.provider not in site.providers:
         known = Vocabulary(site.providers)
