@@ -219,9 +219,9 @@ class PlanRunner(Abortable):
             await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
 
     async def _set_direction(self, step: SetDirection) -> None:
-        async with self.step(step.label()):
-            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.apps,
-                                        step.label())
+        async with self.step(step.label()) as record:
+            record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
+                                                        step.apps, step.label()) or record.detail
             await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
                                          replicating=step.running, phase=step.phase,
                                          interrupted_by=self._plan.operation if step.phase == "interrupted" else None))

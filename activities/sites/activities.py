@@ -88,9 +88,9 @@ class SiteActivities:
         return await mapped(self.providers.for_site(inp.site).terminate(inp))
 
     @activity.defn(name=names.SET_DIRECTION)
-    async def set_direction(self, inp: DirectionInput) -> None:
-        """Reverse (or pause) replication."""
-        await mapped(self.providers.for_site(inp.target).set_direction(inp))
+    async def set_direction(self, inp: DirectionInput) -> str | None:
+        """Reverse (or pause) replication; what the target site did to make way for it, if anything."""
+        return await mapped(self.providers.for_site(inp.target).set_direction(inp))
 
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
