@@ -5,10 +5,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult
+    from standby.durations import format_duration
     from standby.runbook import Runbook
     from workflows import actions
 
@@ -26,6 +28,11 @@ async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedel
         return await actions.stop_app(runbook, site, app, deadline)
     except ActivityError as error:
         reason = _cause(error)
+        if isinstance(error.cause, ActivityTimeout):
+            # Past the deadline Temporal gives up without the last try's error ("Not enough time to schedule next
+            # retry"); that error is in the site worker's log and on the activity in the UI.
+            reason = (f"not stopped within the stop deadline of {format_duration(deadline)}: the site did not "
+                      "answer in time")
         return StopResult(app=app, site=site, outcome={m: f"fenced ({reason})" for m in runbook.apps[app].machines})
 
 
