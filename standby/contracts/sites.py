@@ -48,6 +48,8 @@ class ServingProcess(BaseModel):
     command: str
     started_by_standby: bool = Field(description="False: it was started by hand or came back by itself; a launch "
                                      "never adopts it, and `stop_app` at its site stops it")
+    site: str | None = Field(None, description="where it runs, when not at the site reporting: the source of a "
+                             "paused direction, which should serve nothing")
 
 
 class Transfer(BaseModel):
