@@ -3,9 +3,7 @@
 import asyncio
 import contextlib
 import os
-import random
 import shutil
-import socket
 import uuid
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities.sites.local import processes
 from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
@@ -66,32 +65,13 @@ def task_queue() -> str:
 
 
 def free_block(size: int) -> int:
-    """The first port of `size` consecutive free ports on 127.0.0.1."""
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), where a connect to a free port can connect to itself; each
-        # pytest-xdist worker in a range of its own, so that two workers never pick one block at once.
-        low, high = _port_range()
-        base = random.randrange(low, high - size)
-        if all(_port_free(base + offset) for offset in range(size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
-def _port_range() -> tuple[int, int]:
+    """The first port of `size` consecutive free ports on 127.0.0.1, in this pytest-xdist worker's own range, so
+    that two workers never pick one block at once."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
     span = 12000 // count
     low = 20000 + span * (int(worker.removeprefix("gw") or 0) % count)
-    return low, low + span
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return processes.free_block(size, low, low + span)
 
 
 def shop_text(ports: dict[str, int]) -> str:

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks, metrics
-    from workflows.abort import Abortable
+    from workflows.abort import Abortable, keeping_cancel
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.stop import StopAppsWorkflow, stop_or_fence
@@ -112,7 +112,7 @@ class PlanRunner(Abortable):
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
         change = StateChange(workflow_id=workflow.info().workflow_id, apps=list(apps), drill=drill)
-        await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
+        await keeping_cancel(workflow.get_external_workflow_handle(self._inp.owner).signal("report", change))
 
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
@@ -184,7 +184,8 @@ class PlanRunner(Abortable):
                              if o.startswith("fenced")]
             # A site none of whose machines could be stopped within the deadline is gone for this operation:
             # its later stop steps fence at once instead of waiting out the deadline again, wave after wave.
-            if results and all(o.startswith("fenced") for r in results for o in r.outcome.values()):
+            if results and all(o.startswith("fenced") and m not in r.unstoppable
+                               for r in results for m, o in r.outcome.items()):
                 self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
             await self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
                                          interrupted_by=self._plan.operation))
@@ -220,9 +221,9 @@ class PlanRunner(Abortable):
             await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
 
     async def _set_direction(self, step: SetDirection) -> None:
-        async with self.step(step.label()):
-            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.apps,
-                                        step.label())
+        async with self.step(step.label()) as record:
+            record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
+                                                        step.apps, step.label()) or record.detail
             await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
                                          replicating=step.running, phase=step.phase,
                                          interrupted_by=self._plan.operation if step.phase == "interrupted" else None))

@@ -115,10 +115,11 @@ class SiteActivities:
                 for ident in await mapped(self.providers.for_site(part.site).terminate(part))]
 
     @activity.defn(name=names.SET_DIRECTION)
-    async def set_direction(self, inp: DirectionInput) -> None:
-        """Reverse (or pause) replication."""
-        for part in dispatch.by_machines(inp):
-            await mapped(self.providers.for_site(part.target).set_direction(part))
+    async def set_direction(self, inp: DirectionInput) -> str | None:
+        """Reverse (or pause) replication; what the target site did to make way for it, if anything."""
+        done = [await mapped(self.providers.for_site(part.target).set_direction(part))
+                for part in dispatch.by_machines(inp)]
+        return "; ".join(d for d in done if d) or None
 
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
