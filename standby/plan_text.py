@@ -8,7 +8,8 @@ _SKIPPABLE = {CheckReplication: " (skip with --force)", CheckTested: " (skip wit
 
 
 def lines(plan: Plan) -> list[str]:
-    """The plan in execution order, one step a line, a group's waves and apps indented under it."""
+    """The plan in execution order, one step a line, a group's apps indented under it, each saying which apps
+    it waits for."""
     out = [f"{plan.operation} of {plan.runbook}: {_direction(plan)} ({plan.mode} mode), apps: {', '.join(plan.apps)}"]
     for number, step in enumerate(plan.steps, 1):
         out.append(f"{number:>3}. {step.label()}{_SKIPPABLE.get(type(step), '')}")
@@ -34,10 +35,15 @@ def _details(step: Step, plan: Plan) -> list[str]:
         return []
     stage = step.stage
     out = [hook.label() for hook in stage.before]
-    for number, wave in enumerate(stage.waves, 1):
-        out.append(f"wave {number} (in parallel): {', '.join(a.app for a in wave.apps)}")
-        out += [f"  {_app(app, step)}" for app in wave.apps]
+    members = set(stage.apps())
+    out += [f"{app.app} ({_start(app, members)}): {_app(app, step)}" for wave in stage.waves for app in wave.apps]
     return out + [hook.label() for hook in stage.after]
+
+
+def _start(app: AppStep, members: set[str]) -> str:
+    """When an app starts: the dependency graph the group follows (workflows/ready.py), not a wave."""
+    within = [d for d in app.depends_on if d in members]
+    return f"once {', '.join(within)} {'is' if len(within) == 1 else 'are'} healthy" if within else "at once"
 
 
 def _app(app: AppStep, step: RecoverGroup) -> str:
@@ -46,4 +52,4 @@ def _app(app: AppStep, step: RecoverGroup) -> str:
     parts = ([h.label() for h in app.pre_launch] + [f"{verb} {', '.join(app.machines)} at {step.to_site}{point}"]
              + [h.label() for h in app.post_launch] + [f"health {check}" for check in app.health]
              + ([f"move {app.endpoint} to {step.to_site}"] if app.endpoint and step.move_identity else []))
-    return f"{app.app}: " + "; ".join(parts)
+    return "; ".join(parts)

@@ -1,16 +1,18 @@
 """Temporal activities over the provider interface; errors mapped once to retry semantics here."""
 
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.hooks import heartbeating
+from activities.sites import batch
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts import names
+from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,
@@ -28,14 +30,15 @@ from standby.contracts.sites import (
 T = TypeVar("T")
 
 
-async def mapped(call: Awaitable[T]) -> T:
+async def mapped(call: Awaitable[T], details: Callable[[float], Any] | None = None) -> T:
     """Provider errors as ApplicationErrors: permanent ones non-retryable, the rest for the retry policy.
 
-    The call heartbeats while it runs, so a worker that dies mid-call is noticed within the heartbeat timeout.
+    The call heartbeats while it runs (`details(elapsed)`, by default how long), so a worker that dies mid-call
+    is noticed within the heartbeat timeout.
     """
     name = activity.info().activity_type
     try:
-        return await heartbeating(call, lambda elapsed: f"{name}: {elapsed:.0f}s")
+        return await heartbeating(call, details or (lambda elapsed: f"{name}: {elapsed:.0f}s"))
     except PermanentProviderError as error:
         raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
     except ProviderError as error:
@@ -72,6 +75,18 @@ class SiteActivities:
         """Launch a machine's target, idempotent on the operation key."""
         return await mapped(self.providers.for_site(inp.site).launch(inp))
 
+    @activity.defn(name=names.LAUNCH_TARGETS)
+    async def launch_targets(self, inp: LaunchBatchInput) -> LaunchProgress:
+        """Launch a batch of machines, each app from one moment; a retry launches only what is unfinished."""
+        progress = batch.resumed(LaunchProgress)
+        return await mapped(batch.launch_batch(self.providers.for_site(inp.site), inp, progress), lambda _: progress)
+
+    @activity.defn(name=names.STOP_APPS)
+    async def stop_apps(self, inp: StopBatchInput) -> StopProgress:
+        """Stop a batch of apps; a retry stops only those not yet stopped."""
+        progress = batch.resumed(StopProgress)
+        return await mapped(batch.stop_batch(self.providers.for_site(inp.site), inp, progress), lambda _: progress)
+
     @activity.defn(name=names.START_APP)
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
@@ -99,5 +114,6 @@ class SiteActivities:
 
     def all(self) -> list:
         """Every activity of this class, for the worker."""
-        return [self.replication_status, self.replicate, self.recovery_points, self.launch_target, self.start_app,
-                self.stop_app, self.terminate_targets, self.set_direction, self.move_identity]
+        return [self.replication_status, self.replicate, self.recovery_points, self.launch_target,
+                self.launch_targets, self.start_app, self.stop_app, self.stop_apps, self.terminate_targets,
+                self.set_direction, self.move_identity]
