@@ -7,6 +7,8 @@ from temporalio import activity, workflow
 
 # The same bound Standby puts on apps in flight per workflow.
 IN_FLIGHT = 100
+# Activities per child workflow.
+BATCH = 500
 
 
 @activity.defn(name="raw_noop")
@@ -20,7 +22,7 @@ class RawFanOut:
     """Run `count` no-op activities, at most IN_FLIGHT at a time, in child workflows of `batch` each."""
 
     @workflow.run
-    async def run(self, count: int, batch: int = 500) -> int:
+    async def run(self, count: int, batch: int = BATCH) -> int:
         """The number of activities run."""
         if count <= batch:
             slots = asyncio.Semaphore(IN_FLIGHT)
