@@ -197,13 +197,16 @@ async def drain(runbook: Runbook, source: str, target: str, apps: list[str], sum
 
 
 async def set_direction(runbook: Runbook, source: str, target: str, running: bool, apps: list[str],
-                        summary: str) -> None:
-    """Replicate the machines of `apps` source -> target from now on (or pause that replication)."""
+                        summary: str) -> str | None:
+    """Replicate the machines of `apps` source -> target from now on (or pause that replication); what the target
+    stopped to make way (a process Standby did not start), if anything."""
     machines = machine_refs(runbook, [m for a in apps for m in runbook.apps[a].machines])
     inp = DirectionInput(source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machines,
                          running=running)
-    await workflow.execute_activity(names.SET_DIRECTION, inp, summary=summary, task_queue=site_queue(target),
-                                    **PROVIDER)
+    # None (nothing stopped, or a provider that never stops anything here) travels as a null payload.
+    done: str | None = await workflow.execute_activity(names.SET_DIRECTION, inp, result_type=str, summary=summary,
+                                                       task_queue=site_queue(target), **PROVIDER)
+    return done
 
 
 def not_continuous(states: list[MachineReplication]) -> list[str]:

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks, metrics
-    from workflows.abort import Abortable
+    from workflows.abort import Abortable, keeping_cancel
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
@@ -114,7 +114,7 @@ class PlanRunner(Abortable):
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
         change = StateChange(workflow_id=workflow.info().workflow_id, apps=list(apps), drill=drill)
-        await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
+        await keeping_cancel(workflow.get_external_workflow_handle(self._inp.owner).signal("report", change))
 
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
@@ -179,6 +179,7 @@ class PlanRunner(Abortable):
         async with self.step(step.label(), group=step.group) as record:
             results = await self._stop_apps(step.site, step.apps, step.label())
             record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
+                                      + (f" by {r.provider}" if r.provider else "")
                                       for r in results[:20]) + (" ..." if len(results) > 20 else "")
             self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
             self._fenced += [f"{r.app}/{m}: {o}" for r in results for m, o in r.outcome.items()
@@ -230,9 +231,9 @@ class PlanRunner(Abortable):
             await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
 
     async def _set_direction(self, step: SetDirection) -> None:
-        async with self.step(step.label()):
-            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.apps,
-                                        step.label())
+        async with self.step(step.label()) as record:
+            record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
+                                                        step.apps, step.label()) or record.detail
             await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
                                          replicating=step.running, phase=step.phase,
                                          interrupted_by=self._plan.operation if step.phase == "interrupted" else None))

@@ -22,6 +22,7 @@ class SiteRef(BaseModel):
     runbook: str
     name: str
     config: Site
+    holder: str = Field("", description="at a mixed site: the name of the provider this reference is resolved to")
 
 
 class MachineRef(BaseModel):
@@ -47,6 +48,22 @@ class ServingProcess(BaseModel):
     command: str
     started_by_standby: bool = Field(description="False: it was started by hand or came back by itself; a launch "
                                      "never adopts it, and `stop_app` at its site stops it")
+    site: str | None = Field(None, description="where it runs, when not at the site reporting: the source of a "
+                             "paused direction, which should serve nothing")
+
+
+class Transfer(BaseModel):
+    """The bytes of replication passes of one machine: how much its data changed, and how much crossed the sites."""
+
+    passes: int = Field(0, description="passes that found a change")
+    changed_bytes: int = Field(0, description="data the target did not hold yet (rsync's literal data)")
+    files_bytes: int = Field(0, description="size of the changed files: what copying each of them whole would send")
+    sent_bytes: int = Field(0, description="bytes that crossed between the sites, both ways, compressed")
+
+    def plus(self, other: "Transfer") -> "Transfer":
+        """The sum of two counts."""
+        return Transfer(passes=self.passes + other.passes, changed_bytes=self.changed_bytes + other.changed_bytes,
+                        files_bytes=self.files_bytes + other.files_bytes, sent_bytes=self.sent_bytes + other.sent_bytes)
 
 
 class MachineReplication(BaseModel):
@@ -61,6 +78,8 @@ class MachineReplication(BaseModel):
     points: int = 0
     detail: str = ""
     serving: list[ServingProcess] = Field([], description="processes serving the machine at the site reporting")
+    last_round: Transfer | None = Field(None, description="bytes of the passes of the last replication round")
+    total: Transfer | None = Field(None, description="bytes of every pass since replication from this source began")
 
 
 class RecoveryPoint(BaseModel):
@@ -119,6 +138,7 @@ class Target(BaseModel):
     port: int | None = None
     point_id: str | None = None
     launched: bool = True
+    provider: str = Field("", description="at a mixed site, the provider that launched it: `cloud (aws)`")
 
 
 class AppInput(BaseModel):
@@ -138,6 +158,7 @@ class StopResult(BaseModel):
     outcome: dict[str, str]
     outside: dict[str, list[int]] = Field({}, description="per machine, pids that Standby had not started but that "
                                           "served it (its port, its data folder), stopped as well")
+    provider: str = Field("", description="at a mixed site, the provider that stopped them: `services (local)`")
 
 
 class TerminateInput(BaseModel):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError, ProviderError
-from activities.sites.local import endpoint, fencing, processes, replication, serving
+from activities.sites.local import endpoint, fencing, processes, replication, serving, strays
 from activities.sites.local.launching import Launcher
 from activities.sites.local.status import machine_state, record_direction, record_pass
 from standby.contracts.local_layout import Layout
@@ -35,6 +35,7 @@ from standby.contracts.sites import (
     StopResult,
     Target,
     TerminateInput,
+    Transfer,
 )
 from standby.retention import RetentionPolicy, points_to_keep
 from standby.runbook import LocalSite
@@ -88,55 +89,55 @@ class LocalSiteProvider:
 
     def _replication(self, inp: ReplicationInput) -> list[MachineReplication]:
         now, layout = self.clock(), self._layout(inp.source)
+        # The source of a paused direction (failed over, failed back) serves nothing: an old active back there is
+        # looked for too, on this host where every local site runs.
+        paused_source = (not inp.copy_data and inp.source.name != self.site.name
+                         and isinstance(inp.source.config, LocalSite))
         states = []
         for machine in inp.machines:
             state = machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
-            states.append(self._with_servers(state, machine))
+            state = strays.with_servers(state, layout, self.site, machine, reporting=True)
+            if paused_source:
+                state = strays.with_servers(state, layout, inp.source, machine, reporting=False)
+            states.append(state)
         return states
-
-    def _with_servers(self, state: MachineReplication, machine: MachineRef) -> MachineReplication:
-        """The state with every process serving the machine here; one Standby did not start is named in the detail."""
-        data, port = self.layout.data(self.site.name, machine.name), self._port(machine)
-        try:
-            own = processes.running_pid(self.layout.pid(self.site.name, machine.name))
-        except processes.ProcessError:
-            own = None
-        found = serving.report(serving.servers(data, port), own)
-        outside = [f"pid {p.pid} ({p.command})" for p in found if not p.started_by_standby]
-        detail = state.detail
-        if outside:
-            warning = (f"{', '.join(outside)} serves {machine.name} at {self.site.name} but Standby did not start it; "
-                       f"stopping the app at {self.site.name} stops it")
-            detail = f"{warning}; {detail}" if detail else warning
-        return state.model_copy(update={"serving": found, "detail": detail})
 
     def _port(self, machine: MachineRef) -> int:
         return self.config.port_base + machine.index
 
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
-        """Replication passes for `inp.seconds` (at least one), supervising endpoint proxies, heartbeating."""
+        """Replication passes for `inp.seconds` (at least one), supervising endpoint proxies, heartbeating.
+
+        Each machine's state carries the bytes of this round's passes, beside those of every pass so far.
+        """
         deadline = time.monotonic() + inp.seconds
+        rounds: dict[str, Transfer] = {}
         while True:
-            await asyncio.to_thread(self._pass, inp)
+            for machine, moved in (await asyncio.to_thread(self._pass, inp)).items():
+                rounds[machine] = rounds.get(machine, Transfer()).plus(moved)
             if time.monotonic() >= deadline:
-                return await self.replication(inp)
+                states = await self.replication(inp)
+                return [state.model_copy(update={"last_round": rounds.get(state.machine)}) for state in states]
             await asyncio.sleep(self._interval(inp))
 
     def _interval(self, inp: ReplicationInput) -> float:
         source = inp.source.config
         return source.replication_interval.total_seconds() if isinstance(source, LocalSite) else 1.0
 
-    def _pass(self, inp: ReplicationInput) -> None:
+    def _pass(self, inp: ReplicationInput) -> dict[str, Transfer]:
+        """One pass of every machine; the bytes of each that copied."""
         layout = self._layout(inp.source)
         for app in inp.apps:
             self._supervise_endpoint(layout, app, inp.source.name)
         if not inp.copy_data:
-            return
+            return {}
         policy = RetentionPolicy(**inp.retention.model_dump())
-        for machine in inp.machines:
-            self._replicate_machine(layout, inp.source.name, machine.name, policy)
+        moved = {machine.name: self._replicate_machine(layout, inp.source.name, machine.name, policy)
+                 for machine in inp.machines}
+        return {machine: count for machine, count in moved.items() if count is not None}
 
-    def _replicate_machine(self, layout: Layout, source: str, machine: str, policy: RetentionPolicy) -> None:
+    def _replicate_machine(self, layout: Layout, source: str, machine: str,
+                           policy: RetentionPolicy) -> Transfer | None:
         """One pass from the source site's data folder, wherever that site keeps it, into this site's points."""
         data, points = layout.data(source, machine), layout.points(self.site.name, machine)
         now, last_pass = self.clock(), layout.last_pass(self.site.name, machine)
@@ -148,15 +149,16 @@ class LocalSiteProvider:
             problem = "source has no data yet"
         if not present:
             record_pass(last_pass, now, source, error=problem)
-            return
+            return None
         points.mkdir(parents=True, exist_ok=True)
         try:
             result = replication.replicate_once(data, points, now)
         except replication.ReplicationError as error:
             record_pass(last_pass, now, source, error=str(error))
-            return
-        record_pass(last_pass, now, source, changed=result.changed)
+            return None
+        record_pass(last_pass, now, source, changed=result.changed, moved=result.moved)
         self._prune(points, now, policy)
+        return result.moved
 
     def _prune(self, points_dir: Path, now: datetime, policy: RetentionPolicy) -> None:
         existing = replication.list_points(points_dir)
@@ -267,14 +269,21 @@ class LocalSiteProvider:
         if target.mode == "test":
             shutil.rmtree(self.layout.test_machine(self.site.name, target.key, target.machine), ignore_errors=True)
 
-    async def set_direction(self, inp: DirectionInput) -> None:
+    async def set_direction(self, inp: DirectionInput) -> str | None:
         """Replication direction lives in the runbook's owner; the target site needs its folders, and a direction
-        set to run counts only the passes made from now on."""
-        now = self.clock()
+        set to run counts only the passes made from now on.
+
+        Set to run, the machines here become replication targets: a process serving one that Standby did not start
+        (an old primary restarted by hand) is stopped, so that no launch here finds it; what was stopped.
+        """
+        now, stopped = self.clock(), []
         for machine in inp.machines:
             self.layout.machine(self.site.name, machine.name).mkdir(parents=True, exist_ok=True)
             if inp.running:
+                with self._mapped(f"cannot replicate into {machine.name} at {self.site.name}"):
+                    stopped += await asyncio.to_thread(strays.stop_strays, self.layout, self.site, machine)
                 record_direction(self.layout.last_pass(self.site.name, machine.name), now, inp.source.name)
+        return "; ".join(stopped) or None
 
     async def move_identity(self, inp: IdentityInput) -> str:
         """Switch the app's public endpoint to its machines on this site; old connections are closed.
