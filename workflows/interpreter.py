@@ -186,7 +186,8 @@ class PlanRunner(Abortable):
                              if o.startswith("fenced")]
             # A site none of whose machines could be stopped within the deadline is gone for this operation:
             # its later stop steps fence at once instead of waiting out the deadline again, wave after wave.
-            if results and all(o.startswith("fenced") for r in results for o in r.outcome.values()):
+            if results and all(o.startswith("fenced") and m not in r.unstoppable
+                               for r in results for m, o in r.outcome.items()):
                 self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
             report = self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
                                             interrupted_by=self._plan.operation))
