@@ -1,4 +1,5 @@
-"""Stopping apps at a site within a deadline, fencing what cannot be stopped; large waves as child workflows."""
+"""Stopping apps at a site within a deadline, fencing what cannot be stopped: in batches of machines, one activity
+each (before batches: one activity per app, large waves as child workflows)."""
 
 import asyncio
 from datetime import timedelta
@@ -8,6 +9,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult
     from standby.durations import format_duration
@@ -16,6 +18,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Apps stopped at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_STOPS = 100
+# Batches of machines stopped at once: 20 x 200 machines a wave.
+MAX_PARALLEL_BATCHES = 20
+# Stops in batches of machines, one activity each, inline (workflows/interpreter.py).
+BATCHED_STOP = "batched-stop"
 
 
 async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedelta) -> StopResult:
@@ -29,6 +35,23 @@ async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedel
     except ActivityError as error:
         reason = _why(error, deadline)
         return StopResult(app=app, site=site, outcome={m: f"fenced ({reason})" for m in runbook.apps[app].machines})
+
+
+async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> list[StopResult]:
+    """Stop apps at a site, one activity per batch of machines; a batch not stopped by the deadline is fenced."""
+    slots = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+    async def stop(chunk: list[str]) -> list[StopResult]:
+        async with slots:
+            try:
+                return (await actions.stop_batch(runbook, site, chunk, deadline)).results
+            except ActivityError as error:
+                fenced = f"fenced ({_why(error, deadline)})"
+                return [StopResult(app=a, site=site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))
+                        for a in chunk]
+
+    chunks = batches({a: len(runbook.apps[a].machines) for a in apps}, BATCH_MACHINES)
+    return [result for results in await asyncio.gather(*(stop(c) for c in chunks)) for result in results]
 
 
 def _why(error: ActivityError, deadline: timedelta) -> str:
