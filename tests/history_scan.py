@@ -11,9 +11,14 @@ every test left; a secret found fails the session.
 import asyncio
 import base64
 import binascii
+import contextlib
+import zlib
 
+from google.protobuf.message import DecodeError
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
 
+from standby.compression import ENCODING, decompress
 from tests import named_fixture, slapd_fixture, test_aws_failback_client, test_environment, vcsim_fixture
 
 SECRETS: dict[str, str] = {
@@ -43,9 +48,14 @@ def texts(value: object) -> list[str]:
 
 def _decoded(data: str) -> str:
     try:
-        return base64.b64decode(data).decode(errors="replace")
+        raw = base64.b64decode(data)
     except (binascii.Error, ValueError):
         return data
+    # A large payload is stored compressed (standby.compression): what it holds is searched, not its zlib bytes.
+    with contextlib.suppress(zlib.error, DecodeError):
+        inner = decompress(Payload(metadata={"encoding": ENCODING}, data=raw))
+        return inner.data.decode(errors="replace")
+    return raw.decode(errors="replace")
 
 
 def exposures(history: WorkflowHistory, secrets: dict[str, str]) -> list[str]:
