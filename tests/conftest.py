@@ -16,6 +16,11 @@ from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
 IN_CI = os.environ.get("CI") == "true"
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set, which rich would take as a fixed width for the
+# CLI's consoles; without them each test's own COLUMNS (or rich's default) applies, as in a run without xdist.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 # Fixture modules, registered once here so that test modules use their fixtures without importing them.
 pytest_plugins = ["tests.aws_support", "tests.vcsim_fixture", "tests.slapd_fixture"]
 

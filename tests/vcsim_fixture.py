@@ -26,7 +26,7 @@ from pyVmomi import vim, vmodl
 SOURCE = Path(__file__).resolve().parent / "vcsim" / "main.go"
 GOVMOMI = Path("/usr/share/gocode/src/github.com/vmware/govmomi")
 USER, PASSWORD = "standby-svc", "vcsim-secret"
-DATACENTERS = 24
+DATACENTERS = 64
 IN_CI = os.environ.get("CI") == "true"
 
 
