@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     GetJsonSchemaHandler,
@@ -25,19 +24,12 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from standby.continuity import Pair
 from standby.durations import Duration, format_duration
+from standby.runbook_base import Argv, Name, Port, Strict
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
-Argv = Annotated[list[str], Field(min_length=1)]
-Port = Annotated[int, Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
-
-
-class Strict(BaseModel):
-    """Base of every runbook section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 DnsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\.?$", max_length=254)]
@@ -516,22 +508,6 @@ class AccessRule(Strict):
 
     ldap_group: str | None = None
     users: list[str] = []
-
-
-class Pair(Strict):
-    """A continuity pair or trio: one active node, passives kept in sync."""
-
-    primary: Name
-    secondary: Name
-    tertiary: Name | None = None
-    apps: Annotated[list[Name], Field(min_length=1)]
-    heartbeat_interval: Duration = timedelta(seconds=1)
-    missed_heartbeats: Annotated[int, Field(ge=1)] = 5
-    failover: Literal["automatic", "managed"] = "managed"
-
-    def nodes(self) -> list[str]:
-        """Sites of the pair in identity order: primary, secondary, tertiary."""
-        return [n for n in (self.primary, self.secondary, self.tertiary) if n]
 
 
 class Drill(Strict):

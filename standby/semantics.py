@@ -6,7 +6,7 @@ in order. They run only on a runbook whose schema already validated.
 
 from collections.abc import Callable, Iterable
 
-from standby import templates
+from standby import continuity_checks, templates
 from standby.issues import Issue
 from standby.runbook import (
     ActionHook,
@@ -35,7 +35,7 @@ def detect_all(runbook: Runbook, document: Document) -> list[Issue]:
         detect_dependency_cycles,
         detect_hook_references,
         detect_action_sites,
-        detect_pair_references,
+        *continuity_checks.DETECTORS,
         detect_template_problems,
         detect_local_requirements,
         detect_dns_zones,
@@ -192,22 +192,6 @@ def detect_action_sites(runbook: Runbook, document: Document) -> list[Issue]:
         elif named is None and runbook.protection.target not in vsphere:
             message = f"{kind} acts on a vSphere site; name one with 'site:' (vSphere sites: {', '.join(vsphere) or 'none'})"
             issues.append(document.issue(path, message))
-    return issues
-
-
-def detect_pair_references(runbook: Runbook, document: Document) -> list[Issue]:
-    """Pairs and trios name declared, distinct sites and declared apps."""
-    issues = []
-    for name, pair in runbook.pairs.items():
-        for role in ("primary", "secondary", "tertiary"):
-            site = getattr(pair, role)
-            if site is not None and site not in runbook.sites:
-                issues.append(_unknown(document, ("pairs", name, role), "site", site, runbook.sites))
-        if len(set(pair.nodes())) != len(pair.nodes()):
-            issues.append(document.issue(("pairs", name), "a pair's nodes must be different sites", key=True))
-        for index, app in enumerate(pair.apps):
-            if app not in runbook.apps:
-                issues.append(_unknown(document, ("pairs", name, "apps", index), "app", app, runbook.apps))
     return issues
 
 
