@@ -19,6 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from standby import lifecycle
     from standby.contracts import attributes, names
+    from standby.contracts.monitor import MonitorCommand
     from standby.contracts.operations import OperationInput, OperationResult
     from standby.contracts.protect import OwnerStatus
     from standby.contracts.sites import MachineReplication, public_ports
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.plan import PlanError, select
     from workflows import actions, policies
+    from workflows.monitor import AppMonitor
     from workflows.operations import OPERATIONS
 
 # One replication round: long enough to keep the history small, short enough for a fresh status.
@@ -57,11 +59,16 @@ class RunbookWorkflow:
         self._updated = None
         self._bring_up: list[str] = []
         self._watching: set[asyncio.Task[None]] = set()
+        # The protect monitor (workflows/monitor.py); it acts only through `request`, like an operator.
+        self._monitor = AppMonitor(inp.monitor, lambda: self._runbook, lambda: self._truth,
+                                   self.request)  # type: ignore[arg-type]  # an update handler is a coroutine method
+        self._monitoring: asyncio.Task[None] | None = None
 
     @workflow.query
     def status(self) -> OwnerStatus:
         """The truth, every machine's replication, and how many rounds protection ran."""
-        return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated)
+        return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated,
+                           monitor=self._monitor.state if self._monitoring else None)
 
     @workflow.signal
     def report(self, change: StateChange) -> None:
@@ -135,6 +142,17 @@ class RunbookWorkflow:
         self._bring_up = [a for a, s in self._truth.apps.items() if s.phase == "unprotected"]
         return f"protecting {self._runbook.runbook}"
 
+    @workflow.update
+    def monitor(self, command: MonitorCommand) -> str:
+        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it."""
+        return self._monitor.command(command)
+
+    @monitor.validator
+    def _monitor_running(self, command: MonitorCommand) -> None:
+        if self._monitoring is None:
+            raise ApplicationError(f"{self._runbook.runbook} has no protect monitor running; start it with "
+                                   "`standby protect`", type="Refused", non_retryable=True)
+
     @workflow.run
     async def run(self, inp: OwnerInput) -> None:
         """Protect while asked to; continue as new when idle and the history has grown."""
@@ -143,12 +161,15 @@ class RunbookWorkflow:
                                            attributes.SITES.value_set(sorted(inp.runbook.sites))])
         if inp.truth is None:
             await self._import_legacy_state()
+        if workflow.patched("monitor"):
+            self._monitoring = asyncio.create_task(self._monitor.run())
         while True:
             await workflow.wait_condition(lambda: self._truth.protecting or self._time_to_renew(), timeout=ROUND)
             if self._time_to_renew():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._truth.operation is None:
-                    workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth))
+                    workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth,
+                                                        monitor=self._monitor.state))
             if not self._truth.protecting:
                 continue
             if self._bring_up:
@@ -166,7 +187,7 @@ class RunbookWorkflow:
             self._truth = lifecycle.imported(self._runbook, legacy)
 
     def _time_to_renew(self) -> bool:
-        return self._truth.operation is None and not self._watching and (
+        return self._truth.operation is None and not self._watching and not self._monitor.busy() and (
             self._rounds >= ROUNDS_PER_RUN or workflow.info().is_continue_as_new_suggested())
 
     async def _start_apps(self) -> None:

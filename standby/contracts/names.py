@@ -18,6 +18,10 @@ TERMINATE_TARGETS = "terminate_targets"
 SET_DIRECTION = "set_direction"
 MOVE_IDENTITY = "move_identity"
 
+# The protect monitor: apps watched where they serve, heartbeats of a pair's sites.
+WATCH_HEALTH = "watch_health"
+WATCH_PAIR = "watch_pair"
+
 # The one-time import of a runbook's state from an earlier version's file.
 IMPORT_LEGACY_STATE = "import_legacy_state"
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from standby.contracts.monitor import MonitorState
 from standby.runbook import Operation, Runbook
 
 AppPhase = Literal["unprotected", "protected", "failed_over", "reverse_protected", "failed_back", "interrupted"]
@@ -112,6 +113,7 @@ class OwnerInput(BaseModel):
     runbook: Runbook
     truth: RunbookTruth | None = None
     rounds: int = 0
+    monitor: MonitorState | None = Field(None, description="the protect monitor's memory, across continue-as-new")
 
 
 class LegacyState(BaseModel):

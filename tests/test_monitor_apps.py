@@ -1,0 +1,133 @@
+"""The protect monitor's application watch on the sample shop: real processes killed, restarted, switched over.
+
+Real Temporal dev server, real shop processes on 127.0.0.1; a kill is SIGKILL of the machine's process, as a
+crash would be. Each test protects its own copy of the shop with a pair whose monitor checks every second.
+"""
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from activities.sites.local.processes import running_pid
+from standby import client as temporal
+from standby.contracts.attributes import MONITOR
+from standby.contracts.local_layout import Layout
+from standby.contracts.monitor import MonitorCommand
+from standby.contracts.protect import OwnerStatus
+from standby.runbook import Runbook
+from tests.helpers import eventually_async
+from tests.ops_helpers import (
+    owner_status,
+    place_order,
+    public_port,
+    runbook_variant,
+    serves_all,
+    start_protect,
+    stop_workflows,
+)
+
+INTERVAL = 1.0
+
+
+def with_pair(monitor: dict) -> dict:
+    """A runbook edit: the shop's apps in one pair of primary and dr, watched by `monitor`."""
+    def edit(document: dict) -> None:
+        document["pairs"] = {"shop": {"primary": "primary", "secondary": "dr", "apps": ["db", "api", "web"],
+                                      "monitor": {"interval": f"{INTERVAL}s", **monitor}}}
+    return edit
+
+
+@pytest.fixture
+async def monitored(client, task_queue, worker, shop_file):
+    """`await monitored(monitor)`: a protected shop variant whose pair has that monitor; ended with the test."""
+    handles = []
+
+    async def protect(monitor: dict) -> Runbook:
+        runbook = runbook_variant(shop_file, edit=with_pair(monitor))
+        handles.append(await start_protect(client, runbook, task_queue))
+        return runbook
+
+    yield protect
+    await stop_workflows(*handles)
+
+
+def kill(state_dir: Path, runbook: Runbook, site: str, machine: str) -> int:
+    """SIGKILL a machine's live process, as a crash; its pid."""
+    pid = running_pid(Layout(state_dir, runbook.runbook).pid(site, machine))
+    assert pid is not None, f"{machine} does not run at {site}"
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+async def restarted(state_dir: Path, runbook: Runbook, site: str, machine: str, old: int, timeout: float) -> int:
+    """The pid of the machine's new process once it runs and answers on its port."""
+    pid_file = Layout(state_dir, runbook.runbook).pid(site, machine)
+
+    def answered() -> int | None:
+        pid = running_pid(pid_file)
+        return pid if pid not in (None, old) else None
+
+    return await eventually_async(answered, timeout, 0.05, f"{machine} restarted at {site}")
+
+
+async def test_a_killed_app_is_restarted_within_two_intervals_then_switched_over(client, monitored, state_dir):
+    """Kill db: restarted at primary within two monitor intervals; kill it again past its one restart: its
+    group (data) switches over to dr, and every order acknowledged before is still served."""
+    runbook = await monitored({"threshold": 1, "restart": {"times": 1, "spacing": "1s"}, "then": "switchover"})
+    web = public_port(runbook, "web")
+    orders = [(await place_order(web, f"before-{n}"))["item"] for n in range(3)]
+
+    killed, at = kill(state_dir, runbook, "primary", "db1"), time.monotonic()
+    await restarted(state_dir, runbook, "primary", "db1", killed, timeout=2 * INTERVAL)
+    took = time.monotonic() - at
+    await serves_all(web, orders)
+    status = await owner_status(client, runbook)
+    assert status.monitor is not None
+    assert any("db at primary: fault" in e and "restart 1 of 1" in e for e in status.monitor.events), status.monitor
+    assert any("db at primary: restarted" in e for e in status.monitor.events)
+    assert took <= 2 * INTERVAL
+
+    orders.append((await place_order(web, "after-restart"))["item"])
+    kill(state_dir, runbook, "primary", "db1")
+
+    async def switched() -> OwnerStatus | None:
+        current = await owner_status(client, runbook)
+        db = current.truth.apps["db"]
+        done = (db.phase, db.serving, db.source) == ("protected", "dr", "dr") and current.truth.operation is None
+        return current if done else None
+
+    final = await eventually_async(switched, 60, 0.2, "db switched over to dr")
+    assert [final.truth.apps[a].serving for a in ("api", "web")] == ["primary", "primary"], "only db's group moves"
+    assert final.truth.history[-1] == "switchover by monitor: switched_over"
+    assert any("switchover of group data (db) started" in e for e in final.monitor.events)
+    await serves_all(web, orders)
+    assert running_pid(Layout(state_dir, runbook.runbook).pid("primary", "db1")) is None
+
+
+async def test_paused_monitor_acts_on_nothing_until_resumed(client, monitored, state_dir, task_queue):
+    """Maintenance mode: a killed app stays down while paused (the fault is recorded); resumed, it is restarted."""
+    runbook = await monitored({"threshold": 1, "restart": {"times": 3, "spacing": "1s"}})
+    handle = client.get_workflow_handle(temporal.owner_id(runbook.runbook))
+    answer = await handle.execute_update("monitor", MonitorCommand(action="pause", by="tester", reason="patching"),
+                                         result_type=str)
+    assert answer == f"monitor of {runbook.runbook} paused"
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(MONITOR) == "paused"
+
+    killed = kill(state_dir, runbook, "primary", "db1")
+    await eventually_async(lambda: _paused_fault_seen(client, runbook), 10, 0.2, "the fault recorded while paused")
+    await asyncio.sleep(3 * INTERVAL)  # three more checks' worth: nothing may restart it meanwhile
+    assert running_pid(Layout(state_dir, runbook.runbook).pid("primary", "db1")) is None
+
+    await handle.execute_update("monitor", MonitorCommand(action="resume", by="tester"), result_type=str)
+    await restarted(state_dir, runbook, "primary", "db1", killed, timeout=3 * INTERVAL)
+    assert (await handle.describe()).typed_search_attributes.get(MONITOR) == "watching"
+
+
+async def _paused_fault_seen(client, runbook: Runbook) -> bool:
+    status = await owner_status(client, runbook)
+    return status.monitor is not None and any("paused, no action" in e for e in status.monitor.events)
