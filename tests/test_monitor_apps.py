@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from activities.sites.local.processes import running_pid
 from standby import client as temporal
+from standby.cli import main
 from standby.contracts.attributes import MONITOR
 from standby.contracts.local_layout import Layout
-from standby.contracts.monitor import MonitorCommand
 from standby.contracts.protect import OwnerStatus
 from standby.runbook import Runbook
 from tests.helpers import eventually_async
@@ -108,24 +109,40 @@ async def test_a_killed_app_is_restarted_within_two_intervals_then_switched_over
     assert running_pid(Layout(state_dir, runbook.runbook).pid("primary", "db1")) is None
 
 
-async def test_paused_monitor_acts_on_nothing_until_resumed(client, monitored, state_dir, task_queue):
-    """Maintenance mode: a killed app stays down while paused (the fault is recorded); resumed, it is restarted."""
+async def test_paused_monitor_acts_on_nothing_until_resumed(client, monitored, state_dir):
+    """`standby protect pause`: a killed app stays down (the fault is recorded, status and the search attribute say
+    paused); `standby protect resume`: it is restarted."""
     runbook = await monitored({"threshold": 1, "restart": {"times": 3, "spacing": "1s"}})
     handle = client.get_workflow_handle(temporal.owner_id(runbook.runbook))
-    answer = await handle.execute_update("monitor", MonitorCommand(action="pause", by="tester", reason="patching"),
-                                         result_type=str)
-    assert answer == f"monitor of {runbook.runbook} paused"
-    described = await handle.describe()
-    assert described.typed_search_attributes.get(MONITOR) == "paused"
+    paused = await asyncio.to_thread(cli, client, "protect", "pause", runbook.runbook, "--by", "tester",
+                                     "--reason", "patching")
+    assert (paused.exit_code, paused.output) == (0, f"monitor of {runbook.runbook} paused\n")
+    assert (await handle.describe()).typed_search_attributes.get(MONITOR) == "paused"
+    shown = await asyncio.to_thread(cli, client, "status", runbook.runbook)
+    assert "monitor: paused by tester (maintenance mode)" in shown.output
+    assert "paused by tester: patching" in shown.output
 
     killed = kill(state_dir, runbook, "primary", "db1")
     await eventually_async(lambda: _paused_fault_seen(client, runbook), 10, 0.2, "the fault recorded while paused")
     await asyncio.sleep(3 * INTERVAL)  # three more checks' worth: nothing may restart it meanwhile
     assert running_pid(Layout(state_dir, runbook.runbook).pid("primary", "db1")) is None
 
-    await handle.execute_update("monitor", MonitorCommand(action="resume", by="tester"), result_type=str)
+    resumed = await asyncio.to_thread(cli, client, "protect", "resume", runbook.runbook)
+    assert resumed.exit_code == 0, resumed.output
     await restarted(state_dir, runbook, "primary", "db1", killed, timeout=3 * INTERVAL)
     assert (await handle.describe()).typed_search_attributes.get(MONITOR) == "watching"
+
+
+def test_pausing_a_runbook_that_is_not_protected_is_refused(client) -> None:
+    result = cli(client, "protect", "pause", "no-such-runbook")
+    assert result.exit_code == 1
+    assert "standby/no-such-runbook" in result.output
+
+
+def cli(client, *args: str):
+    """`standby ARGS` in-process against the test's Temporal server (its own event loop: call it in a thread)."""
+    env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "COLUMNS": "250"}
+    return CliRunner().invoke(main, list(args), env=env)
 
 
 async def _paused_fault_seen(client, runbook: Runbook) -> bool:

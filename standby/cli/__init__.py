@@ -7,7 +7,7 @@ library, never this module, so nothing here imports in a circle.
 
 import click
 
-from standby.cli import demo, doctor, operations, report, runbooks, server
+from standby.cli import demo, doctor, monitor, operations, report, runbooks, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +15,6 @@ def main() -> None:
     """Standby: disaster-recovery runbooks as durable Temporal workflows."""
 
 
-for _family in (runbooks, server, operations, report, demo, doctor):
+for _family in (runbooks, server, operations, monitor, report, demo, doctor):
     for _command in _family.COMMANDS:
         main.add_command(_command)
