@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -25,6 +26,9 @@ from workflows.registry import WORKFLOWS
 
 # How often a worker that serves every site looks for runbooks with new sites.
 DISCOVERY_SECONDS = 1.0
+# A workflow's next task waits this long for the worker that cached it (the SDK's default is 10 s): when that
+# worker died with its site, the runbook's owner must go on at once on another to take the site over.
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 def _options() -> dict[str, int]:
@@ -35,7 +39,8 @@ def _options() -> dict[str, int]:
 def build_worker(client: Client, settings: Settings, activities: list | None = None) -> Worker:
     """The worker of the shared queue: every workflow, and the activities that belong to no site."""
     return Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                  activities=activities or activity_registry.build(settings.state_dir), **_options())
+                  activities=activities or activity_registry.build(settings.state_dir),
+                  sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT, **_options())
 
 
 class SiteWorkers:

@@ -2,12 +2,15 @@
 
 from collections.abc import Iterable
 
+from standby import templates
 from standby.continuity import Pair
 from standby.issues import Issue
 from standby.runbook import LocalSite, Runbook
 from standby.source import Document
 from standby.suggest import did_you_mean
 
+# What an on_alert command's templates may use (its STANDBY_* variables, and the worker's python).
+ALERT_NAMES = frozenset({"runbook", "pair", "event", "site", "app", "detail", "python"})
 # Metrics read from the app's own processes and folders: only a local site can.
 _LOCAL_METRICS = ("cpu", "memory", "disk")
 
@@ -96,4 +99,12 @@ def detect_rule_sites(runbook: Runbook, document: Document) -> list[Issue]:
     return issues
 
 
-DETECTORS = (detect_pair_references, detect_pair_roles, detect_heartbeat_addresses, detect_rule_sites)
+def detect_alert_templates(runbook: Runbook, document: Document) -> list[Issue]:
+    """Every template of an on_alert command parses and uses only what an alert provides."""
+    return [document.issue(("pairs", name, "on_alert", position), problem)
+            for name, pair in runbook.pairs.items() for position, arg in enumerate(pair.on_alert or [])
+            for problem in templates.problems(arg, ALERT_NAMES)]
+
+
+DETECTORS = (detect_pair_references, detect_pair_roles, detect_heartbeat_addresses, detect_rule_sites,
+             detect_alert_templates)

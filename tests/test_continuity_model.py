@@ -57,6 +57,10 @@ CASES = {
          "29:17: pairs.p.witnesses[0]: witness 127.0.0.1:5 is a heartbeat address of the pair; "
          "a witness is on another path"],
     ),
+    "alert-template": (
+        "pairs:\n  p:\n    primary: primary\n    secondary: dr\n    apps: [db]\n    on_alert: [notify, '{{ evnt }}']\n",
+        ["28:24: pairs.p.on_alert[1]: unknown template variable 'evnt' (did you mean 'event'?)"],
+    ),
     "pair-off-the-protected-sites": (
         "pairs:\n  p:\n    primary: primary\n    secondary: primary2\n    apps: [db]\n",
         ["26:16: pairs.p.secondary: pair 'p' is primary and primary2, but protection replicates primary -> dr; "

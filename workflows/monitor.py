@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import Runbook
     from workflows import actions, policies
     from workflows.alerts import Alerts
+    from workflows.pairs import PairMonitor
 
 # Phases in which an app serves somewhere and may be watched there.
 SERVING = ("protected", "failed_over", "reverse_protected", "failed_back")
@@ -47,14 +48,20 @@ class AppMonitor:
         self._loops: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._acting: set[str] = set()
         self.alerts = Alerts(runbook, self.event)
+        self.pairs = PairMonitor(self.state, runbook, truth, request, self.alerts, self.event)
 
     def busy(self) -> bool:
         """Whether a remediation is under way (the owner does not continue as new in the middle of one)."""
-        return bool(self._acting)
+        return bool(self._acting) or self.pairs.busy()
+
+    def lost_sites(self) -> list[str]:
+        """Sites whose lease has run out: an operation need not wait to stop them."""
+        return self.pairs.lost_sites()
 
     async def run(self) -> None:
         """Start a loop for every (pair, site) with a monitor, as the runbook names them; for ever."""
         workflow.upsert_search_attributes([attributes.MONITOR.value_set(self._mode())])
+        self._loops[("", "")] = asyncio.create_task(self.pairs.run())
         while True:
             for key in self._wanted():
                 if key not in self._loops:
@@ -91,7 +98,8 @@ class AppMonitor:
             return []
         runbook = self._runbook()
         return [app for app in spec.apps if app in truth.apps and truth.apps[app].serving == site
-                and truth.apps[app].phase in SERVING and app not in self._acting and runbook.apps[app].health]
+                and truth.apps[app].phase in SERVING and app not in self._acting and runbook.apps[app].health
+                and not self.pairs.held(app)]
 
     async def _watch_site(self, pair: str, site: str) -> None:
         while True:

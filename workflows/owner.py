@@ -89,7 +89,7 @@ class RunbookWorkflow:
         inp = OperationInput(runbook=request.runbook, only=request.only, point=request.point, force=request.force,
                              yes=request.yes, requested_by=request.requested_by, keep_for=request.keep_for,
                              owner=workflow.info().workflow_id, active=active, epoch=epoch,
-                             last_drill=truth.last_drill)
+                             last_drill=truth.last_drill, lost=self._monitor.lost_sites())
         try:
             handle = await workflow.start_child_workflow(
                 OPERATIONS[request.operation].run, inp, id=ident, parent_close_policy=ParentClosePolicy.ABANDON,

@@ -24,6 +24,8 @@ class OperationInput(BaseModel):
     active: str = Field("", description="the site the operation starts from, as the owner's state machine says")
     epoch: int = Field(0, description="the fencing epoch of this operation")
     last_drill: DrillRecord | None = None
+    lost: list[str] = Field([], description=(
+        "sites whose lease ran out, by the protect monitor's heartbeats: stopping there is not waited for"))
 
 
 class StepRecord(BaseModel):

@@ -26,6 +26,7 @@ class PairWatch(BaseModel):
     epoch: int
     serving: list[AppRef] = Field([], description="the apps this site serves: it holds their lease")
     stop: list[AppRef] = Field([], description="apps this site must not run: another site serves them")
+    fence: bool = Field(False, description="stop the apps it serves when its lease runs out (a peer could take over)")
     grant_until: datetime | None = Field(None, description=(
         "until when the owner vouches for this site: with a witness reached, it renews its lease by itself"))
     window_seconds: float
@@ -79,5 +80,7 @@ class PairState(BaseModel):
     observations: dict[str, PairObservation] = {}
     received: dict[str, datetime] = Field({}, description="when the owner last heard from each site's agent")
     suspicion: Suspicion | None = None
+    grants: dict[str, datetime] = Field({}, description="the last grant given to each site: its lease ends by then")
+    down: dict[str, list[str]] = Field({}, description="apps a site stopped itself that are still its to serve")
     decision: str = ""
-    alerts: list[str] = []
+    alerts: list[str] = Field([], description="conditions alerted on and not yet over, each alerted once")

@@ -1,0 +1,187 @@
+"""A site's heartbeat agent for one pair: UDP heartbeats to and from its peers, witness polls, its lease.
+
+The agent lives in the site worker's process, beyond any one activity, so that a site cut off from the
+control plane still keeps its word: it serves only while it holds a lease, renewed each time a peer says it
+hears this site, or, while the owner vouches for the site (a grant), each time it reaches a witness (or at
+once when the pair has none). A lease that runs out while a peer could take over stops the apps it serves.
+So does a peer that serves one of its apps under a newer epoch: that peer has taken over.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from activities.monitor import witnesses
+from standby.continuity import split_address
+from standby.contracts.pairs import PairObservation, PairWatch, PeerView
+from standby.contracts.sites import AppRef
+
+log = logging.getLogger("standby.heartbeat")
+
+# A peer heard within this many intervals is heard: its heartbeats renew our lease, ours renew its.
+HEARS_WITHIN = 1.5
+# When all is well, witnesses are polled every this many intervals (for status); degraded, every interval.
+WITNESS_EVERY = 10
+
+Stopper = Callable[[AppRef], Awaitable[str]]
+
+
+@dataclass
+class Peer:
+    """What this site knows of one peer."""
+
+    address: str
+    heard: float | None = None
+    heard_at: datetime | None = None
+    epoch: int = 0
+    serving: list[str] = field(default_factory=list)
+    hears_me: bool = False
+    lost: bool = False
+
+
+class Agent(asyncio.DatagramProtocol):
+    """Heartbeats and the lease of one site in one pair of one runbook."""
+
+    def __init__(self, watch: PairWatch, stop: Stopper):
+        self.watch, self._stop = watch, stop
+        self.started = time.monotonic()
+        self.peers = {name: Peer(address) for name, address in watch.peers.items()}
+        self.serving: dict[str, AppRef] = {}
+        self.lease: float | None = None
+        self.grant: float | None = None
+        self.witnesses: dict[str, bool] = {}
+        self.fenced: list[str] = []
+        self.news = asyncio.Event()
+        self.refreshed = time.monotonic()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._polled = 0.0
+
+    async def start(self) -> None:
+        """Bind the heartbeat address and start beating."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=split_address(self.watch.listen))
+        self._transport = transport
+        self._task = asyncio.create_task(self._beat())
+
+    def close(self) -> None:
+        """Stop beating and release the address."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    @property
+    def interval(self) -> float:
+        return self.watch.interval_seconds
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.watch.interval_seconds * self.watch.missed
+
+    def update(self, watch: PairWatch) -> None:
+        """The owner's latest word: peers, epoch, the apps this site serves, its grant."""
+        self.watch, self.refreshed = watch, time.monotonic()
+        self.peers = {name: self.peers.get(name) or Peer(address) for name, address in watch.peers.items()}
+        self.serving = {app.name: app for app in watch.serving}
+        now = time.monotonic()
+        self.grant = None
+        if watch.grant_until is not None:
+            self.grant = now + (watch.grant_until - datetime.now(UTC)).total_seconds()
+            self._renew_by_grant(now)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        """A peer's heartbeat: it is heard; if it hears us, our lease is renewed; a newer epoch may fence us."""
+        try:
+            beat = json.loads(data)
+            peer = self.peers.get(beat["site"]) if beat.get("runbook") == self.watch.runbook else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        if peer is None or beat.get("pair") != self.watch.pair:
+            return
+        now = time.monotonic()
+        peer.heard, peer.heard_at = now, datetime.now(UTC)
+        peer.epoch, peer.serving, peer.hears_me = int(beat["epoch"]), list(beat["serving"]), bool(beat["hears"])
+        if peer.hears_me and self.serving:
+            self.lease = max(self.lease or 0.0, now + self.lease_seconds)
+        taken = [a for a in peer.serving if a in self.serving] if peer.epoch > self.watch.epoch else []
+        if taken:
+            asyncio.ensure_future(self._fence(taken, f"{beat['site']} serves it under epoch {peer.epoch}"))
+
+    def error_received(self, exc: Exception) -> None:
+        """A peer's port refused a heartbeat: it is not heard, nothing more."""
+
+    async def _beat(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self._tick(started)
+            except Exception:  # the agent must outlive any one bad tick: its lease depends on it
+                log.exception("heartbeat agent of %s/%s at %s", self.watch.runbook, self.watch.pair,
+                              self.watch.site.name)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _tick(self, now: float) -> None:
+        self._send(now)
+        for peer in self.peers.values():
+            lost = now - (peer.heard or self.started) > self.lease_seconds
+            if lost != peer.lost:
+                peer.lost = lost
+                self.news.set()
+        degraded = any(not self._hears(p, now) for p in self.peers.values())
+        if degraded or now - self._polled >= WITNESS_EVERY * self.interval:
+            await self._poll(now)
+        if self.serving and self.watch.fence and (self.lease is None or now > self.lease):
+            await self._fence(list(self.serving), "its lease ran out: no peer hears it and no witness vouches")
+
+    def _hears(self, peer: Peer, now: float) -> bool:
+        return peer.heard is not None and now - peer.heard <= HEARS_WITHIN * self.interval
+
+    def _send(self, now: float) -> None:
+        if self._transport is None:
+            return
+        for peer in self.peers.values():
+            beat = {"runbook": self.watch.runbook, "pair": self.watch.pair, "site": self.watch.site.name,
+                    "epoch": self.watch.epoch, "serving": sorted(self.serving), "hears": self._hears(peer, now)}
+            self._transport.sendto(json.dumps(beat).encode(), split_address(peer.address))
+
+    async def _poll(self, now: float) -> None:
+        reached = await witnesses.poll(self.watch.listen, self.watch.witnesses, timeout=self.interval / 2)
+        self._polled = now
+        if reached != self.witnesses:
+            self.witnesses = reached
+            self.news.set()
+        if any(reached.values()) or not self.watch.witnesses:
+            self._renew_by_grant(time.monotonic())
+
+    def _renew_by_grant(self, now: float) -> None:
+        """While the owner vouches for this site, its lease runs on, never past the grant."""
+        if self.serving and self.grant is not None and now < self.grant:
+            self.lease = max(self.lease or 0.0, min(now + self.lease_seconds, self.grant))
+
+    async def _fence(self, apps: list[str], why: str) -> None:
+        """Stop serving these apps here: stopped through the provider, reported to the owner."""
+        for name in apps:
+            app = self.serving.pop(name, None)
+            if app is None:
+                continue
+            log.warning("%s at %s stops serving %s: %s", self.watch.pair, self.watch.site.name, name, why)
+            outcome = await self._stop(app)
+            self.fenced.append(f"{name}: {why} ({outcome})")
+        self.news.set()
+
+    def observation(self, stopped: list[str]) -> PairObservation:
+        """What the agent saw, for the owner; what it fenced is reported once."""
+        now, wall = time.monotonic(), datetime.now(UTC)
+        peers = {name: PeerView(site=name, last_heard=p.heard_at, lost=p.lost, epoch=p.epoch, serving=p.serving,
+                                hears_me=p.hears_me and self._hears(p, now))
+                 for name, p in self.peers.items()}
+        lease = wall + timedelta(seconds=self.lease - now) if self.lease and self.serving else None
+        fenced, self.fenced = self.fenced, []
+        self.news.clear()
+        return PairObservation(site=self.watch.site.name, at=wall, peers=peers, witnesses=dict(self.witnesses),
+                               lease_until=lease, fenced=fenced, stopped=stopped)
