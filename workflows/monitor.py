@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.continuity import Monitor as MonitorSettings
     from standby.contracts import attributes, names
     from standby.contracts.monitor import AppReading, HealthReport, HealthWatch, Ladder, MonitorCommand, MonitorState
-    from standby.contracts.sites import app_ref, public_ports, site_ref
+    from standby.contracts.sites import AppInput, Target, app_ref, public_ports, site_ref
     from standby.contracts.state import OperationRequest, RunbookTruth
     from standby.runbook import Runbook
     from workflows import actions, policies
@@ -138,6 +138,10 @@ class AppMonitor:
     async def _remediate(self, pair: str, site: str, report: HealthReport) -> None:
         monitor = self._runbook().pairs[pair].monitor
         assert monitor is not None
+        # What changed while the watch ran (an operation, a suspected site) decides before what it saw.
+        current = set(self.watched(pair, site))
+        report = report.model_copy(update={"faults": [a for a in report.faults if a in current],
+                                           "hits": [h for h in report.hits if h.app in current]})
         for app in report.faults:
             await self._fault(pair, monitor, site, report.readings[app])
         for hit in report.hits:
@@ -172,11 +176,23 @@ class AppMonitor:
 
     async def _restart(self, site: str, app: str) -> None:
         runbook = self._runbook()
+        timeout = runbook.apps[app].stop_timeout + RESTART_MARGIN
         try:
-            stopped = await actions.stop_app(runbook, site, app, runbook.apps[app].stop_timeout + RESTART_MARGIN)
-            await actions.start_app(runbook, site, app, public_ports(runbook), self._truth().epoch)
+            stopped = await actions.stop_app(runbook, site, app, timeout)
+            inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=public_ports(runbook),
+                           epoch=self._truth().epoch)
+            # Two tries, briefly: a restart that cannot start now is a fault the next watch climbs on from.
+            await workflow.execute_activity(
+                names.START_APP, inp, result_type=list[Target], summary=f"restart {app} on {site}",
+                task_queue=actions.site_queue(site), start_to_close_timeout=timeout,
+                heartbeat_timeout=policies.PROVIDER_HEARTBEAT, retry_policy=policies.RESTART)
         except ActivityError as error:
             self.event(f"{app} at {site}: restart failed: {_cause(error)}")
+            return
+        if self._truth().apps[app].serving != site:
+            # It moved while it restarted (a takeover): it must not run here.
+            await actions.stop_app(runbook, site, app, timeout)
+            self.event(f"{app} at {site}: stopped again, {self._truth().apps[app].serving} serves it now")
             return
         self.event(f"{app} at {site}: restarted ({', '.join(f'{m} {o}' for m, o in stopped.outcome.items())})")
 

@@ -52,7 +52,9 @@ class PairMonitor:
             serving = self._truth().apps[app].serving if app in self._truth().apps else None
             if spec is None or app not in spec.apps or serving is None:
                 continue
-            if (pair.suspicion is not None and pair.suspicion.lost == serving) or app in pair.down.get(serving, []):
+            seen = pair.observations.get(serving)
+            if (pair.suspicion is not None and pair.suspicion.lost == serving) or app in pair.down.get(serving, []) \
+                    or (seen is not None and takeover.cut_off(seen)):
                 return True
         return False
 
@@ -148,10 +150,13 @@ class PairMonitor:
         state = self.state.pairs.setdefault(name, PairState())
         state.observations[site], state.received[site] = seen, workflow.now()
         self._clear(name, f"silent:{site}")
-        for line in seen.fenced + seen.stopped:
+        fresh = [line for line in seen.fenced + seen.stopped if f"{site} {line}" not in state.seen]
+        for line in fresh:
             self.event(f"{name}: {site} stopped {line}")
-        if seen.fenced:
-            state.down[site] = sorted({*state.down.get(site, []), *(f.split(":")[0] for f in seen.fenced)})
+        state.seen = [*state.seen, *(f"{site} {line}" for line in fresh)][-40:]
+        fenced = [line.split(":")[0] for line in fresh if line in seen.fenced]
+        if fenced:
+            state.down[site] = sorted({*state.down.get(site, []), *fenced})
         for peer, view in seen.peers.items():
             if view.lost:
                 self._lost(name, site, peer, seen)
@@ -159,9 +164,8 @@ class PairMonitor:
                 self._heard(name, site, peer)
         suspicion = state.suspicion
         if suspicion is not None and suspicion.lost == site and seen.lost() and not takeover.cut_off(seen):
-            state.suspicion = None
-            self._decided(name, f"no takeover: {site} still serves and reaches its witnesses; only the heartbeat "
-                                f"link to {suspicion.by} is down")
+            self._settle(name, f"no takeover: {site} still serves and reaches its witnesses; only the heartbeat "
+                               f"link to {suspicion.by} is down")
             self._alert_once(name, f"link:{site}", "heartbeat_link_down", site,
                              f"{site} and {suspicion.by} do not hear each other, but both reach their witnesses")
 
@@ -172,8 +176,10 @@ class PairMonitor:
         missed = f"{pair.heartbeat.missed} heartbeats missed, last heard {heard:%H:%M:%S.%f}"[:-3] if heard else (
             "never heard")
         if takeover.cut_off(seen):
+            then = ("stops serving when its lease runs out" if takeover.served_at(truth, pair, by)
+                    else "stays passive")
             self._alert_once(name, f"cut:{by}", "cut_off", by, f"{by} lost {peer} ({missed}) and reached none of "
-                             f"{len(seen.witnesses)} witnesses: it is the one cut off and stays passive")
+                             f"{len(seen.witnesses)} witnesses: it is the one cut off and {then}")
             return
         if not apps:
             self._alert_once(name, f"lost:{peer}", "site_lost", peer, f"{by} lost {peer} ({missed}); "
@@ -196,8 +202,7 @@ class PairMonitor:
         self._clear(name, f"cut:{by}")
         self._clear(name, f"link:{peer}")
         if state.suspicion is not None and state.suspicion.lost == peer and state.suspicion.by == by:
-            state.suspicion = None
-            self._decided(name, f"no takeover: {by} hears {peer} again")
+            self._settle(name, f"no takeover: {by} hears {peer} again")
 
     async def _decider(self, name: str) -> None:
         """At the suspect's takeover time: fail over (automatic) or alert and wait for an operator (managed)."""
@@ -232,7 +237,7 @@ class PairMonitor:
         pair, truth = self._spec(name), self._truth()
         apps = takeover.takeable(truth, pair, suspicion.lost, suspicion.by)
         if not apps:
-            self.state.pairs[name].suspicion = None
+            self._settle(name, f"no takeover: nothing of {suspicion.lost}'s to take over any more")
             return
         if pair.failover == "managed":
             self._alert_once(name, f"managed:{suspicion.lost}", "failover_needed", suspicion.lost,
@@ -243,13 +248,12 @@ class PairMonitor:
         try:
             ident = await self._request(OperationRequest(operation="failover", runbook=self._runbook(), only=apps,
                                                          yes=True, requested_by="monitor"))
-            self._decided(name, f"failover of {', '.join(apps)} to {suspicion.by} started ({ident}): "
-                                f"{suspicion.evidence}")
+            self._settle(name, f"failover of {', '.join(apps)} to {suspicion.by} started ({ident}): "
+                               f"{suspicion.evidence}")
         except ApplicationError as error:
-            self._decided(name, f"failover of {', '.join(apps)} refused: {error.message}")
+            self._settle(name, f"failover of {', '.join(apps)} refused: {error.message}")
         finally:
             self._deciding.discard(name)
-            self.state.pairs[name].suspicion = None
 
     async def _restore(self, name: str, site: str, seen: PairObservation) -> None:
         """Apps a site stopped when its lease ran out, still its own (nobody took over), once it is back in touch."""
@@ -268,6 +272,14 @@ class PairMonitor:
             return
         state.down.pop(site, None)
         self._decided(name, f"{site} serves {', '.join(down)} again: it is back in touch and nobody took over")
+
+    def _settle(self, name: str, outcome: str) -> None:
+        """The suspicion ends, so: kept as the pair's last, with when and how."""
+        state = self.state.pairs[name]
+        if state.suspicion is not None:
+            state.last = state.suspicion.model_copy(update={"ended": workflow.now(), "outcome": outcome})
+            state.suspicion = None
+        self._decided(name, outcome)
 
     def _decided(self, name: str, text: str) -> None:
         self.state.pairs[name].decision = f"{workflow.now():%H:%M:%S} {text}"

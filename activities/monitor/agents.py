@@ -24,7 +24,7 @@ class Agents:
     async def watch(self, inp: PairWatch) -> PairObservation:
         """Tell the site's agent its part, stop what another site serves, then wait for news or the window's end."""
         agent = await self._agent(inp)
-        stopped = await self._stop_stale(inp)
+        stopped = await self._stop_stale(inp, agent)
         deadline = time.monotonic() + inp.window_seconds
         while not agent.news.is_set() and not stopped:
             remaining = deadline - time.monotonic()
@@ -34,7 +34,7 @@ class Agents:
                 await asyncio.wait_for(agent.news.wait(), min(remaining, inp.interval_seconds))
             except TimeoutError:
                 activity.heartbeat(f"{inp.pair} at {inp.site.name}")
-        return agent.observation(stopped)
+        return agent.observation()
 
     async def _agent(self, inp: PairWatch) -> Agent:
         self._reap()
@@ -63,13 +63,14 @@ class Agents:
         result = await self.providers.for_site(site).stop_app(AppInput(site=site, app=app))
         return ", ".join(f"{machine} {outcome}" for machine, outcome in result.outcome.items())
 
-    async def _stop_stale(self, inp: PairWatch) -> list[str]:
-        """Apps another site serves that still run here (an old active come back): stopped."""
-        stopped = []
+    async def _stop_stale(self, inp: PairWatch, agent: Agent) -> bool:
+        """Apps another site serves that still run here (an old active come back): stopped; whether any was."""
+        stopped = False
         for app in inp.stop:
             outcome = await self._stop(inp.site, app)
             if "stopped" in outcome or "killed" in outcome:
-                stopped.append(f"{app.name}: {outcome} (served at another site under epoch {inp.epoch})")
+                agent.record_stop(f"{app.name}: another site serves it under epoch {inp.epoch} ({outcome})")
+                stopped = True
         return stopped
 
     def close(self) -> None:

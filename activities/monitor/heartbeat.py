@@ -26,6 +26,9 @@ log = logging.getLogger("standby.heartbeat")
 HEARS_WITHIN = 1.5
 # When all is well, witnesses are polled every this many intervals (for status); degraded, every interval.
 WITNESS_EVERY = 10
+# What the agent stopped, reported in every observation until this many newer lines push it out: an
+# observation can be lost (its watch cancelled), the owner keeps what it has seen.
+KEPT = 20
 
 Stopper = Callable[[AppRef], Awaitable[str]]
 
@@ -55,10 +58,13 @@ class Agent(asyncio.DatagramProtocol):
         self.grant: float | None = None
         self.witnesses: dict[str, bool] = {}
         self.fenced: list[str] = []
+        self.down: set[str] = set()
+        self.stopped: list[str] = []
         self.news = asyncio.Event()
         self.refreshed = time.monotonic()
         self._transport: asyncio.DatagramTransport | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._polling: asyncio.Task[None] | None = None
         self._polled = 0.0
 
     async def start(self) -> None:
@@ -66,12 +72,12 @@ class Agent(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=split_address(self.watch.listen))
         self._transport = transport
-        self._task = asyncio.create_task(self._beat())
+        self._tasks = [asyncio.create_task(self._beat()), asyncio.create_task(self._guard())]
 
     def close(self) -> None:
         """Stop beating and release the address."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in [*self._tasks, *([self._polling] if self._polling else [])]:
+            task.cancel()
         if self._transport is not None:
             self._transport.close()
 
@@ -87,12 +93,14 @@ class Agent(asyncio.DatagramProtocol):
         """The owner's latest word: peers, epoch, the apps this site serves, its grant."""
         self.watch, self.refreshed = watch, time.monotonic()
         self.peers = {name: self.peers.get(name) or Peer(address) for name, address in watch.peers.items()}
-        self.serving = {app.name: app for app in watch.serving}
         now = time.monotonic()
         self.grant = None
         if watch.grant_until is not None:
             self.grant = now + (watch.grant_until - datetime.now(UTC)).total_seconds()
-            self._renew_by_grant(now)
+            # The owner vouches for the site again: what it stopped it may serve again (the owner restarts it).
+            self.down.clear()
+        self.serving = {app.name: app for app in watch.serving if app.name not in self.down}
+        self._renew_by_grant(now)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         """A peer's heartbeat: it is heard; if it hears us, our lease is renewed; a newer epoch may fence us."""
@@ -133,10 +141,18 @@ class Agent(asyncio.DatagramProtocol):
                 peer.lost = lost
                 self.news.set()
         degraded = any(not self._hears(p, now) for p in self.peers.values())
-        if degraded or now - self._polled >= WITNESS_EVERY * self.interval:
-            await self._poll(now)
-        if self.serving and self.watch.fence and (self.lease is None or now > self.lease):
-            await self._fence(list(self.serving), "its lease ran out: no peer hears it and no witness vouches")
+        due = degraded or now - self._polled >= WITNESS_EVERY * self.interval
+        if due and (self._polling is None or self._polling.done()):
+            self._polling = asyncio.create_task(self._poll(now))
+
+    async def _guard(self) -> None:
+        """Stop serving the moment the lease runs out, not at the next tick: the owner counts on that moment."""
+        while True:
+            left = (self.lease or 0.0) - time.monotonic()
+            if self.serving and self.watch.fence and left <= 0:
+                await self._fence(list(self.serving), "its lease ran out: no peer hears it and no witness vouches")
+                continue
+            await asyncio.sleep(min(left, self.interval) if self.serving and left > 0 else self.interval / 4)
 
     def _hears(self, peer: Peer, now: float) -> bool:
         return peer.heard is not None and now - peer.heard <= HEARS_WITHIN * self.interval
@@ -151,6 +167,8 @@ class Agent(asyncio.DatagramProtocol):
 
     async def _poll(self, now: float) -> None:
         reached = await witnesses.poll(self.watch.listen, self.watch.witnesses, timeout=self.interval / 2)
+        if self.watch.witnesses and not any(reached.values()) and self.serving:
+            log.warning("%s at %s reaches none of its witnesses", self.watch.pair, self.watch.site.name)
         self._polled = now
         if reached != self.witnesses:
             self.witnesses = reached
@@ -169,19 +187,23 @@ class Agent(asyncio.DatagramProtocol):
             app = self.serving.pop(name, None)
             if app is None:
                 continue
+            self.down.add(name)
             log.warning("%s at %s stops serving %s: %s", self.watch.pair, self.watch.site.name, name, why)
             outcome = await self._stop(app)
-            self.fenced.append(f"{name}: {why} ({outcome})")
+            self.fenced = [*self.fenced, f"{name}: {why} ({outcome}) at {datetime.now(UTC):%H:%M:%S.%f}"][-KEPT:]
         self.news.set()
 
-    def observation(self, stopped: list[str]) -> PairObservation:
-        """What the agent saw, for the owner; what it fenced is reported once."""
+    def record_stop(self, line: str) -> None:
+        """An app stopped here because another site serves it, kept for the owner like a fence."""
+        self.stopped = [*self.stopped, f"{line} at {datetime.now(UTC):%H:%M:%S.%f}"][-KEPT:]
+
+    def observation(self) -> PairObservation:
+        """What the agent saw, for the owner, with the last things it stopped."""
         now, wall = time.monotonic(), datetime.now(UTC)
         peers = {name: PeerView(site=name, last_heard=p.heard_at, lost=p.lost, epoch=p.epoch, serving=p.serving,
                                 hears_me=p.hears_me and self._hears(p, now))
                  for name, p in self.peers.items()}
         lease = wall + timedelta(seconds=self.lease - now) if self.lease and self.serving else None
-        fenced, self.fenced = self.fenced, []
         self.news.clear()
         return PairObservation(site=self.watch.site.name, at=wall, peers=peers, witnesses=dict(self.witnesses),
-                               lease_until=lease, fenced=fenced, stopped=stopped)
+                               lease_until=lease, fenced=list(self.fenced), stopped=list(self.stopped))

@@ -34,5 +34,6 @@ async def reach(source: str, witness: str, timeout: float) -> bool:
 
 
 async def poll(source: str, witnesses: list[str], timeout: float) -> dict[str, bool]:
-    """Each witness -> reached, polled one after another (they share the source port)."""
-    return {witness: await reach(source, witness, timeout) for witness in witnesses}
+    """Each witness -> reached, polled at once (one source port, a four-tuple of its own for each)."""
+    reached = await asyncio.gather(*(reach(source, witness, timeout) for witness in witnesses))
+    return dict(zip(witnesses, reached, strict=True))

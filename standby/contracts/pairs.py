@@ -51,8 +51,8 @@ class PairObservation(BaseModel):
     peers: dict[str, PeerView] = {}
     witnesses: dict[str, bool] = Field({}, description="each witness -> reached at the last poll")
     lease_until: datetime | None = None
-    fenced: list[str] = Field([], description="apps the agent stopped itself, and why")
-    stopped: list[str] = Field([], description="apps it stopped because another site serves them")
+    fenced: list[str] = Field([], description="the last apps the agent stopped itself, why and when")
+    stopped: list[str] = Field([], description="the last apps it stopped because another site serves them")
 
     def lost(self) -> list[str]:
         """The peers this site no longer hears."""
@@ -72,6 +72,8 @@ class Suspicion(BaseModel):
     since: datetime
     takeover_at: datetime
     evidence: str
+    ended: datetime | None = None
+    outcome: str = Field("", description="how it ended: a takeover started, heard again, a link down, ...")
 
 
 class PairState(BaseModel):
@@ -80,7 +82,9 @@ class PairState(BaseModel):
     observations: dict[str, PairObservation] = {}
     received: dict[str, datetime] = Field({}, description="when the owner last heard from each site's agent")
     suspicion: Suspicion | None = None
+    last: Suspicion | None = Field(None, description="the suspicion before, with how it ended")
     grants: dict[str, datetime] = Field({}, description="the last grant given to each site: its lease ends by then")
     down: dict[str, list[str]] = Field({}, description="apps a site stopped itself that are still its to serve")
+    seen: list[str] = Field([], description="the stops the owner has recorded, so each is recorded once")
     decision: str = ""
     alerts: list[str] = Field([], description="conditions alerted on and not yet over, each alerted once")
