@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,24 @@ def cli(client, *args: str):
 async def _paused_fault_seen(client, runbook: Runbook) -> bool:
     status = await owner_status(client, runbook)
     return status.monitor is not None and any("paused, no action" in e for e in status.monitor.events)
+
+
+async def test_a_rule_acts_once_its_threshold_has_held_for_its_duration_and_not_before(client, monitored):
+    """memory (psutil: resident MiB of each app's process) above 1 for 4s: each app's rule acts once it has held
+    4 s since the reading that first passed the threshold, not before; then its hold starts again."""
+    hold = timedelta(seconds=4)
+    runbook = await monitored({"rules": [{"metric": "memory", "above": 1, "for": "4s", "action": "alert"}]})
+
+    async def fired_twice() -> list | None:
+        status = await owner_status(client, runbook)
+        hits = [h for h in status.monitor.hits if h.app == "db"] if status.monitor else []
+        return hits if len(hits) >= 2 else None
+
+    hits = await eventually_async(fired_twice, 30, 0.2, "db's memory rule acting twice")
+    for hit in hits:
+        assert hold <= hit.at - hit.since <= hold + timedelta(seconds=INTERVAL + 1), hit
+        assert hit.value > 1 and hit.describe == "memory above 1 for 4s"
+    assert hits[1].since >= hits[0].at, "the second hold began after the first acted"
+    status = await owner_status(client, runbook)
+    assert any("ALERT rule_held at primary: db: rule memory above 1 for 4s held" in e for e in status.monitor.events)
+    assert status.monitor.readings["db"].metrics["memory"] > 1

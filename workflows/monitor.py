@@ -145,8 +145,9 @@ class AppMonitor:
         for app in report.faults:
             await self._fault(pair, monitor, site, report.readings[app])
         for hit in report.hits:
+            self.state.hits = [*self.state.hits[-9:], hit]
             detail = f"rule {hit.describe} held ({hit.value:g} since {hit.since:%H:%M:%S})"
-            await self._act(pair, site, hit.app, monitor.rules[hit.rule].action, detail)
+            await self._act(pair, site, hit.app, monitor.rules[hit.rule].action, detail, kind="rule_held")
 
     async def _fault(self, pair: str, monitor: MonitorSettings, site: str, reading: AppReading) -> None:
         app = reading.app
@@ -158,7 +159,7 @@ class AppMonitor:
         self.state.ladders[app] = decision.ladder
         await self._act(pair, site, app, decision.action, f"{detail} -> {decision.action}: {decision.reason}")
 
-    async def _act(self, pair: str, site: str, app: str, action: str, detail: str) -> None:
+    async def _act(self, pair: str, site: str, app: str, action: str, detail: str, kind: str = "app_failing") -> None:
         if self.state.paused:
             self.event(f"{app} at {site}: {detail}; paused, no action")
             return
@@ -170,7 +171,7 @@ class AppMonitor:
             elif action in ("switchover", "failover"):
                 await self._operate(pair, site, app, action)
             elif action == "alert":
-                await self.alerts.raise_alert(pair, "app_failing", site, f"{app}: {detail}", app=app)
+                await self.alerts.raise_alert(pair, kind, site, f"{app}: {detail}", app=app)
         finally:
             self._acting.discard(app)
 

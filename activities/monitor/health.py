@@ -87,6 +87,7 @@ def _rules(inp: HealthWatch, reading: AppReading, held: dict[str, datetime]) -> 
             continue
         since = held.setdefault(key, reading.at)
         if reading.at - since >= rule.for_ - timedelta(milliseconds=1):
-            hits.append(RuleHit(app=reading.app, rule=index, describe=rule.describe(), value=value, since=since))
+            hits.append(RuleHit(app=reading.app, rule=index, describe=rule.describe(), value=value, since=since,
+                                at=reading.at))
             del held[key]
     return hits

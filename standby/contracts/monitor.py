@@ -47,6 +47,7 @@ class RuleHit(BaseModel):
     describe: str
     value: float
     since: datetime
+    at: datetime = Field(description="the reading that found it held for its duration: when it acts")
 
 
 class HealthReport(BaseModel):
@@ -85,4 +86,5 @@ class MonitorState(BaseModel):
     held: dict[str, dict[str, datetime]] = Field({}, description="by site: the rule holds its watch carries on")
     readings: dict[str, AppReading] = {}
     pairs: dict[str, PairState] = {}
+    hits: list[RuleHit] = Field([], description="the last rules that acted, with when they began to hold")
     events: list[str] = Field([], description="the last decisions, newest last: `12:00:01 db at primary: ...`")
