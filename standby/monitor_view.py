@@ -6,6 +6,7 @@ from rich.text import Text
 
 from standby.contracts.monitor import MonitorState
 from standby.contracts.pairs import PairState
+from standby.contracts.sites import MachineReplication
 
 EVENTS_SHOWN = 8
 
@@ -17,6 +18,7 @@ def monitor_view(state: MonitorState) -> list[RenderableType]:
     if state.readings:
         shown.append(_apps(state))
     shown += [_pair(name, pair) for name, pair in state.pairs.items()]
+    shown += [_copies(name, copies) for name, copies in state.tertiary.items()]
     shown += [Text(event) for event in state.events[-EVENTS_SHOWN:]]
     return shown
 
@@ -47,6 +49,15 @@ def _pair(name: str, pair: PairState) -> Table:
         table.caption = f"suspected: {pair.suspicion.evidence}"
     elif pair.decision:
         table.caption = pair.decision
+    return table
+
+
+def _copies(name: str, copies: list[MachineReplication]) -> Table:
+    table = Table("machine", "phase", "lag", "latest point", "points", title=f"trio {name}: copy at its tertiary")
+    for m in copies:
+        lag = "-" if m.lag_seconds is None else f"{m.lag_seconds:.1f}s"
+        point = f"{m.latest_point:%Y-%m-%d %H:%M:%S}" if m.latest_point else "-"
+        table.add_row(m.machine, m.phase, lag, point, str(m.points))
     return table
 
 

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from activities.sites.local import replication
 from activities.sites.local.processes import running_pid
+from sampleapp.db import LOG_NAME, read_log
 from standby import client as temporal
 from standby.cli import main
 from standby.contracts.attributes import MONITOR
 from standby.contracts.local_layout import Layout
 from standby.contracts.protect import OwnerStatus
 from standby.runbook import Runbook
+from tests.conftest import free_block
 from tests.helpers import eventually_async
 from tests.ops_helpers import (
     owner_status,
@@ -170,3 +173,36 @@ async def test_a_rule_acts_once_its_threshold_has_held_for_its_duration_and_not_
     status = await owner_status(client, runbook)
     assert any("ALERT rule_held at primary: db: rule memory above 1 for 4s held" in e for e in status.monitor.events)
     assert status.monitor.readings["db"].metrics["memory"] > 1
+
+
+def items_in_latest_point(points: Path) -> list[str]:
+    """The orders in the newest recovery point of a db machine replicated into a site."""
+    latest = replication.latest_point(points)
+    return [] if latest is None else [o["item"] for o in read_log(latest.path / LOG_NAME)[0]]
+
+
+async def test_a_trio_replicates_to_its_tertiary_and_status_shows_it(client, task_queue, worker, shop_file, state_dir):
+    """A third local site as the pair's tertiary: every machine continuous there, an order in its latest point."""
+    def trio(document: dict) -> None:
+        document["sites"]["branch"] = {"provider": "local", "port_base": free_block(3)}
+        document["pairs"] = {"shop": {"primary": "primary", "secondary": "dr", "tertiary": "branch",
+                                      "apps": ["db", "api", "web"]}}
+
+    runbook = runbook_variant(shop_file, edit=trio)
+    handle = await start_protect(client, runbook, task_queue)
+    try:
+        item = (await place_order(public_port(runbook, "web"), "kept at the branch"))["item"]
+        points = Layout(state_dir, runbook.runbook).points("branch", "db1")
+
+        async def copied() -> OwnerStatus | None:
+            status = await owner_status(client, runbook)
+            copies = status.monitor.tertiary.get("shop", []) if status.monitor else []
+            done = {m.machine for m in copies if m.phase == "continuous"} == set(runbook.machines)
+            return status if done and item in items_in_latest_point(points) else None
+
+        status = await eventually_async(copied, 40, 0.5, "the trio's copy at branch continuous, with the order")
+        shown = await asyncio.to_thread(cli, client, "status", runbook.runbook)
+        assert "trio shop: copy at its tertiary" in shown.output
+        assert all(m.points >= 1 for m in status.monitor.tertiary["shop"])
+    finally:
+        await stop_workflows(handle)

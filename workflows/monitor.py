@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import actions, policies
     from workflows.alerts import Alerts
     from workflows.pairs import PairMonitor
+    from workflows.tertiary import TertiaryCopies
 
 # Phases in which an app serves somewhere and may be watched there.
 SERVING = ("protected", "failed_over", "reverse_protected", "failed_back")
@@ -49,6 +50,7 @@ class AppMonitor:
         self._acting: set[str] = set()
         self.alerts = Alerts(runbook, self.event)
         self.pairs = PairMonitor(self.state, runbook, truth, request, self.alerts, self.event)
+        self.tertiary = TertiaryCopies(self.state, runbook, truth)
 
     def busy(self) -> bool:
         """Whether a remediation is under way (the owner does not continue as new in the middle of one)."""
@@ -65,7 +67,8 @@ class AppMonitor:
         while True:
             for key in self._wanted():
                 if key not in self._loops:
-                    self._loops[key] = asyncio.create_task(self._watch_site(*key))
+                    loop = self._watch_site(*key) if key[1] else self.tertiary.run(key[0])
+                    self._loops[key] = asyncio.create_task(loop)
             await workflow.wait_condition(lambda: not set(self._wanted()) <= set(self._loops))
 
     def command(self, command: MonitorCommand) -> str:
@@ -89,7 +92,10 @@ class AppMonitor:
         workflow.upsert_memo({"monitor": line})
 
     def _wanted(self) -> list[tuple[str, str]]:
-        return [(name, site) for name, pair in self._runbook().pairs.items() if pair.monitor for site in pair.nodes()]
+        """(pair, site) for each site whose apps are watched; (pair, "") for each trio's copy into its tertiary."""
+        pairs = self._runbook().pairs.items()
+        return [*((name, site) for name, pair in pairs if pair.monitor for site in pair.nodes()),
+                *((name, "") for name, pair in pairs if pair.tertiary)]
 
     def watched(self, pair: str, site: str) -> list[str]:
         """The apps of a pair to watch at a site now: serving there, not being remediated, no operation running."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from standby.continuity import Rule
 from standby.contracts.pairs import PairState
-from standby.contracts.sites import AppRef, SiteRef
+from standby.contracts.sites import AppRef, MachineReplication, SiteRef
 
 
 class HealthWatch(BaseModel):
@@ -56,6 +56,7 @@ class HealthReport(BaseModel):
     site: str
     readings: dict[str, AppReading] = {}
     faults: list[str] = []
+    tertiary: dict[str, list[MachineReplication]] = Field({}, description="each trio's replication into its tertiary")
     hits: list[RuleHit] = []
     held: dict[str, datetime] = {}
 
@@ -86,5 +87,6 @@ class MonitorState(BaseModel):
     held: dict[str, dict[str, datetime]] = Field({}, description="by site: the rule holds its watch carries on")
     readings: dict[str, AppReading] = {}
     pairs: dict[str, PairState] = {}
+    tertiary: dict[str, list[MachineReplication]] = Field({}, description="each trio's replication into its tertiary")
     hits: list[RuleHit] = Field([], description="the last rules that acted, with when they began to hold")
     events: list[str] = Field([], description="the last decisions, newest last: `12:00:01 db at primary: ...`")
