@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from temporalio.client import Client
 
-from activities.sites.local.processes import running_pid
+from activities.sites.local.processes import running_pid, stop_process
 from standby import client as temporal
 from standby.config import Settings
 from standby.contracts.local_layout import Layout
@@ -186,6 +186,32 @@ class Cluster:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+
+    def kill_machine(self, site: str, machine: str) -> int:
+        """SIGKILL one machine's process at a site, as a crash; its pid."""
+        pid = running_pid(Layout(self.state_dir, self.runbook.runbook).pid(site, machine))
+        assert pid is not None, f"{machine} does not run at {site}"
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def machine_up(self, site: str, machine: str, other_than: int) -> bool:
+        """Whether a process other than `other_than` runs the machine at the site."""
+        pid = running_pid(Layout(self.state_dir, self.runbook.runbook).pid(site, machine))
+        return pid is not None and pid != other_than
+
+    async def protected_again(self, timeout: float = 90) -> OwnerStatus:
+        """Once no operation runs, every app is protected at one site, replication is continuous and heard."""
+        def calm(status: OwnerStatus) -> bool:
+            apps = status.truth.apps.values()
+            return (status.truth.operation is None and {a.phase for a in apps} == {"protected"}
+                    and len({a.serving for a in apps}) == 1 and _continuous(status, self.runbook) and _heard(status))
+
+        return await self.until(calm, timeout, "protected again")
+
+    def stop_processes(self) -> None:
+        """Stop every process the sites and endpoints started under the state folder."""
+        for pid_file in self.state_dir.rglob("*.pid"):
+            stop_process(pid_file, timeout=2)
 
     def site_ports(self, site: str) -> list[int]:
         """A site's own ports: its heartbeat address and its machines' ports."""

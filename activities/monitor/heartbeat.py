@@ -26,6 +26,8 @@ log = logging.getLogger("standby.heartbeat")
 HEARS_WITHIN = 1.5
 # When all is well, witnesses are polled every this many intervals (for status); degraded, every interval.
 WITNESS_EVERY = 10
+# Lost peers are looked for this many times an interval, so a loss is seen within a quarter interval of it.
+CHECKS = 4
 # What the agent stopped, reported in every observation until this many newer lines push it out: an
 # observation can be lost (its watch cancelled), the owner keeps what it has seen.
 KEPT = 20
@@ -124,26 +126,32 @@ class Agent(asyncio.DatagramProtocol):
         """A peer's port refused a heartbeat: it is not heard, nothing more."""
 
     async def _beat(self) -> None:
+        """Send every interval; look for lost peers and due witness polls CHECKS times as often."""
+        sent = 0.0
         while True:
-            started = time.monotonic()
+            now = time.monotonic()
             try:
-                await self._tick(started)
+                if now - sent >= self.interval:
+                    self._send(now)
+                    sent = now
+                self._check(now)
             except Exception:  # the agent must outlive any one bad tick: its lease depends on it
                 log.exception("heartbeat agent of %s/%s at %s", self.watch.runbook, self.watch.pair,
                               self.watch.site.name)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.sleep(self.interval / CHECKS)
 
-    async def _tick(self, now: float) -> None:
-        self._send(now)
+    def _check(self, now: float) -> None:
         for peer in self.peers.values():
             lost = now - (peer.heard or self.started) > self.lease_seconds
             if lost != peer.lost:
                 peer.lost = lost
                 self.news.set()
         degraded = any(not self._hears(p, now) for p in self.peers.values())
-        due = degraded or now - self._polled >= WITNESS_EVERY * self.interval
+        since = now - self._polled
+        due = (degraded and since >= self.interval) or since >= WITNESS_EVERY * self.interval
         if due and (self._polling is None or self._polling.done()):
-            self._polling = asyncio.create_task(self._poll(now))
+            self._polled = now
+            self._polling = asyncio.create_task(self._poll())
 
     async def _guard(self) -> None:
         """Stop serving the moment the lease runs out, not at the next tick: the owner counts on that moment."""
@@ -165,11 +173,10 @@ class Agent(asyncio.DatagramProtocol):
                     "epoch": self.watch.epoch, "serving": sorted(self.serving), "hears": self._hears(peer, now)}
             self._transport.sendto(json.dumps(beat).encode(), split_address(peer.address))
 
-    async def _poll(self, now: float) -> None:
+    async def _poll(self) -> None:
         reached = await witnesses.poll(self.watch.listen, self.watch.witnesses, timeout=self.interval / 2)
         if self.watch.witnesses and not any(reached.values()) and self.serving:
             log.warning("%s at %s reaches none of its witnesses", self.watch.pair, self.watch.site.name)
-        self._polled = now
         if reached != self.witnesses:
             self.witnesses = reached
             self.news.set()
