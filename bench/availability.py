@@ -71,13 +71,15 @@ async def lost(cluster: Cluster, writer: Writer, before: float, timeout: float =
     """Orders acknowledged before `before` that the shop does not serve, once it serves at all."""
     wanted = {item for t, item in writer.acknowledged if t <= before}
     deadline = time.monotonic() + timeout
-    while True:
+    missing = wanted
+    while time.monotonic() < deadline:
         items = await asyncio.to_thread(served, cluster.db)
         if items is not None:
             missing = wanted - set(items)
-            if not missing or time.monotonic() > deadline:
-                return len(missing)
+            if not missing:
+                break
         await asyncio.sleep(0.2)
+    return len(missing)
 
 
 async def restart(cluster: Cluster) -> float:
@@ -99,8 +101,10 @@ async def switchover(cluster: Cluster, writer: Writer) -> tuple[float, int]:
         operation="switchover", runbook=cluster.runbook, yes=True, requested_by="bench"))
     handle = cluster.client.get_workflow_handle(ident.workflow_id)
     await handle.result()
-    await asyncio.sleep(1)
     ended = time.monotonic()
+    rounds = (await cluster.status()).rounds
+    # Two replication rounds in the new direction, so the site death that follows has points to fail over from.
+    await cluster.until(lambda s: s.rounds >= rounds + 2, 60, "replicating in the new direction")
     return writer.gap(started), await lost(cluster, writer, ended)
 
 

@@ -13,15 +13,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.worker import Replayer
 
 from activities.sites.local import replication
 from activities.sites.local.processes import running_pid
 from sampleapp.db import LOG_NAME, read_log
 from standby import client as temporal
 from standby.cli import main
+from standby.contracts import attributes
 from standby.contracts.attributes import MONITOR
 from standby.contracts.local_layout import Layout
 from standby.contracts.protect import OwnerStatus
+from standby.contracts.state import OwnerInput
+from standby.converter import DATA_CONVERTER
 from standby.runbook import Runbook
 from tests.conftest import free_block
 from tests.helpers import eventually_async
@@ -34,6 +39,8 @@ from tests.ops_helpers import (
     start_protect,
     stop_workflows,
 )
+from workflows.owner import ROUNDS_PER_RUN
+from workflows.registry import WORKFLOWS
 
 INTERVAL = 1.0
 
@@ -206,3 +213,42 @@ async def test_a_trio_replicates_to_its_tertiary_and_status_shows_it(client, tas
         assert all(m.points >= 1 for m in status.monitor.tertiary["shop"])
     finally:
         await stop_workflows(handle)
+
+
+async def test_the_monitor_survives_continue_as_new_and_its_history_replays(client, task_queue, worker, shop_file,
+                                                                             state_dir):
+    """An owner one round from continuing as new: its next run keeps the monitor's memory and acts again; the
+    first run's history, monitor loops and all, replays deterministically."""
+    runbook = runbook_variant(shop_file, edit=with_pair({"threshold": 1, "restart": {"times": 5, "spacing": "1s"}}))
+    owner = temporal.owner_id(runbook.runbook)
+    # Three rounds (15 s) before it continues as new: room to restart db once in the first run.
+    first = await client.start_workflow(
+        "Runbook", OwnerInput(runbook=runbook, rounds=ROUNDS_PER_RUN - 3), id=owner, task_queue=task_queue,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(attributes.RUNBOOK, runbook.runbook),
+                                                 SearchAttributePair(attributes.SITES, sorted(runbook.sites))]))
+    handle = await start_protect(client, runbook, task_queue)
+    try:
+        killed = kill(state_dir, runbook, "primary", "db1")
+        await restarted(state_dir, runbook, "primary", "db1", killed, timeout=10)
+        in_first = client.get_workflow_handle(owner, run_id=first.result_run_id)
+        before = await eventually_async(lambda: _restart_event(in_first), 5, 0.1, "the restart recorded")
+
+        async def renewed() -> bool:
+            return (await handle.describe()).run_id != first.result_run_id
+
+        await eventually_async(renewed, 30, 0.2, "the owner continued as new")
+        status = await owner_status(client, runbook)
+        assert status.monitor is not None and before in status.monitor.events, "the events carried over"
+        assert status.monitor.ladders["db"].restarts, "the ladder's memory carried over"
+        killed = kill(state_dir, runbook, "primary", "db1")
+        await restarted(state_dir, runbook, "primary", "db1", killed, timeout=10)
+        history = await in_first.fetch_history()
+        replayed = await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(history)
+        assert replayed.replay_failure is None
+    finally:
+        await stop_workflows(handle)
+
+
+async def _restart_event(handle) -> str | None:
+    status = await handle.query("status", result_type=OwnerStatus)
+    return next((e for e in status.monitor.events if "db at primary: restarted" in e), None) if status.monitor else None

@@ -11,35 +11,22 @@ takeover. Every decision and its evidence is an event (status, memo) and its tim
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from standby import takeover
-    from standby.continuity import Pair
     from standby.contracts import names
-    from standby.contracts.monitor import MonitorState
     from standby.contracts.pairs import PairObservation, PairState, PairWatch, Suspicion
     from standby.contracts.sites import app_ref, public_ports, site_ref
-    from standby.contracts.state import OperationRequest, RunbookTruth
-    from standby.runbook import Runbook
     from workflows import actions, policies
-    from workflows.alerts import Alerts
+    from workflows.takeovers import PairDecisions
 
 
-class PairMonitor:
+class PairMonitor(PairDecisions):
     """The heartbeats, leases and takeovers of a runbook's pairs."""
-
-    def __init__(self, state: MonitorState, runbook: Callable[[], Runbook], truth: Callable[[], RunbookTruth],
-                 request: Callable[[OperationRequest], Awaitable[str]], alerts: Alerts,
-                 event: Callable[[str], None]):
-        self.state, self._runbook, self._truth, self._request = state, runbook, truth, request
-        self.alerts, self.event = alerts, event
-        self._loops: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._deciding: set[str] = set()
 
     def busy(self) -> bool:
         """Whether a takeover is being requested."""
@@ -77,9 +64,6 @@ class PairMonitor:
 
     def _unstarted(self) -> bool:
         return any((n, s) not in self._loops for n, p in self._runbook().pairs.items() for s in p.heartbeat.listen)
-
-    def _spec(self, name: str) -> Pair:
-        return self._runbook().pairs[name]
 
     def _watching(self, name: str) -> bool:
         truth = self._truth()
@@ -185,7 +169,7 @@ class PairMonitor:
             self._alert_once(name, f"lost:{peer}", "site_lost", peer, f"{by} lost {peer} ({missed}); "
                              "nothing there to take over")
             return
-        if state.suspicion is not None:
+        if state.suspicion is not None or f"failed:{peer}" in state.alerts:
             return
         now = workflow.now()
         reached = f"witnesses reached {seen.reached()}/{len(seen.witnesses)}" if seen.witnesses else "no witnesses"
@@ -201,59 +185,10 @@ class PairMonitor:
         self._clear(name, f"lost:{peer}")
         self._clear(name, f"cut:{by}")
         self._clear(name, f"link:{peer}")
+        self._clear(name, f"failed:{peer}")
+        self._clear(name, f"managed:{peer}")
         if state.suspicion is not None and state.suspicion.lost == peer and state.suspicion.by == by:
             self._settle(name, f"no takeover: {by} hears {peer} again")
-
-    async def _decider(self, name: str) -> None:
-        """At the suspect's takeover time: fail over (automatic) or alert and wait for an operator (managed)."""
-        while True:
-            await workflow.wait_condition(lambda: self._suspicion(name) is not None)
-            suspicion = self._suspicion(name)
-            assert suspicion is not None
-            if await self._due(name, suspicion):
-                await self._take_over(name, suspicion)
-                await workflow.wait_condition(lambda held=suspicion: self._suspicion(name) is not held)
-
-    async def _due(self, name: str, suspicion: Suspicion) -> bool:
-        """Whether the suspicion stands at its takeover time, with the monitor resumed and no operation running."""
-        def stands() -> bool:
-            return self._suspicion(name) is suspicion
-
-        left = suspicion.takeover_at - workflow.now()
-        if left > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: not stands(), timeout=left)
-                return False
-            except TimeoutError:
-                pass
-        await workflow.wait_condition(lambda: not stands() or (not self.state.paused
-                                                               and self._truth().operation is None))
-        return stands()
-
-    def _suspicion(self, name: str) -> Suspicion | None:
-        return self.state.pairs.get(name, PairState()).suspicion
-
-    async def _take_over(self, name: str, suspicion: Suspicion) -> None:
-        pair, truth = self._spec(name), self._truth()
-        apps = takeover.takeable(truth, pair, suspicion.lost, suspicion.by)
-        if not apps:
-            self._settle(name, f"no takeover: nothing of {suspicion.lost}'s to take over any more")
-            return
-        if pair.failover == "managed":
-            self._alert_once(name, f"managed:{suspicion.lost}", "failover_needed", suspicion.lost,
-                             f"{suspicion.evidence}; its lease has run out: fail {', '.join(apps)} over to "
-                             f"{suspicion.by} with `standby failover`")
-            return
-        self._deciding.add(name)
-        try:
-            ident = await self._request(OperationRequest(operation="failover", runbook=self._runbook(), only=apps,
-                                                         yes=True, requested_by="monitor"))
-            self._settle(name, f"failover of {', '.join(apps)} to {suspicion.by} started ({ident}): "
-                               f"{suspicion.evidence}")
-        except ApplicationError as error:
-            self._settle(name, f"failover of {', '.join(apps)} refused: {error.message}")
-        finally:
-            self._deciding.discard(name)
 
     async def _restore(self, name: str, site: str, seen: PairObservation) -> None:
         """Apps a site stopped when its lease ran out, still its own (nobody took over), once it is back in touch."""
@@ -273,26 +208,3 @@ class PairMonitor:
         state.down.pop(site, None)
         self._decided(name, f"{site} serves {', '.join(down)} again: it is back in touch and nobody took over")
 
-    def _settle(self, name: str, outcome: str) -> None:
-        """The suspicion ends, so: kept as the pair's last, with when and how."""
-        state = self.state.pairs[name]
-        if state.suspicion is not None:
-            state.last = state.suspicion.model_copy(update={"ended": workflow.now(), "outcome": outcome})
-            state.suspicion = None
-        self._decided(name, outcome)
-
-    def _decided(self, name: str, text: str) -> None:
-        self.state.pairs[name].decision = f"{workflow.now():%H:%M:%S} {text}"
-        self.event(f"{name}: {text}")
-
-    def _alert_once(self, name: str, key: str, kind: str, site: str, detail: str) -> None:
-        state = self.state.pairs.setdefault(name, PairState())
-        if key in state.alerts:
-            return
-        state.alerts.append(key)
-        asyncio.create_task(self.alerts.raise_alert(name, kind, site, f"{name}: {detail}"))
-
-    def _clear(self, name: str, key: str) -> None:
-        state = self.state.pairs.get(name)
-        if state is not None and key in state.alerts:
-            state.alerts.remove(key)

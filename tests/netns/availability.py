@@ -59,7 +59,7 @@ async def test_killing_the_active_site_fails_over_automatically(pair):
     status = await cluster.until(lambda s: apps_at(s, "failed_over", "dr"), 20, "failed over to dr")
     last = status.monitor.pairs["shop"].last
     assert last is not None and last.lost == "primary" and last.by == "dr"
-    assert last.outcome.startswith("failover of db, api, web to dr started")
+    assert last.outcome == "failover of db, api, web to dr: failover by monitor: failed_over"
     assert "3 heartbeats missed" in last.evidence and "witnesses reached 2/2" in last.evidence
     detected = last.since.timestamp() - killed
     assert detected <= 1 * 3 + 1, f"detected {detected:.1f}s after the kill"
