@@ -45,6 +45,7 @@ class Writer:
 
     port: int
     acknowledged: list[tuple[float, str]] = field(default_factory=list)
+    sent: dict[str, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -53,6 +54,7 @@ class Writer:
         while not self.stop.is_set():
             n += 1
             item = f"w{n}"
+            self.sent[item] = time.monotonic()
             if order(self.port, item):
                 self.acknowledged.append((time.monotonic(), item))
             time.sleep(0.02)
@@ -63,8 +65,8 @@ class Writer:
         return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
     def first_after(self, moment: float) -> float | None:
-        """When the first order after `moment` was acknowledged."""
-        return next((t for t, _ in self.acknowledged if t > moment), None)
+        """When the first order placed after `moment` was acknowledged."""
+        return next((t for t, item in self.acknowledged if self.sent[item] > moment), None)
 
 
 async def lost(cluster: Cluster, writer: Writer, before: float, timeout: float = 30) -> int:
@@ -113,8 +115,8 @@ async def site_death(cluster: Cluster, writer: Writer) -> tuple[float, float, in
     status = await cluster.protected_again()
     active = status.truth.apps["db"].serving
     assert active is not None
-    killed, wall = time.monotonic(), time.time()
     cluster.kill_site(active)
+    killed, wall = time.monotonic(), time.time()
     done = await cluster.until(lambda s: _last_takeover(s) is not None and s.truth.operation is None, 60,
                                "taken over")
     takeover = _last_takeover(done)

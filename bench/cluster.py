@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -179,13 +180,14 @@ class Cluster:
         """The site is lost as a whole: its worker and every machine process it runs, SIGKILLed."""
         worker = self.workers.pop(site)
         worker.kill()
-        worker.wait()
         layout = Layout(self.state_dir, self.runbook.runbook)
-        for machine in self.runbook.machines:
-            pid = running_pid(layout.pid(site, machine))
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+        pids = [pid for m in self.runbook.machines if (pid := running_pid(layout.pid(site, m))) is not None]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        worker.wait()
+        while any(running_pid(layout.pid(site, m)) for m in self.runbook.machines):
+            time.sleep(0.005)  # SIGKILL is delivered at once, but the kernel takes a moment to end them
 
     def kill_machine(self, site: str, machine: str) -> int:
         """SIGKILL one machine's process at a site, as a crash; its pid."""
