@@ -15,7 +15,7 @@ ALERT_NAMES = frozenset({"runbook", "pair", "event", "site", "app", "detail", "p
 _LOCAL_METRICS = ("cpu", "memory", "disk")
 
 
-def _unknown(document: Document, path: tuple, what: str, name: str, known: Iterable[str]) -> Issue:
+def _unknown(document: Document, path: tuple[str | int, ...], what: str, name: str, known: Iterable[str]) -> Issue:
     known = list(known)
     hint = did_you_mean(name, known) or (f"; known: {', '.join(sorted(known))}" if known else "")
     return document.issue(path, f"unknown {what} '{name}'{hint}")
@@ -23,7 +23,8 @@ def _unknown(document: Document, path: tuple, what: str, name: str, known: Itera
 
 def detect_pair_references(runbook: Runbook, document: Document) -> list[Issue]:
     """Pairs and trios name declared, distinct sites and declared apps, each app in one pair only."""
-    issues, owner = [], {}
+    issues: list[Issue] = []
+    owner: dict[str, str] = {}
     for name, pair in runbook.pairs.items():
         for role in ("primary", "secondary", "tertiary"):
             site = getattr(pair, role)

@@ -1,6 +1,7 @@
 """The protect monitor's activities, registered on every worker; each runs on the queue of the site it watches."""
 
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
@@ -30,6 +31,6 @@ class MonitorActivities:
         """Give a site's heartbeat agent its part in the pair; what it saw, at news or the window's end."""
         return await self.agents.watch(inp)
 
-    def all(self) -> list:
+    def all(self) -> list[Any]:
         """Every activity of this class, for the worker."""
         return [self.watch_health, self.watch_pair]

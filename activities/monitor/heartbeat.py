@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from activities.monitor import witnesses
 from standby.continuity import split_address
@@ -104,7 +105,7 @@ class Agent(asyncio.DatagramProtocol):
         self.serving = {app.name: app for app in watch.serving if app.name not in self.down}
         self._renew_by_grant(now)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         """A peer's heartbeat: it is heard; if it hears us, our lease is renewed; a newer epoch may fence us."""
         try:
             beat = json.loads(data)
