@@ -196,10 +196,10 @@ class AppMonitor:
         except ActivityError as error:
             self.event(f"{app} at {site}: restart failed: {_cause(error)}")
             return
-        if self._truth().apps[app].serving != site:
-            # It moved while it restarted (a takeover): it must not run here.
+        if self._truth().apps[app].serving != site or self.pairs.held(app):
+            # It moved while it restarted (a takeover), or its site lost touch: it must not run here now.
             await actions.stop_app(runbook, site, app, timeout)
-            self.event(f"{app} at {site}: stopped again, {self._truth().apps[app].serving} serves it now")
+            self.event(f"{app} at {site}: stopped again, its site is suspected or another serves it now")
             return
         self.event(f"{app} at {site}: restarted ({', '.join(f'{m} {o}' for m, o in stopped.outcome.items())})")
 
