@@ -37,7 +37,8 @@ def _apps(state: MonitorState) -> Table:
 
 
 def _pair(name: str, pair: PairState) -> Table:
-    table = Table("site", "serves", "hears", "last heartbeat", "lease until", "witnesses", title=f"pair {name}")
+    table = Table("site", "serves", "hears", "last heartbeat", "lease until", "witnesses",
+                  title=f"pair {name}: {pair_state(pair)}")
     for site, seen in sorted(pair.observations.items()):
         hears = ", ".join(f"{p} {'LOST' if v.lost else 'ok'}" for p, v in sorted(seen.peers.items())) or "-"
         heard = max((v.last_heard for v in seen.peers.values() if v.last_heard), default=None)
@@ -59,6 +60,16 @@ def _copies(name: str, copies: list[MachineReplication]) -> Table:
         point = f"{m.latest_point:%Y-%m-%d %H:%M:%S}" if m.latest_point else "-"
         table.add_row(m.machine, m.phase, lag, point, str(m.points))
     return table
+
+
+def pair_state(pair: PairState) -> str:
+    """`healthy` (every site hears its peers), `degraded` (one does not), `takeover pending`, or `starting`."""
+    if pair.suspicion is not None:
+        return f"takeover pending ({pair.suspicion.lost} suspected)"
+    if not pair.observations:
+        return "starting"
+    lost = sorted({f"{site} lost {peer}" for site, o in pair.observations.items() for peer in o.lost()})
+    return f"degraded ({'; '.join(lost)})" if lost else "healthy"
 
 
 def seen_serving(pair: PairState, site: str) -> list[str]:

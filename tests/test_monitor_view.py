@@ -32,7 +32,16 @@ def test_status_shows_a_paused_monitor_its_apps_and_a_suspected_site() -> None:
                          pairs={"shop": PairState(observations=seen, suspicion=suspicion)})
     text = shown(state)
     assert "monitor: paused by alice (maintenance mode)" in text
+    assert "pair shop: takeover pending (primary suspected)" in text
     assert "FAILING" in text and "1 restarts, escalated" in text and "refused" in text
     assert "primary LOST" in text and "dr ok" in text and "12:00:03.000" in text and "1/1 reached" in text
     assert "suspected: dr lost primary (3 heartbeats missed); witnesses reached 1/1" in text
     assert "12:00:01 db at primary: restarted" in text
+
+
+def test_a_pair_is_healthy_when_every_site_hears_its_peers_and_degraded_when_one_does_not() -> None:
+    heard = PairObservation(site="dr", at=T0, peers={"primary": PeerView(site="primary", last_heard=T0)})
+    lost = PairObservation(site="dr", at=T0, peers={"primary": PeerView(site="primary", lost=True)})
+    assert "pair shop: healthy" in shown(MonitorState(pairs={"shop": PairState(observations={"dr": heard})}))
+    assert "pair shop: degraded (dr lost primary)" in shown(MonitorState(pairs={"shop": PairState(
+        observations={"dr": lost})}))
