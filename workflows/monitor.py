@@ -117,7 +117,9 @@ class AppMonitor:
                 await workflow.sleep(spec.monitor.interval)
                 continue
             self.state.readings.update(report.readings)
-            self.state.held[site] = report.held
+            # Holds by `app/rule`: this watch's apps replace theirs, another pair's at the same site keep theirs.
+            others = {k: v for k, v in self.state.held.get(site, {}).items() if k.split("/")[0] not in report.readings}
+            self.state.held[site] = {**others, **report.held}
             if self._truth().operation is None:
                 await self._remediate(pair, site, report)
 
