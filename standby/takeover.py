@@ -39,8 +39,9 @@ def takeable(truth: RunbookTruth, pair: Pair, lost: str, by: str) -> list[str]:
 
 
 def may_fence(truth: RunbookTruth, pair: Pair, site: str) -> bool:
-    """Whether a site whose lease runs out must stop its apps: only when a peer could take one of them over."""
-    return truth.operation is None and any(takeable(truth, pair, site, peer) for peer in pair.nodes() if peer != site)
+    """Whether a site whose lease runs out must stop its apps: while protected, when a peer could take one over."""
+    return truth.protecting and truth.operation is None and any(
+        takeable(truth, pair, site, peer) for peer in pair.nodes() if peer != site)
 
 
 def cut_off(observation: PairObservation) -> bool:

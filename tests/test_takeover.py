@@ -29,6 +29,7 @@ def test_protected_apps_of_the_lost_site_may_be_taken_over_by_their_target_only(
 def test_a_site_fences_only_when_a_peer_could_take_over() -> None:
     assert takeover.may_fence(truth(), PAIR, "primary")
     assert not takeover.may_fence(truth(db=("failed_over", "dr"), web=("failed_over", "dr")), PAIR, "dr")
+    assert not takeover.may_fence(truth().model_copy(update={"protecting": False}), PAIR, "primary")
 
 
 def test_the_takeover_waits_for_the_lease_plus_grace_and_for_the_last_grant() -> None:

@@ -102,8 +102,13 @@ class PairMonitor(PairDecisions):
                          window_seconds=takeover.window(beat).total_seconds())
 
     async def _site(self, name: str, site: str) -> None:
+        fencing = False
         while True:
+            if not self._watching(name) and fencing:
+                # Protection stopped: one last word, so the site's agent no longer stops apps on its own.
+                await self._watch(name, site)
             await workflow.wait_condition(lambda: self._watching(name))
+            fencing = takeover.may_fence(self._truth(), self._spec(name), site)
             seen = await self._watch(name, site)
             if seen is not None:
                 self._observed(name, site, seen)
