@@ -120,6 +120,16 @@ async def admit(keeper: Gatekeeper, request: OperationRequest, ident: str, held:
     return records
 
 
+def by_monitor(request: OperationRequest) -> list[GateRecord]:
+    """The records of a request the protect monitor made: allowed by the runbook's pairs, never by a person.
+
+    Only the owner's own monitor reaches this (not an update), so no client can pass for it by its name.
+    """
+    reason = "the protect monitor acts on its own, as the runbook's pairs say (failover, ladder, rules)"
+    return [GateRecord(gate=gate, by=request.requested_by, allowed=True, reason=reason, at=workflow.now())
+            for gate in request.gates()]
+
+
 def refusal(record: GateRecord) -> ApplicationError:
     """The error that fails an update with the record's reason."""
     return ApplicationError(record.describe(), type="Refused", non_retryable=True)
