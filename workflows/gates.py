@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
 VERIFY_RETRIES = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2, maximum_attempts=4)
 # Memo entries kept: the memo is for a glance in the UI; the progress and the result hold every record.
 MEMO_RECORDS = 20
+# How a record of the protect monitor's own request names what allowed it.
+MONITOR_AUTHORITY = "the protect monitor, as the runbook's pairs say"
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,8 @@ def by_monitor(request: OperationRequest) -> list[GateRecord]:
 
     Only the owner's own monitor reaches this (not an update), so no client can pass for it by its name.
     """
-    reason = "the protect monitor acts on its own, as the runbook's pairs say (failover, ladder, rules)"
-    return [GateRecord(gate=gate, by=request.requested_by, allowed=True, reason=reason, at=workflow.now())
-            for gate in request.gates()]
+    return [GateRecord(gate=gate, by=request.requested_by, allowed=True, authority=MONITOR_AUTHORITY,
+                       at=workflow.now()) for gate in request.gates()]
 
 
 def refusal(record: GateRecord) -> ApplicationError:

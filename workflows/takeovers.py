@@ -93,7 +93,8 @@ class PairDecisions:
                                 f"{suspicion.evidence}")
             await workflow.wait_condition(lambda: self._truth().operation is None)
             left = takeover.takeable(self._truth(), pair, suspicion.lost, suspicion.by)
-            ended = self._truth().history[-1] if self._truth().history else "ended"
+            # Done, or the owner's history line of how it ended (its time, its gates, its failure).
+            ended = "failed_over" if not left else (self._truth().history or ["ended"])[-1]
             outcome = f"failover of {', '.join(apps)} to {suspicion.by}: {ended}"
         except ApplicationError as error:
             left, outcome = apps, f"failover of {', '.join(apps)} refused: {error.message}"
