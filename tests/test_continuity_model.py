@@ -72,7 +72,8 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_pair_issues_are_located_with_their_fix(case: str, tmp_path: Path) -> None:
     text, expected = CASES[case]
-    body = MINIMAL.replace("sites:\n", "sites:\n  primary2: {provider: local, port_base: 18200}\n") if "primary2" in text else MINIMAL
+    extra = "sites:\n  primary2: {provider: local, port_base: 18200}\n"
+    body = MINIMAL.replace("sites:\n", extra) if "primary2" in text else MINIMAL
     path = tmp_path / f"{case}.yaml"
     path.write_text(body + text, encoding="utf-8")
     _, issues = check(path)
