@@ -1,18 +1,24 @@
 """A plan as numbered lines an operator reads before running it: one line per step the interpreter runs."""
 
+from standby import plan_holders
+from standby.holders import is_mixed
 from standby.plan import Plan
 from standby.plan_steps import Approval, AppStep, CheckReplication, CheckTested, RecoverGroup, Step
+from standby.runbook import Runbook
 
 _SKIPPABLE = {CheckReplication: " (skip with --force)", CheckTested: " (skip with --force)",
               Approval: " (skip with --yes)"}
 
 
-def lines(plan: Plan) -> list[str]:
-    """The plan in execution order, one step a line, a group's waves and apps indented under it."""
+def lines(plan: Plan, runbook: Runbook | None = None) -> list[str]:
+    """The plan in execution order, one step a line, a group's waves and apps indented under it; with a runbook
+    that has mixed sites, the providers each step uses."""
+    mixed = runbook if runbook is not None and is_mixed(runbook) else None
     out = [f"{plan.operation} of {plan.runbook}: {_direction(plan)} ({plan.mode} mode), apps: {', '.join(plan.apps)}"]
     for number, step in enumerate(plan.steps, 1):
         out.append(f"{number:>3}. {step.label()}{_SKIPPABLE.get(type(step), '')}")
-        out += [f"       {line}" for line in _details(step, plan)]
+        out += [f"       {line}" for line in (plan_holders.lines(step, plan, mixed) if mixed else [])]
+        out += [f"       {line}" for line in _details(step, plan, mixed)]
     if plan.on_failure:
         out.append("  if a step fails: " + "; ".join(step.label() for step in plan.on_failure))
     if plan.always:
@@ -29,21 +35,22 @@ def _direction(plan: Plan) -> str:
     return plan.to_site if plan.from_site == plan.to_site else f"{plan.from_site} -> {plan.to_site}"
 
 
-def _details(step: Step, plan: Plan) -> list[str]:
+def _details(step: Step, plan: Plan, mixed: Runbook | None) -> list[str]:
     if not isinstance(step, RecoverGroup):
         return []
     stage = step.stage
     out = [hook.label() for hook in stage.before]
     for number, wave in enumerate(stage.waves, 1):
         out.append(f"wave {number} (in parallel): {', '.join(a.app for a in wave.apps)}")
-        out += [f"  {_app(app, step)}" for app in wave.apps]
+        out += [f"  {_app(app, step, mixed)}" for app in wave.apps]
     return out + [hook.label() for hook in stage.after]
 
 
-def _app(app: AppStep, step: RecoverGroup) -> str:
+def _app(app: AppStep, step: RecoverGroup, mixed: Runbook | None) -> str:
     verb = "launch test target" if step.mode == "test" else "launch"
     point = f" from the newest point at or before {step.point:%Y-%m-%dT%H:%M:%SZ}" if step.point else ""
-    parts = ([h.label() for h in app.pre_launch] + [f"{verb} {', '.join(app.machines)} at {step.to_site}{point}"]
+    by = plan_holders.launch_label(mixed, step, app.machines) if mixed else ""
+    parts = ([h.label() for h in app.pre_launch] + [f"{verb} {', '.join(app.machines)} at {step.to_site}{by}{point}"]
              + [h.label() for h in app.post_launch] + [f"health {check}" for check in app.health]
              + ([f"move {app.endpoint} to {step.to_site}"] if app.endpoint and step.move_identity else []))
     return f"{app.app}: " + "; ".join(parts)

@@ -153,7 +153,22 @@ class VsphereSite(SiteSettings):
     dns: DnsIdentity | None = Field(None, description="move the apps' DNS records here by RFC 2136 updates")
 
 
-Site = Annotated[LocalSite | AwsSite | VsphereSite, Field(discriminator="provider")]
+SingleSite = Annotated[LocalSite | AwsSite | VsphereSite, Field(discriminator="provider")]
+
+
+class MixedSite(SiteSettings):
+    """A place that holds several providers (a vCenter and local services, an AWS region and local services).
+
+    Each machine names the one that holds it there, in `machines.<m>.at.<site>.provider`; the site's worker serves
+    them all. standby.holders resolves a machine to its provider.
+    """
+
+    provider: Literal["mixed"]
+    providers: Annotated[dict[Name, SingleSite], Field(min_length=2, description=(
+        "the providers of this place by a name of your choice, each as a site of its own kind is written"))]
+
+
+Site = Annotated[LocalSite | AwsSite | VsphereSite | MixedSite, Field(discriminator="provider")]
 
 
 class RecoveryPoints(Strict):
@@ -232,13 +247,15 @@ class WindowsIdentity(Strict):
 
 
 class MachineAt(Strict):
-    """A machine at one site (vSphere): its VM there and how it is re-addressed when recovered there."""
+    """A machine at one site: the provider holding it (mixed sites); its VM there and how it is re-addressed when
+    recovered there (vSphere)."""
 
     vm: str | None = Field(None, description="VM name, instance UUID or moid at that site (default: source_id)")
     ip: GuestIp | None = Field(None, description="guest IP customization applied when recovered there")
     guest_os: Literal["linux", "windows"] | None = Field(
         None, description="customize as this guest (default: Windows when the VM's guestId starts with 'win')")
     windows: WindowsIdentity | None = Field(None, description="Sysprep identity of a Windows guest recovered there")
+    provider: Name | None = Field(None, description="at a mixed site: which of its providers holds the machine")
 
 
 class FailbackClient(Strict):
@@ -261,7 +278,8 @@ class Machine(Strict):
         "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS "
         "(Failback Client)")
     failback: FailbackClient | None = None
-    at: dict[Name, MachineAt] = Field({}, description="vSphere: the machine's VM and address at each site")
+    at: dict[Name, MachineAt] = Field({}, description="the machine at each vSphere or mixed site: its VM, its "
+                                      "address, the provider holding it")
 
     @model_validator(mode="after")
     def _failback_is_onprem(self) -> "Machine":
@@ -713,6 +731,6 @@ class Runbook(Strict):
         """The priority group an app recovers in."""
         return next(g.name for g in self.groups if app in g.apps)
 
-    def site(self, name: str) -> LocalSite | AwsSite | VsphereSite:
+    def site(self, name: str) -> LocalSite | AwsSite | VsphereSite | MixedSite:
         """A site by name."""
         return self.sites[name]

@@ -4,7 +4,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
-from standby import templates
+from standby import mixed_checks, templates
 from standby.document import DocPath, Document
 from standby.issues import Issue
 from standby.partial import Partial
@@ -73,14 +73,13 @@ def detect_command_problems(partial: Partial, document: Document) -> list[Issue]
 
 
 def detect_local_requirements(partial: Partial, document: Document) -> list[Issue]:
-    """Apps protected by the local provider say how to start their machines."""
+    """Apps a local provider holds somewhere say how to start their machines."""
     if partial.sites is None or partial.apps is None:
-        return []
-    if not any(isinstance(site, LocalSite) for _, site in partial.sites.valid()):
         return []
     message = "app '{}' has no 'start' argv; the local provider starts each machine with it"
     return [document.issue(("apps", name), message.format(name), key=True)
-            for name, app in partial.apps.valid() if app.start is None]
+            for name, app in partial.apps.valid()
+            if app.start is None and mixed_checks.needs_start(partial, app.machines)]
 
 
 def detect_port_ranges(partial: Partial, document: Document) -> list[Issue]:

@@ -7,11 +7,11 @@ declared but is not looked into, so one run reports schema and cross-reference i
 
 from collections.abc import Callable
 
-from standby import advice, continuity_checks, dependencies, runtime_checks
+from standby import advice, continuity_checks, dependencies, mixed_checks, runtime_checks
 from standby.document import Document
 from standby.issues import Issue
 from standby.partial import Partial
-from standby.runbook import ActionHook, CommandHook, DnsIdentity, LocalSite, VsphereSite, action_kind
+from standby.runbook import ActionHook, CommandHook, DnsIdentity, LocalSite, MixedSite, VsphereSite, action_kind
 from standby.suggest import Vocabulary
 
 Detector = Callable[[Partial, Document], list[Issue]]
@@ -30,6 +30,7 @@ def detect_all(partial: Partial, document: Document) -> list[Issue]:
         detect_action_sites,
         *continuity_checks.DETECTORS,
         detect_dns_zones,
+        *mixed_checks.DETECTORS,
         *runtime_checks.DETECTORS,
         *advice.DETECTORS,
     ]
@@ -69,21 +70,22 @@ def detect_machine_references(partial: Partial, document: Document) -> list[Issu
 
 
 def detect_machine_sites(partial: Partial, document: Document) -> list[Issue]:
-    """Each `machines.<m>.at.<site>` names a declared vSphere site: only vSphere reads a machine's place there."""
+    """Each `machines.<m>.at.<site>` names a declared vSphere or mixed site: only they read a machine's place there."""
     if partial.machines is None or partial.sites is None:
         return []
     sites, issues = partial.sites, []
-    vsphere = Vocabulary(name for name, site in sites.valid() if isinstance(site, VsphereSite))
+    kinds = "vSphere or mixed" if any(isinstance(site, MixedSite) for _, site in sites.valid()) else "vSphere"
+    placing = Vocabulary(name for name, site in sites.valid() if isinstance(site, (VsphereSite, MixedSite)))
     for name, machine in partial.machines.valid():
         for site in machine.at:
             path, declared = ("machines", name, "at", site), sites.get(site)
-            if declared is not None and site not in vsphere:
-                message = (f"site '{site}' is a {declared.provider} site; 'at' places a machine at a vSphere site "
-                           f"(vSphere sites: {vsphere.listing() or 'none'})")
+            if declared is not None and site not in placing:
+                message = (f"site '{site}' is a {declared.provider} site; 'at' places a machine at a {kinds} site "
+                           f"({kinds} sites: {placing.listing() or 'none'})")
                 issues.append(document.issue(path, message, key=True))
             elif site not in sites:
-                hint = vsphere.hint(site) or f"; vSphere sites: {vsphere.listing() or 'none'}"
-                issues.append(document.issue(path, f"unknown vSphere site '{site}'{hint}", key=True))
+                hint = placing.hint(site) or f"; {kinds} sites: {placing.listing() or 'none'}"
+                issues.append(document.issue(path, f"unknown {kinds} site '{site}'{hint}", key=True))
     return issues
 
 

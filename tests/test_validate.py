@@ -84,7 +84,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "unknown-provider": [
         "5:18: sites.dr.provider: unknown provider 'locl' (did you mean 'local'?); "
-        "expected one of: local, aws, vsphere",
+        "expected one of: local, aws, vsphere, mixed",
     ],
     "dedicated-host-without-host": [
         "11:21: machines.app1.blueprint: launch_type dedicated-host needs 'host': the dedicated host to launch on",
@@ -101,6 +101,27 @@ EXPECTED: dict[str, list[str]] = {
         "13:7: machines.db1.at.drr: unknown vSphere site 'drr' (did you mean 'dr'?)",
         "14:7: machines.db1.at.lab: site 'lab' is a local site; 'at' places a machine at a vSphere site "
         "(vSphere sites: dr, hq)",
+    ],
+    "mixed-site-holders": [
+        "20:3: machines.db1: machine 'db1' comes to AWS from vsphere at 'hq', outside AWS: Elastic Disaster "
+        'Recovery replicates it as a server outside AWS and fails it back through the Failback Client; set '
+        'source: onprem',
+        "24:51: machines.db2.at.dr.provider: site 'dr' has no provider 'clod' (did you mean 'cloud'?)",
+        "26:39: machines.app1.at.hq.vm: 'vm' is read by a vSphere provider; 'services' of site 'hq' is local:"
+        ' remove it, or hold the machine by a vSphere provider of the site',
+        "26:91: machines.app1.at.lab.provider: site 'lab' has one provider (vsphere); 'provider' picks one of"
+        " a mixed site's providers: remove it",
+        "27:3: machines.app2: machine 'app2' is at mixed site 'dr', which holds cloud (aws), services "
+        '(local); say which holds it: at: {dr: {provider: cloud}}',
+        "29:3: machines.cache1: machine 'cache1' is held by local at 'hq' and by aws at 'dr': only a local "
+        "provider replicates a local machine's folder, and only into a local provider; hold it by local "
+        'providers at both sites, or by none',
+        "32:24: apps.db.machines[1]: machine 'db2' is held by 'services' at site 'hq', machine 'db1' of the "
+        "same app by 'vcenter'; one provider holds an app at a site (it starts, stops and moves the app as "
+        'one): give them the same provider, or make two apps',
+        "33:26: apps.app.machines[1]: machine 'app2' is held by 'vcenter' at site 'hq', machine 'app1' of the"
+        " same app by 'services'; one provider holds an app at a site (it starts, stops and moves the app as "
+        'one): give them the same provider, or make two apps',
     ],
     "endpoint-outside-dns-zone": [
         "24:15: apps.api.endpoint.name: 'api.shop.internal' is not in zone shop.example.org of site 'dr'; "

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.checks import ConnectivityInput, ConnectivityResult, DownloadInput, DownloadResult
     from standby.contracts.failback import ConfigureInput, Detected, FailbackStep, VolumesInput
     from standby.contracts.sites import MachineReplication, machine_refs, site_ref
+    from standby.holders import holder_ref
     from standby.plan_steps import FailbackClient
     from standby.runbook import Runbook
     from workflows import policies
@@ -134,8 +135,10 @@ def _cause(error: BaseException) -> str:
 async def run_failback_clients(runbook: Runbook, step: FailbackClient) -> str:
     """Run the Failback Client of each machine of the step, in parallel, each as a child workflow."""
     parent = workflow.info().workflow_id
-    steps = [FailbackStep(runbook=runbook.runbook, machine=m, dr=site_ref(runbook, step.dr),
-                          home=site_ref(runbook, step.home))
+    # Each machine's sites as the providers holding it see them: at a mixed site, its AWS region and its home.
+    steps = [FailbackStep(runbook=runbook.runbook, machine=m,
+                          dr=holder_ref(site_ref(runbook, step.dr), m.name, m.config),
+                          home=holder_ref(site_ref(runbook, step.home), m.name, m.config))
              for m in machine_refs(runbook, step.machines)]
     states = await asyncio.gather(*(workflow.execute_child_workflow(
         FailbackClientWorkflow.run, s, id=f"{parent}/failback-client/{s.machine.name}",

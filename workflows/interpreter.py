@@ -184,6 +184,7 @@ class PlanRunner(Abortable):
             else:
                 results = await self._stop_apps(step.site, step.apps, step.label())
             record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
+                                      + (f" by {r.provider}" if r.provider else "")
                                       for r in results[:20]) + (" ..." if len(results) > 20 else "")
             self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
             self._fenced += [f"{r.app}/{m}: {o}" for r in results for m, o in r.outcome.items()

@@ -1,4 +1,8 @@
-"""Temporal activities over the provider interface; errors mapped once to retry semantics here."""
+"""Temporal activities over the provider interface; errors mapped once to retry semantics here.
+
+Each step goes to the provider holding its machines at the site (activities.sites.dispatch): the site's own, or at a
+mixed site the one each machine names.
+"""
 
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -8,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.hooks import heartbeating
+from activities.sites import dispatch
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts import names
@@ -20,10 +25,12 @@ from standby.contracts.sites import (
     PointsInput,
     RecoveryPoint,
     ReplicationInput,
+    SiteRef,
     StopResult,
     Target,
     TerminateInput,
 )
+from standby.holders import label
 
 T = TypeVar("T")
 
@@ -42,59 +49,81 @@ async def mapped(call: Awaitable[T]) -> T:
         raise ApplicationError(str(error), type=type(error).__name__) from error
 
 
+def _holder(site: SiteRef) -> str:
+    """What results name as the provider that acted: at a mixed site `cloud (aws)`; elsewhere the site says it."""
+    return label(site) if site.holder else ""
+
+
 class SiteActivities:
     """Every site step, dispatched to the provider of the site it names."""
 
     def __init__(self, providers: Providers):
         self.providers = providers
 
+    async def _each(self, parts: list, call: str) -> list[MachineReplication]:
+        """The call at the provider of each part (one at a site with one provider), the states in machine order."""
+        found: list[MachineReplication] = []
+        for part in parts:
+            found += await mapped(getattr(self.providers.for_site(part.target), call)(part))
+        return found
+
     @activity.defn(name=names.REPLICATION_STATUS)
     async def replication_status(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Replication state of machines replicated into inp.target."""
-        states = await mapped(self.providers.for_site(inp.target).replication(inp))
+        states = await self._each(dispatch.by_machines(inp), "replication")
         metrics.REPLICATION.update(inp, states)
         return states
 
     @activity.defn(name=names.REPLICATE)
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
         """Drive replication for a while (heartbeating) and report its state; this worker's gauges show it."""
-        states = await mapped(self.providers.for_site(inp.target).replicate(inp))
+        states = await self._each(dispatch.by_machines(inp), "replicate")
         metrics.REPLICATION.update(inp, states)
         return states
 
     @activity.defn(name=names.RECOVERY_POINTS)
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
         """Recovery points of one machine."""
+        inp = dispatch.for_machine(inp)
         return await mapped(self.providers.for_site(inp.target).recovery_points(inp))
 
     @activity.defn(name=names.LAUNCH_TARGET)
     async def launch_target(self, inp: LaunchInput) -> Target:
         """Launch a machine's target, idempotent on the operation key."""
-        return await mapped(self.providers.for_site(inp.site).launch(inp))
+        inp = dispatch.for_machine(inp)
+        target = await mapped(self.providers.for_site(inp.site).launch(inp))
+        return target.model_copy(update={"provider": _holder(inp.site)})
 
     @activity.defn(name=names.START_APP)
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
-        return await mapped(self.providers.for_site(inp.site).start_app(inp))
+        inp = dispatch.for_app(inp)
+        started = await mapped(self.providers.for_site(inp.site).start_app(inp))
+        return [t.model_copy(update={"provider": _holder(inp.site)}) for t in started]
 
     @activity.defn(name=names.STOP_APP)
     async def stop_app(self, inp: AppInput) -> StopResult:
         """Stop an app's machines at a site."""
-        return await mapped(self.providers.for_site(inp.site).stop_app(inp))
+        inp = dispatch.for_app(inp)
+        stopped = await mapped(self.providers.for_site(inp.site).stop_app(inp))
+        return stopped.model_copy(update={"provider": _holder(inp.site)})
 
     @activity.defn(name=names.TERMINATE_TARGETS)
     async def terminate_targets(self, inp: TerminateInput) -> list[str]:
-        """Remove the targets an operation launched."""
-        return await mapped(self.providers.for_site(inp.site).terminate(inp))
+        """Remove the targets an operation launched, at every provider of the site."""
+        return [ident for part in dispatch.every_provider(inp)
+                for ident in await mapped(self.providers.for_site(part.site).terminate(part))]
 
     @activity.defn(name=names.SET_DIRECTION)
     async def set_direction(self, inp: DirectionInput) -> None:
         """Reverse (or pause) replication."""
-        await mapped(self.providers.for_site(inp.target).set_direction(inp))
+        for part in dispatch.by_machines(inp):
+            await mapped(self.providers.for_site(part.target).set_direction(part))
 
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
         """Point an app's network identity at a site."""
+        inp = dispatch.for_app(inp)
         return await mapped(self.providers.for_site(inp.site).move_identity(inp))
 
     def all(self) -> list:

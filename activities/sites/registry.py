@@ -21,17 +21,17 @@ PROVIDERS: tuple[ProviderSpec, ...] = (local.PROVIDER, aws.PROVIDER, vsphere.PRO
 class Providers:
     """The providers a worker drives (all of them unless told), found by the model of a site's settings.
 
-    A provider is built per site on first use and kept.
+    A provider is built per site (per provider of a mixed site) on first use and kept.
     """
 
     def __init__(self, state_dir: Path, specs: Iterable[ProviderSpec] = PROVIDERS):
         self.state_dir = state_dir
         self.specs = {spec.site_model: spec for spec in specs}
-        self.built: dict[tuple[str, str], SiteProvider] = {}
+        self.built: dict[tuple[str, str, str], SiteProvider] = {}
 
     def for_site(self, site: SiteRef) -> SiteProvider:
         """The provider driving `site`."""
-        key = (site.runbook, site.name)
+        key = (site.runbook, site.name, site.holder)
         if key not in self.built:
             spec = self.specs.get(type(site.config))
             if spec is None:

@@ -62,7 +62,7 @@ def plan(runbook_file: str, operation: str, only: tuple[str, ...], active: str |
     if as_json:
         out.print(result.model_dump_json(indent=2), markup=False)
     else:
-        out.print("\n".join(plan_text.lines(result)), markup=False)
+        out.print("\n".join(plan_text.lines(result, runbook)), markup=False)
     _warn_left_behind(runbook, list(only))
 
 

@@ -3,6 +3,7 @@
 from pydantic import BaseModel
 
 from standby.contracts.sites import MachineRef, SiteRef
+from standby.holders import holder
 from standby.runbook import Runbook
 
 TOKEN_ENV = "STANDBY_INSTALLATION_TOKEN"
@@ -52,5 +53,5 @@ class ConfigureInput(BaseModel):
 
 def failback_client_machines(runbook: Runbook, dr: str, apps: list[str]) -> list[str]:
     """Machines of the apps whose failback from site `dr` runs the Failback Client, in the apps' order."""
-    site = runbook.sites[dr]
-    return [m for a in apps for m in runbook.apps[a].machines if site.needs_failback_client(runbook.machines[m])]
+    return [m for a in apps for m in runbook.apps[a].machines
+            if holder(dr, runbook.sites[dr], m, runbook.machines[m])[1].needs_failback_client(runbook.machines[m])]

@@ -22,6 +22,7 @@ class SiteRef(BaseModel):
     runbook: str
     name: str
     config: Site
+    holder: str = Field("", description="at a mixed site: the name of the provider this reference is resolved to")
 
 
 class MachineRef(BaseModel):
@@ -119,6 +120,7 @@ class Target(BaseModel):
     port: int | None = None
     point_id: str | None = None
     launched: bool = True
+    provider: str = Field("", description="at a mixed site, the provider that launched it: `cloud (aws)`")
 
 
 class AppInput(BaseModel):
@@ -138,6 +140,7 @@ class StopResult(BaseModel):
     outcome: dict[str, str]
     outside: dict[str, list[int]] = Field({}, description="per machine, pids that Standby had not started but that "
                                           "served it (its port, its data folder), stopped as well")
+    provider: str = Field("", description="at a mixed site, the provider that stopped them: `services (local)`")
 
 
 class TerminateInput(BaseModel):

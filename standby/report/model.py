@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from standby.contracts.gates import GateRecord
 from standby.contracts.operations import AppOutcome, OperationResult, Progress, StepRecord
@@ -49,6 +49,7 @@ class AppRow(BaseModel):
     app: str
     group: str
     site: str
+    providers: list[str] = Field([], description="the providers that launched its targets: `cloud (aws)`")
     targets: list[str] = []
     point_id: str | None = None
     point_time: datetime | None = None
@@ -176,7 +177,9 @@ def _app_row(outcome: AppOutcome, steps: list[StepRecord], start: datetime | Non
     measured = measurements.apps.get(outcome.app) if measurements else None
     return AppRow(
         app=outcome.app, group=outcome.group, site=outcome.site,
-        targets=[t.target_id + (f" ({t.address}:{t.port})" if t.address and t.port else "") for t in outcome.targets],
+        providers=list(dict.fromkeys(t.provider for t in outcome.targets if t.provider)),
+        targets=[t.target_id + (f" ({t.address}:{t.port})" if t.address and t.port else "")
+                 + (f" by {t.provider}" if t.provider else "") for t in outcome.targets],
         point_id=outcome.point.id if outcome.point else None, point_time=outcome.point.time if outcome.point else None,
         point_age_seconds=age, rpo_target_seconds=rpo, rpo_met=_met(age, rpo, final),
         started=outcome.started, healthy=outcome.healthy, identity_moved=outcome.identity_moved,

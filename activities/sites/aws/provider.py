@@ -259,8 +259,11 @@ class AwsSiteProvider:
         await drs.mark_paused(self.api, list(here.values()), paused=not inp.running)
         if not inp.running:
             return
-        source = self.peer(inp.source)
-        there = await servers_of(source, self.site.runbook, inp.machines)
+        # From a vCenter or a data centre (a mixed runbook): no recovery instance there to reverse, only replication
+        # here to restart.
+        from_aws = isinstance(inp.source.config, AwsSite)
+        source = self.peer(inp.source) if from_aws else self.api
+        there = await servers_of(source, self.site.runbook, inp.machines) if from_aws else {}
         for machine in inp.machines:
             if machine.config.source == "onprem" and machine.name not in here:
                 continue  # failing back outside AWS: the Failback Client replicates, as a child of the failback
