@@ -16,7 +16,7 @@ from pathlib import Path
 
 from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError, ProviderError
-from activities.sites.local import endpoint, fencing, processes, replication, serving
+from activities.sites.local import endpoint, fencing, processes, replication, serving, usage
 from activities.sites.local.launching import Launcher
 from activities.sites.local.status import machine_state, record_direction, record_pass
 from standby.contracts.local_layout import Layout
@@ -88,20 +88,19 @@ class LocalSiteProvider:
 
     def _replication(self, inp: ReplicationInput) -> list[MachineReplication]:
         now, layout = self.clock(), self._layout(inp.source)
-        states = []
-        for machine in inp.machines:
-            state = machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
-            states.append(self._with_servers(state, machine))
-        return states
+        places = [(self.layout.data(self.site.name, m.name), self._port(m)) for m in inp.machines]
+        return [self._with_servers(machine_state(layout, inp.source.name, self.site.name, machine,
+                                                 self._interval(inp), now), machine, users)
+                for machine, users in zip(inp.machines, serving.servers_of(places), strict=True)]
 
-    def _with_servers(self, state: MachineReplication, machine: MachineRef) -> MachineReplication:
+    def _with_servers(self, state: MachineReplication, machine: MachineRef,
+                      users: list[usage.User]) -> MachineReplication:
         """The state with every process serving the machine here; one Standby did not start is named in the detail."""
-        data, port = self.layout.data(self.site.name, machine.name), self._port(machine)
         try:
             own = processes.running_pid(self.layout.pid(self.site.name, machine.name))
         except processes.ProcessError:
             own = None
-        found = serving.report(serving.servers(data, port), own)
+        found = serving.report(users, own)
         outside = [f"pid {p.pid} ({p.command})" for p in found if not p.started_by_standby]
         detail = state.detail
         if outside:
