@@ -12,6 +12,7 @@ from standby import lifecycle
 from standby.contracts.gates import NO_DIRECTORY, GateRecord, summary
 from standby.contracts.operations import Progress, StepRecord
 from standby.contracts.protect import OwnerStatus
+from standby.contracts.sites import MachineReplication
 from standby.durations import format_duration
 from standby.executions import Execution
 from standby.monitor_view import monitor_view
@@ -65,15 +66,37 @@ def owner_view(status: OwnerStatus) -> Group:
     for name, state in truth.apps.items():
         apps.add_row(name, lifecycle.describe(state), state.serving or "down", state.direction(),
                      f"standby {lifecycle.fitting(state)}")
-    machines = Table("machine", "phase", "lag", "latest point", "points", "detail")
+    machines = Table("machine", "phase", "lag", "latest point", "points", "changed (round/total)",
+                     "sent (round/total)", "detail")
     for m in status.machines:
         point = m.latest_point.strftime("%Y-%m-%d %H:%M:%S") if m.latest_point else "-"
-        machines.add_row(m.machine, m.phase, format_duration_seconds(m.lag_seconds), point, str(m.points), m.detail)
+        machines.add_row(m.machine, m.phase, format_duration_seconds(m.lag_seconds), point, str(m.points),
+                         *transfer_cells(m), m.detail)
     drill = truth.last_drill
     last = (f"last drill: {'passed' if drill.passed else 'failed'} at {drill.time:%Y-%m-%d %H:%M:%S}Z"
             f" ({', '.join(drill.apps)}{', forced' if drill.forced else ''})" if drill else "never drilled")
     monitor = monitor_view(status.monitor) if status.monitor else []
     return Group(apps, machines, Text(last), *(Text(entry) for entry in truth.history[-5:]), *monitor)
+
+
+def transfer_cells(machine: MachineReplication) -> tuple[str, str]:
+    """`12.0 KB/3.1 MB` for the bytes changed, then for the bytes sent: the last round's, then every round's."""
+    def both(field: str) -> str:
+        return "/".join(format_bytes(getattr(count, field)) if count else "-"
+                        for count in (machine.last_round, machine.total))
+    return both("changed_bytes"), both("sent_bytes")
+
+
+def format_bytes(count: int) -> str:
+    """`812 B`, `12.0 KB`, `3.1 MB`, `1.2 GB` (powers of 1000)."""
+    if count < 1000:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KB", "MB", "GB"):
+        size /= 1000
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} TB"
 
 
 def format_duration_seconds(seconds: float | None) -> str:

@@ -3,9 +3,7 @@
 import asyncio
 import contextlib
 import os
-import random
 import shutil
-import socket
 import uuid
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities.sites.local.processes import free_block
 from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
@@ -54,25 +53,6 @@ def client(temporal_env):
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4()}"
-
-
-def free_block(size: int) -> int:
-    """The first port of `size` consecutive free ports on 127.0.0.1."""
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), where a connect to a free port can connect to itself.
-        base = random.randrange(20000, 32000 - size)
-        if all(_port_free(base + offset) for offset in range(size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def shop_text(ports: dict[str, int]) -> str:

@@ -96,6 +96,7 @@ async def test_protect_brings_the_shop_up_replicates_it_and_stops(client: Client
         assert len(apps) == 3, result.output
         table = [line for line in result.output.splitlines() if any(m in line for m in MACHINES)]
         assert len(table) == 3 and all("continuous" in line for line in table), result.output
+        assert "changed (round/total)" in result.output and "sent (round/total)" in result.output
 
         # stop ends protection after the current round, whose status has the point with the order
         stopped = await temporal.protect(client, settings, ProtectRequest(runbook=runbook, stop=True))
@@ -105,6 +106,10 @@ async def test_protect_brings_the_shop_up_replicates_it_and_stops(client: Client
         assert not final.truth.protecting and continuous(final, MACHINES) and final.rounds > first.rounds
         latest = {m.machine: m.latest_point for m in final.machines}
         assert latest["db1"] > before["db1"] and latest["db1"] == replication.latest_point(points).time
+        # the bytes of the order's pass: counted in db1's total, carried by the round's result into the status
+        was, now = (next(m for m in s.machines if m.machine == "db1") for s in (first, final))
+        assert was.total is not None and now.total is not None and now.last_round is not None
+        assert now.total.changed_bytes > was.total.changed_bytes and now.total.sent_bytes > was.total.sent_bytes
 
         # nothing replicates any more (two replication intervals: the one wait no condition can replace), while
         # the owner keeps holding the runbook's truth

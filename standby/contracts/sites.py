@@ -50,6 +50,20 @@ class ServingProcess(BaseModel):
                                      "never adopts it, and `stop_app` at its site stops it")
 
 
+class Transfer(BaseModel):
+    """The bytes of replication passes of one machine: how much its data changed, and how much crossed the sites."""
+
+    passes: int = Field(0, description="passes that found a change")
+    changed_bytes: int = Field(0, description="data the target did not hold yet (rsync's literal data)")
+    files_bytes: int = Field(0, description="size of the changed files: what copying each of them whole would send")
+    sent_bytes: int = Field(0, description="bytes that crossed between the sites, both ways, compressed")
+
+    def plus(self, other: "Transfer") -> "Transfer":
+        """The sum of two counts."""
+        return Transfer(passes=self.passes + other.passes, changed_bytes=self.changed_bytes + other.changed_bytes,
+                        files_bytes=self.files_bytes + other.files_bytes, sent_bytes=self.sent_bytes + other.sent_bytes)
+
+
 class MachineReplication(BaseModel):
     """Replication state of one machine, as the Temporal UI and `standby status` show it."""
 
@@ -62,6 +76,8 @@ class MachineReplication(BaseModel):
     points: int = 0
     detail: str = ""
     serving: list[ServingProcess] = Field([], description="processes serving the machine at the site reporting")
+    last_round: Transfer | None = Field(None, description="bytes of the passes of the last replication round")
+    total: Transfer | None = Field(None, description="bytes of every pass since replication from this source began")
 
 
 class RecoveryPoint(BaseModel):

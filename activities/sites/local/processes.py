@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -244,3 +245,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def free_block(size: int) -> int:
+    """The first port of `size` consecutive free ports on 127.0.0.1."""
+    for _ in range(200):
+        # Below Linux's ephemeral range (32768+), where a connect to a free port can connect to itself.
+        base = random.randrange(20000, 32000 - size)
+        if all(_port_free(base + offset) for offset in range(size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

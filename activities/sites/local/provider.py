@@ -35,6 +35,7 @@ from standby.contracts.sites import (
     StopResult,
     Target,
     TerminateInput,
+    Transfer,
 )
 from standby.retention import RetentionPolicy, points_to_keep
 from standby.runbook import LocalSite
@@ -113,29 +114,38 @@ class LocalSiteProvider:
         return self.config.port_base + machine.index
 
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
-        """Replication passes for `inp.seconds` (at least one), supervising endpoint proxies, heartbeating."""
+        """Replication passes for `inp.seconds` (at least one), supervising endpoint proxies, heartbeating.
+
+        Each machine's state carries the bytes of this round's passes, beside those of every pass so far.
+        """
         deadline = time.monotonic() + inp.seconds
+        rounds: dict[str, Transfer] = {}
         while True:
-            await asyncio.to_thread(self._pass, inp)
+            for machine, moved in (await asyncio.to_thread(self._pass, inp)).items():
+                rounds[machine] = rounds.get(machine, Transfer()).plus(moved)
             if time.monotonic() >= deadline:
-                return await self.replication(inp)
+                states = await self.replication(inp)
+                return [state.model_copy(update={"last_round": rounds.get(state.machine)}) for state in states]
             await asyncio.sleep(self._interval(inp))
 
     def _interval(self, inp: ReplicationInput) -> float:
         source = inp.source.config
         return source.replication_interval.total_seconds() if isinstance(source, LocalSite) else 1.0
 
-    def _pass(self, inp: ReplicationInput) -> None:
+    def _pass(self, inp: ReplicationInput) -> dict[str, Transfer]:
+        """One pass of every machine; the bytes of each that copied."""
         layout = self._layout(inp.source)
         for app in inp.apps:
             self._supervise_endpoint(layout, app, inp.source.name)
         if not inp.copy_data:
-            return
+            return {}
         policy = RetentionPolicy(**inp.retention.model_dump())
-        for machine in inp.machines:
-            self._replicate_machine(layout, inp.source.name, machine.name, policy)
+        moved = {machine.name: self._replicate_machine(layout, inp.source.name, machine.name, policy)
+                 for machine in inp.machines}
+        return {machine: count for machine, count in moved.items() if count is not None}
 
-    def _replicate_machine(self, layout: Layout, source: str, machine: str, policy: RetentionPolicy) -> None:
+    def _replicate_machine(self, layout: Layout, source: str, machine: str,
+                           policy: RetentionPolicy) -> Transfer | None:
         """One pass from the source site's data folder, wherever that site keeps it, into this site's points."""
         data, points = layout.data(source, machine), layout.points(self.site.name, machine)
         now, last_pass = self.clock(), layout.last_pass(self.site.name, machine)
@@ -147,15 +157,16 @@ class LocalSiteProvider:
             problem = "source has no data yet"
         if not present:
             record_pass(last_pass, now, source, error=problem)
-            return
+            return None
         points.mkdir(parents=True, exist_ok=True)
         try:
             result = replication.replicate_once(data, points, now)
         except replication.ReplicationError as error:
             record_pass(last_pass, now, source, error=str(error))
-            return
-        record_pass(last_pass, now, source, changed=result.changed)
+            return None
+        record_pass(last_pass, now, source, changed=result.changed, moved=result.moved)
         self._prune(points, now, policy)
+        return result.moved
 
     def _prune(self, points_dir: Path, now: datetime, policy: RetentionPolicy) -> None:
         existing = replication.list_points(points_dir)

@@ -10,11 +10,13 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from activities.environment import child_environment
+from activities.sites.local import transfer
+from standby.contracts.sites import Transfer
 
 POINT_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TEMPORARY_PREFIX = ".tmp-"
@@ -37,11 +39,12 @@ class RecoveryPoint:
 
 @dataclass(frozen=True)
 class PassResult:
-    """The outcome of one replication pass: whether the source changed, and the new point if it did."""
+    """The outcome of one replication pass: whether the source changed, the new point if it did, its bytes."""
 
     changed: bool
     point: RecoveryPoint | None
     files_transferred: int = 0
+    moved: Transfer = field(default_factory=Transfer)
 
 
 def point_name(when: datetime) -> str:
@@ -104,14 +107,6 @@ def _entry_count(folder: Path) -> int:
     return 1 + sum(len(dirs) + len(files) for _, dirs, files in os.walk(folder))
 
 
-def _stat(output: str, label: str) -> int:
-    """A number from rsync's --stats output."""
-    found = re.search(rf"^{label}: ([\d,.]+)", output, re.MULTILINE)
-    if found is None:
-        raise ReplicationError(f"rsync printed no '{label}'; its output was:\n{output}")
-    return int(re.sub(r"[,.]", "", found.group(1)))
-
-
 def _changed(output: str, previous: RecoveryPoint | None) -> bool:
     """Whether a pass found differences from the previous point.
 
@@ -120,7 +115,7 @@ def _changed(output: str, previous: RecoveryPoint | None) -> bool:
     """
     if previous is None or any(_ITEMIZED.match(line) for line in output.splitlines()):
         return True
-    return _stat(output, "Number of files") != _entry_count(previous.path)
+    return transfer.stat(output, "Number of files") != _entry_count(previous.path)
 
 
 @contextlib.contextmanager
@@ -173,16 +168,21 @@ def _copy(source: Path, point: RecoveryPoint, previous: RecoveryPoint | None) ->
     link = [f"--link-dest={previous.path.resolve()}"] if previous else []
     # nanosecond mtimes (-1), so a same-size rewrite within one second is not taken for unchanged
     options = ["-a", "--delete", "--modify-window=-1", "--itemize-changes", "--stats", *link]
-    result = _rsync(*options, f"{source}/", f"{temporary}/")
+    result = _rsync(*options, *transfer.pull(source), f"{temporary}/")
     if result.returncode not in _RSYNC_OK:
         shutil.rmtree(temporary, ignore_errors=True)
         raise ReplicationError(f"rsync of {source} failed with code {result.returncode}: {result.stderr.strip()}")
-    if not _changed(result.stdout, previous):
+    try:
+        changed = _changed(result.stdout, previous)
+        moved, transferred = transfer.measured(result.stdout, changed)
+    except transfer.StatsError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise ReplicationError(f"replication of {source}: {error}") from None
+    if not changed:
         shutil.rmtree(temporary)
-        return PassResult(changed=False, point=None)
+        return PassResult(changed=False, point=None, moved=moved)
     os.rename(temporary, point.path)
-    transferred = _stat(result.stdout, "Number of regular files transferred")
-    return PassResult(changed=True, point=point, files_transferred=transferred)
+    return PassResult(changed=True, point=point, files_transferred=transferred, moved=moved)
 
 
 def restore_point(point: RecoveryPoint, dest: Path) -> None:
