@@ -52,3 +52,21 @@ def decide(ladder: Ladder, monitor: Monitor, now: datetime) -> Decision:
     reason = f"{done} restart(s) did not hold" if done else "no restarts configured"
     escalated = current.model_copy(update={"escalated": now, "alerted": now if monitor.then == "alert" else None})
     return Decision(monitor.then, reason, escalated)
+
+
+def explained(faults: list[str], depends_on: dict[str, list[str]]) -> dict[str, str]:
+    """Faulting apps that depend, directly or not, on another faulting app, each with that app: the dependency's
+    fault explains theirs (an api is unhealthy while its db is down), so only the dependency is remediated."""
+    failing, found = set(faults), {}
+    for app in faults:
+        seen, todo = set(), list(depends_on.get(app, []))
+        while todo:
+            other = todo.pop()
+            if other in seen:
+                continue
+            seen.add(other)
+            if other in failing:
+                found[app] = other
+                break
+            todo.extend(depends_on.get(other, []))
+    return found

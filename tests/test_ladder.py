@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from standby import ladder
 from standby.continuity import Monitor
 from standby.contracts.monitor import Ladder
 from standby.ladder import decide
@@ -41,3 +42,10 @@ def test_no_restarts_goes_straight_to_the_then_rung() -> None:
 def test_an_alert_rung_is_not_repeated() -> None:
     monitor = Monitor.model_validate({"restart": {"times": 1, "spacing": "1s"}, "then": "alert"})
     assert climb(monitor, [0, 10, 20]) == ["restart", "alert", "none"]
+
+
+def test_a_fault_explained_by_a_failing_dependency_is_not_remediated() -> None:
+    depends = {"web": ["api"], "api": ["db"], "db": [], "cache": []}
+    assert ladder.explained(["db", "api", "web", "cache"], depends) == {"api": "db", "web": "api"}
+    assert ladder.explained(["web"], depends) == {}, "a dependency that answers explains nothing"
+    assert ladder.explained(["db", "web"], depends) == {"web": "db"}, "also through a healthy app between them"

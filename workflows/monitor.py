@@ -150,7 +150,12 @@ class AppMonitor:
         current = set(self.watched(pair, site))
         report = report.model_copy(update={"faults": [a for a in report.faults if a in current],
                                            "hits": [h for h in report.hits if h.app in current]})
+        runbook = self._runbook()
+        causes = ladder.explained(report.faults, {a: list(spec.depends_on) for a, spec in runbook.apps.items()})
         for app in report.faults:
+            if app in causes:
+                self.event(f"{app} at {site}: failing with {causes[app]}, which it depends on: no action of its own")
+                continue
             await self._fault(pair, monitor, site, report.readings[app])
         for hit in report.hits:
             self.state.hits = [*self.state.hits[-9:], hit]

@@ -69,7 +69,7 @@ class Suspicion(BaseModel):
     lost: str
     by: str
     last_heard: datetime | None
-    since: datetime
+    since: datetime = Field(description="when the site's agent found the peer lost: the detection")
     takeover_at: datetime
     evidence: str
     ended: datetime | None = None

@@ -28,11 +28,15 @@ def apps_at(status: OwnerStatus, phase: str, site: str) -> bool:
     return status.truth.operation is None and all((apps[a].phase, apps[a].serving) == (phase, site) for a in ALL)
 
 
-async def write(cluster: Cluster, prefix: str, count: int) -> list[str]:
-    """`count` orders through the public web endpoint, each acknowledged."""
+async def write(cluster: Cluster, prefix: str, count: int, within: float = 0) -> list[str]:
+    """`count` orders through the public web endpoint, each acknowledged; a client that retries for `within`
+    seconds (the shop's processes may still be starting) tries each again until then."""
     items = [f"{prefix}-{n}" for n in range(count)]
     for item in items:
-        assert await asyncio.to_thread(order, cluster.web, item), f"order {item} not acknowledged"
+        deadline = time.monotonic() + within
+        while not await asyncio.to_thread(order, cluster.web, item):
+            assert time.monotonic() < deadline, f"order {item} not acknowledged"
+            await asyncio.sleep(0.1)
     return items
 
 
@@ -157,7 +161,7 @@ async def test_random_partitions_each_healed_leave_exactly_one_site_serving(pair
         await _sampling_both(cluster, length, f"round {round_}: {side} cut for {length:.1f}s")
         partition.heal()
         site = await _settled(cluster)
-        written += await write(cluster, f"round-{round_}", 1)
+        written += await write(cluster, f"round-{round_}", 1, within=10)
         await until_served(cluster, written, timeout=20)
         print(f"round {round_}: {side} cut {length:.1f}s -> {site} serves")
 
