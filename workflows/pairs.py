@@ -179,8 +179,10 @@ class PairMonitor(PairDecisions):
         now = workflow.now()
         reached = f"witnesses reached {seen.reached()}/{len(seen.witnesses)}" if seen.witnesses else "no witnesses"
         at = takeover.takeover_at(pair.heartbeat, heard, state.grants.get(peer), now)
-        # Detected when the site's agent saw the peer lost (its observation's time), not when this task ran.
-        state.suspicion = Suspicion(lost=peer, by=by, last_heard=heard, since=min(seen.at, now), takeover_at=at,
+        # Detected when the site's agent found the peer lost, not when its report reached this task: the owner's
+        # worker may have been the lost site's, and its next task waited for another.
+        detected = min(seen.peers[peer].lost_since or seen.at, now)
+        state.suspicion = Suspicion(lost=peer, by=by, last_heard=heard, since=detected, takeover_at=at,
                                     evidence=f"{by} lost {peer} ({missed}); {reached}; its lease ends by "
                                              f"{at - pair.heartbeat.grace:%H:%M:%S.%f}"[:-3])
         self._decided(name, f"suspect {peer}: {state.suspicion.evidence}; takeover of {', '.join(apps)} by {by} "

@@ -47,6 +47,7 @@ class Peer:
     serving: list[str] = field(default_factory=list)
     hears_me: bool = False
     lost: bool = False
+    lost_at: datetime | None = None
 
 
 class Agent(asyncio.DatagramProtocol):
@@ -145,7 +146,7 @@ class Agent(asyncio.DatagramProtocol):
         for peer in self.peers.values():
             lost = now - (peer.heard or self.started) > self.lease_seconds
             if lost != peer.lost:
-                peer.lost = lost
+                peer.lost, peer.lost_at = lost, datetime.now(UTC) if lost else None
                 self.news.set()
         degraded = any(not self._hears(p, now) for p in self.peers.values())
         since = now - self._polled
@@ -208,8 +209,8 @@ class Agent(asyncio.DatagramProtocol):
     def observation(self) -> PairObservation:
         """What the agent saw, for the owner, with the last things it stopped."""
         now, wall = time.monotonic(), datetime.now(UTC)
-        peers = {name: PeerView(site=name, last_heard=p.heard_at, lost=p.lost, epoch=p.epoch, serving=p.serving,
-                                hears_me=p.hears_me and self._hears(p, now))
+        peers = {name: PeerView(site=name, last_heard=p.heard_at, lost=p.lost, lost_since=p.lost_at, epoch=p.epoch,
+                                serving=p.serving, hears_me=p.hears_me and self._hears(p, now))
                  for name, p in self.peers.items()}
         lease = wall + timedelta(seconds=self.lease - now) if self.lease and self.serving else None
         self.news.clear()

@@ -38,6 +38,7 @@ class PeerView(BaseModel):
     site: str
     last_heard: datetime | None = None
     lost: bool = False
+    lost_since: datetime | None = Field(None, description="when the site found the peer lost, by its own clock")
     epoch: int = 0
     serving: list[str] = []
     hears_me: bool = False
