@@ -2,17 +2,27 @@
 
 from bench.provider import Timings
 from standby.plan import Plan
+from standby.plan_steps import GroupStage
 from standby.runbook import Runbook
 
 
 def critical_path(runbook: Runbook, plan: Plan, timings: Timings) -> float:
-    """Stop waves one after the other, the drain, then each recovery wave's slowest app chain."""
+    """Stop waves one after the other, the drain, then each group's slowest chain of dependencies.
+
+    Groups recover one after the other; within a group an app starts as soon as the apps it depends on are
+    healthy, so a group takes as long as its slowest chain of apps (workflows/ready.py).
+    """
     stopping = len(plan.stop_waves()) * timings.stop + (timings.replicate if plan.stop_waves() else 0.0)
-    recovering = 0.0
-    for stage in plan.stages():
-        for wave in stage.waves:
-            recovering += max(_app_chain(runbook, plan, step.app, timings) for step in wave.apps)
-    return stopping + recovering
+    return stopping + sum(_slowest_chain(runbook, plan, stage, timings) for stage in plan.stages())
+
+
+def _slowest_chain(runbook: Runbook, plan: Plan, stage: GroupStage, timings: Timings) -> float:
+    done: dict[str, float] = {}
+    for wave in stage.waves:
+        for step in wave.apps:
+            before = max((done[d] for d in step.depends_on if d in done), default=0.0)
+            done[step.app] = before + _app_chain(runbook, plan, step.app, timings)
+    return max(done.values(), default=0.0)
 
 
 def _app_chain(runbook: Runbook, plan: Plan, app: str, timings: Timings) -> float:

@@ -6,8 +6,10 @@ critical path is known exactly.
 """
 
 import asyncio
+import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from standby.contracts.sites import (
     AppInput,
@@ -25,6 +27,8 @@ from standby.contracts.sites import (
 )
 
 POINT = RecoveryPoint(id="bench-point", time=datetime(2026, 1, 1, tzinfo=UTC))
+# Machines replicate on their own: machine i has POINTS_AHEAD[i % 3] points more than the oldest, ten seconds apart.
+POINTS_AHEAD = (0, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,38 @@ class Timings:
     points: float = 0.0
     identity: float = 0.0
     replicate: float = 0.0
+    spread: float = 0.0
+
+
+def points_of(index: int) -> list[RecoveryPoint]:
+    """Machine `index`'s points, oldest first: POINT, then one every ten seconds."""
+    return [RecoveryPoint(id=f"{POINT.id}-{k}", time=POINT.time + timedelta(seconds=10 * k))
+            for k in range(1 + POINTS_AHEAD[index % len(POINTS_AHEAD)])]
+
+
+class Record:
+    """The provider's idempotency record, in a file every worker shares: one line per target made.
+
+    A launch under a key that already made the machine's target returns it instead of making a second one,
+    as DRS job tags, vSphere marks and the local site's pid files do for the real providers.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def made(self) -> list[dict]:
+        """Every target made, in order."""
+        text = self.path.read_text() if self.path.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    def find(self, key: str, machine: str) -> bool:
+        """Whether a target of `machine` was made under `key`."""
+        return any(r["key"] == key and r["machine"] == machine for r in self.made())
+
+    def add(self, key: str, machine: str, worker: int) -> None:
+        """Record a target made."""
+        with self.path.open("a") as out:
+            out.write(json.dumps({"key": key, "machine": machine, "worker": worker}) + "\n")
 
 
 @dataclass
@@ -52,8 +88,10 @@ class Counter:
 class BenchSiteProvider:
     """Implements the provider interface with sleeps of known length."""
 
-    def __init__(self, site: SiteRef, timings: Timings, counter: Counter):
+    def __init__(self, site: SiteRef, timings: Timings, counter: Counter, record: Record | None = None,
+                 worker: int = 0):
         self.site, self.timings, self.counter = site, timings, counter
+        self.record, self.worker = record, worker
 
     def describe(self) -> str:
         """`site=dr, provider=bench`."""
@@ -76,15 +114,21 @@ class BenchSiteProvider:
         return await self.replication(inp)
 
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:
-        """One point per machine."""
+        """The machine's points (points_of)."""
         await self._take("recovery_points", self.timings.points)
-        return [POINT]
+        return points_of(inp.machine.index)
 
     async def launch(self, inp: LaunchInput) -> Target:
-        """A target after `timings.launch` seconds."""
-        await self._take("launch", self.timings.launch)
-        return Target(key=inp.key, machine=inp.machine.name, app=inp.app.name, site=self.site.name, mode=inp.mode,
-                      target_id=f"bench-{inp.machine.name}", point_id=POINT.id)
+        """A target after `timings.launch` seconds (plus `spread` per machine index); one already made is found."""
+        target = Target(key=inp.key, machine=inp.machine.name, app=inp.app.name, site=self.site.name, mode=inp.mode,
+                        target_id=f"bench-{inp.machine.name}", point_id=inp.point.id if inp.point else None)
+        if self.record is not None and self.record.find(inp.key, inp.machine.name):
+            self.counter.add("found")
+            return target
+        await self._take("launch", self.timings.launch + self.timings.spread * inp.machine.index)
+        if self.record is not None:
+            self.record.add(inp.key, inp.machine.name, self.worker)
+        return target
 
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Nothing to start."""

@@ -6,6 +6,7 @@
 import argparse
 import asyncio
 import json
+import os
 import signal
 import tempfile
 from dataclasses import replace
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 from activities import registry
 from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
-from bench.provider import BenchSiteProvider, Counter, Timings
+from bench.provider import BenchSiteProvider, Counter, Record, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
 from standby.converter import DATA_CONVERTER
 from worker import SiteWorkers
@@ -34,16 +35,20 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--max-workflow-tasks", type=int, default=100)
     for name in ("launch", "stop", "points", "identity", "replicate"):
         parser.add_argument(f"--{name}", type=float, default=0.0, help=f"seconds a {name} call takes")
+    parser.add_argument("--spread", type=float, default=0.0, help="seconds more a launch takes per machine index")
+    parser.add_argument("--record", type=Path, help="a file the provider records each target in, shared by workers")
     return parser.parse_args()
 
 
 async def main() -> None:
     """Run until SIGTERM, then write the counts."""
     args = arguments()
-    timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate)
+    timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate, args.spread)
     counter = Counter()
     state = Path(tempfile.mkdtemp(prefix="standby-bench-"))
-    providers = Providers(state, [replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, timings, counter))])
+    record = Record(args.record) if args.record else None
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, timings, counter, record, os.getpid()))
+    providers = Providers(state, [bench])
     client = await Client.connect(args.address, data_converter=DATA_CONVERTER)
     activities = registry.build(state, providers)
     limits = {"max_concurrent_activities": args.max_activities,

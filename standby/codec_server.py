@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from standby.codec import DecodeError, EncryptionCodec
+from standby.codec import DecodeError
+from standby.compression import CompressionCodec
 
 MAX_BODY = 16 * 1024 * 1024
 """Largest request accepted: a history page of payloads, far above Temporal's 2 MiB per payload."""
@@ -27,7 +28,7 @@ class CodecServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], codec: EncryptionCodec, origin: str | None, namespace: str) -> None:
+    def __init__(self, address: tuple[str, int], codec: CompressionCodec, origin: str | None, namespace: str) -> None:
         super().__init__(address, _Handler)
         self.codec, self.origin, self.namespace = codec, origin, namespace
 
@@ -58,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """Encode or decode the posted payloads."""
         endpoint = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-        apply = {"encode": self.server.codec.encrypt, "decode": self.server.codec.decrypt}.get(endpoint)
+        apply = {"encode": self.server.codec.encode_one, "decode": self.server.codec.decode_one}.get(endpoint)
         if apply is None:
             self._reply(HTTPStatus.NOT_FOUND, "the codec server answers POST .../encode and .../decode")
             return

@@ -2,7 +2,8 @@
 
 A runbook of thousands of machines repeats the same defaults thousands of
 times; leaving them out (they come back on decoding) keeps every payload well
-under Temporal's 2 MiB limit. With codec keys, every payload is also encrypted.
+under Temporal's 2 MiB limit; what is still large is compressed (`standby.compression`). With codec keys, every
+payload is also encrypted.
 """
 
 from pydantic_core import SchemaSerializer, core_schema
@@ -16,6 +17,7 @@ from temporalio.converter import (
 )
 
 from standby.codec import EncryptionCodec, Keyring
+from standby.compression import CompressionCodec
 
 _SERIALIZER = SchemaSerializer(core_schema.any_schema())
 
@@ -38,13 +40,14 @@ class CompactPayloadConverter(CompositePayloadConverter):
                            for c in DefaultPayloadConverter.default_encoding_payload_converters))
 
 
-DATA_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
+DATA_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter, payload_codec=CompressionCodec())
 
 
 def data_converter(keys: Keyring | None) -> DataConverter:
-    """DATA_CONVERTER, or with keys the same converter behind the encryption codec."""
+    """DATA_CONVERTER, or with keys the same converter with every payload encrypted after compression."""
     if keys is None:
         return DATA_CONVERTER
     # Failure messages and stack traces carry hook output and error details: encrypted too.
-    return DataConverter(payload_converter_class=CompactPayloadConverter, payload_codec=EncryptionCodec(keys),
+    return DataConverter(payload_converter_class=CompactPayloadConverter,
+                         payload_codec=CompressionCodec(EncryptionCodec(keys)),
                          failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

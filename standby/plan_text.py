@@ -11,8 +11,8 @@ _SKIPPABLE = {CheckReplication: " (skip with --force)", CheckTested: " (skip wit
 
 
 def lines(plan: Plan, runbook: Runbook | None = None) -> list[str]:
-    """The plan in execution order, one step a line, a group's waves and apps indented under it; with a runbook
-    that has mixed sites, the providers each step uses."""
+    """The plan in execution order, one step a line, a group's apps indented under it, each saying which apps it
+    waits for; with a runbook that has mixed sites, the providers each step uses."""
     mixed = runbook if runbook is not None and is_mixed(runbook) else None
     out = [f"{plan.operation} of {plan.runbook}: {_direction(plan)} ({plan.mode} mode), apps: {', '.join(plan.apps)}"]
     for number, step in enumerate(plan.steps, 1):
@@ -40,10 +40,16 @@ def _details(step: Step, plan: Plan, mixed: Runbook | None) -> list[str]:
         return []
     stage = step.stage
     out = [hook.label() for hook in stage.before]
-    for number, wave in enumerate(stage.waves, 1):
-        out.append(f"wave {number} (in parallel): {', '.join(a.app for a in wave.apps)}")
-        out += [f"  {_app(app, step, mixed)}" for app in wave.apps]
+    members = set(stage.apps())
+    out += [f"{app.app} ({_start(app, members)}): {_app(app, step, mixed)}" for wave in stage.waves
+            for app in wave.apps]
     return out + [hook.label() for hook in stage.after]
+
+
+def _start(app: AppStep, members: set[str]) -> str:
+    """When an app starts: the dependency graph the group follows (workflows/ready.py), not a wave."""
+    within = [d for d in app.depends_on if d in members]
+    return f"once {', '.join(within)} {'is' if len(within) == 1 else 'are'} healthy" if within else "at once"
 
 
 def _app(app: AppStep, step: RecoverGroup, mixed: Runbook | None) -> str:
@@ -53,4 +59,4 @@ def _app(app: AppStep, step: RecoverGroup, mixed: Runbook | None) -> str:
     parts = ([h.label() for h in app.pre_launch] + [f"{verb} {', '.join(app.machines)} at {step.to_site}{by}{point}"]
              + [h.label() for h in app.post_launch] + [f"health {check}" for check in app.health]
              + ([f"move {app.endpoint} to {step.to_site}"] if app.endpoint and step.move_identity else []))
-    return f"{app.app}: " + "; ".join(parts)
+    return "; ".join(parts)

@@ -4,6 +4,8 @@ clients for a site whose DRS is the stubbed one of `tests/aws_drs_fake.py` (DRS 
 
 from __future__ import annotations
 
+import http.server
+import threading
 import urllib.request
 from typing import Any
 
@@ -109,3 +111,23 @@ def strict_stub(region: str = REGIONS[1]) -> StrictStubber:
     stub = StrictStubber(drs_client(region))
     stub.activate()
     return stub
+
+
+class Healthy(http.server.BaseHTTPRequestHandler):
+    """Stands in for the shop's services on the recovered instances: 200 to every GET."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def service():
+    """The port of a stand-in for the shop's services on 127.0.0.1 (moto's instances run nothing)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from activities.sites.local.processes import free_block
+from activities.sites.local import processes
 from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
@@ -39,10 +39,19 @@ async def temporal_env():
         dev_server_existing_path=binary,
         data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+                               "--namespace", "planted-secrets"],
     )
     yield env
-    await env.shutdown()
+    # Imported here, not at the top: the scan imports test modules for their secrets, after pytest collected them.
+    from tests import history_scan
+
+    try:
+        found = await history_scan.secrets_found(env.client)
+    finally:
+        await env.shutdown()
+    # Once every test of the session (of this xdist worker) has left its histories: none may hold a secret.
+    assert found == [], f"{len(found)} secrets in clear in the session's histories: {found[:20]}"
 
 
 @pytest.fixture
@@ -53,6 +62,16 @@ def client(temporal_env):
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4()}"
+
+
+def free_block(size: int) -> int:
+    """The first port of `size` consecutive free ports on 127.0.0.1, in this pytest-xdist worker's own range, so
+    that two workers never pick one block at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    span = 12000 // count
+    low = 20000 + span * (int(worker.removeprefix("gw") or 0) % count)
+    return processes.free_block(size, low, low + span)
 
 
 def shop_text(ports: dict[str, int]) -> str:
@@ -119,8 +138,3 @@ async def worker(client, task_queue, state_dir):
 
     async with serving(client, task_queue, registry.build(state_dir)) as running:
         yield running
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The scan of every history for secrets runs last, whatever order the command line gives the modules in."""
-    items.sort(key=lambda item: item.path.name == "test_zz_secrets_in_histories.py")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.sites.aws import drs
-from activities.sites.aws.provider import AwsSiteProvider
+from activities.sites.aws.provider import OUTSIDE_FENCED, AwsSiteProvider
 from activities.sites.base import PermanentProviderError
 from standby.contracts.sites import (
     AppInput,
@@ -207,7 +207,8 @@ async def test_stop_and_start_app_act_on_the_machines_tagged_instances(backends)
     ident = launched["Instances"][0]["InstanceId"]
     provider, inp = backends.provider(SOURCE), AppInput(site=SOURCE, app=app(machine(1), machine(0, source="onprem")))
     stopped = await provider.stop_app(inp)
-    assert stopped.outcome == {"m1": "stopped", "m0": "outside AWS"}
+    assert stopped.outcome == {"m1": "stopped", "m0": OUTSIDE_FENCED}
+    assert stopped.unstoppable == ["m0"]
     assert (await provider.stop_app(inp)).outcome["m1"] == "not running"
     started = await provider.start_app(AppInput(site=SOURCE, app=app(machine(1))))
     assert [t.target_id for t in started] == [ident]

@@ -111,7 +111,7 @@ def test_tampered_or_relabelled_payloads_do_not_decrypt_and_clear_ones_pass():
     (f"k1:{base64.b64encode(b'short').decode()}", "the key has 5 bytes, expected 32"),
     (f"{key_entry('k1')},{key_entry('k1')}", "key id 'k1' appears twice"),
     (" , ", "holds no key"),
-])
+], ids=["no-colon", "not-base64", "short-key", "id-twice", "empty"])  # fixed ids: the keys are random
 def test_malformed_keys_are_refused_by_name_without_showing_a_key(text, message):
     with pytest.raises(CodecKeyError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
         Keyring.parse(text)

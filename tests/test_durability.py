@@ -7,7 +7,7 @@ by a new one three times during one failover:
 2. after the first group's launch: the data group is recovered, the services group waits at a
    `before_group:services` prompt;
 3. during the second group, with an activity in flight: web's start argv waits while a gate file
-   exists, so `launch_target` of web1 has spawned the process and is waiting for its port.
+   exists, so the batch launch (`launch_targets`) of web1 has spawned the process and is waiting for its port.
 
 Synchronization is by polling, never by sleeping: the prompts (`progress` query of the parent or of
 its RecoverGroup child) and web1's line in dr's launches.log (written once the process exists, before
@@ -143,7 +143,7 @@ async def test_failover_survives_worker_kills_and_launches_each_machine_once(
         worker_process.start()
         await held.execute_update("continue", "tester", result_type=str)
 
-        # 3. launch_target of web1 started (and logged) web1, which waits at the gate, so the launch waits
+        # 3. launch_targets of web's batch started (and logged) web1, which waits at the gate, so the launch waits
         #    for its port: kill during that launch, then open the gate.
         await eventually_async(lambda: launched().get("web1"), 40, what="web1 launched at dr")
         worker_process.kill()
@@ -160,14 +160,16 @@ async def test_failover_survives_worker_kills_and_launches_each_machine_once(
 
 
 async def launch_attempts(client, workflow_id: str) -> dict[str, list[int]]:
-    """The attempts of each completed launch in a RecoverGroup's history; a retried one after a heartbeat timeout."""
+    """The attempts of each completed batch launch in a RecoverGroup's history, by its apps; a retried one after a
+    heartbeat timeout."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     scheduled, started, attempts = {}, {}, {}
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
-            if attributes.activity_type.name == "launch_target":
-                scheduled[event.event_id] = json.loads(attributes.input.payloads[0].data)["app"]["name"]
+            if attributes.activity_type.name == "launch_targets":
+                batch = json.loads(attributes.input.payloads[0].data)
+                scheduled[event.event_id] = ",".join(app["name"] for app in batch["apps"])
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started[event.activity_task_started_event_attributes.scheduled_event_id] = event
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:

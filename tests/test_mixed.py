@@ -52,9 +52,9 @@ def test_mixed_runbook_validates_and_plans_each_step_by_its_provider() -> None:
     drain = lines.index("6. drain replication hq -> dr (if the source answered)")
     assert lines[drain + 1] == ("by cloud (aws) from vcenter (vsphere): orders-db; "
                                 "services (local) from services (local): ledger1, api1")
-    assert any(line.startswith("orders: launch orders-db at dr by cloud (aws);") for line in lines)
-    assert any(line.startswith("ledger: launch ledger1 at dr by services (local);") for line in lines)
-    assert any(line.startswith("api: launch api1 at dr by services (local);") for line in lines)
+    assert any(line.startswith("orders (at once): launch orders-db at dr by cloud (aws);") for line in lines)
+    assert any(line.startswith("ledger (at once): launch ledger1 at dr by services (local);") for line in lines)
+    assert any(line.startswith("api (at once): launch api1 at dr by services (local);") for line in lines)
 
 
 def _aws(backends: Backends) -> dict[str, str]:

@@ -5,16 +5,19 @@ at any step leaves a true state that re-running the operation finishes.
 
 import asyncio
 import hashlib
+import itertools
 import os
-import subprocess
-import sys
+import statistics
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from standby import client as temporal
+from standby import lifecycle
 from standby.cli import main
 from standby.contracts.operations import OperationResult
 from standby.contracts.protect import OwnerStatus
@@ -28,10 +31,10 @@ from tests.ops_helpers import (
     request,
     runbook_variant,
     serves_all,
+    settings_for,
     start_protect,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.race_requests import Ask, Requesters
 
 
 @pytest.fixture
@@ -115,73 +118,101 @@ async def test_failover_only_db_moves_db_alone_then_the_rest_follows(client, tas
     await serves_all(web, items)
 
 
-async def _race(
-    client: Client, task_queue: str, temporal_env, shop: Runbook, first: str, second: str, variant: Path
-) -> list[tuple[str, int, str]]:
-    """Both operations asked for at the same instant from two processes; (operation, exit code, output) each."""
-    barrier = variant.with_suffix(f".{first}-{second}.go")
-    barrier.unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "STANDBY_TASK_QUEUE": task_queue,
-    }
-    code = (
-        "import os, sys, time\n"
-        "from standby.cli import main\n"
-        "open(sys.argv[1] + '.' + sys.argv[2], 'w').close()\n"
-        "while not os.path.exists(sys.argv[1]): time.sleep(0.0005)\n"
-        "sys.argv = ['standby', *sys.argv[2:]]\n"
-        "main()\n"
-    )
-    processes = {
-        op: subprocess.Popen(
-            [sys.executable, "-c", code, str(barrier), op, str(variant), "--force", "--detach"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for op in (first, second)
-    }
-    ready = [Path(f"{barrier}.{op}") for op in (first, second)]
-    await eventually_async(lambda: all(r.exists() for r in ready), 30, 0.01, "both CLIs imported and waiting")
-    barrier.touch()  # both processes leave the barrier at the same instant
-    outcome = []
-    for op, process in processes.items():
-        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
-        outcome.append((op, process.returncode, output))
-    return outcome
+# Each operation with apps it may start from, in the truth `raced` gives the owner: db failed back, api failed over,
+# web protected. So every pair of operations is admissible together, and only the race decides.
+ASKS = {"drill": ["web"], "failover": ["web"], "switchover": ["web"], "failback": ["api"], "return": ["db"]}
+PAIRS = list(itertools.combinations(ASKS, 2))
 
 
-@pytest.mark.parametrize(
-    ("first", "second"), [("failover", "switchover"), ("drill", "failover"), ("drill", "switchover")]
-)
-async def test_two_operations_at_the_same_instant_one_runs_the_other_is_refused(
-    client, task_queue, temporal_env, shop: Runbook, shop_file: Path, first: str, second: str
+@pytest.fixture
+async def raced(client, task_queue, worker, shop_file):
+    """A shop whose owner starts knowing db failed back, api failed over and web protected (set, not operated on:
+    the race is the owner's decision, and each admitted operation is aborted at its approval, before any stop or
+    launch); every operation waits for an approval. Its workflows end with the test."""
+
+    def every_operation_approved(document: dict) -> None:
+        document["access"] = {op: {"users": ["tester"]} for op in ASKS}
+        document["hooks"] = []
+
+    runbook = runbook_variant(shop_file, edit=every_operation_approved)
+    truth = lifecycle.protected(runbook)
+    moved = {"db": {"phase": "failed_back", "serving": "primary", "source": "dr", "target": "primary",
+                    "replicating": False},
+             "api": {"phase": "failed_over", "serving": "dr", "replicating": False}}
+    apps = {app: state.model_copy(update=moved.get(app, {})) for app, state in truth.apps.items()}
+    await temporal.start_owner(client, settings_for(task_queue), runbook, truth.model_copy(update={"apps": apps}))
+    yield runbook
+    async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
+        await client.get_workflow_handle(execution.id).terminate("test finished")
+
+
+async def _latest_run(client: Client, ident: str) -> str | None:
+    try:
+        return (await client.get_workflow_handle(ident).describe()).run_id
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+
+
+async def _abort_and_wait_free(client: Client, runbook: Runbook, ident: str) -> None:
+    """`standby abort` of the admitted operation, which was waiting at its approval; then the runbook is free."""
+    handle = client.get_workflow_handle(ident)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await asyncio.wait_for(handle.result(), 60)
+    assert isinstance(ended.value.cause, CancelledError), ended.value.cause
+
+    async def free() -> bool:
+        return (await owner_status(client, runbook)).truth.operation is None
+
+    await eventually_async(free, 30, 0.02, f"the owner freeing {runbook.runbook} after {ident} was aborted")
+
+
+async def test_two_operations_at_the_same_instant_one_runs_the_other_is_refused_for_every_pair(
+    client, task_queue, temporal_env, raced: Runbook, shop_file: Path
 ) -> None:
-    variant = shop_file.with_name(f"{shop.runbook}.yaml")
-    for attempt in range(int(os.environ.get("STANDBY_RACE_ATTEMPTS", "10"))):
-        outcome = await _race(client, task_queue, temporal_env, shop, first, second, variant)
-        started = [(op, out) for op, code, out in outcome if code == 0]
-        refused = [(op, out) for op, code, out in outcome if code != 0]
-        assert len(started) == 1 and len(refused) == 1, f"attempt {attempt}: {outcome}"
-        runner, loser = started[0][0], refused[0]
-        assert (
-            f"{loser[0]} of {shop.runbook} refused: {runner} (standby/{shop.runbook}/{runner}) is running" in loser[1]
-        )
-        handle = client.get_workflow_handle(temporal.workflow_id(shop.runbook, runner))
-        # The admitted operation waits at its approval gate: abort it, and the runbook is free again.
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
-            await asyncio.wait_for(handle.result(), 60)
-
-        async def free() -> bool:
-            return (await owner_status(client, shop)).truth.operation is None
-
-        await eventually_async(free, 30, 0.1, "the owner frees the runbook after the abort")
-        assert {p[0] for p in phases(await owner_status(client, shop)).values()} == {"protected"}
+    attempts = int(os.environ.get("STANDBY_RACE_ATTEMPTS", "20"))
+    address = temporal_env.client.service_client.config.target_host
+    requesters = Requesters(address, task_queue, shop_file.with_name(f"{raced.runbook}.yaml"))
+    runs = {op: await _latest_run(client, temporal.workflow_id(raced.runbook, op)) for op in ASKS}
+    wins: dict[str, int] = dict.fromkeys(ASKS, 0)
+    skews: list[float] = []
+    try:
+        await requesters.ready()
+        for (first, second), attempt in itertools.product(PAIRS, range(attempts)):
+            # Each process asks for each operation of the pair in turn, so neither has the first word every time.
+            ops = (first, second) if attempt % 2 == 0 else (second, first)
+            answers = await requesters.race(*(Ask(op, ASKS[op]) for op in ops))
+            started = [a for a in answers if a.started]
+            refused = [a for a in answers if a.refused]
+            where = f"{first} and {second}, attempt {attempt}: {answers}"
+            assert len(started) == 1 and len(refused) == 1, where
+            winner, loser = started[0], refused[0]
+            ident = temporal.workflow_id(raced.runbook, winner.operation)
+            assert winner.started == ident, where
+            assert loser.refused is not None and loser.refused.startswith(
+                f"{loser.operation} of {raced.runbook} refused: {winner.operation} ({ident}) is running"), where
+            running = (await owner_status(client, raced)).truth.operation
+            assert running is not None and running.workflow_id == ident, where
+            # The winner is a new run; the loser's workflow was never started.
+            assert await _latest_run(client, ident) != runs[winner.operation], where
+            assert await _latest_run(client, temporal.workflow_id(raced.runbook, loser.operation)) == runs[
+                loser.operation], where
+            runs[winner.operation] = await _latest_run(client, ident)
+            wins[winner.operation] += 1
+            skews.append(abs(answers[0].sent - answers[1].sent))
+            await _abort_and_wait_free(client, raced, ident)
+    finally:
+        requesters.close()
+    assert sum(wins.values()) == len(PAIRS) * attempts
+    print(f"races won: {wins}; requests left their barrier {statistics.median(skews) * 1e6:.0f} us apart (median), "
+          f"{max(skews) * 1e3:.1f} ms at most")
+    # Aborted at their approval, the operations changed no app's place. A failback's first step sets api's
+    # replication to run back (dr -> primary): aborted after it, api is reverse protected, before it failed over.
+    places = {app: (s.phase, s.serving) for app, s in (await owner_status(client, raced)).truth.apps.items()}
+    assert places.pop("api") in (("failed_over", "dr"), ("reverse_protected", "dr"))
+    assert places == {"db": ("failed_back", "primary"), "web": ("protected", "primary")}
 
 
 async def test_failback_after_return_and_return_while_failed_over_are_refused(

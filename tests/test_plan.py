@@ -257,7 +257,11 @@ def test_cli_plan_failover_text() -> None:
         "  8. drain replication primary -> dr (if the source answered)",
         "  9. pause replication primary -> dr",
     ]
-    assert "       wave 2 (in parallel): web" in lines
+    # The dependency graph the group follows: web starts once api is healthy, not when a wave ends.
+    assert "       api (at once): launch app1 at dr; health http GET /health -> 200; " \
+           "move api.shop.internal to dr" in lines
+    assert "       web (once api is healthy): launch web1 at dr; health http GET /health -> 200; " \
+           "move www.shop.internal to dr" in lines
     assert lines[-1] == " 12. record state: failed_over at dr, replication paused"
 
 

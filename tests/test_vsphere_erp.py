@@ -34,19 +34,19 @@ echo "$(basename "$0") $*" >> "{log}"
 """
 
 
-@pytest.fixture
-def erp(vcsim: Vcsim, tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """vsphere-erp.yaml pointed at vcsim: one datacenter per site, its port groups, its VMs."""
-    datacenters = {site: vcsim.datacenter() for site in ("hq", "dr", "branch")}
+def erp_file(tmp_path: Path, places: dict[str, tuple[Vcsim, str]]) -> Path:
+    """vsphere-erp.yaml pointed at vcsim: each site (hq, dr, branch) at a datacenter of a simulator, its port groups,
+    its VMs."""
+    (hq, hq_dc), (dr, dr_dc), (branch, branch_dc) = places["hq"], places["dr"], places["branch"]
     for portgroup in ("erp-prod-hq", "dr-test-hq"):
-        vcsim.add_portgroup(datacenters["hq"], portgroup)
+        hq.add_portgroup(hq_dc, portgroup)
     # Replicas registered from replicated files still name the protected site's port group until recovered.
     for portgroup in ("erp-prod-dr", "erp-prod-hq", "dr-test-bubble"):
-        vcsim.add_portgroup(datacenters["dr"], portgroup)
-    vcsim.add_portgroup(datacenters["branch"], "dr-test-branch")
+        dr.add_portgroup(dr_dc, portgroup)
+    branch.add_portgroup(branch_dc, "dr-test-branch")
     for name in MACHINES:
-        vcsim.create_vm(datacenters["hq"], name, "erp-prod-hq")
-        vcsim.create_vm(datacenters["dr"], name, "erp-prod-hq")
+        hq.create_vm(hq_dc, name, "erp-prod-hq")
+        dr.create_vm(dr_dc, name, "erp-prod-hq")
 
     scripts = tmp_path / "erp-bin"
     scripts.mkdir()
@@ -59,12 +59,20 @@ def erp(vcsim: Vcsim, tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
     document = yaml.safe_load(RUNBOOK.read_text().replace("/opt/erp/bin/", f"{scripts}/"))
     for name, site in document["sites"].items():
-        endpoint = vcsim.site(datacenters[name])
+        simulator, datacenter = places[name]
+        endpoint = simulator.site(datacenter)
         site.update(host=endpoint["host"], port=endpoint["port"], protocol=endpoint["protocol"],
                     datacenter=endpoint["datacenter"], cluster=endpoint["cluster"], credentials_file=str(secret))
     path = tmp_path / "vsphere-erp.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path, datacenters
+    return path
+
+
+@pytest.fixture
+def erp(vcsim: Vcsim, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """vsphere-erp.yaml pointed at vcsim: one datacenter per site, its port groups, its VMs."""
+    datacenters = {site: vcsim.datacenter() for site in ("hq", "dr", "branch")}
+    return erp_file(tmp_path, {site: (vcsim, dc) for site, dc in datacenters.items()}), datacenters
 
 
 def power(vms: dict[str, vim.VirtualMachine]) -> set[str]:

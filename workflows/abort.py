@@ -6,7 +6,7 @@ drill's cleanup) still run and its result says `cancelled`.
 """
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from temporalio import workflow
@@ -53,3 +53,22 @@ class Abortable(Operator):
         if self._steps is None or self._steps.done():
             raise ValueError(f"{self._progress.operation} of {self._progress.runbook} is not running its steps; "
                              "nothing to abort")
+
+
+async def keeping_cancel(signal: Awaitable[None]) -> None:
+    """Await a signal to another workflow without losing a cancel (an abort, or a Temporal cancel) meanwhile.
+
+    Once a signal is sent, the SDK lets the server decide it and swallows a cancel that arrives while it waits,
+    so the steps would go on as if nothing was asked. The signal runs apart instead: it still arrives (the
+    runbook's owner must hear every change), then the cancel is raised. Behind a patch: histories from before
+    awaited the signal in the step itself.
+    """
+    if not workflow.patched("report-keeps-cancel"):
+        await signal
+        return
+    sent = asyncio.ensure_future(signal)
+    try:
+        await asyncio.shield(sent)
+    except asyncio.CancelledError:
+        await sent
+        raise

@@ -7,6 +7,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import names
+    from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
     from standby.contracts.checks import ProbeResult, health_input
     from standby.contracts.sites import (
         AppInput,
@@ -78,6 +79,30 @@ async def launch(inp: LaunchInput) -> Target:
         names.LAUNCH_TARGET, inp, result_type=Target,
         summary=f"launch {inp.app.name}/{inp.machine.name} on {inp.site.name}{point}",
         task_queue=site_queue(inp.site.name), **LAUNCH,
+    )
+    return result
+
+
+async def launch_batch(inp: LaunchBatchInput) -> LaunchProgress:
+    """Launch every machine of a batch of apps, each app from one moment (idempotent on the operation key)."""
+    machines = sum(len(app.machines) for app in inp.apps)
+    apps = ", ".join(app.name for app in inp.apps[:5]) + (f" and {len(inp.apps) - 5} more" if len(inp.apps) > 5 else "")
+    result: LaunchProgress = await workflow.execute_activity(
+        names.LAUNCH_TARGETS, inp, result_type=LaunchProgress,
+        summary=f"launch {machines} machines of {apps} on {inp.site.name}", task_queue=site_queue(inp.site.name),
+        **LAUNCH,
+    )
+    return result
+
+
+async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> StopProgress:
+    """Stop the machines of a batch of apps at a site, retried until `deadline` (then the caller fences)."""
+    index = machine_index(runbook)
+    inp = StopBatchInput(site=site_ref(runbook, site), apps=[app_ref(runbook, a, index) for a in apps])
+    result: StopProgress = await workflow.execute_activity(
+        names.STOP_APPS, inp, result_type=StopProgress, summary=f"stop {len(apps)} apps on {site}",
+        task_queue=site_queue(site), retry_policy=policies.PROVIDER, schedule_to_close_timeout=deadline,
+        start_to_close_timeout=min(deadline, policies.PROVIDER_TIMEOUT), heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
     )
     return result
 
@@ -155,13 +180,16 @@ async def drain(runbook: Runbook, source: str, target: str, apps: list[str], sum
 
 
 async def set_direction(runbook: Runbook, source: str, target: str, running: bool, apps: list[str],
-                        summary: str) -> None:
-    """Replicate the machines of `apps` source -> target from now on (or pause that replication)."""
+                        summary: str) -> str | None:
+    """Replicate the machines of `apps` source -> target from now on (or pause that replication); what the target
+    stopped to make way (a process Standby did not start), if anything."""
     machines = machine_refs(runbook, [m for a in apps for m in runbook.apps[a].machines])
     inp = DirectionInput(source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machines,
                          running=running)
-    await workflow.execute_activity(names.SET_DIRECTION, inp, summary=summary, task_queue=site_queue(target),
-                                    **PROVIDER)
+    # None (nothing stopped, or a provider that never stops anything here) travels as a null payload.
+    done: str | None = await workflow.execute_activity(names.SET_DIRECTION, inp, result_type=str, summary=summary,
+                                                       task_queue=site_queue(target), **PROVIDER)
+    return done
 
 
 def not_continuous(states: list[MachineReplication]) -> list[str]:

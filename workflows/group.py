@@ -1,24 +1,33 @@
 """Recovery of one priority group, as a child workflow so that no history grows with the runbook.
 
-Apps run in waves: an app starts once the apps it depends on in the group are
-healthy. Each app: pre-launch hooks, launch of its machines, post-launch hooks,
-health checks, then its network identity moves. A wave larger than a batch
-runs as `RecoverApps` children of at most BATCH_APPS apps each, so that every
-history stays in the low thousands of events whatever the runbook's size.
+An app starts as soon as the apps it depends on in the group are healthy
+(workflows/ready.py); apps ready at the same moment launch together, one launch
+activity per batch of machines. Each app: pre-launch hooks, launch of its
+machines, post-launch hooks, health checks, then its network identity moves.
+Batches run inline until the group's history reaches INLINE_HISTORY events,
+then as `RecoverApps` children, so that every history stays in the low thousands
+of events whatever the runbook's size.
+
+Executions begun before batches (no `batched-recovery` marker in their history)
+keep the waves they began with: a wave larger than BATCH_APPS apps as
+`RecoverApps` children, one activity per machine.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.batches import LaunchBatchInput, LaunchProgress
     from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, StepRecord
     from standby.contracts.sites import AppRef, LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
     from standby.contracts.state import AppChange, StateChange
     from standby.plan_steps import AppStep, GroupStage, RunHook, Wave
     from workflows import actions, hooks
     from workflows.operator import Operator
+    from workflows.ready import recover_when_ready
 
 # Apps of one workflow recovered at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_APPS = 100
@@ -28,6 +37,10 @@ BATCH_APPS = 50
 MAX_PARALLEL_BATCHES = 20
 # A parent keeps its children's steps on its own timeline up to this many; beyond, a summary step.
 MAX_COPIED_STEPS = 500
+# A group recovers its apps in batches inline until its history has this many events; later batches in children.
+INLINE_HISTORY = 5000
+# Recovery in batches of machines, each app as soon as its dependencies are healthy (workflows/ready.py).
+BATCHED = "batched-recovery"
 # Outcomes a result carries app by app, so that no payload nears Temporal's 2 MiB; beyond, only their count.
 MAX_RESULT_APPS = 1000
 
@@ -81,18 +94,53 @@ class AppRecovery(Operator):
             async with self.step(f"launch {step.app} on {to_site}", group=step.group, app=step.app) as rec:
                 outcome.targets, outcome.point = await self._launch(step)
                 rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
-            await self._hooks(step.post_launch, outcome.point.time.isoformat() if outcome.point else "")
-            self._progress.apps[step.app] = "checking health"
-            await self._health(step, outcome)
-            outcome.healthy = workflow.now()
-            if self._step.move_identity and step.endpoint:
-                async with self.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
-                    await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets,
-                                                self._inp.epoch)
-                outcome.identity_moved = workflow.now()
-            self._progress.apps[step.app] = "recovered"
-            self._recovered.append(step.app)
-            return outcome
+            return await self._after_launch(step, outcome)
+
+    async def _after_launch(self, step: AppStep, outcome: AppOutcome) -> AppOutcome:
+        """Post-launch hooks, health checks, the identity move."""
+        to_site = self._step.to_site
+        await self._hooks(step.post_launch, outcome.point.time.isoformat() if outcome.point else "")
+        self._progress.apps[step.app] = "checking health"
+        await self._health(step, outcome)
+        outcome.healthy = workflow.now()
+        if self._step.move_identity and step.endpoint:
+            async with self.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
+                await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets, self._inp.epoch)
+            outcome.identity_moved = workflow.now()
+        self._progress.apps[step.app] = "recovered"
+        self._recovered.append(step.app)
+        return outcome
+
+    async def _recover_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
+        """A batch of apps: pre-launch hooks, one launch activity for all their machines, then each app on its own
+        (post-launch hooks, health, identity), `healthy(app)` called as each becomes healthy."""
+        for step in apps:
+            self._progress.apps[step.app] = "launching"
+        started = workflow.now()
+        await asyncio.gather(*(self._hooks(step.pre_launch) for step in apps))
+        inp, plan = self._inp, self._step
+        batch = LaunchBatchInput(
+            key=inp.key, site=site_ref(inp.runbook, plan.to_site), source=site_ref(inp.runbook, plan.from_site),
+            mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
+            endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch)
+        launched = asyncio.create_task(actions.launch_batch(batch))
+        return list(await asyncio.gather(*(self._finish(step, started, launched, healthy) for step in apps)))
+
+    async def _finish(self, step: AppStep, started: datetime, launched: Awaitable[LaunchProgress],
+                      healthy: Callable[[str], None]) -> AppOutcome:
+        outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started)
+        async with self.step(f"launch {step.app} on {self._step.to_site}", group=step.group, app=step.app) as rec:
+            progress = await launched
+            outcome.targets = [t for t in progress.targets if t.app == step.app]
+            points = [progress.points[t.machine] for t in outcome.targets if t.machine in progress.points]
+            # The app's moment: every machine came back from its newest point at or before it (standby.moment).
+            outcome.point = min(points, key=lambda p: p.time) if points else None
+            rec.started = started
+            rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
+        async with self._slots:
+            await self._after_launch(step, outcome)
+        healthy(step.app)
+        return outcome
 
     async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
         """Launch every machine of the app from its own recovery point."""
@@ -131,6 +179,7 @@ class RecoverGroupWorkflow(AppRecovery):
     def __init__(self, inp: GroupInput) -> None:
         self._begin_recovery(inp)
         self._batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+        self._children = 0
 
     @workflow.run
     async def run(self, inp: GroupInput) -> GroupResult:
@@ -139,11 +188,14 @@ class RecoverGroupWorkflow(AppRecovery):
         outcomes: list[AppOutcome] = []
         try:
             await self._hooks(stage.before)
-            for number, wave in enumerate(stage.waves, 1):
-                if len(wave.apps) <= BATCH_APPS:
-                    outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
-                else:
-                    outcomes += await self._in_batches(number, wave)
+            if workflow.patched(BATCHED):
+                outcomes = await recover_when_ready(stage, self._ready_batch)
+            else:
+                for number, wave in enumerate(stage.waves, 1):
+                    if len(wave.apps) <= BATCH_APPS:
+                        outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
+                    else:
+                        outcomes += await self._in_batches(number, wave)
             await self._hooks(stage.after)
         finally:
             await self._report_recovered()
@@ -151,12 +203,28 @@ class RecoverGroupWorkflow(AppRecovery):
         return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
                            steps=self._progress.steps, gates=self._progress.gates)
 
+    async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
+        """A batch inline while this history is small; past INLINE_HISTORY events, in a child of its own."""
+        if workflow.info().get_current_history_length() < INLINE_HISTORY:
+            return await self._recover_batch(apps, healthy)
+        self._children += 1
+        name, summary = f"batch{self._children}", f"recover {len(apps)} apps of group {self._inp.step.stage.group}"
+        result = await self._batch(name, apps, summary, f"batch {self._children}: {len(apps)} apps")
+        for outcome in result.apps:
+            healthy(outcome.app)
+        return result.apps
+
     async def _in_batches(self, number: int, wave: Wave) -> list[AppOutcome]:
         chunks = [wave.apps[i:i + BATCH_APPS] for i in range(0, len(wave.apps), BATCH_APPS)]
-        results = await asyncio.gather(*(self._batch(number, index, chunk) for index, chunk in enumerate(chunks, 1)))
+        group = self._inp.step.stage.group
+        results = await asyncio.gather(*(
+            self._batch(f"wave{number}-batch{index}", chunk,
+                        f"recover {len(chunk)} apps of group {group}, wave {number}",
+                        f"wave {number} batch {index}: {len(chunk)} apps")
+            for index, chunk in enumerate(chunks, 1)))
         return [outcome for result in results for outcome in result.apps]
 
-    async def _batch(self, number: int, index: int, apps: list[AppStep]) -> GroupResult:
+    async def _batch(self, name: str, apps: list[AppStep], summary: str, label: str) -> GroupResult:
         inp, names = self._inp, [a.app for a in apps]
         stage = GroupStage(group=inp.step.stage.group, waves=[Wave(apps=apps)])
         child = inp.model_copy(update={
@@ -167,10 +235,7 @@ class RecoverGroupWorkflow(AppRecovery):
         async with self._batches:
             started = workflow.now()
             result = await workflow.execute_child_workflow(
-                RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/wave{number}-batch{index}",
-                static_summary=f"recover {len(apps)} apps of group {stage.group}, wave {number}",
-            )
-        label = f"wave {number} batch {index}: {len(apps)} apps"
+                RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/{name}", static_summary=summary)
         self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
         self._progress.gates += result.gates
         return result
@@ -178,7 +243,7 @@ class RecoverGroupWorkflow(AppRecovery):
 
 @workflow.defn(name="RecoverApps")
 class RecoverAppsWorkflow(AppRecovery):
-    """Recover a batch of apps of one wave, all in parallel (they do not depend on each other)."""
+    """Recover a batch of apps that do not depend on each other: one launch activity for all their machines."""
 
     @workflow.init
     def __init__(self, inp: GroupInput) -> None:
@@ -189,7 +254,10 @@ class RecoverAppsWorkflow(AppRecovery):
         """Each app: hooks, launch, health, identity."""
         steps = [app for wave in inp.step.stage.waves for app in wave.apps]
         try:
-            outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
+            if workflow.patched(BATCHED):
+                outcomes = await self._recover_batch(steps, lambda _: None)
+            else:
+                outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
         finally:
             await self._report_recovered()
         self._progress.state = "done"

@@ -37,10 +37,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks, metrics
-    from workflows.abort import Abortable
+    from workflows.abort import Abortable, keeping_cancel
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
-    from workflows.stop import StopAppsWorkflow, stop_or_fence
+    from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
 
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
@@ -63,6 +63,7 @@ class PlanRunner(Abortable):
         self._unreachable: dict[str, str] = {}
         self._fenced: list[str] = []
         self._stop_batches = 0
+        self._reports: list[asyncio.Task[None]] = []
         self._finished = False
         self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
         self._set_state("running")
@@ -95,6 +96,7 @@ class PlanRunner(Abortable):
         finally:
             for step in self._plan.always:
                 await self._run_step(step)
+            await asyncio.gather(*self._reports)
             # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
             # The owner's history says who aborted, too.
             how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
@@ -112,7 +114,7 @@ class PlanRunner(Abortable):
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
         change = StateChange(workflow_id=workflow.info().workflow_id, apps=list(apps), drill=drill)
-        await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
+        await keeping_cancel(workflow.get_external_workflow_handle(self._inp.owner).signal("report", change))
 
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
@@ -191,17 +193,27 @@ class PlanRunner(Abortable):
                              if o.startswith("fenced")]
             # A site none of whose machines could be stopped within the deadline is gone for this operation:
             # its later stop steps fence at once instead of waiting out the deadline again, wave after wave.
-            if results and all(o.startswith("fenced") for r in results for o in r.outcome.values()):
+            if results and all(o.startswith("fenced") and m not in r.unstoppable
+                               for r in results for m, o in r.outcome.items()):
                 self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
-            await self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
-                                         interrupted_by=self._plan.operation))
+            report = self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
+                                            interrupted_by=self._plan.operation))
+            if workflow.patched(BATCHED_STOP):
+                # The owner hears it while the next wave stops: a round trip less per wave. Signals to one workflow
+                # arrive in the order they were sent, and every one is delivered before the operation's end.
+                self._reports.append(asyncio.create_task(report))
+            else:
+                await report
 
     async def _stop_apps(self, site: str, apps: list[str], label: str) -> list[StopResult]:
-        """A wave's apps stopped in parallel: inline when small, else in batch children."""
+        """A wave's apps stopped in parallel, in batches of machines (before batches: inline when small, else in
+        batch children)."""
         if site in self._unreachable:
             reason = f"fenced (the site did not answer: {self._unreachable[site]})"
             return [StopResult(app=a, site=site, outcome=dict.fromkeys(self._runbook.apps[a].machines, reason))
                     for a in apps]
+        if workflow.patched(BATCHED_STOP):
+            return await stop_in_batches(self._runbook, site, apps, self._runbook.protection.stop_deadline)
         if len(apps) <= BATCH_APPS:
             deadline = self._runbook.protection.stop_deadline
             return list(await asyncio.gather(*(stop_or_fence(self._runbook, site, a, deadline) for a in apps)))
@@ -227,9 +239,9 @@ class PlanRunner(Abortable):
             await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
 
     async def _set_direction(self, step: SetDirection) -> None:
-        async with self.step(step.label()):
-            await actions.set_direction(self._runbook, step.source, step.target, step.running, step.apps,
-                                        step.label())
+        async with self.step(step.label()) as record:
+            record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
+                                                        step.apps, step.label()) or record.detail
             await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
                                          replicating=step.running, phase=step.phase,
                                          interrupted_by=self._plan.operation if step.phase == "interrupted" else None))

@@ -121,7 +121,7 @@ class RunbookWorkflow:
         except BaseException:
             self._truth = self._truth.model_copy(update={"operation": None})
             raise
-        task = asyncio.create_task(self._watch(request, handle))
+        task = asyncio.create_task(self._watch(handle, self._truth.operation))
         self._watching.add(task)
         return ident
 
@@ -157,16 +157,19 @@ class RunbookWorkflow:
         except (lifecycle.Refused, PlanError) as error:
             raise ApplicationError(str(error), type="Refused", non_retryable=True) from None
 
-    async def _watch(self, request: OperationRequest,
-                     handle: workflow.ChildWorkflowHandle[Any, OperationResult]) -> None:
+    async def _watch(self, handle: workflow.ChildWorkflowHandle[Any, OperationResult],
+                     running: RunningOperation | None) -> None:
         """Wait for the operation to end, then free the runbook and record how it ended."""
         try:
             result: OperationResult = await handle
             ended = result.state
         except ChildWorkflowError as error:
             ended = "cancelled" if is_cancelled_exception(error) else f"failed: {_cause(error)}"
-        # Usually the operation said so itself before it ended; this covers one that was terminated.
-        self.report(StateChange(workflow_id=handle.id, finished=ended))
+        # Usually the operation said so itself before it ended; this covers one that was terminated. Only while the
+        # runbook still runs this one: its own report may have freed the runbook already, and the next operation
+        # admitted since, under the same workflow ID when it is of the same kind, must stay the running one.
+        if self._truth.operation == running:
+            self.report(StateChange(workflow_id=handle.id, finished=ended))
         task = asyncio.current_task()
         if task is not None:
             self._watching.discard(task)

@@ -1,19 +1,27 @@
-"""Stopping apps at a site within a deadline, fencing what cannot be stopped; large waves as child workflows."""
+"""Stopping apps at a site within a deadline, fencing what cannot be stopped: in batches of machines, one activity
+each (before batches: one activity per app, large waves as child workflows)."""
 
 import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult
+    from standby.durations import format_duration
     from standby.runbook import Runbook
     from workflows import actions
 
 # Apps stopped at once; bounds pending activities far below Temporal's 2,000.
 MAX_PARALLEL_STOPS = 100
+# Batches of machines stopped at once: 20 x 200 machines a wave.
+MAX_PARALLEL_BATCHES = 20
+# Stops in batches of machines, one activity each, inline (workflows/interpreter.py).
+BATCHED_STOP = "batched-stop"
 
 
 async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedelta) -> StopResult:
@@ -25,11 +33,44 @@ async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedel
     try:
         return await actions.stop_app(runbook, site, app, deadline)
     except ActivityError as error:
-        reason = _cause(error)
+        reason = _why(error, deadline)
         return StopResult(app=app, site=site, outcome={m: f"fenced ({reason})" for m in runbook.apps[app].machines})
 
 
-def _cause(error: BaseException) -> str:
+async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> list[StopResult]:
+    """Stop apps at a site, one activity per batch of machines; a batch not stopped by the deadline is fenced."""
+    slots = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+    async def stop(chunk: list[str]) -> list[StopResult]:
+        async with slots:
+            try:
+                return (await actions.stop_batch(runbook, site, chunk, deadline)).results
+            except ActivityError as error:
+                fenced = f"fenced ({_why(error, deadline)})"
+                return [StopResult(app=a, site=site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))
+                        for a in chunk]
+
+    chunks = batches({a: len(runbook.apps[a].machines) for a in apps}, BATCH_MACHINES)
+    return [result for results in await asyncio.gather(*(stop(c) for c in chunks)) for result in results]
+
+
+def _why(error: ActivityError, deadline: timedelta) -> str:
+    """Why the stop failed: the provider's own error (it names the site and where it tried), and the deadline when
+    the stop ran out of it."""
+    reason, cause = "", error.cause
+    while cause is not None and not reason:
+        # The provider's error is the first application error of the chain; the ones below it are its causes.
+        reason = cause.message if isinstance(cause, ApplicationError) else ""
+        cause = cause.__cause__
+    if error.retry_state != RetryState.TIMEOUT and not isinstance(error.cause, ActivityTimeout):
+        return reason or _innermost(error)
+    # Out of time, Temporal may give up without the last try's error ("Not enough time to schedule next retry");
+    # the site worker's log and the activity in the UI keep it.
+    return f"not stopped within the stop deadline of {format_duration(deadline)}: " + (
+        reason or "the site did not answer in time")
+
+
+def _innermost(error: BaseException) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
     return str(error) or type(error).__name__

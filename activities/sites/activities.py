@@ -4,18 +4,19 @@ Each step goes to the provider holding its machines at the site (activities.site
 mixed site the one each machine names.
 """
 
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.hooks import heartbeating
-from activities.sites import dispatch
+from activities.sites import batch, dispatch
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts import names
+from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,
@@ -25,33 +26,27 @@ from standby.contracts.sites import (
     PointsInput,
     RecoveryPoint,
     ReplicationInput,
-    SiteRef,
     StopResult,
     Target,
     TerminateInput,
 )
-from standby.holders import label
 
 T = TypeVar("T")
 
 
-async def mapped(call: Awaitable[T]) -> T:
+async def mapped(call: Awaitable[T], details: Callable[[float], Any] | None = None) -> T:
     """Provider errors as ApplicationErrors: permanent ones non-retryable, the rest for the retry policy.
 
-    The call heartbeats while it runs, so a worker that dies mid-call is noticed within the heartbeat timeout.
+    The call heartbeats while it runs (`details(elapsed)`, by default how long), so a worker that dies mid-call
+    is noticed within the heartbeat timeout.
     """
     name = activity.info().activity_type
     try:
-        return await heartbeating(call, lambda elapsed: f"{name}: {elapsed:.0f}s")
+        return await heartbeating(call, details or (lambda elapsed: f"{name}: {elapsed:.0f}s"))
     except PermanentProviderError as error:
         raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
     except ProviderError as error:
         raise ApplicationError(str(error), type=type(error).__name__) from error
-
-
-def _holder(site: SiteRef) -> str:
-    """What results name as the provider that acted: at a mixed site `cloud (aws)`; elsewhere the site says it."""
-    return label(site) if site.holder else ""
 
 
 class SiteActivities:
@@ -92,21 +87,33 @@ class SiteActivities:
         """Launch a machine's target, idempotent on the operation key."""
         inp = dispatch.for_machine(inp)
         target = await mapped(self.providers.for_site(inp.site).launch(inp))
-        return target.model_copy(update={"provider": _holder(inp.site)})
+        return target.model_copy(update={"provider": batch.holder(inp.site)})
+
+    @activity.defn(name=names.LAUNCH_TARGETS)
+    async def launch_targets(self, inp: LaunchBatchInput) -> LaunchProgress:
+        """Launch a batch of machines, each app from one moment; a retry launches only what is unfinished."""
+        progress = batch.resumed(LaunchProgress)
+        return await mapped(batch.launch_batch(self.providers, inp, progress), lambda _: progress)
+
+    @activity.defn(name=names.STOP_APPS)
+    async def stop_apps(self, inp: StopBatchInput) -> StopProgress:
+        """Stop a batch of apps; a retry stops only those not yet stopped."""
+        progress = batch.resumed(StopProgress)
+        return await mapped(batch.stop_batch(self.providers, inp, progress), lambda _: progress)
 
     @activity.defn(name=names.START_APP)
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
         inp = dispatch.for_app(inp)
         started = await mapped(self.providers.for_site(inp.site).start_app(inp))
-        return [t.model_copy(update={"provider": _holder(inp.site)}) for t in started]
+        return [t.model_copy(update={"provider": batch.holder(inp.site)}) for t in started]
 
     @activity.defn(name=names.STOP_APP)
     async def stop_app(self, inp: AppInput) -> StopResult:
         """Stop an app's machines at a site."""
         inp = dispatch.for_app(inp)
         stopped = await mapped(self.providers.for_site(inp.site).stop_app(inp))
-        return stopped.model_copy(update={"provider": _holder(inp.site)})
+        return stopped.model_copy(update={"provider": batch.holder(inp.site)})
 
     @activity.defn(name=names.TERMINATE_TARGETS)
     async def terminate_targets(self, inp: TerminateInput) -> list[str]:
@@ -115,10 +122,11 @@ class SiteActivities:
                 for ident in await mapped(self.providers.for_site(part.site).terminate(part))]
 
     @activity.defn(name=names.SET_DIRECTION)
-    async def set_direction(self, inp: DirectionInput) -> None:
-        """Reverse (or pause) replication."""
-        for part in dispatch.by_machines(inp):
-            await mapped(self.providers.for_site(part.target).set_direction(part))
+    async def set_direction(self, inp: DirectionInput) -> str | None:
+        """Reverse (or pause) replication; what the target site did to make way for it, if anything."""
+        done = [await mapped(self.providers.for_site(part.target).set_direction(part))
+                for part in dispatch.by_machines(inp)]
+        return "; ".join(d for d in done if d) or None
 
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
@@ -128,5 +136,6 @@ class SiteActivities:
 
     def all(self) -> list:
         """Every activity of this class, for the worker."""
-        return [self.replication_status, self.replicate, self.recovery_points, self.launch_target, self.start_app,
-                self.stop_app, self.terminate_targets, self.set_direction, self.move_identity]
+        return [self.replication_status, self.replicate, self.recovery_points, self.launch_target,
+                self.launch_targets, self.start_app, self.stop_app, self.stop_apps, self.terminate_targets,
+                self.set_direction, self.move_identity]

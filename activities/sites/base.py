@@ -78,7 +78,7 @@ class SiteProvider(Protocol):
         """Remove targets launched under a key; returns the ids removed."""
         ...
 
-    async def set_direction(self, inp: DirectionInput) -> None:
+    async def set_direction(self, inp: DirectionInput) -> str | None:
         """Replicate from inp.source into inp.target from now on (reverse replication)."""
         ...
 

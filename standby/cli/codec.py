@@ -9,6 +9,7 @@ from standby import proof
 from standby.cli.output import err, out
 from standby.codec import EncryptionCodec
 from standby.codec_server import CodecServer
+from standby.compression import CompressionCodec
 from standby.config import Settings, SettingsError
 
 
@@ -28,7 +29,7 @@ def codec_server(host: str, port: int, cors_origin: str | None) -> None:
         err.print("STANDBY_CODEC_KEYS is not set: there is nothing to decode; set it as on the worker", markup=False)
         sys.exit(1)
     try:
-        server = CodecServer((host, port), EncryptionCodec(keys), cors_origin, settings.namespace)
+        server = CodecServer((host, port), CompressionCodec(EncryptionCodec(keys)), cors_origin, settings.namespace)
     except OSError as error:
         err.print(f"cannot listen on {host}:{port}: {error.strerror or error}", markup=False)
         sys.exit(1)

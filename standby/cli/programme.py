@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from standby import client as temporal
 from standby import compliance_client, points, report
@@ -37,7 +37,9 @@ async def compliance(as_json: bool, output: str | None) -> None:
 
 
 def _print(found: ComplianceReport) -> None:
-    table = Table("runbook", "last drill", "drill age", "RTO", "RPO", "lag now", "point age now", "verdict")
+    # A runbook's name is what the reader types next: never cut, whatever the terminal's width.
+    names = Column("runbook", no_wrap=True, min_width=max((len(rb.runbook) for rb in found.runbooks), default=7))
+    table = Table(names, "last drill", "drill age", "RTO", "RPO", "lag now", "point age now", "verdict")
     for rb in found.runbooks:
         drill = rb.drill
         table.add_row(rb.runbook, (("passed" if drill.passed else "failed") + (" (forced)" if drill.forced else ""))

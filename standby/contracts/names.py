@@ -21,6 +21,9 @@ STOP_APP = "stop_app"
 TERMINATE_TARGETS = "terminate_targets"
 SET_DIRECTION = "set_direction"
 MOVE_IDENTITY = "move_identity"
+# Batches of machines: each app's moment chosen and every machine launched, or every app stopped, in one activity.
+LAUNCH_TARGETS = "launch_targets"
+STOP_APPS = "stop_apps"
 
 # Scheduled drills ask the runbook's owner through a Temporal client, then wait for the drill they started.
 REQUEST_DRILL = "request_drill"

@@ -48,6 +48,8 @@ class ServingProcess(BaseModel):
     command: str
     started_by_standby: bool = Field(description="False: it was started by hand or came back by itself; a launch "
                                      "never adopts it, and `stop_app` at its site stops it")
+    site: str | None = Field(None, description="where it runs, when not at the site reporting: the source of a "
+                             "paused direction, which should serve nothing")
 
 
 class Transfer(BaseModel):
@@ -157,6 +159,8 @@ class StopResult(BaseModel):
     outside: dict[str, list[int]] = Field({}, description="per machine, pids that Standby had not started but that "
                                           "served it (its port, its data folder), stopped as well")
     provider: str = Field("", description="at a mixed site, the provider that stopped them: `services (local)`")
+    unstoppable: list[str] = Field([], description="machines the provider cannot stop by design (AWS: servers "
+                                   "outside AWS), fenced without any attempt: they say nothing of the site's reach")
 
 
 class TerminateInput(BaseModel):

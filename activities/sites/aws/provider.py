@@ -43,6 +43,11 @@ STATUS_POINTS = 100
 WAIT_SECONDS = 900.0
 
 
+# A server outside AWS is not Standby's to stop; what keeps it from serving is the operation's newer epoch, which
+# its identity record now carries and which its old site can no longer override, and its paused replication.
+OUTSIDE_FENCED = ("fenced (runs outside AWS, where Standby cannot stop it: the identity moves under the operation's "
+                  "newer epoch, which the old site cannot override)")
+
 class AwsSiteProvider:
     """One AWS region of a runbook; clients injected (tests) or built from the worker's environment."""
 
@@ -232,15 +237,18 @@ class AwsSiteProvider:
 
     async def stop_app(self, inp: AppInput) -> StopResult:
         """Stop the app's production instances at this site; machines outside AWS are not Standby's to stop."""
-        outcome = {}
+        outcome, outside = {}, []
         for machine in inp.app.machines:
             found = await ec2.of_machine(self.api, self.site.runbook, machine.name)
             running = [i["InstanceId"] for i in found if i["State"]["Name"] in ("pending", "running")]
             if running:
                 await ec2.stop(self.api, running, self.poll, inp.app.config.stop_timeout.total_seconds() + WAIT_SECONDS)
-            outcome[machine.name] = ("stopped" if running else "not running" if found else
-                                     "outside AWS" if machine.config.source == "onprem" else "no instance")
-        return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome)
+            if not found and machine.config.source == "onprem":
+                outside.append(machine.name)
+                outcome[machine.name] = OUTSIDE_FENCED
+            else:
+                outcome[machine.name] = "stopped" if running else "not running" if found else "no instance"
+        return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome, unstoppable=outside)
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
         """Terminate the drill instances of a key (or key prefix); with `recovery`, also the recovery ones it made."""

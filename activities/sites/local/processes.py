@@ -247,11 +247,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def free_block(size: int) -> int:
-    """The first port of `size` consecutive free ports on 127.0.0.1."""
+def free_block(size: int, low: int = 20000, high: int = 32000) -> int:
+    """The first port of `size` consecutive free ports on 127.0.0.1, between `low` and `high`."""
     for _ in range(200):
         # Below Linux's ephemeral range (32768+), where a connect to a free port can connect to itself.
-        base = random.randrange(20000, 32000 - size)
+        base = random.randrange(low, high - size)
         if all(_port_free(base + offset) for offset in range(size)):
             return base
     raise RuntimeError("no free block of ports")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from activities.dns import identity as dns_identity
 from activities.sites.base import PermanentProviderError, ProviderError
-from activities.sites.local import endpoint, fencing, processes, replication, serving, usage
+from activities.sites.local import endpoint, fencing, processes, replication, serving, strays
 from activities.sites.local.launching import Launcher
 from activities.sites.local.status import machine_state, record_direction, record_pass
 from standby.contracts.local_layout import Layout
@@ -89,26 +89,18 @@ class LocalSiteProvider:
 
     def _replication(self, inp: ReplicationInput) -> list[MachineReplication]:
         now, layout = self.clock(), self._layout(inp.source)
-        places = [(self.layout.data(self.site.name, m.name), self._port(m)) for m in inp.machines]
-        return [self._with_servers(machine_state(layout, inp.source.name, self.site.name, machine,
-                                                 self._interval(inp), now), machine, users)
-                for machine, users in zip(inp.machines, serving.servers_of(places), strict=True)]
-
-    def _with_servers(self, state: MachineReplication, machine: MachineRef,
-                      users: list[usage.User]) -> MachineReplication:
-        """The state with every process serving the machine here; one Standby did not start is named in the detail."""
-        try:
-            own = processes.running_pid(self.layout.pid(self.site.name, machine.name))
-        except processes.ProcessError:
-            own = None
-        found = serving.report(users, own)
-        outside = [f"pid {p.pid} ({p.command})" for p in found if not p.started_by_standby]
-        detail = state.detail
-        if outside:
-            warning = (f"{', '.join(outside)} serves {machine.name} at {self.site.name} but Standby did not start it; "
-                       f"stopping the app at {self.site.name} stops it")
-            detail = f"{warning}; {detail}" if detail else warning
-        return state.model_copy(update={"serving": found, "detail": detail})
+        # The source of a paused direction (failed over, failed back) serves nothing: an old active back there is
+        # looked for too, on this host where every local site runs.
+        paused_source = (not inp.copy_data and inp.source.name != self.site.name
+                         and isinstance(inp.source.config, LocalSite))
+        states = []
+        for machine in inp.machines:
+            state = machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
+            state = strays.with_servers(state, layout, self.site, machine, reporting=True)
+            if paused_source:
+                state = strays.with_servers(state, layout, inp.source, machine, reporting=False)
+            states.append(state)
+        return states
 
     def _port(self, machine: MachineRef) -> int:
         return self.config.port_base + machine.index
@@ -277,14 +269,21 @@ class LocalSiteProvider:
         if target.mode == "test":
             shutil.rmtree(self.layout.test_machine(self.site.name, target.key, target.machine), ignore_errors=True)
 
-    async def set_direction(self, inp: DirectionInput) -> None:
+    async def set_direction(self, inp: DirectionInput) -> str | None:
         """Replication direction lives in the runbook's owner; the target site needs its folders, and a direction
-        set to run counts only the passes made from now on."""
-        now = self.clock()
+        set to run counts only the passes made from now on.
+
+        Set to run, the machines here become replication targets: a process serving one that Standby did not start
+        (an old primary restarted by hand) is stopped, so that no launch here finds it; what was stopped.
+        """
+        now, stopped = self.clock(), []
         for machine in inp.machines:
             self.layout.machine(self.site.name, machine.name).mkdir(parents=True, exist_ok=True)
             if inp.running:
+                with self._mapped(f"cannot replicate into {machine.name} at {self.site.name}"):
+                    stopped += await asyncio.to_thread(strays.stop_strays, self.layout, self.site, machine)
                 record_direction(self.layout.last_pass(self.site.name, machine.name), now, inp.source.name)
+        return "; ".join(stopped) or None
 
     async def move_identity(self, inp: IdentityInput) -> str:
         """Switch the app's public endpoint to its machines on this site; old connections are closed.

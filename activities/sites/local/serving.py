@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from activities.sites.local import usage
@@ -24,21 +24,11 @@ def servers(data: Path, port: int) -> list[usage.User]:
 
     rsync is left out: a replication pass reading the folder serves nothing.
     """
-    return servers_of([(data, port)])[0]
-
-
-def servers_of(machines: Sequence[tuple[Path, int]]) -> list[list[usage.User]]:
-    """`servers` of several machines (data folder, port) from one look at the processes and one at the sockets."""
-    users = usage.users_of_each([data for data, _ in machines], open_files=False)
-    listening = usage.listeners({port for _, port in machines})
-    found = []
-    for data, port in machines:
-        serving = {user.pid: user for user in users[data] if not _is_rsync(user)}
-        listener = listening.get(port)
-        if listener is not None:
-            serving.setdefault(listener.pid, listener)
-        found.append(list(serving.values()))
-    return found
+    found = {user.pid: user for user in usage.users_of(data, open_files=False) if not _is_rsync(user)}
+    listener = usage.listeners({port}).get(port)
+    if listener is not None:
+        found.setdefault(listener.pid, listener)
+    return list(found.values())
 
 
 def _is_rsync(user: usage.User) -> bool:

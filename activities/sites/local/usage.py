@@ -76,31 +76,17 @@ def users_of(folder: Path, open_files: bool = True) -> list[User]:
 
     Matching by path text needs no access to the folder itself, so this works on a site whose disk is unreadable.
     """
-    return users_of_each([folder], open_files)[folder]
-
-
-def users_of_each(folders: Collection[Path], open_files: bool = True) -> dict[Path, list[User]]:
-    """`users_of` of several folders from one pass over the processes: on a busy host a pass costs tens of ms."""
-    targets = {folder: os.path.abspath(folder) for folder in folders}
-    found: dict[Path, list[User]] = {folder: [] for folder in folders}
+    target = os.path.abspath(folder)
+    found = []
     for process in _others():
-        for folder, target in targets.items():
-            how = _use(process, target, open_files)
-            if how:
-                found[folder].append(User(process.pid, command(process), how))
+        argv, cwd = process.info["cmdline"] or [], process.info["cwd"]
+        if _names(argv, target):
+            found.append(User(process.pid, command(process), f"its command line names {target}"))
+        elif cwd and _under(cwd, target):
+            found.append(User(process.pid, command(process), f"it works in {target}"))
+        elif open_files and _opens(process, target):
+            found.append(User(process.pid, command(process), f"it has files in {target} open"))
     return found
-
-
-def _use(process: psutil.Process, target: str, open_files: bool) -> str:
-    """How the process uses the folder, or "" when it does not."""
-    argv, cwd = process.info["cmdline"] or [], process.info["cwd"]
-    if _names(argv, target):
-        return f"its command line names {target}"
-    if cwd and _under(cwd, target):
-        return f"it works in {target}"
-    if open_files and _opens(process, target):
-        return f"it has files in {target} open"
-    return ""
 
 
 def listeners(ports: Collection[int]) -> dict[int, User]:

@@ -1,0 +1,139 @@
+"""Batches of machines in one activity: each app's moment chosen once, machines launched (or apps stopped) at once,
+progress heartbeated as machines finish, so that a retry after a crash does only what is unfinished.
+
+A provider with a batch call of its own (`launch_batch`: AWS DRS StartRecovery, 200 servers a call) gets the
+machines in one call; any other provider gets them concurrently, one `launch` each.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol, TypeVar, runtime_checkable
+
+from pydantic import ValidationError
+from temporalio import activity
+
+from activities.sites import dispatch
+from activities.sites.base import PermanentProviderError, SiteProvider
+from activities.sites.registry import Providers
+from standby.contracts.batches import BATCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
+from standby.contracts.sites import (
+    AppInput,
+    AppRef,
+    LaunchInput,
+    MachineRef,
+    PointsInput,
+    RecoveryPoint,
+    SiteRef,
+    Target,
+)
+from standby.holders import label
+from standby.moment import NoConsistentPoint, consistent
+
+
+@runtime_checkable
+class BatchLauncher(Protocol):
+    """A provider that launches many machines in one call of its infrastructure."""
+
+    async def launch_batch(self, inputs: list[LaunchInput]) -> list[Target]:
+        """Launch machines; a second call with the same keys returns the first targets."""
+        ...
+
+
+P = TypeVar("P", LaunchProgress, StopProgress)
+
+# Recovery point listings in flight at once: a whole batch, as its launches are.
+MAX_LISTINGS = BATCH_MACHINES
+
+
+def resumed(model: type[P]) -> P:
+    """The progress an earlier attempt of this activity heartbeated, or none.
+
+    A provider may heartbeat words of its own in between (a vSphere task's state): then the retry starts over,
+    and the provider's idempotency (keys, tags) finds what the first attempt made.
+    """
+    details = activity.info().heartbeat_details
+    try:
+        return model.model_validate(details[-1]) if details else model()
+    except ValidationError:
+        return model()
+
+
+async def choose_points(providers: Providers, inp: LaunchBatchInput) -> dict[str, RecoveryPoint]:
+    """Each machine's point: one moment per app (standby.moment), listed for every machine at once."""
+    slots = asyncio.Semaphore(MAX_LISTINGS)
+
+    async def listing(machine: MachineRef) -> list[RecoveryPoint]:
+        part = dispatch.for_machine(PointsInput(source=inp.source, target=inp.site, machine=machine))
+        async with slots:
+            return await providers.for_site(part.target).recovery_points(part)
+
+    machines = [m for app in inp.apps for m in app.machines]
+    listed = dict(zip((m.name for m in machines), await asyncio.gather(*map(listing, machines)), strict=True))
+    chosen: dict[str, RecoveryPoint] = {}
+    for app in inp.apps:
+        try:
+            chosen.update(consistent({m.name: listed[m.name] for m in app.machines}, inp.at_or_before))
+        except NoConsistentPoint as error:
+            raise PermanentProviderError(f"{error} [site={inp.site.name}, app={app.name}]") from None
+    return chosen
+
+
+async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: LaunchProgress) -> LaunchProgress:
+    """Every machine of the batch launched once: points chosen once, finished machines never launched again.
+
+    `progress` is what an earlier attempt heartbeated (`resumed`); it grows as machines finish. At a mixed site
+    each machine goes to the provider holding it there (activities.sites.dispatch).
+    """
+    if not progress.points:
+        progress.points = await choose_points(providers, inp)
+        activity.heartbeat(progress)
+    done = {t.machine for t in progress.targets}
+    parts: dict[str, list[LaunchInput]] = {}
+    for app in inp.apps:
+        for machine in app.machines:
+            if machine.name not in done:
+                launch = dispatch.for_machine(inp.launch(app, machine.name, progress.points.get(machine.name)))
+                parts.setdefault(launch.site.holder, []).append(launch)
+
+    # The activity's heartbeat loop sends `progress` as it grows (activities.mapped): a heartbeat per machine
+    # would serialize the growing list once per machine.
+    def finished(site: SiteRef, targets: list[Target]) -> None:
+        progress.targets += [t.model_copy(update={"provider": holder(site)}) for t in targets]
+
+    await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished) for part in parts.values()))
+    order = {m.name: n for n, m in enumerate(m for app in inp.apps for m in app.machines)}
+    progress.targets.sort(key=lambda t: order[t.machine])
+    return progress
+
+
+async def _launch(provider: SiteProvider, part: list[LaunchInput],
+                  finished: Callable[[SiteRef, list[Target]], None]) -> None:
+    """One provider's machines: in its own batch call if it has one, else concurrently."""
+    if isinstance(provider, BatchLauncher):
+        finished(part[0].site, await provider.launch_batch(part))
+        return
+
+    async def one(launch: LaunchInput) -> None:
+        finished(launch.site, [await provider.launch(launch)])
+
+    await asyncio.gather(*map(one, part))
+
+
+async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopProgress) -> StopProgress:
+    """Every app of the batch stopped at once; apps an earlier attempt stopped (`progress`) are not stopped again."""
+    done = {r.app for r in progress.results}
+
+    async def stop(app: AppRef) -> None:
+        part = dispatch.for_app(AppInput(site=inp.site, app=app))
+        result = await providers.for_site(part.site).stop_app(part)
+        progress.results.append(result.model_copy(update={"provider": holder(part.site)}))
+
+    await asyncio.gather(*(stop(app) for app in inp.apps if app.name not in done))
+    order = {app.name: n for n, app in enumerate(inp.apps)}
+    progress.results.sort(key=lambda r: order[r.app])
+    return progress
+
+
+def holder(site: SiteRef) -> str:
+    """What results name as the provider that acted: at a mixed site `cloud (aws)`; elsewhere the site says it."""
+    return label(site) if site.holder else ""

@@ -1,0 +1,72 @@
+"""Inputs, results and progress records of the batch activities: many machines of one site in one activity.
+
+What every machine of a batch shares (key, sites, mode, epoch, endpoints, places) travels once, not per machine,
+so that a batch of 200 machines stays far below Temporal's 2 MiB payload limit.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from standby.contracts.sites import AppRef, LaunchInput, Mode, RecoveryPoint, SiteRef, StopResult, Target
+
+# Machines in one batch: AWS DRS StartRecovery takes up to 200 source servers per call.
+BATCH_MACHINES = 200
+
+
+class LaunchBatchInput(BaseModel):
+    """Launch every machine of some apps at `site`, each app from one moment, idempotent on `key`."""
+
+    key: str
+    site: SiteRef
+    source: SiteRef
+    mode: Mode
+    apps: list[AppRef]
+    at_or_before: datetime | None = Field(None, description="the operator's point: each app's newest moment at or "
+                                          "before it; None: the newest moment")
+    endpoints: dict[str, int] = {}
+    places: dict[str, int] = {}
+    epoch: int = 0
+
+    def launch(self, app: AppRef, machine: str, point: RecoveryPoint | None) -> LaunchInput:
+        """The launch of one machine of the batch."""
+        ref = next(m for m in app.machines if m.name == machine)
+        return LaunchInput(key=self.key, site=self.site, source=self.source, app=app, machine=ref, mode=self.mode,
+                           point=point, endpoints=self.endpoints, places=self.places, epoch=self.epoch)
+
+
+class LaunchProgress(BaseModel):
+    """What a batch launch has done so far: its heartbeat details, and at the end its result.
+
+    A retry after a crash reads them back: it launches from the points already chosen, and only the machines
+    without a target yet.
+    """
+
+    points: dict[str, RecoveryPoint] = Field({}, description="machine -> the point it launches from")
+    targets: list[Target] = []
+
+
+class StopBatchInput(BaseModel):
+    """Stop the machines of some apps at `site`."""
+
+    site: SiteRef
+    apps: list[AppRef]
+
+
+class StopProgress(BaseModel):
+    """The apps of a batch stopped so far: heartbeat details, and at the end the result."""
+
+    results: list[StopResult] = []
+
+
+def batches(machines: dict[str, int], limit: int = BATCH_MACHINES) -> list[list[str]]:
+    """Names (apps, in order) cut into batches of at most `limit` machines; an app is never split."""
+    out: list[list[str]] = []
+    size = 0
+    for name, count in machines.items():
+        if not out or size + count > limit:
+            out.append([])
+            size = 0
+        out[-1].append(name)
+        size += count
+    return out

@@ -1,0 +1,55 @@
+"""A batch launch on vSphere against vcsim: the VMs of a batch launched together, each app from one moment,
+and a retried batch (the same key) finds every VM it launched instead of reverting it again."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.sites.batch import launch_batch
+from activities.sites.registry import Providers
+from activities.sites.vsphere import PROVIDER as VSPHERE
+from activities.sites.vsphere.inventory import tags
+from standby.contracts.batches import LaunchBatchInput, LaunchProgress
+from standby.contracts.sites import PointsInput
+from tests.test_vsphere_provider import app, machine, replication, site
+from tests.vcsim_fixture import Vcsim
+
+pytestmark = pytest.mark.usefixtures("vsphere_env")
+
+
+@pytest.fixture
+def dr(vcsim: Vcsim) -> str:
+    """A datacenter of this test's own with a production port group."""
+    dc = vcsim.datacenter()
+    vcsim.add_portgroup(dc, "erp-prod-hq")
+    return dc
+
+
+async def test_a_batch_launches_every_vm_from_one_moment_and_a_retry_finds_them(vcsim: Vcsim, dr: str,
+                                                                                 tmp_path) -> None:
+    names = ["erp-db-01", "erp-db-02", "erp-web-01"]
+    replicas = {n: vcsim.create_vm(dr, n, "erp-prod-hq") for n in names}
+    refs = {n: machine(n, i, source_id=n) for i, n in enumerate(names)}
+    dr_site = site(vcsim, dr)
+    providers = Providers(tmp_path, [VSPHERE])
+    provider = providers.for_site(dr_site)
+    await provider.replicate(replication(vcsim, dr, list(refs.values())))
+    inp = LaunchBatchInput(key="standby/erp/failover/run-1", site=dr_site, source=site(vcsim, "DC0", "hq"),
+                           mode="recovery", apps=[app("db", refs["erp-db-01"], refs["erp-db-02"]),
+                                                  app("web", refs["erp-web-01"])])
+
+    done = await ActivityEnvironment().run(launch_batch, providers, inp, LaunchProgress())
+    assert [t.machine for t in done.targets] == names and all(t.launched for t in done.targets)
+    assert all(r.runtime.powerState == "poweredOn" for r in replicas.values())
+    assert {tags(r.config.extraConfig)["key"] for r in replicas.values()} == {inp.key}
+    # One replication pass: each VM's one point, and every target says which it came back from.
+    listed = {n: await provider.recovery_points(PointsInput(source=inp.source, target=dr_site, machine=refs[n]))
+              for n in names}
+    assert {n: [p.id] for n, p in done.points.items()} == {n: [p.id for p in found] for n, found in listed.items()}
+    assert {t.machine: t.point_id for t in done.targets} == {n: p.id for n, p in done.points.items()}
+
+    again = await ActivityEnvironment().run(launch_batch, providers, inp, LaunchProgress())
+    assert [t.target_id for t in again.targets] == [t.target_id for t in done.targets]
+    assert not any(t.launched for t in again.targets), "a retry must find the VMs, not revert them again"
+
