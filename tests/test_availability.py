@@ -30,7 +30,8 @@ def _namespaces() -> None:
 def test_in_a_network_namespace() -> None:
     """Every test of tests/netns in one namespace: one dev server for all of them, each with its own pair."""
     _namespaces()
-    argv = ["unshare", "-n", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s",
+    # One process (-n 0): the tests share the namespace's one nftables table, which each removes at its end.
+    argv = ["unshare", "-n", "--", sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-s",
             "tests/netns/availability.py"]
     done = subprocess.run(argv, cwd=ROOT, env={**os.environ, "STANDBY_NETNS": "1"}, capture_output=True, text=True,
                           timeout=900)
