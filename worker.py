@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -33,6 +34,9 @@ from workflows.registry import WORKFLOWS
 DISCOVERY_SECONDS = 1.0
 # Operation durations reach hours (a failback waits for a full resync): buckets from seconds to a day.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+# A workflow's next task waits this long for the worker that cached it (the SDK's default is 10 s): when that
+# worker died with its site, the runbook's owner must go on at once on another to take the site over.
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def build_worker(client: Client, settings: Settings, activities: list | None = N
     return Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
                   activities=activities or activity_registry.build(settings.state_dir),
                   max_concurrent_activities=_activities_at_once(),
-                  max_concurrent_workflow_tasks=_workflow_tasks_at_once())
+                  max_concurrent_workflow_tasks=_workflow_tasks_at_once(),
+                  sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT)
 
 
 class SiteWorkers:

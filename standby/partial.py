@@ -13,7 +13,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from standby.runbook import App, Group, Hook, Machine, Name, Pair, Protection, Runbook, Site
+from standby.continuity import Pair
+from standby.runbook import App, Group, Hook, Machine, Protection, Runbook, Site
+from standby.runbook_base import Name
 
 T = TypeVar("T")
 

@@ -13,7 +13,6 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,36 +25,15 @@ from pydantic import (
 )
 from pydantic import Strict as StrictType
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import CoreSchema
 
+from standby.continuity import Pair
 from standby.durations import Duration, Period, format_duration
+from standby.runbook_base import Argv, Name, Port, Strict
 
-
-def _program_given(argv: list[str]) -> list[str]:
-    if not argv[0].strip():
-        message = "the program is empty; write the command first, e.g. [./check.sh, --quick]"
-        raise PydanticCustomError("empty_program", message)
-    return argv
-
-
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
-# The program comes first and must be there; later arguments may be empty strings, never hold a NUL (exec refuses it).
-Argv = Annotated[
-    list[Annotated[str, Field(pattern=r"^[^\x00]*$")]],
-    Field(min_length=1, json_schema_extra={"prefixItems": [{"type": "string", "pattern": "\\S"}]}),
-    AfterValidator(_program_given),
-]
-# Strict: `port: yes` or `port: "80"` is a mistake, not the number 1 or 80.
-Port = Annotated[int, StrictType(), Field(ge=1, le=65535)]
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class Strict(BaseModel):
-    """Base of every runbook section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 DnsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\.?$", max_length=254)]
@@ -707,22 +685,6 @@ class Directory(Strict):
         if value is not None and "{username}" not in value:
             raise ValueError(f"'{value}' has no {{username}}: write where the person's name goes")
         return value
-
-
-class Pair(Strict):
-    """A continuity pair or trio: one active node, passives kept in sync."""
-
-    primary: Name
-    secondary: Name
-    tertiary: Name | None = None
-    apps: Annotated[list[Name], Field(min_length=1)]
-    heartbeat_interval: Period = timedelta(seconds=1)
-    missed_heartbeats: Annotated[int, Field(ge=1)] = 5
-    failover: Literal["automatic", "managed"] = "managed"
-
-    def nodes(self) -> list[str]:
-        """Sites of the pair in identity order: primary, secondary, tertiary."""
-        return [n for n in (self.primary, self.secondary, self.tertiary) if n]
 
 
 class Drill(Strict):

@@ -7,7 +7,7 @@ declared but is not looked into, so one run reports schema and cross-reference i
 
 from collections.abc import Callable
 
-from standby import advice, dependencies, mixed_checks, runtime_checks
+from standby import advice, continuity_checks, dependencies, mixed_checks, runtime_checks
 from standby.document import Document
 from standby.issues import Issue
 from standby.partial import Partial
@@ -28,7 +28,7 @@ def detect_all(partial: Partial, document: Document) -> list[Issue]:
         dependencies.detect_dependency_cycles,
         detect_hook_references,
         detect_action_sites,
-        detect_pair_references,
+        *continuity_checks.DETECTORS,
         detect_dns_zones,
         *mixed_checks.DETECTORS,
         *runtime_checks.DETECTORS,
@@ -160,25 +160,6 @@ def detect_action_sites(partial: Partial, document: Document) -> list[Issue]:
             listed = ", ".join(vsphere.names) or "none"
             message = f"{kind} acts on a vSphere site; name one with 'site:' (vSphere sites: {listed})"
             issues.append(document.issue(path, message))
-    return issues
-
-
-def detect_pair_references(partial: Partial, document: Document) -> list[Issue]:
-    """Pairs and trios name declared, distinct sites and declared apps."""
-    pairs, sites, apps = partial.pairs, partial.sites, partial.apps
-    if pairs is None or sites is None or apps is None:
-        return []
-    issues, known_sites, known_apps = [], Vocabulary(sites), Vocabulary(apps)
-    for name, pair in pairs.valid():
-        for role in ("primary", "secondary", "tertiary"):
-            site = getattr(pair, role)
-            if site is not None and site not in sites:
-                issues.append(document.unknown(("pairs", name, role), "site", site, known_sites))
-        if len(set(pair.nodes())) != len(pair.nodes()):
-            issues.append(document.issue(("pairs", name), "a pair's nodes must be different sites", key=True))
-        for index, app in enumerate(pair.apps):
-            if app not in apps:
-                issues.append(document.unknown(("pairs", name, "apps", index), "app", app, known_apps))
     return issues
 
 

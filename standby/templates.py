@@ -24,6 +24,10 @@ PROMPT_CONTEXT: Mapping[str, Kind] = {
 HOOK_CONTEXT: Mapping[str, Kind] = {**PROMPT_CONTEXT, "python": STRING}
 # An `on_alert` hook's templates: what the alert is about, in one sentence, and where to look.
 ALERT_CONTEXT: Mapping[str, Kind] = {name: STRING for name in ("runbook", "operation", "alert", "workflow", "python")}
+# A pair's `on_alert` command (the protect monitor's alerts): its STANDBY_* facts, and the worker's python.
+PAIR_ALERT_CONTEXT: Mapping[str, Kind] = {
+    name: STRING for name in ("runbook", "pair", "event", "site", "app", "detail", "python")
+}
 
 
 def process_context(endpoint_apps: Iterable[str], unchecked: Iterable[str] = ()) -> dict[str, Kind]:

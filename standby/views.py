@@ -15,6 +15,7 @@ from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import MachineReplication
 from standby.durations import format_duration
 from standby.executions import Execution
+from standby.monitor_view import monitor_view
 
 _MARK = {"done": "ok", "failed": "FAILED", "cancelled": "cancelled", "running": "...", "skipped": "skipped",
          "refused": "REFUSED"}
@@ -74,7 +75,8 @@ def owner_view(status: OwnerStatus) -> Group:
     drill = truth.last_drill
     last = (f"last drill: {'passed' if drill.passed else 'failed'} at {drill.time:%Y-%m-%d %H:%M:%S}Z"
             f" ({', '.join(drill.apps)}{', forced' if drill.forced else ''})" if drill else "never drilled")
-    return Group(apps, machines, Text(last), *(Text(entry) for entry in truth.history[-5:]))
+    monitor = monitor_view(status.monitor) if status.monitor else []
+    return Group(apps, machines, Text(last), *(Text(entry) for entry in truth.history[-5:]), *monitor)
 
 
 def transfer_cells(machine: MachineReplication) -> tuple[str, str]:

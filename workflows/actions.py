@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import names
     from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
-    from standby.contracts.checks import HealthInput, ProbeResult
+    from standby.contracts.checks import ProbeResult, health_input
     from standby.contracts.sites import (
         AppInput,
         AppRef,
@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         site_ref,
     )
     from standby.moment import NoConsistentPoint, consistent
-    from standby.runbook import CommandHealth, HealthCheck, HttpHealth, Runbook, TcpHealth
+    from standby.runbook import HealthCheck, Runbook
     from workflows import policies
 
 PROVIDER = policies.ActivityOptions(retry_policy=policies.PROVIDER, start_to_close_timeout=policies.PROVIDER_TIMEOUT,
@@ -40,23 +40,6 @@ LAUNCH = policies.ActivityOptions(retry_policy=policies.LAUNCH, start_to_close_t
 def site_queue(site: str) -> str:
     """The task queue of a site's worker, derived from this workflow's queue, so a site's actions run there."""
     return names.site_queue(workflow.info().task_queue, site)
-
-
-def health_input(app: AppRef, check: HealthCheck, target: Target) -> HealthInput:
-    """The probe of one health check against one target; the check's kind decides the probe."""
-    label = f"{app.name}/{target.machine}"
-    if isinstance(check, TcpHealth):
-        return HealthInput(kind="tcp", host=check.tcp.host or target.address or "127.0.0.1",
-                           port=check.tcp.port or target.port, timeout_seconds=check.timeout.total_seconds(),
-                           label=f"{label} tcp")
-    if isinstance(check, HttpHealth):
-        return HealthInput(kind="http", host=check.http.host or target.address or "127.0.0.1",
-                           port=check.http.port or target.port, path=check.http.path,
-                           expect_status=check.http.expect, timeout_seconds=check.timeout.total_seconds(),
-                           label=f"{label} http")
-    assert isinstance(check, CommandHealth)
-    return HealthInput(kind="command", argv=list(check.command.run), timeout_seconds=check.timeout.total_seconds(),
-                       label=f"{label} command")
 
 
 async def check_health(app: AppRef, check: HealthCheck, target: Target) -> ProbeResult:

@@ -177,7 +177,14 @@ class PlanRunner(Abortable):
 
     async def _stop(self, step: StopApps) -> None:
         async with self.step(step.label(), group=step.group) as record:
-            results = await self._stop_apps(step.site, step.apps, step.label())
+            # The protect monitor saw the site's lease run out: it stopped serving by itself, or is gone. Only an
+            # input of the monitor's time names a lost site; the patch marks the histories that skip the stop.
+            if step.site in self._inp.lost and workflow.patched("lost-site"):
+                results = [StopResult(app=a, site=step.site, outcome={m: "fenced (lease ran out: site lost)"
+                                                                       for m in self._runbook.apps[a].machines})
+                           for a in step.apps]
+            else:
+                results = await self._stop_apps(step.site, step.apps, step.label())
             record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
                                       + (f" by {r.provider}" if r.provider else "")
                                       for r in results[:20]) + (" ..." if len(results) > 20 else "")

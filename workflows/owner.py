@@ -9,6 +9,7 @@ continues as new, when idle, to keep its history bounded.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from standby import lifecycle
     from standby.contracts import attributes, names
     from standby.contracts.gates import GateRecord
+    from standby.contracts.monitor import MonitorCommand
     from standby.contracts.operations import OperationInput, OperationResult
     from standby.contracts.protect import OwnerStatus
     from standby.contracts.sites import MachineReplication, public_ports
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.plan import PlanError, select
     from standby.runbook import Runbook
     from workflows import actions, gates, policies
+    from workflows.monitor import AppMonitor
     from workflows.operations import OPERATIONS
 
 # One replication round: long enough to keep the history small, short enough for a fresh status.
@@ -61,11 +64,16 @@ class RunbookWorkflow:
         self._bring_up: list[str] = []
         self._watching: set[asyncio.Task[None]] = set()
         self._gatekeeper = gates.Gatekeeper(inp.nonces)
+        # The protect monitor (workflows/monitor.py); it acts only through `request`, like an operator.
+        self._monitor = AppMonitor(inp.monitor, lambda: self._runbook, lambda: self._truth,
+                                   self._monitor_request)
+        self._monitoring: asyncio.Task[None] | None = None
 
     @workflow.query
     def status(self) -> OwnerStatus:
         """The truth, every machine's replication, and how many rounds protection ran."""
-        return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated)
+        return OwnerStatus(truth=self._truth, machines=self._machines, rounds=self._rounds, updated=self._updated,
+                           monitor=self._monitor.state if self._monitoring else None)
 
     @workflow.query
     def runbook(self) -> Runbook:
@@ -80,6 +88,17 @@ class RunbookWorkflow:
     @workflow.update
     async def request(self, request: OperationRequest) -> str:
         """Start an operation the state machine allows, once the worker verified who asks; its workflow ID."""
+        return await self._start(request, lambda ident: gates.admit(self._gatekeeper, request, ident, self._runbook))
+
+    async def _monitor_request(self, request: OperationRequest) -> str:
+        """An operation the protect monitor decided on: the runbook's pairs are its authority, on the record."""
+        async def admitted(ident: str) -> list[GateRecord]:
+            return gates.by_monitor(request)
+
+        return await self._start(request, admitted)
+
+    async def _start(self, request: OperationRequest,
+                     admit: Callable[[str], Awaitable[list[GateRecord]]]) -> str:
         _, apps, active = self._admit(request)
         ident = f"{workflow.info().workflow_id}/{request.operation}"
         # Claimed before the first await: a second request, also one arriving while the worker verifies this one,
@@ -87,7 +106,7 @@ class RunbookWorkflow:
         self._truth = self._truth.model_copy(update={"operation": RunningOperation(
             operation=request.operation, workflow_id=ident, requested_by=request.requested_by,
             started=workflow.now(), apps=apps)})
-        records = await gates.admit(self._gatekeeper, request, ident, self._runbook)
+        records = await admit(ident)
         if not records[-1].allowed:
             self._truth = lifecycle.refused(self._truth, request.operation, records[-1])
             raise gates.refusal(records[-1])
@@ -117,7 +136,8 @@ class RunbookWorkflow:
         return OperationInput(runbook=request.runbook, only=running.apps, point=request.point,
                               force=request.force, yes=request.yes, requested_by=requester,
                               keep_for=request.keep_for, owner=workflow.info().workflow_id, active=active,
-                              epoch=epoch, last_drill=truth.last_drill, gates=records)
+                              epoch=epoch, last_drill=truth.last_drill, gates=records,
+                              lost=self._monitor.lost_sites())
 
     @request.validator
     def _request_allowed(self, request: OperationRequest) -> None:
@@ -168,6 +188,17 @@ class RunbookWorkflow:
         self._bring_up = [a for a, s in self._truth.apps.items() if s.phase == "unprotected"]
         return f"protecting {self._runbook.runbook}"
 
+    @workflow.update
+    def monitor(self, command: MonitorCommand) -> str:
+        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it."""
+        return self._monitor.command(command)
+
+    @monitor.validator
+    def _monitor_running(self, command: MonitorCommand) -> None:
+        if self._monitoring is None:
+            raise ApplicationError(f"{self._runbook.runbook} has no protect monitor running; start it with "
+                                   "`standby protect`", type="Refused", non_retryable=True)
+
     @workflow.run
     async def run(self, inp: OwnerInput) -> None:
         """Protect while asked to; continue as new when idle and the history has grown."""
@@ -176,6 +207,8 @@ class RunbookWorkflow:
                                            attributes.SITES.value_set(sorted(inp.runbook.sites))])
         if inp.truth is None:
             await self._import_legacy_state()
+        if workflow.patched("monitor"):
+            self._monitoring = asyncio.create_task(self._monitor.run())
         while True:
             # No timeout: an idle owner sleeps until an update, a signal or a child's end wakes it, and a timeout
             # would end the workflow (wait_condition raises TimeoutError) after ROUND of idleness.
@@ -184,7 +217,8 @@ class RunbookWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._truth.operation is None:
                     workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth,
-                                                        nonces=self._gatekeeper.nonces))
+                                                        nonces=self._gatekeeper.nonces,
+                                                        monitor=self._monitor.state))
             if not self._truth.protecting:
                 continue
             if self._bring_up and not await self._brought_up():
@@ -202,7 +236,7 @@ class RunbookWorkflow:
             self._truth = lifecycle.imported(self._runbook, legacy)
 
     def _time_to_renew(self) -> bool:
-        return self._truth.operation is None and not self._watching and (
+        return self._truth.operation is None and not self._watching and not self._monitor.busy() and (
             self._rounds >= ROUNDS_PER_RUN or workflow.info().is_continue_as_new_suggested())
 
     async def _brought_up(self) -> bool:

@@ -55,6 +55,12 @@ LAUNCH = RetryPolicy(
 )
 LAUNCH_TIMEOUT = timedelta(minutes=30)
 
+# A watch of the protect monitor: never retried by the server, the monitor's loop starts the next one itself.
+ONCE = RetryPolicy(maximum_attempts=1)
+
+# Restarting an app where it serves: a second try after a short pause, then the ladder decides again.
+RESTART = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
+
 # Polling for a state ("replicating", "running"): a steady cadence, no backoff, until the deadline.
 POLL = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=1)
 

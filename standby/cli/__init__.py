@@ -11,7 +11,19 @@ from typing import Any, NoReturn
 
 import click
 
-from standby.cli import codec, demo, discover, doctor, operations, programme, report, runbooks, schedule, server
+from standby.cli import (
+    codec,
+    demo,
+    discover,
+    doctor,
+    monitor,
+    operations,
+    programme,
+    report,
+    runbooks,
+    schedule,
+    server,
+)
 from standby.cli.output import REFUSED, USAGE
 from standby.client import exit_process
 from standby.config import SettingsError
@@ -52,6 +64,6 @@ def main() -> None:
     """Standby: disaster-recovery runbooks as durable Temporal workflows."""
 
 
-for _family in (runbooks, server, operations, report, schedule, programme, demo, doctor, discover, codec):
+for _family in (runbooks, server, operations, monitor, report, schedule, programme, demo, doctor, discover, codec):
     for _command in _family.COMMANDS:
         main.add_command(_command)

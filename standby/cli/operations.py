@@ -182,4 +182,5 @@ async def finish(ident: str) -> None:
     out.print(f"{temporal.resolve(ident)}: finishing", markup=False)
 
 
-COMMANDS = (protect, *OPERATION_COMMANDS, status, approve, continue_, abort, finish)
+# `protect` is served by standby.cli.monitor, with its pause and resume.
+COMMANDS = (*OPERATION_COMMANDS, status, approve, continue_, abort, finish)

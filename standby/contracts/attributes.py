@@ -8,5 +8,7 @@ MODE = SearchAttributeKey.for_keyword("Mode")
 STATE = SearchAttributeKey.for_keyword("State")
 # The sites of a runbook, on its owner: a worker that serves every site finds their task queues by it.
 SITES = SearchAttributeKey.for_keyword_list("Sites")
+# The protect monitor of a runbook's owner: `watching`, or `paused` in maintenance mode.
+MONITOR = SearchAttributeKey.for_keyword("Monitor")
 
-ALL = (RUNBOOK, OPERATION, MODE, STATE, SITES)
+ALL = (RUNBOOK, OPERATION, MODE, STATE, SITES, MONITOR)

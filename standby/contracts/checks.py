@@ -4,6 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from standby.contracts.sites import AppRef, Target
+from standby.runbook import CommandHealth, HealthCheck, HttpHealth, TcpHealth
+
 UNHEALTHY = "Unhealthy"
 UNREACHABLE = "Unreachable"
 DOWNLOAD_FAILED = "DownloadFailed"
@@ -21,6 +24,23 @@ class HealthInput(BaseModel):
     argv: list[str] = []
     timeout_seconds: float = 5
     label: str = ""
+
+
+def health_input(app: AppRef, check: HealthCheck, target: Target) -> HealthInput:
+    """The probe of one health check against one target; the check's kind decides the probe."""
+    label = f"{app.name}/{target.machine}"
+    if isinstance(check, TcpHealth):
+        return HealthInput(kind="tcp", host=check.tcp.host or target.address or "127.0.0.1",
+                           port=check.tcp.port or target.port, timeout_seconds=check.timeout.total_seconds(),
+                           label=f"{label} tcp")
+    if isinstance(check, HttpHealth):
+        return HealthInput(kind="http", host=check.http.host or target.address or "127.0.0.1",
+                           port=check.http.port or target.port, path=check.http.path,
+                           expect_status=check.http.expect, timeout_seconds=check.timeout.total_seconds(),
+                           label=f"{label} http")
+    assert isinstance(check, CommandHealth)
+    return HealthInput(kind="command", argv=list(check.command.run), timeout_seconds=check.timeout.total_seconds(),
+                       label=f"{label} command")
 
 
 class ProbeResult(BaseModel):

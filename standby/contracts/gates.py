@@ -37,10 +37,11 @@ class GateRecord(BaseModel):
     client: str = Field("", description="the host the CLI said it ran on")
     at: datetime | None = None
     groups: list[str] = []
+    authority: str = Field("", description="what allowed it when no person acted (the protect monitor)")
 
     def who(self) -> str:
         """`alice (verified by the directory, from laptop-7)`, or `alice (not verified: ...)`."""
-        how = "verified by the directory" if self.verified else NO_DIRECTORY
+        how = self.authority or ("verified by the directory" if self.verified else NO_DIRECTORY)
         return f"{self.by or 'someone'} ({how}{f', from {self.client}' if self.client else ''})"
 
     def describe(self) -> str:

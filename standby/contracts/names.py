@@ -28,6 +28,9 @@ STOP_APPS = "stop_apps"
 # Scheduled drills ask the runbook's owner through a Temporal client, then wait for the drill they started.
 REQUEST_DRILL = "request_drill"
 AWAIT_DRILL = "await_drill"
+# The protect monitor: apps watched where they serve, heartbeats of a pair's sites.
+WATCH_HEALTH = "watch_health"
+WATCH_PAIR = "watch_pair"
 
 # The one-time import of a runbook's state from an earlier version's file.
 IMPORT_LEGACY_STATE = "import_legacy_state"

@@ -26,6 +26,8 @@ class OperationInput(BaseModel):
     epoch: int = Field(0, description="the fencing epoch of this operation")
     last_drill: DrillRecord | None = None
     gates: list[GateRecord] = Field([], description="the owner's records of the request, --force and --yes")
+    lost: list[str] = Field([], description=(
+        "sites whose lease ran out, by the protect monitor's heartbeats: stopping there is not waited for"))
 
 
 class StepRecord(BaseModel):

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from standby.contracts.monitor import MonitorState
 from standby.contracts.sites import MachineReplication
 from standby.contracts.state import RunbookTruth
 
@@ -15,3 +16,4 @@ class OwnerStatus(BaseModel):
     machines: list[MachineReplication] = []
     rounds: int = 0
     updated: datetime | None = None
+    monitor: MonitorState | None = None

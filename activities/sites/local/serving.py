@@ -58,15 +58,20 @@ def wait_serving(pid: int, port: int, timeout: float, alive: Callable[[], bool])
     """
     deadline = time.monotonic() + timeout
     while True:
-        if usage.family_listens(pid, port) and port_open(port):
-            return
-        stranger = usage.listeners({port}).get(port)
+        # A connect costs microseconds, psutil's socket tables tens of milliseconds on a busy host (every socket
+        # of every process): they are read once the port answers, to tell whose it is.
+        stranger = None
+        if port_open(port):
+            if usage.family_listens(pid, port):
+                return
+            stranger = usage.listeners({port}).get(port)
         # no pid: a socket opened while psutil took its snapshot (maybe ours); the next round tells
         if stranger is not None and stranger.pid is not None and stranger.pid not in usage.family(pid):
             raise Refused(f"port {port} is held by {stranger}, not by pid {pid} that was started for it")
         if not alive():
             raise NotServing(f"pid {pid} exited before it listened on port {port}")
         if time.monotonic() >= deadline:
+            stranger = stranger or usage.listeners({port}).get(port)
             holder = f"; {stranger} holds it" if stranger is not None else ""
             raise NotServing(f"pid {pid} does not listen on port {port} after {timeout:.0f}s{holder}")
-        time.sleep(0.05)
+        time.sleep(0.01)

@@ -1,0 +1,1 @@
+"""The protect monitor's side effects at a site: app health and metrics, heartbeats, witnesses, alerts."""

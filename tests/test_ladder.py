@@ -1,0 +1,51 @@
+"""The remediation ladder as pure decisions: restarts spaced and counted, one escalation, one alert, expiry."""
+
+from datetime import UTC, datetime, timedelta
+
+from standby import ladder
+from standby.continuity import Monitor
+from standby.contracts.monitor import Ladder
+from standby.ladder import decide
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MONITOR = Monitor.model_validate({"restart": {"times": 2, "spacing": "10s"}, "expiry": "5m", "then": "switchover"})
+
+
+def climb(monitor: Monitor, seconds: list[float]) -> list[str]:
+    """The actions of faults at these seconds after T0, each decided on the ladder the previous left."""
+    ladder, actions = Ladder(), []
+    for second in seconds:
+        decision = decide(ladder, monitor, T0 + timedelta(seconds=second))
+        ladder = decision.ladder
+        actions.append(decision.action)
+    return actions
+
+
+def test_restarts_then_switchover_then_one_alert_then_nothing() -> None:
+    assert climb(MONITOR, [0, 20, 40, 60, 80]) == ["restart", "restart", "switchover", "alert", "none"]
+
+
+def test_a_fault_within_the_spacing_waits_for_it() -> None:
+    assert climb(MONITOR, [0, 5, 11]) == ["restart", "wait", "restart"]
+
+
+def test_after_the_expiry_the_ladder_starts_again() -> None:
+    assert climb(MONITOR, [0, 20, 40, 40 + 301, 40 + 321]) == ["restart", "restart", "switchover", "restart", "restart"]
+
+
+def test_no_restarts_goes_straight_to_the_then_rung() -> None:
+    monitor = Monitor.model_validate({"restart": {"times": 0}, "then": "failover"})
+    decision = decide(Ladder(), monitor, T0)
+    assert (decision.action, decision.reason) == ("failover", "no restarts configured")
+
+
+def test_an_alert_rung_is_not_repeated() -> None:
+    monitor = Monitor.model_validate({"restart": {"times": 1, "spacing": "1s"}, "then": "alert"})
+    assert climb(monitor, [0, 10, 20]) == ["restart", "alert", "none"]
+
+
+def test_a_fault_explained_by_a_failing_dependency_is_not_remediated() -> None:
+    depends = {"web": ["api"], "api": ["db"], "db": [], "cache": []}
+    assert ladder.explained(["db", "api", "web", "cache"], depends) == {"api": "db", "web": "api"}
+    assert ladder.explained(["web"], depends) == {}, "a dependency that answers explains nothing"
+    assert ladder.explained(["db", "web"], depends) == {"web": "db"}, "also through a healthy app between them"
