@@ -3,12 +3,13 @@
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import PurePosixPath
 
 from standby import mixed_checks, templates
 from standby.document import DocPath, Document
 from standby.issues import Issue
 from standby.partial import Partial
-from standby.runbook import CommandHealth, CommandHook, LocalSite, PromptHook
+from standby.runbook import CommandHealth, CommandHook, LocalSite, MixedSite, PromptHook
 from standby.template_kinds import Kind
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -111,5 +112,28 @@ def detect_health_deadlines(partial: Partial, document: Document) -> list[Issue]
     return issues
 
 
+def detect_shared_folders(partial: Partial, document: Document) -> list[Issue]:
+    """Each local site's `path` is a folder of its own: not another site's, nor inside or around one."""
+    if partial.sites is None:
+        return []
+    folders: list[tuple[str, DocPath, PurePosixPath]] = []
+    for name, site in partial.sites.valid():
+        members = site.providers.items() if isinstance(site, MixedSite) else [("", site)]
+        for member, local in members:
+            if isinstance(local, LocalSite) and local.path is not None:
+                at: DocPath = ("sites", name, "providers", member, "path") if member else ("sites", name, "path")
+                folders.append((f"{name}.{member}" if member else name, at, PurePosixPath(local.path)))
+    issues = []
+    for index, (_, at, folder) in enumerate(folders):
+        for other, _, taken in folders[:index]:
+            if folder == taken or folder in taken.parents or taken in folder.parents:
+                how = "is the folder" if folder == taken else "nests with the folder"
+                issues.append(document.issue(at, f"{folder} {how} of site '{other}' ({taken}): one site's machines, "
+                                                 "points and endpoints would overwrite the other's; give each site "
+                                                 "a folder of its own"))
+                break
+    return issues
+
+
 DETECTORS = [detect_template_problems, detect_command_problems, detect_local_requirements, detect_port_ranges,
-             detect_health_deadlines]
+             detect_health_deadlines, detect_shared_folders]

@@ -102,6 +102,12 @@ EXPECTED: dict[str, list[str]] = {
         "14:7: machines.db1.at.lab: site 'lab' is a local site; 'at' places a machine at a vSphere site "
         "(vSphere sites: dr, hq)",
     ],
+    "sites-sharing-a-folder": [
+        "5:49: sites.dr.path: /srv/standby/shop is the folder of site 'primary' (/srv/standby/shop): one site's "
+        "machines, points and endpoints would overwrite the other's; give each site a folder of its own",
+        "6:50: sites.lab.path: /srv/standby/shop/lab nests with the folder of site 'primary' (/srv/standby/shop): "
+        "one site's machines, points and endpoints would overwrite the other's; give each site a folder of its own",
+    ],
     "mixed-site-holders": [
         "20:3: machines.db1: machine 'db1' comes to AWS from vsphere at 'hq', outside AWS: Elastic Disaster "
         'Recovery replicates it as a server outside AWS and fails it back through the Failback Client; set '
