@@ -7,7 +7,7 @@ with every app's last reading for `standby status`.
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from temporalio import activity
 
@@ -86,7 +86,8 @@ def _rules(inp: HealthWatch, reading: AppReading, held: dict[str, datetime]) -> 
             held.pop(key, None)
             continue
         since = held.setdefault(key, reading.at)
-        if reading.at - since >= rule.for_ - timedelta(milliseconds=1):
+        # Never before its duration: a reading a few microseconds short waits for the next one.
+        if reading.at - since >= rule.for_:
             hits.append(RuleHit(app=reading.app, rule=index, describe=rule.describe(), value=value, since=since,
                                 at=reading.at))
             del held[key]
