@@ -11,10 +11,7 @@ every test left; a secret found fails the session.
 import asyncio
 import base64
 import binascii
-import contextlib
-import zlib
 
-from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
 
@@ -39,22 +36,21 @@ def texts(value: object) -> list[str]:
     """Every string of a history's JSON form, each payload's data decoded from base64 as well."""
     if isinstance(value, dict):
         data = value.get("data")
-        inner = [_decoded(data)] if isinstance(data, str) and "metadata" in value else []
+        inner = [_decoded(data, value["metadata"])] if isinstance(data, str) and "metadata" in value else []
         return inner + [s for item in value.values() for s in texts(item)]
     if isinstance(value, list):
         return [s for item in value for s in texts(item)]
     return [value] if isinstance(value, str) else []
 
 
-def _decoded(data: str) -> str:
+def _decoded(data: str, metadata: object) -> str:
     try:
         raw = base64.b64decode(data)
     except (binascii.Error, ValueError):
         return data
     # A large payload is stored compressed (standby.compression): what it holds is searched, not its zlib bytes.
-    with contextlib.suppress(zlib.error, DecodeError):
-        inner = decompress(Payload(metadata={"encoding": ENCODING}, data=raw))
-        return inner.data.decode(errors="replace")
+    if isinstance(metadata, dict) and metadata.get("encoding") == base64.b64encode(ENCODING).decode():
+        return decompress(Payload(metadata={"encoding": ENCODING}, data=raw)).data.decode(errors="replace")
     return raw.decode(errors="replace")
 
 
