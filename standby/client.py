@@ -26,7 +26,13 @@ from standby import views
 from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
-from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest, RunbookTruth
+from standby.contracts.state import (
+    OWNER_TASK_TIMEOUT,
+    OperationRequest,
+    OwnerInput,
+    ProtectRequest,
+    RunbookTruth,
+)
 from standby.converter import data_converter
 from standby.executions import is_running, progress_of
 from standby.runbook import Runbook
@@ -134,7 +140,7 @@ def _owner_options(settings: Settings, runbook: Runbook) -> dict[str, Any]:
         SearchAttributePair(attributes.SITES, sorted(runbook.sites)),
     ])
     return {"id": owner_id(runbook.runbook), "task_queue": settings.task_queue, "search_attributes": search,
-            "static_summary": f"owner of runbook {runbook.runbook}"}
+            "task_timeout": OWNER_TASK_TIMEOUT, "static_summary": f"owner of runbook {runbook.runbook}"}
 
 
 def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOperation[Any, Any]:

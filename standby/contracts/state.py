@@ -122,6 +122,14 @@ class ProtectRequest(BaseModel):
     stop: bool = False
 
 
+# How long a workflow task of the runbook's owner may take (Temporal's default: 10 s). A worker that dies with its
+# site while it holds the owner's task delays the owner's next one this long, the takeover of that very site
+# included. A worker that takes the owner over replays its run within it: the owner's runs stay under OWNER_EVENTS.
+OWNER_TASK_TIMEOUT = timedelta(seconds=3)
+# Events after which the owner continues as new once idle: replayed at about 2 ms an event on 2 shared cores.
+OWNER_EVENTS = 1000
+
+
 class OwnerInput(BaseModel):
     """The owner's input: the runbook and, after continue-as-new, its truth so far."""
 
