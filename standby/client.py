@@ -27,11 +27,11 @@ from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.state import (
-    OWNER_TASK_TIMEOUT,
     OperationRequest,
     OwnerInput,
     ProtectRequest,
     RunbookTruth,
+    owner_task_timeout,
 )
 from standby.converter import data_converter
 from standby.executions import is_running, progress_of
@@ -140,7 +140,8 @@ def _owner_options(settings: Settings, runbook: Runbook) -> dict[str, Any]:
         SearchAttributePair(attributes.SITES, sorted(runbook.sites)),
     ])
     return {"id": owner_id(runbook.runbook), "task_queue": settings.task_queue, "search_attributes": search,
-            "task_timeout": OWNER_TASK_TIMEOUT, "static_summary": f"owner of runbook {runbook.runbook}"}
+            "task_timeout": owner_task_timeout(len(runbook.machines)),
+            "static_summary": f"owner of runbook {runbook.runbook}"}
 
 
 def _owner_start(settings: Settings, runbook: Runbook) -> WithStartWorkflowOperation[Any, Any]:

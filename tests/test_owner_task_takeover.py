@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from standby import client as temporal
 from standby.config import Settings
-from standby.contracts.state import OWNER_TASK_TIMEOUT
+from standby.contracts.state import owner_task_timeout
 from standby.lifecycle import initial
 from standby.loader import load
 
@@ -78,7 +78,7 @@ async def test_the_owners_next_task_runs_on_the_other_worker_soon_after_the_hold
         handle = await temporal.start_owner(client, settings, runbook, initial(runbook))
         description = await handle.describe()
         assert description.raw_description.execution_config.default_workflow_task_timeout.ToTimedelta() \
-            == OWNER_TASK_TIMEOUT
+            == owner_task_timeout(len(runbook.machines))
         await _until(lambda: _owner_ran(client, handle.id), "run by the first worker")
         other = _worker(settings, tmp_path, "other")
         await _until(lambda: _polling(client, task_queue, other.pid), "polled by the second worker")

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.sites import MachineReplication, public_ports
     from standby.contracts.state import (
         OWNER_EVENTS,
-        OWNER_TASK_TIMEOUT,
         AppChange,
         LegacyState,
         OperationRequest,
@@ -37,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RunbookTruth,
         RunningOperation,
         StateChange,
+        owner_task_timeout,
     )
     from standby.plan import PlanError, select
     from standby.runbook import Runbook
@@ -224,7 +224,8 @@ class RunbookWorkflow:
                     workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth,
                                                         nonces=self._gatekeeper.nonces,
                                                         monitor=self._monitor.state),
-                                             task_timeout=OWNER_TASK_TIMEOUT if self._short_runs else None)
+                                             task_timeout=owner_task_timeout(len(self._runbook.machines))
+                                             if self._short_runs else None)
             if not self._truth.protecting:
                 continue
             if self._bring_up and not await self._brought_up():
