@@ -89,7 +89,8 @@ async def test_metrics_move_during_a_real_protection_and_drill(temporal_env, tas
             # the write's bytes: every count grows, and the gauges say what `standby status` says
             await until(config.port, lambda s: all(_above(value(s, n, **db1), moved[n]) for n in BYTES),
                         "the write's bytes")
-            await eventually_async(lambda: _as_status(owner, config.port), 30, 0.3, "the bytes `standby status` shows")
+            await eventually_async(lambda: _as_status(owner, config.port, db1), 30, 0.3,
+                                   "the bytes `standby status` shows")
 
             assert value(scrape(config.port), "standby_seconds_since_passed_drill", runbook=name) is None
             drill = await request(client, runbook, task_queue, "drill", yes=True, keep_for=timedelta(seconds=1))
@@ -112,14 +113,14 @@ async def test_metrics_move_during_a_real_protection_and_drill(temporal_env, tas
             await stop_workflows(owner)
 
 
-async def _as_status(owner: WorkflowHandle, port: int) -> bool:
+async def _as_status(owner: WorkflowHandle, port: int, db1: dict[str, str]) -> bool:
     """Whether the byte gauges of db1 hold the totals the owner's status shows for it (a round may pass between)."""
-    [db1] = [m for m in (await owner.query("status", result_type=OwnerStatus)).machines if m.machine == "db1"]
-    if db1.total is None:
+    [machine] = [m for m in (await owner.query("status", result_type=OwnerStatus)).machines if m.machine == "db1"]
+    if machine.total is None:
         return False
-    shown = [float(getattr(db1.total, field)) for field in ("changed_bytes", "files_bytes", "sent_bytes")]
+    shown = [float(getattr(machine.total, field)) for field in ("changed_bytes", "files_bytes", "sent_bytes")]
     samples = scrape(port)
-    return [value(samples, name, machine="db1", site="dr") for name in BYTES] == shown
+    return [value(samples, name, **db1) for name in BYTES] == shown
 
 
 def _above(found: float | None, limit: float) -> float | None:
