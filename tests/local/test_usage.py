@@ -148,3 +148,24 @@ def test_a_family_is_a_process_and_all_its_descendants(holders: list[Holder]) ->
         os.killpg(parent.pid, 9)
         parent.wait()
     assert usage.family(parent.pid) == set()
+
+
+OUT_OF_DESCRIPTORS = """
+import os, resource, sys
+from activities.sites.local import usage
+# room for the descriptor of /proc itself and none more: each process's folder cannot be opened
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")), hard))
+try:
+    usage.users_of(sys.argv[1])
+except OSError as error:
+    print(error.strerror)
+else:
+    print("no error")
+"""
+
+
+def test_a_pass_that_cannot_look_at_the_processes_fails_it_never_finds_nobody(tmp_path: Path) -> None:
+    ran = subprocess.run([sys.executable, "-c", OUT_OF_DESCRIPTORS, str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    assert ran.stdout.strip() == "Too many open files", ran.stdout + ran.stderr

@@ -9,6 +9,7 @@ each process's command line, working folder and descriptor targets once, relativ
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import sys
@@ -19,6 +20,19 @@ _LISTEN = "0A"
 # addresses whose listener takes a port of 127.0.0.1
 _LOCAL = {ipaddress.ip_address(a) for a in ("127.0.0.1", "0.0.0.0", "::", "::1", "::ffff:127.0.0.1")}
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+# A process gone meanwhile, or one this process may not look into: anything else (out of descriptors, say) must
+# fail the caller, never pass for "nobody uses the folder".
+_GONE_OR_HIDDEN = {errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM}
+
+
+@contextlib.contextmanager
+def _tolerant() -> Iterator[None]:
+    """Lets a read of a process that is gone or hidden end quietly; the caller's default stands."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _GONE_OR_HIDDEN:
+            raise
 
 
 class Process:
@@ -29,12 +43,7 @@ class Process:
 
     def argv(self) -> list[str]:
         """Its command line; empty for a kernel thread, a zombie or a process gone meanwhile."""
-        try:
-            fd = os.open("cmdline", os.O_RDONLY, dir_fd=self._folder)
-        except OSError:
-            return []
-        with open(fd, "rb") as file:
-            raw = file.read()
+        raw = self._read("cmdline")
         return [arg.decode(errors="surrogateescape") for arg in raw.split(b"\0")[:-1]] if raw else []
 
     def cwd(self) -> str | None:
@@ -43,31 +52,30 @@ class Process:
 
     def links(self) -> list[str]:
         """What its file descriptors point at: paths, `socket:[inode]`, `pipe:[inode]`; empty when hidden or gone."""
-        try:
+        with _tolerant():
             folder = os.open("fd", _DIRECTORY, dir_fd=self._folder)
-        except OSError:
-            return []
-        try:
-            targets = (self._link(name, folder) for name in os.listdir(folder))
-            return [target for target in targets if target is not None]
-        finally:
-            os.close(folder)
+            try:
+                targets = (self._link(name, folder) for name in os.listdir(folder))
+                return [target for target in targets if target is not None]
+            finally:
+                os.close(folder)
+        return []
 
     def name(self) -> str:
         """Its short command name (a kernel thread's only name), or "" when it is gone."""
-        try:
-            fd = os.open("comm", os.O_RDONLY, dir_fd=self._folder)
-        except OSError:
-            return ""
-        with open(fd, "rb") as file:
-            return file.read().decode(errors="replace").strip()
+        return self._read("comm").decode(errors="replace").strip()
+
+    def _read(self, name: str) -> bytes:
+        """A file of its /proc folder; empty when it is gone, even halfway through the read."""
+        with _tolerant(), open(os.open(name, os.O_RDONLY, dir_fd=self._folder), "rb") as file:
+            return file.read()
+        return b""
 
     @staticmethod
     def _link(name: str, folder: int) -> str | None:
-        try:
+        with _tolerant():
             return os.readlink(name, dir_fd=folder)
-        except OSError:
-            return None
+        return None
 
 
 def each() -> Iterator[Process]:
@@ -75,9 +83,10 @@ def each() -> Iterator[Process]:
     for entry in os.scandir(PROC):
         if not entry.name.isdigit():
             continue
-        try:
+        folder = None
+        with _tolerant():
             folder = os.open(entry.path, _DIRECTORY)
-        except OSError:
+        if folder is None:
             continue
         try:
             yield Process(int(entry.name), folder)
@@ -89,12 +98,10 @@ def parents() -> dict[int, int]:
     """The parent of every process of this host, this one included (field 4 of /proc/<pid>/stat)."""
     found = {}
     for entry in os.scandir(PROC):
-        if entry.name.isdigit():
-            try:
-                with open(os.path.join(entry.path, "stat"), "rb") as file:
-                    stat = file.read()
-            except OSError:
-                continue
+        if not entry.name.isdigit():
+            continue
+        with _tolerant(), open(os.path.join(entry.path, "stat"), "rb") as file:
+            stat = file.read()
             # the command name (field 2) may hold spaces and parentheses, so count fields from its closing ')'
             found[int(entry.name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
     return found
@@ -128,14 +135,13 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 def links_of(pid: int) -> list[str]:
     """What the descriptors of one process point at (Process.links), without a pass over the others."""
-    try:
+    with _tolerant():
         folder = os.open(os.path.join(PROC, str(pid)), _DIRECTORY)
-    except OSError:
-        return []
-    try:
-        return Process(pid, folder).links()
-    finally:
-        os.close(folder)
+        try:
+            return Process(pid, folder).links()
+        finally:
+            os.close(folder)
+    return []
 
 
 def socket_inode(link: str) -> int | None:
