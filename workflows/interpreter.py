@@ -66,6 +66,7 @@ class PlanRunner(Abortable):
         self._reports: list[asyncio.Task[None]] = []
         self._finished = False
         self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
+        self._progress.evidence = inp.evidence
         self._set_state("running")
         self._record(*inp.gates)
 
@@ -336,7 +337,7 @@ class PlanRunner(Abortable):
             runbook=self._plan.runbook, operation=self._plan.operation, state=state,
             from_site=self._plan.from_site, to_site=self._plan.to_site, apps=self._outcomes,
             apps_total=self._apps_total, steps=self._progress.steps, approvals=self._progress.approvals,
-            gates=self._progress.gates, error=error,
+            gates=self._progress.gates, error=error, evidence=self._inp.evidence,
         )
 
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.continuity import Monitor as MonitorSettings
     from standby.contracts import attributes, names
     from standby.contracts.monitor import AppReading, HealthReport, HealthWatch, Ladder, MonitorCommand, MonitorState
+    from standby.contracts.pairs import FailoverEvidence
     from standby.contracts.sites import AppInput, Target, app_ref, public_ports, site_ref
     from standby.contracts.state import OperationRequest, RunbookTruth
     from standby.runbook import Runbook
@@ -59,6 +60,10 @@ class AppMonitor:
     def lost_sites(self) -> list[str]:
         """Sites whose lease has run out: an operation need not wait to stop them."""
         return self.pairs.lost_sites()
+
+    def evidence(self, apps: list[str], requested_by: str) -> list[FailoverEvidence]:
+        """What the pairs' heartbeats say of the sites a failover of `apps` leaves: its evidence."""
+        return self.pairs.evidence(apps, requested_by)
 
     async def run(self) -> None:
         """Start a loop for every (pair, site) with a monitor, as the runbook names them; for ever."""

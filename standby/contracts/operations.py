@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from standby.contracts.gates import GateRecord
+from standby.contracts.pairs import FailoverEvidence
 from standby.contracts.sites import RecoveryPoint, Target
 from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
@@ -28,6 +29,8 @@ class OperationInput(BaseModel):
     gates: list[GateRecord] = Field([], description="the owner's records of the request, --force and --yes")
     lost: list[str] = Field([], description=(
         "sites whose lease ran out, by the protect monitor's heartbeats: stopping there is not waited for"))
+    evidence: list[FailoverEvidence] = Field([], description=(
+        "a failover of a site the protect monitor found lost: its heartbeats, witnesses and the decision's timing"))
 
 
 class StepRecord(BaseModel):
@@ -120,6 +123,7 @@ class Progress(BaseModel):
     approvals: list[Approval] = []
     gates: list[GateRecord] = Field([], description="every operator action, allowed or refused, in order")
     proof_needed: bool = Field(False, description="the runbook names a directory: every gate needs a sealed proof")
+    evidence: list[FailoverEvidence] = Field([], description="the protect monitor's evidence (OperationInput)")
 
 
 class OperationResult(BaseModel):
@@ -136,3 +140,4 @@ class OperationResult(BaseModel):
     approvals: list[Approval] = []
     gates: list[GateRecord] = []
     error: str | None = None
+    evidence: list[FailoverEvidence] = Field([], description="the protect monitor's evidence (OperationInput)")
