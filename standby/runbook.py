@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -610,8 +611,10 @@ Hook = Annotated[
 ]
 
 
-Gate = Literal["request", "approve", "continue", "abort", "force", "skip_approval"]
-GATES: tuple[Gate, ...] = ("request", "approve", "continue", "abort", "force", "skip_approval")
+Gate = Literal["request", "approve", "continue", "abort", "force", "skip_approval", "pause", "resume"]
+GATES: tuple[Gate, ...] = ("request", "approve", "continue", "abort", "force", "skip_approval", "pause", "resume")
+# The gates of `access.protect`: the protect monitor's maintenance mode, `standby protect pause|resume`.
+MONITOR_GATES: tuple[Gate, ...] = ("pause", "resume")
 
 
 class Grant(Strict):
@@ -639,10 +642,14 @@ class AccessRule(Strict):
     four_eyes: bool = Field(False, description="the approver is never the requester")
     ldap_group: str | None = Field(None, description="older spelling of approve: {groups: [GROUP]}")
     users: list[str] = Field([], description="older spelling of approve: {users: [...]}")
+    pause: Grant | None = Field(None, description="access.protect only: who may pause the protect monitor")
+    resume: Grant | None = Field(None, description="access.protect only: who may resume it; default: pause's grant")
 
     def grant(self, gate: Gate) -> Grant:
         """Who may pass the gate."""
         own: Grant | None = getattr(self, "continue_" if gate == "continue" else gate)
+        if gate == "resume" and own is None and self.pause is not None:
+            return self.pause
         if gate in ("force", "skip_approval"):
             return own or Grant()
         if own is not None and gate != "approve":
@@ -693,6 +700,19 @@ class Drill(Strict):
     keep_for: Duration = Field(timedelta(minutes=10), description="drill targets stay up this long unless finished")
 
 
+def _gates_in_place(access: dict[str, AccessRule]) -> dict[str, AccessRule]:
+    """Pause and resume belong to `access.protect`, the operations' gates to the operations."""
+    wrong = [f"access.{key}.{gate}" for key, rule in access.items() for gate in MONITOR_GATES
+             if key != "protect" and getattr(rule, gate) is not None]
+    wrong += [f"access.protect.{'continue' if gate == 'continue_' else gate}" for gate in
+              ("request", "continue_", "abort", "force", "skip_approval") if "protect" in access
+              and getattr(access["protect"], gate) is not None]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)}: pause and resume are gates of access.protect only, and "
+                         "access.protect has no other (approve, ldap_group or users there grant both)")
+    return access
+
+
 class RunbookJsonSchema(GenerateJsonSchema):
     """JSON Schema whose defaults read as a runbook writes them: `1m`, not pydantic's ISO 8601 `PT1M`."""
 
@@ -716,7 +736,8 @@ class Runbook(Strict):
     apps: Annotated[dict[Name, App], Field(min_length=1)]
     groups: Annotated[list[Group], Field(min_length=1)]
     hooks: list[Hook] = []
-    access: dict[Operation, AccessRule] = {}
+    access: Annotated[dict[Operation | Literal["protect"], AccessRule], AfterValidator(_gates_in_place)] = Field(
+        {}, description="who may act: per operation, and `protect` for pausing and resuming the protect monitor")
     directory: Directory | None = None
     pairs: dict[Name, Pair] = {}
     drill: Drill = Drill()

@@ -53,6 +53,10 @@ EXPECTED: dict[str, list[str]] = {
     "unknown-hook-app": [
         "24:10: hooks[0].at: unknown app 'dbb' (did you mean 'db'?)",
     ],
+    "access-gates-misplaced": [
+        "24:3: access: access.failover.pause, access.protect.request: pause and resume are gates of access.protect "
+        "only, and access.protect has no other (approve, ldap_group or users there grant both)",
+    ],
     "unknown-protection-site": [
         "8:11: protection.target: unknown site 'dr2' (did you mean 'dr'?)",
     ],

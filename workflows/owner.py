@@ -195,9 +195,10 @@ class RunbookWorkflow:
         return f"protecting {self._runbook.runbook}"
 
     @workflow.update
-    def monitor(self, command: MonitorCommand) -> str:
-        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it."""
-        return self._monitor.command(command)
+    async def monitor(self, command: MonitorCommand) -> str:
+        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it, once the worker verified
+        who asks."""
+        return self._monitor.command(command, await gates.monitor_gate(self._gatekeeper, self._runbook, command))
 
     @monitor.validator
     def _monitor_running(self, command: MonitorCommand) -> None:
