@@ -104,7 +104,7 @@ class WarmSteps(Abortable):
 
     def _cut_input(self, step: CutOverGroup, apps: list[str], move: bool) -> CutOverInput:
         batch = self._batch(step.stage, step.from_site, step.to_site, apps)
-        return CutOverInput(**dict(batch), at_or_before=step.point, move=move,
+        return CutOverInput(**{**dict(batch), "at_or_before": step.point}, move=move,
                             targets=[t for t in self._warm if t.app in apps],
                             peers=[site_ref(self._runbook, s) for s in self._runbook.sites if s != step.to_site])
 
