@@ -15,10 +15,10 @@ def detect_warm_apps(partial: Partial, document: Document) -> list[Issue]:
     if not warm:
         return []
     cold = [name for name in apps if name not in warm]
-    message = ("app '{}' has no 'warm' while {} have one; a warm switchover readies every app at its target: add "
+    message = ("app '{}' has no 'warm' while {} {} one; a warm switchover readies every app at its target: add "
                "'warm: {{stateless: true}}' if it keeps no replicated data, a warm 'start' and 'promote' if it does, "
                "or drop 'warm' from the others")
-    issues = [document.issue(("apps", name), message.format(name, ", ".join(warm)), key=True) for name in cold]
+    issues = [document.issue(("apps", name), message.format(name, ", ".join(warm), "has" if len(warm) == 1 else "have"), key=True) for name in cold]
     return issues + _local_sites(partial, document, warm[0])
 
 
