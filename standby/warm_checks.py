@@ -18,7 +18,8 @@ def detect_warm_apps(partial: Partial, document: Document) -> list[Issue]:
     message = ("app '{}' has no 'warm' while {} {} one; a warm switchover readies every app at its target: add "
                "'warm: {{stateless: true}}' if it keeps no replicated data, a warm 'start' and 'promote' if it does, "
                "or drop 'warm' from the others")
-    issues = [document.issue(("apps", name), message.format(name, ", ".join(warm), "has" if len(warm) == 1 else "have"), key=True) for name in cold]
+    verb = "has" if len(warm) == 1 else "have"
+    issues = [document.issue(("apps", name), message.format(name, ", ".join(warm), verb), key=True) for name in cold]
     return issues + _local_sites(partial, document, warm[0])
 
 

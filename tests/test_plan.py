@@ -315,6 +315,6 @@ def test_a_warm_switchover_does_before_the_stop_all_that_touches_no_live_data() 
     drain = next(step for step in plan.steps if isinstance(step, Drain))
     assert drain.apps == ["db"], "stateless apps have nothing to drain"
     assert [step.label() for step in plan.always] == ["stop what was started warm on dr and not cut over"]
-    assert lines(plan)[13] == ("       db: promote db1 from the drained point; command (post_launch:db): {{ python }} -c "
-                              "print('db launched from', '{{ recovery_point }}'); health http GET /health -> 200; "
-                              "move db.shop.internal to dr")
+    assert lines(plan)[13] == ("       db: promote db1 from the drained point; command (post_launch:db): "
+                               "{{ python }} -c print('db launched from', '{{ recovery_point }}'); "
+                               "health http GET /health -> 200; move db.shop.internal to dr")

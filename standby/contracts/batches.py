@@ -44,6 +44,8 @@ class LaunchProgress(BaseModel):
 
     points: dict[str, RecoveryPoint] = Field({}, description="machine -> the point it launches from")
     targets: list[Target] = []
+    failed: dict[str, str] = Field({}, description="machine -> why its launch failed in the last attempt; a retry "
+                                   "launches it again")
 
 
 class StopBatchInput(BaseModel):
