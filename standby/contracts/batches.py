@@ -53,6 +53,8 @@ class StopBatchInput(BaseModel):
 
     site: SiteRef
     apps: list[AppRef]
+    in_order: bool = Field(False, description="one after the other, in the order given (dependents first); "
+                           "False: all at once")
 
 
 class StopProgress(BaseModel):
