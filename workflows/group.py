@@ -4,7 +4,7 @@ An app starts as soon as the apps it depends on in the group are healthy
 (workflows/ready.py); apps ready at the same moment launch together, one launch
 activity per batch of machines. Each app: pre-launch hooks, launch of its
 machines, post-launch hooks, health checks, then its network identity moves.
-Batches run inline until the group's history reaches INLINE_HISTORY events,
+Batches run inline until the group's history reaches `inline_history` events (GroupInput),
 then as `RecoverApps` children, so that every history stays in the low thousands
 of events whatever the runbook's size.
 
@@ -37,8 +37,6 @@ BATCH_APPS = 50
 MAX_PARALLEL_BATCHES = 20
 # A parent keeps its children's steps on its own timeline up to this many; beyond, a summary step.
 MAX_COPIED_STEPS = 500
-# A group recovers its apps in batches inline until its history has this many events; later batches in children.
-INLINE_HISTORY = 5000
 # Recovery in batches of machines, each app as soon as its dependencies are healthy (workflows/ready.py).
 BATCHED = "batched-recovery"
 # Outcomes a result carries app by app, so that no payload nears Temporal's 2 MiB; beyond, only their count.
@@ -217,8 +215,8 @@ class RecoverGroupWorkflow(AppRecovery):
                            steps=self._progress.steps, gates=self._progress.gates)
 
     async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
-        """A batch inline while this history is small; past INLINE_HISTORY events, in a child of its own."""
-        if workflow.info().get_current_history_length() < INLINE_HISTORY:
+        """A batch inline while this history is small; past `inline_history` events, in a child of its own."""
+        if workflow.info().get_current_history_length() < self._inp.inline_history:
             return await self._recover_batch(apps, healthy)
         self._children += 1
         name, summary = f"batch{self._children}", f"recover {len(apps)} apps of group {self._inp.step.stage.group}"

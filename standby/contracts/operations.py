@@ -68,6 +68,10 @@ class AppOutcome(BaseModel):
     identity_moved: datetime | None = None
 
 
+# A group recovers its apps in batches inline until its history has this many events; later batches in children.
+INLINE_HISTORY = 5000
+
+
 class GroupInput(BaseModel):
     """One priority group's recovery, run as a child workflow: its own stage of the plan, never planned again."""
 
@@ -81,6 +85,8 @@ class GroupInput(BaseModel):
     endpoints: dict[str, int] = {}
     places: dict[str, int] = {}
     batch: bool = False
+    inline_history: int = Field(INLINE_HISTORY, description="history events up to which the group recovers its "
+                                "batches inline; from then on, each in a RecoverApps child")
 
 
 class GroupResult(BaseModel):
