@@ -35,8 +35,9 @@ class LaunchBatchInput(BaseModel):
         batch's `places` (every app of the runbook) once per machine, most of a 10,000-machine failover's CPU.
         """
         ref = next(m for m in app.machines if m.name == machine)
-        return LaunchInput.model_construct(key=self.key, site=self.site, source=self.source, app=app, machine=ref, mode=self.mode,
-                           point=point, endpoints=self.endpoints, places=self.places, epoch=self.epoch)
+        return LaunchInput.model_construct(key=self.key, site=self.site, source=self.source, app=app, machine=ref,
+                                           mode=self.mode, point=point, endpoints=self.endpoints, places=self.places,
+                                           epoch=self.epoch)
 
 
 class LaunchProgress(BaseModel):

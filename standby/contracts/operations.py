@@ -9,6 +9,7 @@ from standby.contracts.sites import RecoveryPoint, Target
 from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
+from standby.runbook_base import empty
 
 
 class OperationInput(BaseModel):
@@ -61,7 +62,7 @@ class AppOutcome(BaseModel):
     app: str
     group: str
     site: str
-    targets: list[Target] = []
+    targets: list[Target] = empty(list)
     point: RecoveryPoint | None = None
     started: datetime | None = None
     healthy: datetime | None = None
