@@ -95,9 +95,11 @@ async def launch_batch(inp: LaunchBatchInput) -> LaunchProgress:
     return result
 
 
-async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> StopProgress:
-    """Stop the machines of a batch of apps at a site, retried until `deadline` (then the caller fences)."""
-    index = machine_index(runbook)
+async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta,
+                     index: dict[str, int] | None = None) -> StopProgress:
+    """Stop the machines of a batch of apps at a site, retried until `deadline` (then the caller fences); `index`:
+    the runbook's machine_index, worked out once by a caller that stops many batches."""
+    index = index or machine_index(runbook)
     inp = StopBatchInput(site=site_ref(runbook, site), apps=[app_ref(runbook, a, index) for a in apps])
     result: StopProgress = await workflow.execute_activity(
         names.STOP_APPS, inp, result_type=StopProgress, summary=f"stop {len(apps)} apps on {site}",
