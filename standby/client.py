@@ -26,7 +26,13 @@ from standby import views
 from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.operations import OperationResult, Progress
-from standby.contracts.state import OperationRequest, OwnerInput, ProtectRequest, RunbookTruth
+from standby.contracts.state import (
+    OperationRequest,
+    OwnerInput,
+    ProtectRequest,
+    RunbookTruth,
+    owner_task_timeout,
+)
 from standby.converter import data_converter
 from standby.executions import is_running, progress_of
 from standby.runbook import Runbook
@@ -134,6 +140,7 @@ def _owner_options(settings: Settings, runbook: Runbook) -> dict[str, Any]:
         SearchAttributePair(attributes.SITES, sorted(runbook.sites)),
     ])
     return {"id": owner_id(runbook.runbook), "task_queue": settings.task_queue, "search_attributes": search,
+            "task_timeout": owner_task_timeout(len(runbook.machines)),
             "static_summary": f"owner of runbook {runbook.runbook}"}
 
 

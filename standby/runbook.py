@@ -30,6 +30,7 @@ from pydantic_core import CoreSchema
 from standby.continuity import Pair
 from standby.durations import Duration, Period, format_duration
 from standby.runbook_base import Argv, Name, Port, Strict, empty
+from standby.warm import Warm
 
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
@@ -422,6 +423,8 @@ class App(Strict):
     stop_timeout: Duration = timedelta(seconds=10)
     rto: Duration | None = Field(None, description="recovery time objective")
     rpo: Duration | None = Field(None, description="recovery point objective")
+    warm: Warm | None = Field(None, description="local provider: how a switchover readies the app at its target "
+                              "before the source stops (standby.warm); every app has it, or none")
 
 
 class Group(Strict):

@@ -1,11 +1,13 @@
-"""A batch launch on vSphere against vcsim: the VMs of a batch launched together, each app from one moment,
-and a retried batch (the same key) finds every VM it launched instead of reverting it again."""
+"""A batch launch on vSphere against vcsim: the VMs of a batch launched together, each app from one moment, their
+tasks waited for in one wait (counted by the simulator), each machine with its own outcome, and a retried batch
+(the same key) finds every VM it launched instead of reverting it again."""
 
 from __future__ import annotations
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.batch import launch_batch
 from activities.sites.registry import Providers
 from activities.sites.vsphere import PROVIDER as VSPHERE
@@ -53,3 +55,52 @@ async def test_a_batch_launches_every_vm_from_one_moment_and_a_retry_finds_them(
     assert [t.target_id for t in again.targets] == [t.target_id for t in done.targets]
     assert not any(t.launched for t in again.targets), "a retry must find the VMs, not revert them again"
 
+
+
+async def test_a_batch_waits_for_all_its_tasks_in_one_wait_and_one_failing_task_fails_one_machine(
+        vcsim: Vcsim, dr: str, tmp_path) -> None:
+    names = ["erp-db-01", "erp-db-02", "erp-web-01"]
+    replicas = {n: vcsim.create_vm(dr, n, "erp-prod-hq") for n in names}
+    refs = {n: machine(n, i, source_id=n) for i, n in enumerate(names)}
+    dr_site = site(vcsim, dr)
+    providers = Providers(tmp_path, [VSPHERE])
+    await providers.for_site(dr_site).replicate(replication(vcsim, dr, list(refs.values())))
+    inp = LaunchBatchInput(key="standby/erp/failover/run-2", site=dr_site, source=site(vcsim, "DC0", "hq"),
+                           mode="recovery", apps=[app("db", refs["erp-db-01"], refs["erp-db-02"]),
+                                                  app("web", refs["erp-web-01"])])
+    point = replicas["erp-db-02"].snapshot.rootSnapshotList[0].snapshot
+    vcsim.inject(point, "RevertToSnapshot_Task", "InvalidState")  # its revert task fails
+    heartbeats: list = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = heartbeats.append
+    before = vcsim.calls()
+
+    progress = LaunchProgress()
+    with pytest.raises(ProviderError) as failed:
+        await env.run(launch_batch, providers, inp, progress)
+    served = _delta(before, vcsim.calls())
+
+    # One collector of the batch's own and its waits, one filter per step of the three machines (revert,
+    # reconfigure, power on: 7 tasks), and not one read of a task's state: no task was polled.
+    assert served["CreatePropertyCollector"] == 1 and served["WaitForUpdatesEx"] >= 1, served
+    assert served.get("CreateFilter@Task") == 3, served
+    assert not served.get("RetrieveProperties@Task") and not served.get("RetrievePropertiesEx@Task"), served
+    assert "1 of 3 machines failed to launch: erp-db-02: revert to standby-" in str(failed.value)
+    assert not isinstance(failed.value, PermanentProviderError), "a busy VM is worth retrying"
+    assert [t.machine for t in progress.targets] == ["erp-db-01", "erp-web-01"]
+    assert list(progress.failed) == ["erp-db-02"] and "InvalidState" in progress.failed["erp-db-02"]
+    assert {n: r.runtime.powerState for n, r in replicas.items()} == {
+        "erp-db-01": "poweredOn", "erp-db-02": "poweredOff", "erp-web-01": "poweredOn"}
+    assert heartbeats[-1] == progress, "the retry must read every machine's outcome"
+
+    before = vcsim.calls()
+    again = await ActivityEnvironment().run(launch_batch, providers, inp, heartbeats[-1].model_copy(deep=True))
+    served = _delta(before, vcsim.calls())
+    assert [t.machine for t in again.targets] == names and again.failed == {}
+    assert served["CreatePropertyCollector"] == 1 and served.get("CreateFilter@Task") == 3, served
+    assert replicas["erp-db-02"].runtime.powerState == "poweredOn"
+    assert tags(replicas["erp-db-02"].config.extraConfig)["key"] == inp.key
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {method: count - before.get(method, 0) for method, count in after.items() if count > before.get(method, 0)}

@@ -187,11 +187,19 @@ class Vcsim:
             wait(vm.PowerOnVM_Task())
         return vm
 
-    def inject(self, vm: vim.VirtualMachine, method: str, fault: str, count: int = 1) -> None:
-        """The next `count` calls of `method` on the VM fail with a vSphere `fault`."""
+    def inject(self, vm: vim.VirtualMachine | vim.vm.Snapshot, method: str, fault: str, count: int = 1) -> None:
+        """The next `count` calls of `method` on the VM (or snapshot) fail with a vSphere `fault`."""
         base = self.url.rsplit("/sdk", 1)[0]
-        query = f"vm={vm._moId}&method={method}&fault={fault}&count={count}"
+        kind = "snapshot" if isinstance(vm, vim.vm.Snapshot) else "vm"
+        query = f"{kind}={vm._moId}&method={method}&fault={fault}&count={count}"
         urllib.request.urlopen(urllib.request.Request(f"{base}/standby/fault?{query}", method="POST"), timeout=5)
+
+    def calls(self) -> dict[str, int]:
+        """How many calls of each PropertyCollector method the simulator has served so far; `<method>@Task` counts
+        those about Task objects (tests/vcsim/main.go)."""
+        base = self.url.rsplit("/sdk", 1)[0]
+        with urllib.request.urlopen(f"{base}/standby/calls", timeout=5) as answer:
+            return json.loads(answer.read())
 
 
 def wait(task: vim.Task):

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.protect import OwnerStatus
     from standby.contracts.sites import MachineReplication, public_ports
     from standby.contracts.state import (
+        OWNER_EVENTS,
         AppChange,
         LegacyState,
         OperationRequest,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RunbookTruth,
         RunningOperation,
         StateChange,
+        owner_task_timeout,
     )
     from standby.plan import PlanError, select
     from standby.runbook import Runbook
@@ -68,6 +70,7 @@ class RunbookWorkflow:
         self._monitor = AppMonitor(inp.monitor, lambda: self._runbook, lambda: self._truth,
                                    self._monitor_request)
         self._monitoring: asyncio.Task[None] | None = None
+        self._short_runs = False
 
     @workflow.query
     def status(self) -> OwnerStatus:
@@ -209,6 +212,8 @@ class RunbookWorkflow:
             await self._import_legacy_state()
         if workflow.patched("monitor"):
             self._monitoring = asyncio.create_task(self._monitor.run())
+        # Runs that began before it kept going up to the server's suggestion (thousands of events) on 10 s tasks.
+        self._short_runs = workflow.patched("owner-short-runs")
         while True:
             # No timeout: an idle owner sleeps until an update, a signal or a child's end wakes it, and a timeout
             # would end the workflow (wait_condition raises TimeoutError) after ROUND of idleness.
@@ -218,7 +223,9 @@ class RunbookWorkflow:
                 if self._truth.operation is None:
                     workflow.continue_as_new(OwnerInput(runbook=self._runbook, truth=self._truth,
                                                         nonces=self._gatekeeper.nonces,
-                                                        monitor=self._monitor.state))
+                                                        monitor=self._monitor.state),
+                                             task_timeout=owner_task_timeout(len(self._runbook.machines))
+                                             if self._short_runs else None)
             if not self._truth.protecting:
                 continue
             if self._bring_up and not await self._brought_up():
@@ -236,8 +243,9 @@ class RunbookWorkflow:
             self._truth = lifecycle.imported(self._runbook, legacy)
 
     def _time_to_renew(self) -> bool:
+        long = self._short_runs and workflow.info().get_current_history_length() >= OWNER_EVENTS
         return self._truth.operation is None and not self._watching and not self._monitor.busy() and (
-            self._rounds >= ROUNDS_PER_RUN or workflow.info().is_continue_as_new_suggested())
+            self._rounds >= ROUNDS_PER_RUN or long or workflow.info().is_continue_as_new_suggested())
 
     async def _brought_up(self) -> bool:
         """Bring the unprotected apps up; when that fails, protection stops and says why, the owner goes on."""

@@ -2,18 +2,20 @@
 progress heartbeated as machines finish, so that a retry after a crash does only what is unfinished.
 
 A provider with a batch call of its own (`launch_batch`: AWS DRS StartRecovery, 200 servers a call) gets the
-machines in one call; any other provider gets them concurrently, one `launch` each.
+machines in one call; any other provider gets them concurrently, one `launch` each, which a provider that waits
+for tasks (`together`: vSphere) runs with one wait for all their tasks. There each machine has its own outcome:
+the others finish when one fails, and the batch then fails naming each machine that did, for a retry to relaunch.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
 from temporalio import activity
 
 from activities.sites import dispatch
-from activities.sites.base import PermanentProviderError, SiteProvider
+from activities.sites.base import PermanentProviderError, ProviderError, SiteProvider
 from activities.sites.registry import Providers
 from standby.contracts.batches import BATCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
@@ -26,6 +28,7 @@ from standby.contracts.sites import (
     SiteRef,
     Target,
 )
+from standby.contracts.warm import CutOverProgress
 from standby.holders import label
 from standby.moment import NoConsistentPoint, consistent
 
@@ -39,7 +42,16 @@ class BatchLauncher(Protocol):
         ...
 
 
-P = TypeVar("P", LaunchProgress, StopProgress)
+@runtime_checkable
+class TaskBatcher(Protocol):
+    """A provider whose concurrent calls of one batch wait for their infrastructure's tasks together."""
+
+    async def together(self, calls: list[Awaitable[None]]) -> None:
+        """Run the calls to their end concurrently."""
+        ...
+
+
+P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress)
 
 # Recovery point listings in flight at once: a whole batch, as its launches are.
 MAX_LISTINGS = BATCH_MACHINES
@@ -48,8 +60,8 @@ MAX_LISTINGS = BATCH_MACHINES
 def resumed(model: type[P]) -> P:
     """The progress an earlier attempt of this activity heartbeated, or none.
 
-    A provider may heartbeat words of its own in between (a vSphere task's state): then the retry starts over,
-    and the provider's idempotency (keys, tags) finds what the first attempt made.
+    Details that are not this model (words a provider heartbeated in between) start the retry over, and the
+    provider's idempotency (keys, tags) finds what the first attempt made.
     """
     details = activity.info().heartbeat_details
     try:
@@ -99,28 +111,55 @@ async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: La
     # would serialize the growing list once per machine.
     def finished(site: SiteRef, targets: list[Target]) -> None:
         progress.targets += [t.model_copy(update={"provider": holder(site)}) for t in targets]
+        for target in targets:
+            progress.failed.pop(target.machine, None)
 
-    await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished) for part in parts.values()))
+    failures: dict[str, ProviderError] = {}
+    await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished, failures)
+                           for part in parts.values()))
     order = {m.name: n for n, m in enumerate(m for app in inp.apps for m in app.machines)}
     progress.targets.sort(key=lambda t: order[t.machine])
+    if failures:
+        raise _failed(progress, failures)
     return progress
 
 
-async def _launch(provider: SiteProvider, part: list[LaunchInput],
-                  finished: Callable[[SiteRef, list[Target]], None]) -> None:
-    """One provider's machines: in its own batch call if it has one, else concurrently."""
+async def _launch(provider: SiteProvider, part: list[LaunchInput], finished: Callable[[SiteRef, list[Target]], None],
+                  failures: dict[str, ProviderError]) -> None:
+    """One provider's machines: in its own batch call if it has one, else concurrently, each with its outcome."""
     if isinstance(provider, BatchLauncher):
         finished(part[0].site, await provider.launch_batch(part))
         return
 
     async def one(launch: LaunchInput) -> None:
-        finished(launch.site, [await provider.launch(launch)])
+        try:
+            finished(launch.site, [await provider.launch(launch)])
+        except ProviderError as error:
+            failures[launch.machine.name] = error
 
-    await asyncio.gather(*map(one, part))
+    calls: list[Awaitable[None]] = [one(launch) for launch in part]
+    if isinstance(provider, TaskBatcher):
+        await provider.together(calls)
+    else:
+        await asyncio.gather(*calls)
+
+
+def _failed(progress: LaunchProgress, failures: dict[str, ProviderError]) -> ProviderError:
+    """The batch's error naming each machine that failed, once its progress (the others' targets) is heartbeated.
+
+    Permanent only when every failure is: a retry relaunches the failed machines, and only them.
+    """
+    progress.failed.update({machine: str(error) for machine, error in failures.items()})
+    activity.heartbeat(progress)
+    kind = PermanentProviderError if all(isinstance(e, PermanentProviderError) for e in failures.values()) \
+        else ProviderError
+    reasons = "; ".join(f"{machine}: {error}" for machine, error in sorted(failures.items()))
+    return kind(f"{len(failures)} of {len(failures) + len(progress.targets)} machines failed to launch: {reasons}")
 
 
 async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopProgress) -> StopProgress:
-    """Every app of the batch stopped at once; apps an earlier attempt stopped (`progress`) are not stopped again."""
+    """Every app of the batch stopped (at once, or in order); apps an earlier attempt stopped (`progress`) are not
+    stopped again."""
     done = {r.app for r in progress.results}
 
     async def stop(app: AppRef) -> None:
@@ -128,7 +167,12 @@ async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopPr
         result = await providers.for_site(part.site).stop_app(part)
         progress.results.append(result.model_copy(update={"provider": holder(part.site)}))
 
-    await asyncio.gather(*(stop(app) for app in inp.apps if app.name not in done))
+    waiting = [app for app in inp.apps if app.name not in done]
+    if inp.in_order:
+        for app in waiting:
+            await stop(app)
+    else:
+        await asyncio.gather(*map(stop, waiting))
     order = {app.name: n for n, app in enumerate(inp.apps)}
     progress.results.sort(key=lambda r: order[r.app])
     return progress

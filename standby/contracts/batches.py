@@ -49,6 +49,8 @@ class LaunchProgress(BaseModel):
 
     points: dict[str, RecoveryPoint] = Field({}, description="machine -> the point it launches from")
     targets: list[Target] = []
+    failed: dict[str, str] = Field({}, description="machine -> why its launch failed in the last attempt; a retry "
+                                   "launches it again")
 
 
 class StopBatchInput(BaseModel):
@@ -56,6 +58,8 @@ class StopBatchInput(BaseModel):
 
     site: SiteRef
     apps: list[AppRef]
+    in_order: bool = Field(False, description="one after the other, in the order given (dependents first); "
+                           "False: all at once")
 
 
 class StopProgress(BaseModel):

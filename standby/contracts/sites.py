@@ -172,6 +172,8 @@ class TerminateInput(BaseModel):
     prefix: str | None = None
     recovery: bool = Field(False, description="AWS: also terminate the recovery instances those operations created "
                            "(return to normal, once protection runs again); otherwise drill instances only")
+    apps: list[str] | None = Field(None, description="only the targets of these apps (a warm switchover's apps that "
+                                   "were not cut over); None: every target of the key")
 
 
 class DirectionInput(BaseModel):

@@ -10,6 +10,11 @@
 // makes the next n calls of that method on that VM fail with a real vSphere
 // fault (NoPermission, TaskInProgress, InvalidState), as a busy or locked-down
 // vCenter would answer; fault=Slow keeps a PowerOffVM_Task running for 1.5 s.
+// snapshot=<moid>&method=RevertToSnapshot_Task instead of vm= fails reverts to that snapshot (as task errors).
+//
+// GET /standby/calls answers, as JSON, how many calls of each PropertyCollector method every collector has served
+// (CreatePropertyCollector, CreateFilter, WaitForUpdatesEx, RetrieveProperties, RetrievePropertiesEx); a call
+// about Task objects counts under "<method>@Task" as well: how a client waits for tasks, seen from the server.
 package main
 
 import (
@@ -36,6 +41,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -120,22 +126,111 @@ func (vm *FaultyVM) CreateSnapshotTask(req *types.CreateSnapshot_Task) soap.HasF
 	return vm.VirtualMachine.CreateSnapshotTask(req)
 }
 
+// FaultySnapshot answers with injected faults before behaving as the simulator's snapshot (embedded by value, as
+// FaultyVM embeds its VM); the VM it belongs to stays as it is, which the simulator's snapshot code requires.
+type FaultySnapshot struct {
+	simulator.VirtualMachineSnapshot
+}
+
+// RevertToSnapshotTask fails (as a task error) while a fault is pending.
+func (s *FaultySnapshot) RevertToSnapshotTask(req *types.RevertToSnapshot_Task) soap.HasFault {
+	if kind := nextFault(s.Self, "RevertToSnapshot_Task"); kind != "" {
+		task := simulator.CreateTask(s.Self, "revertToSnapshot", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			return nil, vimFault(kind, s.Vm)
+		})
+		return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{Returnval: task.Run()}}
+	}
+	return s.VirtualMachineSnapshot.RevertToSnapshotTask(req)
+}
+
+var (
+	callsMu sync.Mutex
+	calls   = map[string]int{}
+)
+
+// counted counts a call of a method, and under "<method>@Task" when one of the objects it names is a Task.
+func counted(method string, specs ...types.PropertyFilterSpec) {
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	calls[method]++
+	for _, spec := range specs {
+		for _, object := range spec.ObjectSet {
+			if object.Obj.Type == "Task" {
+				calls[method+"@Task"]++
+				return
+			}
+		}
+	}
+}
+
+// CountingCollector is the simulator's PropertyCollector, counting its calls; the collectors it creates count too.
+// vcsim makes each session's view of the root collector with the root's own type, so it counts as well.
+type CountingCollector struct {
+	simulator.PropertyCollector
+}
+
+// CreatePropertyCollector makes a counting collector of the session's own.
+func (pc *CountingCollector) CreatePropertyCollector(ctx *simulator.Context, req *types.CreatePropertyCollector) soap.HasFault {
+	counted("CreatePropertyCollector")
+	made := &CountingCollector{}
+	made.Self.Type = "PropertyCollector" // else the reference would name the Go type
+	ref := ctx.Session.Put(made).Reference()
+	return &methods.CreatePropertyCollectorBody{Res: &types.CreatePropertyCollectorResponse{Returnval: ref}}
+}
+
+// CreateFilter counts, then creates the filter.
+func (pc *CountingCollector) CreateFilter(ctx *simulator.Context, req *types.CreateFilter) soap.HasFault {
+	counted("CreateFilter", req.Spec)
+	return pc.PropertyCollector.CreateFilter(ctx, req)
+}
+
+// WaitForUpdatesEx counts, then waits.
+func (pc *CountingCollector) WaitForUpdatesEx(ctx *simulator.Context, req *types.WaitForUpdatesEx) soap.HasFault {
+	counted("WaitForUpdatesEx")
+	return pc.PropertyCollector.WaitForUpdatesEx(ctx, req)
+}
+
+// RetrieveProperties counts, then reads.
+func (pc *CountingCollector) RetrieveProperties(ctx *simulator.Context, req *types.RetrieveProperties) soap.HasFault {
+	counted("RetrieveProperties", req.SpecSet...)
+	return pc.PropertyCollector.RetrieveProperties(ctx, req)
+}
+
+// RetrievePropertiesEx counts, then reads.
+func (pc *CountingCollector) RetrievePropertiesEx(ctx *simulator.Context, req *types.RetrievePropertiesEx) soap.HasFault {
+	counted("RetrievePropertiesEx", req.SpecSet...)
+	return pc.PropertyCollector.RetrievePropertiesEx(ctx, req)
+}
+
+// servedCalls answers the counts.
+func servedCalls(w http.ResponseWriter, r *http.Request) {
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(calls)
+}
+
 // injectFault queues faults for a VM; the VM is wrapped in FaultyVM while it has any.
 func injectFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: q.Get("vm")}
+	if q.Has("snapshot") {
+		ref = types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: q.Get("snapshot")}
+	}
 	count, err := strconv.Atoi(q.Get("count"))
 	if err != nil || count < 1 {
 		count = 1
 	}
-	var wrapped *FaultyVM
+	var wrapped mo.Reference
 	switch obj := simulator.Map.Get(ref).(type) {
 	case *simulator.VirtualMachine:
 		wrapped = &FaultyVM{*obj}
-	case *FaultyVM:
+	case *simulator.VirtualMachineSnapshot:
+		wrapped = &FaultySnapshot{*obj}
+	case *FaultyVM, *FaultySnapshot:
 		wrapped = obj
 	default:
-		http.Error(w, "no such VM", http.StatusNotFound)
+		http.Error(w, "no such VM or snapshot", http.StatusNotFound)
 		return
 	}
 	faultsMu.Lock()
@@ -178,6 +273,10 @@ func main() {
 		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned()}}
 	}
 	model.Service.HandleFunc("/standby/fault", injectFault)
+	model.Service.HandleFunc("/standby/calls", servedCalls)
+	root := &CountingCollector{}
+	root.Self = types.ManagedObjectReference{Type: "PropertyCollector", Value: "propertyCollector"}
+	simulator.Map.Put(root)
 	server := model.Service.NewServer()
 	defer server.Close()
 

@@ -10,7 +10,7 @@ one onto the isolated port group to drill. Credentials come from the worker.
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from pyVmomi import vim
@@ -20,6 +20,7 @@ from activities.sites.base import PermanentProviderError
 from activities.sites.vsphere import fencing, inventory, points, power, targets
 from activities.sites.vsphere.session import POOL, SessionPool
 from activities.sites.vsphere.vcenter import Vcenter
+from activities.sites.vsphere.waits import TaskWaits
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,
@@ -121,6 +122,10 @@ class VsphereSiteProvider:
             return await targets.launch_test(self.vc, inp, self.clock())
         await fencing.admit(self.vc, inp.machine, inp.epoch, f"{inp.app.name} at {self.site.name}")
         return await targets.launch_recovery(self.vc, inp, self.clock())
+
+    async def together(self, calls: list[Awaitable[None]]) -> None:
+        """The calls of one batch (a launch each) concurrently, every task they start waited for in one wait."""
+        await TaskWaits(self.vc.session, self.describe(), len(calls)).run(calls)
 
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Power on the app's VMs at this site as they are (protection bring-up, switchover), unless fenced."""

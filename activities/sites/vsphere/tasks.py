@@ -1,4 +1,5 @@
-"""vSphere tasks polled to their end, heartbeating their progress to Temporal while they run."""
+"""vSphere tasks waited for to their end: with the other tasks of their batch (waits.py), else polled, heartbeating
+their progress to Temporal while they run."""
 
 import asyncio
 import time
@@ -12,18 +13,20 @@ from activities.sites.base import ProviderError
 from activities.sites.vsphere.errors import mapped
 from activities.sites.vsphere.inventory import props
 from activities.sites.vsphere.session import Session
+from activities.sites.vsphere.waits import CURRENT, FIELDS
 
 POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 2.0
 TASK_TIMEOUT_SECONDS = 30 * 60
-# Read field by field: a whole TaskInfo names its entity, which pyvmomi refuses to decode for snapshot tasks.
-FIELDS = ["info.state", "info.error", "info.result", "info.progress"]
 
 
 async def run_task(session: Session, start: Callable[[vim.ServiceInstanceContent], vim.Task], what: str, context: str,
                    timeout: float = TASK_TIMEOUT_SECONDS) -> Any:
     """Start a task with `start(content)` and wait for it; its result, or its fault mapped to a provider error."""
     task = await session.run(start, what, context)
+    batch = CURRENT.get()
+    if batch is not None and batch.session is session:
+        return await batch.wait(task, what, context, timeout)
     return await wait(session, task, what, context, timeout)
 
 
