@@ -13,6 +13,7 @@ from standby.contracts.sites import Mode
 from standby.contracts.state import AppPhase
 from standby.durations import format_duration
 from standby.runbook import ActionHook, CommandHook, Hook, PromptHook
+from standby.runbook_base import empty
 
 
 class RunHook(BaseModel):
@@ -43,10 +44,10 @@ class AppStep(BaseModel):
     app: str
     group: str
     machines: list[str]
-    depends_on: list[str] = []
-    pre_launch: list[RunHook] = []
-    post_launch: list[RunHook] = []
-    health: list[str] = []
+    depends_on: list[str] = empty(list)
+    pre_launch: list[RunHook] = empty(list)
+    post_launch: list[RunHook] = empty(list)
+    health: list[str] = empty(list)
     endpoint: str | None = None
 
 

@@ -30,7 +30,7 @@ from pydantic_core import CoreSchema
 
 from standby.continuity import Pair
 from standby.durations import Duration, Period, format_duration
-from standby.runbook_base import Argv, Name, Port, Strict
+from standby.runbook_base import Argv, Name, Port, Strict, empty
 from standby.warm import Warm
 
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
@@ -280,8 +280,8 @@ class Machine(Strict):
         "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS "
         "(Failback Client)")
     failback: FailbackClient | None = None
-    at: dict[Name, MachineAt] = Field({}, description="the machine at each vSphere or mixed site: its VM, its "
-                                      "address, the provider holding it")
+    at: dict[Name, MachineAt] = empty(dict, "the machine at each vSphere or mixed site: its VM, its address, the "
+                                      "provider holding it")
 
     @model_validator(mode="after")
     def _failback_is_onprem(self) -> "Machine":
@@ -416,8 +416,8 @@ class App(Strict):
     """Machines that serve one purpose and recover together."""
 
     machines: Annotated[list[Name], Field(min_length=1)]
-    depends_on: list[Name] = []
-    health: list[HealthCheck] = []
+    depends_on: list[Name] = empty(list)
+    health: list[HealthCheck] = empty(list)
     endpoint: Endpoint | None = None
     start: Argv | None = Field(None, description="local provider: argv that starts one machine")
     stop: Argv | None = Field(None, description="local provider: argv that stops it (default SIGTERM)")

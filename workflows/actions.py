@@ -97,10 +97,11 @@ async def launch_batch(inp: LaunchBatchInput) -> LaunchProgress:
 
 
 async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta,
-                     in_order: bool = False) -> StopProgress:
+                     in_order: bool = False, index: dict[str, int] | None = None) -> StopProgress:
     """Stop the machines of a batch of apps at a site (`in_order`: one after the other), retried until `deadline`
-    (then the caller fences)."""
-    index = machine_index(runbook)
+    (then the caller fences); `index`: the runbook's machine_index, worked out once by a caller that stops many
+    batches."""
+    index = index or machine_index(runbook)
     inp = StopBatchInput(site=site_ref(runbook, site), apps=[app_ref(runbook, a, index) for a in apps],
                          in_order=in_order)
     result: StopProgress = await workflow.execute_activity(

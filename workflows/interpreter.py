@@ -46,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
     from workflows.warm import WarmSteps
 
+# A recovery's group children carry no places (see PlanRunner._places).
+SLIM_INPUTS = "slim-recovery-inputs"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
@@ -277,7 +279,7 @@ class PlanRunner(WarmSteps):
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
                          step=step, owner=self._inp.owner, epoch=self._inp.epoch,
                          machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
-                         endpoints=self._plan.endpoints, places=self._plan.places)
+                         endpoints=self._plan.endpoints, places=self._places())
         started = workflow.now()
         try:
             result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
@@ -295,6 +297,13 @@ class PlanRunner(WarmSteps):
         self._apps_total += result.apps_total or len(result.apps)
         self._progress.apps.update({a.app: "recovered" for a in result.apps})
         self._progress.child = None
+
+    def _places(self) -> dict[str, int]:
+        """Every app's place, for a drill's targets to find their peers' (activities/sites/local); a recovery
+        reaches its peers through their endpoints, so its children and batches carry none (10,000 apps' worth)."""
+        if self._plan.mode == "test" or not workflow.patched(SLIM_INPUTS):
+            return self._plan.places
+        return {}
 
     async def _record_state(self, step: RecordState) -> None:
         async with self.step(step.label()) as record:

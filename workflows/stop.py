@@ -11,7 +11,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
-    from standby.contracts.sites import StopResult
+    from standby.contracts.sites import StopResult, machine_index
     from standby.durations import format_duration
     from standby.runbook import Runbook
     from workflows import actions
@@ -42,11 +42,14 @@ async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline
     """Stop apps at a site, one activity per batch of machines (`in_order`: one activity, one app after the other);
     a batch not stopped by the deadline is fenced."""
     slots = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+    # Once per wave, not per batch: at 10,000 machines, once per batch kept a workflow task past the SDK's 2 s
+    # deadlock deadline on a loaded machine, and the task failed over and over.
+    index = machine_index(runbook)
 
     async def stop(chunk: list[str]) -> list[StopResult]:
         async with slots:
             try:
-                return (await actions.stop_batch(runbook, site, chunk, deadline, in_order)).results
+                return (await actions.stop_batch(runbook, site, chunk, deadline, in_order, index)).results
             except ActivityError as error:
                 fenced = f"fenced ({_why(error, deadline)})"
                 return [StopResult(app=a, site=site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))

@@ -10,6 +10,7 @@ from standby.contracts.sites import RecoveryPoint, Target
 from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
+from standby.runbook_base import empty
 
 
 class OperationInput(BaseModel):
@@ -64,11 +65,15 @@ class AppOutcome(BaseModel):
     app: str
     group: str
     site: str
-    targets: list[Target] = []
+    targets: list[Target] = empty(list)
     point: RecoveryPoint | None = None
     started: datetime | None = None
     healthy: datetime | None = None
     identity_moved: datetime | None = None
+
+
+# A group recovers its apps in batches inline until its history has this many events; later batches in children.
+INLINE_HISTORY = 5000
 
 
 class GroupInput(BaseModel):
@@ -84,6 +89,8 @@ class GroupInput(BaseModel):
     endpoints: dict[str, int] = {}
     places: dict[str, int] = {}
     batch: bool = False
+    inline_history: int = Field(INLINE_HISTORY, description="history events up to which the group recovers its "
+                                "batches inline; from then on, each in a RecoverApps child")
 
 
 class GroupResult(BaseModel):
