@@ -10,6 +10,7 @@ from activities.monitor.activities import MonitorActivities
 from activities.owner import OwnerActivities
 from activities.sites.activities import SiteActivities
 from activities.sites.registry import Providers
+from activities.sites.warm import WarmActivities
 from activities.state import LegacyStateImport
 from standby.config import Settings
 
@@ -23,7 +24,7 @@ def build(state_dir: Path, providers: Providers | None = None, client: Client | 
     providers = providers or Providers(state_dir)
     legacy = LegacyStateImport(state_dir)
     owners = OwnerActivities(client, settings or Settings.from_env()).all() if client is not None else []
-    return [*SiteActivities(providers).all(), *providers.activities(),
+    return [*SiteActivities(providers).all(), *WarmActivities(providers).all(), *providers.activities(),
             *MonitorActivities(state_dir, providers).all(), legacy.import_legacy_state, *owners,
             commands.run_step, hooks.run_hook, checks.check_health, checks.check_connectivity, checks.download,
             AccessActivities().verify_operator]

@@ -2,7 +2,8 @@
 
     python bench/scale.py --machines 100 2000 10000 [--launch 1 --stop 0.2 --points 0.05 --replicate 0.5]
 
-For each N, on a fresh dev server: wall time W, the plan's critical path L, W/L, activities and history
+For each N, on a fresh dev server tuned as Standby's embedded one (standby.server.TUNING; `--server-defaults`
+without): wall time W, the plan's critical path L, W/L, activities and history
 events per machine, the largest history, the workers' peak RSS; then the raw Temporal baseline on the same
 server: one no-op activity per provider call a machine needs (recovery points, launch, stop), at most
 raw.IN_FLIGHT in flight per workflow, in children of raw.BATCH: what Temporal alone takes to run the work
@@ -34,7 +35,7 @@ from bench.provider import Timings  # noqa: E402
 from bench.raw import BATCH  # noqa: E402
 from bench.runbooks import generate  # noqa: E402
 from standby import client as temporal  # noqa: E402
-from standby import lifecycle  # noqa: E402
+from standby import lifecycle, server  # noqa: E402
 from standby.config import Settings  # noqa: E402
 from standby.contracts import attributes  # noqa: E402
 from standby.contracts.operations import OperationResult  # noqa: E402
@@ -58,6 +59,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--replicate", type=float, default=0.0, help="seconds the drain takes")
     parser.add_argument("--max-activities", type=int, default=1000, help="activity slots per worker")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw Temporal baseline")
+    parser.add_argument("--server-defaults", action="store_true",
+                        help="the dev server as `temporal server start-dev` runs it, without standby.server.TUNING")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--markdown", action="store_true", help="print one table row per N")
     return parser.parse_args()
@@ -108,7 +111,8 @@ async def run(args: argparse.Namespace, machines: int) -> dict:
     plan = build(runbook, "failover")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"), data_converter=DATA_CONVERTER,
-        search_attributes=attributes.ALL, dev_server_log_level="error")
+        search_attributes=attributes.ALL, dev_server_log_level="error",
+        dev_server_extra_args=[] if args.server_defaults else server.TUNING)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     workers = Workers(env.client.service_client.config.target_host, queue, args.workers, timings,
                       args.max_activities)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import signal
 import threading
 import zlib
 from collections.abc import Sequence
@@ -162,9 +163,40 @@ def handler(orders: OrderLog) -> Handler:
     return handle
 
 
+class Promotable:
+    """A warm standby db: it answers 503 and leaves its data alone until promoted, then serves the log."""
+
+    def __init__(self, data: Path) -> None:
+        """The db whose log will be in `data` once promoted."""
+        self._data = data
+        self._lock = threading.Lock()
+        self._handle: Handler | None = None
+
+    def promote(self) -> None:
+        """Opens the log (recovering it) and serves it; a second promote changes nothing."""
+        with self._lock:
+            if self._handle is None:
+                self._data.mkdir(parents=True, exist_ok=True)
+                self._handle = handler(OrderLog(self._data / LOG_NAME))
+                log.info("promoted: serving %s", self._data / LOG_NAME)
+
+    def __call__(self, request: Request) -> Reply:
+        """The db's answer once promoted; 503 before."""
+        handle = self._handle
+        if handle is None:
+            return json_reply(503, {"status": "standby", "error": "a warm standby, not promoted yet"})
+        return handle(request)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Runs the db service."""
-    args = arguments("db", "The sample shop's order database.", None, argv)
+    """Runs the db service (with --standby: warm, promoted by SIGUSR1)."""
+    args = arguments("db", "The sample shop's order database.", None, argv, standby=True)
+    if args.standby:
+        db = Promotable(args.data)
+        # Off the signal handler: opening the log takes locks the interrupted thread may hold.
+        signal.signal(signal.SIGUSR1, lambda _s, _f: threading.Thread(target=db.promote, daemon=True).start())
+        serve("db", args.port, db)
+        return
     args.data.mkdir(parents=True, exist_ok=True)
     serve("db", args.port, handler(OrderLog(args.data / LOG_NAME)))
 

@@ -72,14 +72,18 @@ def call(url: str, method: str = "GET", body: bytes | None = None, timeout: floa
         return json_reply(502, {"error": f"{url} unreachable: {error}"})
 
 
-def arguments(name: str, description: str, upstream: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parses `--port P --data DIR` (and `--<upstream> URL`), and sends brief logs to stderr."""
+def arguments(name: str, description: str, upstream: str | None, argv: Sequence[str] | None,
+              standby: bool = False) -> argparse.Namespace:
+    """Parses `--port P --data DIR` (and `--<upstream> URL`, `--standby`), and sends brief logs to stderr."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=f"%(asctime)s {name} %(message)s")
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data", type=Path, required=True)
     if upstream:
         parser.add_argument(f"--{upstream}", required=True, help="base URL of the upstream service")
+    if standby:
+        parser.add_argument("--standby", action="store_true",
+                            help="start warm: listen, answer 503, open the data only on SIGUSR1")
     return parser.parse_args(argv)
 
 
@@ -123,6 +127,7 @@ def serve(name: str, port: int, handle: Handler) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("listening on 127.0.0.1:%d", port)
-    server.serve_forever(poll_interval=0.1)
+    # A short poll: a stopped service frees its port promptly, which a switchover's downtime counts.
+    server.serve_forever(poll_interval=0.02)
     server.server_close()
     log.info("stopped")

@@ -17,9 +17,10 @@ from temporalio.client import Client
 from standby import executions
 from standby.access import Binding
 from standby.contracts.gates import OperatorAction
+from standby.contracts.monitor import MonitorCommand
 from standby.contracts.state import OperationRequest
 from standby.proof import USER_ENV, ProofError, credentials, public_key_from_env, seal
-from standby.runbook import Gate
+from standby.runbook import Gate, Runbook
 
 
 def _terminal_prompt(text: str) -> str:
@@ -72,3 +73,16 @@ async def action(client: Client, workflow_id: str, gate: Gate, identity: Identit
         return run.run_id, OperatorAction(by=identity.name(), comment=comment)
     name, [proof] = identity.seal([Binding(workflow_id=workflow_id, run_id=run.run_id, gate=gate)])
     return run.run_id, OperatorAction(by=name, comment=comment, proof=proof)
+
+
+async def monitor_command(client: Client, owner_id: str, gate: Gate, identity: Identity,
+                          reason: str = "") -> tuple[str, MonitorCommand]:
+    """The owner's run to pause or resume the monitor of, and the command: a proof bound to that run and gate when
+    the runbook the owner holds names a directory, else the name as given."""
+    run = await executions.describe(client, owner_id)
+    held = await client.get_workflow_handle(owner_id, run_id=run.run_id).query("runbook", result_type=Runbook)
+    action = "pause" if gate == "pause" else "resume"
+    if held.directory is None:
+        return run.run_id, MonitorCommand(action=action, by=identity.name(), reason=reason)
+    name, [proof] = identity.seal([Binding(workflow_id=owner_id, run_id=run.run_id, gate=gate)])
+    return run.run_id, MonitorCommand(action=action, by=name, reason=reason, proof=proof)

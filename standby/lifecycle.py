@@ -133,9 +133,11 @@ def applied(truth: RunbookTruth, change: StateChange) -> RunbookTruth:
     """The truth after an operation's report."""
     apps = dict(truth.apps)
     for app_change in change.apps:
+        # Worked out once per change, not per app: a report names up to every app of the runbook.
+        fields = _fields(app_change)
         for name in app_change.apps:
             if name in apps:
-                apps[name] = _changed(apps[name], app_change)
+                apps[name] = apps[name].model_copy(update=fields)
     update: dict[str, object] = {"apps": apps}
     if change.drill is not None:
         update["last_drill"] = change.drill
@@ -164,13 +166,15 @@ def _kept(truth: RunbookTruth, entry: str) -> list[str]:
     return [*truth.history[-19:], entry]
 
 
-def _changed(state: AppState, change: AppChange) -> AppState:
-    fields = {key: value for key, value in change.model_dump(exclude={"apps", "down"}).items() if value is not None}
+def _fields(change: AppChange) -> dict[str, object]:
+    """The fields of an app's state that the change sets."""
+    fields: dict[str, object] = {key: value for key, value in change.model_dump(exclude={"apps", "down"}).items()
+                                 if value is not None}
     if change.down:
         fields["serving"] = None
     if fields.get("phase") not in (None, "interrupted"):
         fields["interrupted_by"] = None
-    return state.model_copy(update=fields)
+    return fields
 
 
 def imported(runbook: Runbook, legacy: LegacyState) -> RunbookTruth:

@@ -13,7 +13,8 @@ EVENTS_SHOWN = 8
 
 def monitor_view(state: MonitorState) -> list[RenderableType]:
     """The monitor's mode, the apps it watches, the pairs' heartbeats, its last decisions."""
-    mode = f"paused by {state.paused_by or 'someone'} (maintenance mode)" if state.paused else "watching"
+    who = state.pause.who() if state.pause else state.paused_by or "someone"
+    mode = f"paused by {who} (maintenance mode)" if state.paused else "watching"
     shown: list[RenderableType] = [Text(f"monitor: {mode}")]
     if state.readings:
         shown.append(_apps(state))

@@ -18,7 +18,9 @@ from standby.plan_steps import (
     AppStep,
     CheckReplication,
     CheckTested,
+    CutOverGroup,
     Drain,
+    DropWarm,
     FailbackClient,
     GroupStage,
     KeepTargets,
@@ -31,6 +33,7 @@ from standby.plan_steps import (
     Step,
     StopApps,
     WaitContinuous,
+    WarmGroup,
     Wave,
 )
 from standby.runbook import Operation, Runbook
@@ -209,6 +212,8 @@ def _return(p: _Planner, active: str, passive: str) -> Plan:
 
 
 def _switchover(p: _Planner, active: str, passive: str) -> Plan:
+    if all(p.runbook.apps[app].warm is not None for app in p.selected):
+        return _warm_switchover(p, active, passive)
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
         *p.hooks_at("before"), *p.stop(active), Drain(source=active, target=passive, apps=p.selected),
@@ -220,6 +225,32 @@ def _switchover(p: _Planner, active: str, passive: str) -> Plan:
         *p.hooks_at("after"),
     ]
     return p.plan("recovery", active, passive, "switched_over", steps, move_identity=True)
+
+
+def _warm_switchover(p: _Planner, active: str, passive: str) -> Plan:
+    """Everything that touches no live data before the source stops; after it, one stop, the drain, the cutover."""
+    standby = [app for app in p.selected if p.runbook.apps[app].warm.standby]  # type: ignore[union-attr]
+    stages = p.stages()
+    stop = StopApps(site=active, group=", ".join(s.group for s in reversed(stages)), in_order=True,
+                    apps=[a.app for stage in reversed(stages) for wave in reversed(stage.waves) for a in wave.apps])
+    steps: list[Step] = [
+        CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(), *p.hooks_at("before"),
+        *[WarmGroup(stage=stage, from_site=active, to_site=passive, standby=_of(stage, standby)) for stage in stages],
+        stop, *([Drain(source=active, target=passive, apps=standby)] if standby else []),
+        SetDirection(source=active, target=passive, running=False, apps=p.selected),
+        *[CutOverGroup(stage=stage, from_site=active, to_site=passive, standby=_of(stage, standby), point=p.point)
+          for stage in stages],
+        SetDirection(source=passive, target=active, running=True, apps=p.selected),
+        RecordState(phase="protected", serving=passive, source=passive, target=active, replicating=True,
+                    home=passive),
+        *p.hooks_at("after"),
+    ]
+    return p.plan("recovery", active, passive, "switched_over", steps, move_identity=True,
+                  always=[DropWarm(site=passive)])
+
+
+def _of(stage: GroupStage, apps: list[str]) -> list[str]:
+    return [app for app in stage.apps() if app in apps]
 
 
 _SHAPES = {"drill": _drill, "failover": _failover, "failback": _failback, "return": _return, "switchover": _switchover}

@@ -13,6 +13,7 @@ from standby.contracts.sites import Mode
 from standby.contracts.state import AppPhase
 from standby.durations import format_duration
 from standby.runbook import ActionHook, CommandHook, Hook, PromptHook
+from standby.runbook_base import empty
 
 
 class RunHook(BaseModel):
@@ -43,10 +44,10 @@ class AppStep(BaseModel):
     app: str
     group: str
     machines: list[str]
-    depends_on: list[str] = []
-    pre_launch: list[RunHook] = []
-    post_launch: list[RunHook] = []
-    health: list[str] = []
+    depends_on: list[str] = empty(list)
+    pre_launch: list[RunHook] = empty(list)
+    post_launch: list[RunHook] = empty(list)
+    health: list[str] = empty(list)
     endpoint: str | None = None
 
 
@@ -111,10 +112,14 @@ class StopApps(BaseModel):
     site: str
     group: str
     apps: list[str]
+    in_order: bool = Field(False, description="one activity stopping the apps one after the other, in the order "
+                           "given (a warm switchover's whole source); False: the apps of one wave, at once")
 
     def label(self) -> str:
         """`stop api, web on primary (group services)`."""
         names = ", ".join(self.apps) if len(self.apps) <= 10 else f"{len(self.apps)} apps"
+        if self.in_order:
+            return f"stop {names} on {self.site}, in this order (groups {self.group})"
         return f"stop {names} on {self.site} (group {self.group})"
 
 
@@ -192,6 +197,55 @@ class RecoverGroup(BaseModel):
         return f"recover group {self.stage.group} at {self.to_site} ({names})"
 
 
+class WarmGroup(BaseModel):
+    """Ready a group at `to_site` before the source stops (standby.warm): its before and pre-launch hooks, one
+    activity that starts its stateless apps in full and the others (`standby`) as warm processes that open no
+    data, then the stateless apps' post-launch hooks and health."""
+
+    kind: Literal["warm_group"] = "warm_group"
+    stage: GroupStage
+    from_site: str
+    to_site: str
+    standby: list[str] = Field([], description="apps that wait as warm processes; the others start in full")
+
+    def label(self) -> str:
+        """`start group data warm at dr (db)`."""
+        return f"start group {self.stage.group} warm at {self.to_site} ({_names(self.stage.apps())})"
+
+
+class CutOverGroup(BaseModel):
+    """Cut a warm group over at `to_site` once the source stopped and drained: in one activity, app after app in
+    dependency order, promote each warm process (it opens the drained data), check health, move the identity.
+    Apps of `standby` with post-launch hooks are promoted first, in an activity of their own, then their hooks run."""
+
+    kind: Literal["cut_over"] = "cut_over"
+    stage: GroupStage
+    from_site: str
+    to_site: str
+    standby: list[str] = []
+    point: datetime | None = None
+
+    def label(self) -> str:
+        """`cut group data over at dr (db)`."""
+        return f"cut group {self.stage.group} over at {self.to_site} ({_names(self.stage.apps())})"
+
+
+class DropWarm(BaseModel):
+    """Stop what a warm switchover started at `site` and did not cut over: after a failure or an abort, nothing
+    of it stays on the site, and a new switchover starts afresh."""
+
+    kind: Literal["drop_warm"] = "drop_warm"
+    site: str
+
+    def label(self) -> str:
+        """`stop what was started warm on dr and not cut over`."""
+        return f"stop what was started warm on {self.site} and not cut over"
+
+
+def _names(apps: list[str]) -> str:
+    return ", ".join(apps) if len(apps) <= 10 else f"{len(apps)} apps"
+
+
 class RecordState(BaseModel):
     """Record where the selected apps now are: their phase, the site serving them, their replication."""
 
@@ -249,6 +303,7 @@ class KeepTargets(BaseModel):
 
 Step = Annotated[
     CheckReplication | CheckTested | Approval | RunHook | StopApps | Drain | SetDirection | WaitContinuous
-    | FailbackClient | RecoverGroup | RecordState | RemoveTargets | RecordDrill | KeepTargets,
+    | FailbackClient | RecoverGroup | RecordState | RemoveTargets | RecordDrill | KeepTargets | WarmGroup
+    | CutOverGroup | DropWarm,
     Field(discriminator="kind"),
 ]

@@ -1,9 +1,18 @@
 """A plan as numbered lines an operator reads before running it: one line per step the interpreter runs."""
 
-from standby import plan_holders
+from standby import plan_holders, plan_warm_text
 from standby.holders import is_mixed
 from standby.plan import Plan
-from standby.plan_steps import Approval, AppStep, CheckReplication, CheckTested, RecoverGroup, Step
+from standby.plan_steps import (
+    Approval,
+    AppStep,
+    CheckReplication,
+    CheckTested,
+    CutOverGroup,
+    RecoverGroup,
+    Step,
+    WarmGroup,
+)
 from standby.runbook import Runbook
 
 _SKIPPABLE = {CheckReplication: " (skip with --force)", CheckTested: " (skip with --force)",
@@ -36,6 +45,8 @@ def _direction(plan: Plan) -> str:
 
 
 def _details(step: Step, plan: Plan, mixed: Runbook | None) -> list[str]:
+    if isinstance(step, WarmGroup | CutOverGroup):
+        return plan_warm_text.lines(step)
     if not isinstance(step, RecoverGroup):
         return []
     stage = step.stage

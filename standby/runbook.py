@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,7 +30,8 @@ from pydantic_core import CoreSchema
 
 from standby.continuity import Pair
 from standby.durations import Duration, Period, format_duration
-from standby.runbook_base import Argv, Name, Port, Strict
+from standby.runbook_base import Argv, Name, Port, Strict, empty
+from standby.warm import Warm
 
 Operation = Literal["drill", "failover", "failback", "return", "switchover"]
 OPERATIONS: tuple[Operation, ...] = ("drill", "failover", "failback", "return", "switchover")
@@ -278,8 +280,8 @@ class Machine(Strict):
         "ec2", description="AWS: an EC2 instance (failback by reverse replication) or a server outside AWS "
         "(Failback Client)")
     failback: FailbackClient | None = None
-    at: dict[Name, MachineAt] = Field({}, description="the machine at each vSphere or mixed site: its VM, its "
-                                      "address, the provider holding it")
+    at: dict[Name, MachineAt] = empty(dict, "the machine at each vSphere or mixed site: its VM, its address, the "
+                                      "provider holding it")
 
     @model_validator(mode="after")
     def _failback_is_onprem(self) -> "Machine":
@@ -414,14 +416,16 @@ class App(Strict):
     """Machines that serve one purpose and recover together."""
 
     machines: Annotated[list[Name], Field(min_length=1)]
-    depends_on: list[Name] = []
-    health: list[HealthCheck] = []
+    depends_on: list[Name] = empty(list)
+    health: list[HealthCheck] = empty(list)
     endpoint: Endpoint | None = None
     start: Argv | None = Field(None, description="local provider: argv that starts one machine")
     stop: Argv | None = Field(None, description="local provider: argv that stops it (default SIGTERM)")
     stop_timeout: Duration = timedelta(seconds=10)
     rto: Duration | None = Field(None, description="recovery time objective")
     rpo: Duration | None = Field(None, description="recovery point objective")
+    warm: Warm | None = Field(None, description="local provider: how a switchover readies the app at its target "
+                              "before the source stops (standby.warm); every app has it, or none")
 
 
 class Group(Strict):
@@ -610,8 +614,10 @@ Hook = Annotated[
 ]
 
 
-Gate = Literal["request", "approve", "continue", "abort", "force", "skip_approval"]
-GATES: tuple[Gate, ...] = ("request", "approve", "continue", "abort", "force", "skip_approval")
+Gate = Literal["request", "approve", "continue", "abort", "force", "skip_approval", "pause", "resume"]
+GATES: tuple[Gate, ...] = ("request", "approve", "continue", "abort", "force", "skip_approval", "pause", "resume")
+# The gates of `access.protect`: the protect monitor's maintenance mode, `standby protect pause|resume`.
+MONITOR_GATES: tuple[Gate, ...] = ("pause", "resume")
 
 
 class Grant(Strict):
@@ -639,10 +645,14 @@ class AccessRule(Strict):
     four_eyes: bool = Field(False, description="the approver is never the requester")
     ldap_group: str | None = Field(None, description="older spelling of approve: {groups: [GROUP]}")
     users: list[str] = Field([], description="older spelling of approve: {users: [...]}")
+    pause: Grant | None = Field(None, description="access.protect only: who may pause the protect monitor")
+    resume: Grant | None = Field(None, description="access.protect only: who may resume it; default: pause's grant")
 
     def grant(self, gate: Gate) -> Grant:
         """Who may pass the gate."""
         own: Grant | None = getattr(self, "continue_" if gate == "continue" else gate)
+        if gate == "resume" and own is None and self.pause is not None:
+            return self.pause
         if gate in ("force", "skip_approval"):
             return own or Grant()
         if own is not None and gate != "approve":
@@ -693,6 +703,19 @@ class Drill(Strict):
     keep_for: Duration = Field(timedelta(minutes=10), description="drill targets stay up this long unless finished")
 
 
+def _gates_in_place(access: dict[str, AccessRule]) -> dict[str, AccessRule]:
+    """Pause and resume belong to `access.protect`, the operations' gates to the operations."""
+    wrong = [f"access.{key}.{gate}" for key, rule in access.items() for gate in MONITOR_GATES
+             if key != "protect" and getattr(rule, gate) is not None]
+    wrong += [f"access.protect.{'continue' if gate == 'continue_' else gate}" for gate in
+              ("request", "continue_", "abort", "force", "skip_approval") if "protect" in access
+              and getattr(access["protect"], gate) is not None]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)}: pause and resume are gates of access.protect only, and "
+                         "access.protect has no other (approve, ldap_group or users there grant both)")
+    return access
+
+
 class RunbookJsonSchema(GenerateJsonSchema):
     """JSON Schema whose defaults read as a runbook writes them: `1m`, not pydantic's ISO 8601 `PT1M`."""
 
@@ -716,7 +739,8 @@ class Runbook(Strict):
     apps: Annotated[dict[Name, App], Field(min_length=1)]
     groups: Annotated[list[Group], Field(min_length=1)]
     hooks: list[Hook] = []
-    access: dict[Operation, AccessRule] = {}
+    access: Annotated[dict[Operation | Literal["protect"], AccessRule], AfterValidator(_gates_in_place)] = Field(
+        {}, description="who may act: per operation, and `protect` for pausing and resuming the protect monitor")
     directory: Directory | None = None
     pairs: dict[Name, Pair] = {}
     drill: Drill = Drill()

@@ -51,6 +51,8 @@ def _templates(partial: Partial) -> Iterable[Template]:
         for field in ("start", "stop"):
             for position, arg in enumerate(getattr(app, field) or []):
                 yield ("apps", name, field, position), arg, process
+        for position, arg in enumerate(app.warm.start or [] if app.warm else []):
+            yield ("apps", name, "warm", "start", position), arg, process
 
 
 def detect_command_problems(partial: Partial, document: Document) -> list[Issue]:

@@ -7,7 +7,7 @@ declared but is not looked into, so one run reports schema and cross-reference i
 
 from collections.abc import Callable
 
-from standby import advice, continuity_checks, dependencies, mixed_checks, runtime_checks
+from standby import advice, continuity_checks, dependencies, mixed_checks, runtime_checks, warm_checks
 from standby.document import Document
 from standby.issues import Issue
 from standby.partial import Partial
@@ -32,6 +32,7 @@ def detect_all(partial: Partial, document: Document) -> list[Issue]:
         detect_dns_zones,
         *mixed_checks.DETECTORS,
         *runtime_checks.DETECTORS,
+        *warm_checks.DETECTORS,
         *advice.DETECTORS,
     ]
     return [issue for detector in detectors for issue in detector(partial, document)]

@@ -21,10 +21,17 @@ def binary() -> str:
     return found
 
 
+# The dev server has one history shard, whose queue of transfer tasks is read at most 20 times a second by default:
+# each step that follows another transfer task (a child started or completed, a signal delivered, a workflow task
+# after either) waited up to 50 ms, about a third of a small failover's time. A cluster spreads workflows over
+# hundreds of shards and rarely waits so; the dev server reads its one shard's queue whenever a task arrives.
+TUNING = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+
+
 def command(state_dir: Path, port: int = 7233, ui_port: int = 8233, ip: str = "127.0.0.1") -> list[str]:
     """argv of a dev server that keeps its state in `state_dir` and knows Standby's search attributes."""
     argv = [binary(), "server", "start-dev", "--db-filename", str(state_dir / "temporal.db"),
-            "--ip", ip, "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn"]
+            "--ip", ip, "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn", *TUNING]
     for key in SEARCH_ATTRIBUTES:
         # The CLI's type names: KEYWORD -> Keyword, KEYWORD_LIST -> KeywordList (a runbook's sites).
         kind = "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))

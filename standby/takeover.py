@@ -11,7 +11,7 @@ after that time plus the grace.
 from datetime import datetime, timedelta
 
 from standby.continuity import Heartbeat, Pair
-from standby.contracts.pairs import PairObservation
+from standby.contracts.pairs import FailoverEvidence, PairObservation, Suspicion
 from standby.contracts.state import RunbookTruth
 
 # Phases in which an app serves at the site truth names.
@@ -71,3 +71,16 @@ def window(heartbeat: Heartbeat) -> timedelta:
 def grant_for(heartbeat: Heartbeat, now: datetime) -> datetime:
     """The grant of one watch: it must last until the next watch starts, an interval after this one ends."""
     return now + window(heartbeat) + heartbeat.interval
+
+
+def evidence(name: str, pair: Pair, suspicion: Suspicion, apps: list[str], requested: datetime,
+             requested_by: str) -> FailoverEvidence:
+    """The figures of a suspicion that a failover of `apps`, requested now, acts on."""
+    return FailoverEvidence(
+        pair=name, lost=suspicion.lost, by=suspicion.by, mode=pair.failover, apps=apps,
+        # Suspicions recorded before these fields existed: the pair's settings are what made them.
+        missed=suspicion.missed or pair.heartbeat.missed,
+        interval_seconds=suspicion.interval_seconds or pair.heartbeat.interval.total_seconds(),
+        last_heard=suspicion.last_heard, witnesses=suspicion.witnesses, detected=suspicion.since,
+        lease_ends=suspicion.takeover_at - pair.heartbeat.grace, takeover_at=suspicion.takeover_at,
+        confirmed=suspicion.confirmed, requested=requested, requested_by=requested_by, summary=suspicion.evidence)

@@ -12,6 +12,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.sites.local import processes
+from standby import server
 from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
 
@@ -45,7 +46,7 @@ async def temporal_env():
         data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
-                               "--namespace", "planted-secrets"],
+                               "--namespace", "planted-secrets", *server.TUNING],
     )
     yield env
     # Imported here, not at the top: the scan imports test modules for their secrets, after pytest collected them.

@@ -22,8 +22,10 @@ from tests.slapd_fixture import BASE, PASSWORDS, Slapd
 
 # Who may act, with the fixture's tree: dr-operators holds alice, and bob and dave through dr-leads; carol is in
 # neither. A failover needs a second person (four_eyes: even alice, granted skip_approval, cannot skip it) and
-# only alice may force it; only alice may skip a drill's approval or abort a drill.
+# only alice may force it; only alice may skip a drill's approval or abort a drill. dr-operators may pause the
+# protect monitor, and so resume it (resume falls back to pause's grant).
 ACCESS = {
+    "protect": {"pause": {"groups": ["dr-operators"]}},
     "failover": {"request": {"groups": ["dr-operators"]}, "approve": {"groups": ["dr-operators"]},
                  "force": {"users": ["alice"]}, "skip_approval": {"users": ["alice"]}, "four_eyes": True},
     "drill": {"request": {"groups": ["dr-operators"]}, "approve": {"groups": ["dr-leads"]},

@@ -1,5 +1,6 @@
 """Batches of machines: a worker killed mid-batch launches nothing twice, apps start when what they depend on is
-healthy, and the machines of an app come back from one moment.
+healthy, the machines of an app come back from one moment, and a group past its inline history goes on in
+children.
 
 The sites use the benchmark provider from bench/ (calls of known length, points of known times): these tests
 check the orchestration, which the provider does not change; the providers' own batch calls are tested
@@ -14,14 +15,20 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
+
 from activities import registry
 from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Record, Timings, points_of
+from bench.runbooks import generate
 from standby import client as temporal
 from standby.contracts.batches import LaunchProgress
-from standby.contracts.operations import AppOutcome
+from standby.contracts.operations import AppOutcome, GroupInput, GroupResult
+from standby.contracts.sites import machine_index
 from standby.converter import DATA_CONVERTER
+from standby.plan import build
+from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
 from tests.conftest import serving
 from tests.helpers import eventually_async
@@ -159,3 +166,28 @@ async def test_the_machines_of_an_app_come_back_from_one_moment(client, task_que
     assert {t.machine: t.point_id for t in pair.targets} == {"pair1": points_of(1)[1].id, "pair2": moment.id}
     assert points_of(1)[1].time == moment.time
     assert pair.point is not None and pair.point.time == moment.time
+
+
+async def test_a_group_past_its_inline_history_recovers_its_later_batches_in_children_each_machine_once(
+        client, task_queue, state_dir, tmp_path):
+    # 25 apps the other 225 depend on: one batch of 25 inline (the history has 3 events when it starts), then,
+    # with the threshold at 6 events, batches of 200 and 25 machines in RecoverApps children.
+    book = generate(250, 1, name="inline")
+    plan = build(book, "failover")
+    [step] = [s for s in plan.steps if isinstance(s, RecoverGroup)]
+    inp = GroupInput(key=f"{task_queue}/key", runbook=book, operation="failover", step=step,
+                     machine_index=machine_index(book), endpoints=plan.endpoints, inline_history=6)
+    record = Record(tmp_path / "record.jsonl")
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), Counter(), record))
+    group_id = f"{task_queue}/group"
+    async with serving(client, task_queue, registry.build(state_dir, Providers(state_dir, [bench])),
+                       sites=["primary", "dr"]):
+        result = await client.execute_workflow("RecoverGroup", inp, id=group_id, task_queue=task_queue,
+                                               result_type=GroupResult)
+    events = (await client.get_workflow_handle(group_id).fetch_history()).events
+    children = [e.child_workflow_execution_started_event_attributes.workflow_type.name for e in events
+                if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED]
+    inline = sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events)
+    assert children == ["RecoverApps", "RecoverApps"] and inline == 1
+    assert result.apps_total == 250 and {a.app for a in result.apps} == set(book.apps)
+    assert sorted(r["machine"] for r in record.made()) == sorted(book.machines)

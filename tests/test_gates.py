@@ -264,6 +264,41 @@ class NameGateWorkflow:
                                               attempt.requester)
 
 
+async def test_pausing_and_resuming_the_monitor_are_gates_the_directory_proves(
+        client, task_queue, shop, public_key, tmp_path):
+    """`standby protect pause|resume`: carol, in no group of access.protect.pause, is refused with exit 1 and a
+    message naming the right and the command; with no password it exits 2; alice pauses and status shows her,
+    proven; bob, a nested member, resumes (resume falls back to pause's grant)."""
+    runbook, _ = shop
+    name, pw = runbook.runbook, {who: password_file(tmp_path, who) for who in ("alice", "bob", "carol")}
+    carol = await cli(client, task_queue, public_key, "protect", "pause", name, "--user", "carol",
+                      "--password-file", pw["carol"])
+    assert carol.exit_code == 1, carol.output
+    assert (f"`standby protect pause {name}` refused: pause refused to carol from {HOST}: carol is not allowed by "
+            "access.protect.pause (group dr-operators)") in carol.output
+    no_password = await cli(client, task_queue, public_key, "protect", "pause", name, "--user", "alice")
+    assert no_password.exit_code == 2 and "no directory password: give --password-file" in no_password.output
+    assert not (await owner_status(client, runbook)).monitor.paused
+
+    alice = await cli(client, task_queue, public_key, "protect", "pause", name, "--user", "alice",
+                      "--password-file", pw["alice"], "--reason", "patching")
+    assert alice.exit_code == 0, alice.output
+    proven = f"alice (verified by the directory, from {HOST})"
+    assert f"monitor of {name} paused by {proven}" in alice.output
+    monitor = (await owner_status(client, runbook)).monitor
+    assert monitor.paused and monitor.pause is not None and (monitor.pause.by, monitor.pause.verified) == (
+        "alice", True)
+    shown = await cli(client, task_queue, public_key, "status", name)
+    assert f"monitor: paused by {proven} (maintenance mode)" in shown.output
+    assert f"paused by {proven}: patching" in shown.output and "pause refused to carol" in shown.output
+
+    bob = await cli(client, task_queue, public_key, "protect", "resume", name, "--user", "bob",
+                    "--password-file", pw["bob"])
+    assert bob.exit_code == 0, bob.output
+    assert f"monitor of {name} resumed by bob (verified by the directory, from {HOST})" in bob.output
+    assert not (await owner_status(client, runbook)).monitor.paused
+
+
 async def test_without_a_directory_names_pass_unverified_and_four_eyes_still_holds(client, task_queue):
     """No directory: a name passes as given, recorded as not verified; four_eyes still refuses a skipped approval
     and the requester's own name (in any case) at the approval."""

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from standby.cli import main
 from standby.loader import check, load
 from standby.plan import Plan, PlanError, build
-from standby.plan_steps import Approval, RunHook
+from standby.plan_steps import Approval, Drain, RunHook
+from standby.plan_text import lines
 from standby.runbook import OPERATIONS, CommandHook, PromptHook, Runbook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,3 +301,20 @@ def test_cli_plan_only_warns_of_the_dependencies_it_leaves_behind() -> None:
     assert ("warning: web depends on api, db, which --only leaves where they are; add --only api --only db to move "
             "them together") in result.stderr
     assert "warning" not in run("plan", str(SHOP), "--only", "web", "--only", "api", "--only", "db").stderr
+
+
+def test_a_warm_switchover_does_before_the_stop_all_that_touches_no_live_data() -> None:
+    """shop-pair opts in: warm groups, one ordered stop, a drain of db alone, one cutover per group, then cleanup."""
+    plan = build(load(Path("runbooks/shop-pair.yaml")), "switchover")
+    assert [step.label() for step in plan.steps] == [
+        "precondition: replication primary -> dr is continuous", "approval by an operator",
+        "start group data warm at dr (db)", "start group services warm at dr (api, web)",
+        "stop web, api, db on primary, in this order (groups services, data)", "drain replication primary -> dr",
+        "pause replication primary -> dr", "cut group data over at dr (db)", "cut group services over at dr (api, web)",
+        "replicate dr -> primary", "record state: protected at dr, replication running"]
+    drain = next(step for step in plan.steps if isinstance(step, Drain))
+    assert drain.apps == ["db"], "stateless apps have nothing to drain"
+    assert [step.label() for step in plan.always] == ["stop what was started warm on dr and not cut over"]
+    assert lines(plan)[13] == ("       db: promote db1 from the drained point; command (post_launch:db): "
+                               "{{ python }} -c print('db launched from', '{{ recovery_point }}'); "
+                               "health http GET /health -> 200; move db.shop.internal to dr")

@@ -18,6 +18,7 @@ from standby import lifecycle, report
 from standby.cli import main
 from standby.contracts import names
 from standby.contracts.operations import AppOutcome, Approval, OperationResult, Progress, StepRecord
+from standby.contracts.pairs import FailoverEvidence
 from standby.contracts.sites import RecoveryPoint, Target
 from standby.loader import load
 from tests.conftest import serving
@@ -190,6 +191,36 @@ def test_markdown_has_every_section_and_escapes_table_cells():
     assert "| approval | failover of shop | alice | 2026-03-01 10:00:20 UTC | storage ok |" in text
     assert "| 11 | hook after: say a\\|b |" in text
     assert "````text\n```\nfenced\n````" in text
+
+
+def evidence(confirmed: float | None) -> FailoverEvidence:
+    """dr lost primary, heard last at 0.25 s: detected at 3.5 s, the takeover allowed from 6 s, requested at 6.1 s."""
+    return FailoverEvidence(pair="shop", lost="primary", by="dr", mode="managed", apps=["db", "api"], missed=3,
+                            interval_seconds=1, last_heard=at(0.25), witnesses={"10.0.0.1:53": True, "w2:80": False},
+                            detected=at(3.5), lease_ends=at(5), takeover_at=at(6),
+                            confirmed=None if confirmed is None else at(confirmed), requested=at(6.1),
+                            requested_by="alice")
+
+
+def test_the_monitor_s_decision_is_shown_in_figures_in_markdown_and_html():
+    decided = result().model_copy(update={"evidence": [evidence(6)]})
+    md, html = (report.render(report.build(decided, INFO), fmt) for fmt in ("md", "html"))
+    for text in (md, html):
+        assert "pair shop: dr lost primary; managed failover of db, api, requested by alice" in text
+        assert "3 missed (every 1s); last heard 10:00:00.250 UTC, 3.2s before the detection" in text
+        assert "1/2 reached (10.0.0.1:53 reached, w2:80 NOT reached)" in text
+        assert "10:00:03.500 UTC by dr" in text
+        assert "10:00:06.000 UTC, 2.5s after the detection: alerted, an operator to fail over" in text
+        assert "10:00:06.100 UTC by alice (100ms after the confirmation)" in text
+    assert "| Loss detected | 10:00:03.500 UTC by dr |" in md
+
+
+def test_a_failover_requested_before_the_loss_was_confirmed_says_so():
+    early = result().model_copy(update={"evidence": [evidence(None)]})
+    md = report.render(report.build(early, INFO), "md")
+    assert "| Loss confirmed | not yet when requested (the takeover time was 10:00:06.000 UTC) |" in md
+    assert "by alice (2.6s after the detection)" in md
+    assert "Decision of the protect monitor" not in report.render(made(), "md")
 
 
 def test_json_is_the_report_model():

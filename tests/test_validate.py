@@ -53,6 +53,10 @@ EXPECTED: dict[str, list[str]] = {
     "unknown-hook-app": [
         "24:10: hooks[0].at: unknown app 'dbb' (did you mean 'db'?)",
     ],
+    "access-gates-misplaced": [
+        "24:3: access: access.failover.pause, access.protect.request: pause and resume are gates of access.protect "
+        "only, and access.protect has no other (approve, ldap_group or users there grant both)",
+    ],
     "unknown-protection-site": [
         "8:11: protection.target: unknown site 'dr2' (did you mean 'dr'?)",
     ],
@@ -61,6 +65,17 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "app-in-two-groups": [
         "22:29: groups[1].apps[0]: app 'db' is already in group 'data'; an app recovers in one group only",
+    ],
+    "warm-on-some-apps": [
+        "16:59: apps.db.warm.start[4]: unknown template variable 'nope'; available: app, data, endpoints, machine, "
+        "port, python, runbook, site",
+        "17:3: apps.api: app 'api' has no 'warm' while db has one; a warm switchover readies every app at its "
+        "target: add 'warm: {stateless: true}' if it keeps no replicated data, a warm 'start' and 'promote' if it "
+        "does, or drop 'warm' from the others",
+    ],
+    "warm-half": [
+        "15:11: apps.db.warm: give 'start' (the warm process's argv) and 'promote' (e.g. {signal: SIGUSR1}), or "
+        "'stateless: true' for an app that keeps no replicated data",
     ],
     "app-in-no-group": [
         "16:3: apps.api: app 'api' is in no group; add it to a group's apps so it is recovered",

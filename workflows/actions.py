@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         machine_refs,
         site_ref,
     )
+    from standby.contracts.warm import CutOverInput, CutOverProgress
     from standby.moment import NoConsistentPoint, consistent
     from standby.runbook import HealthCheck, Runbook
     from workflows import policies
@@ -95,15 +96,36 @@ async def launch_batch(inp: LaunchBatchInput) -> LaunchProgress:
     return result
 
 
-async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> StopProgress:
-    """Stop the machines of a batch of apps at a site, retried until `deadline` (then the caller fences)."""
-    index = machine_index(runbook)
-    inp = StopBatchInput(site=site_ref(runbook, site), apps=[app_ref(runbook, a, index) for a in apps])
+async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: timedelta,
+                     in_order: bool = False, index: dict[str, int] | None = None) -> StopProgress:
+    """Stop the machines of a batch of apps at a site (`in_order`: one after the other), retried until `deadline`
+    (then the caller fences); `index`: the runbook's machine_index, worked out once by a caller that stops many
+    batches."""
+    index = index or machine_index(runbook)
+    inp = StopBatchInput(site=site_ref(runbook, site), apps=[app_ref(runbook, a, index) for a in apps],
+                         in_order=in_order)
     result: StopProgress = await workflow.execute_activity(
         names.STOP_APPS, inp, result_type=StopProgress, summary=f"stop {len(apps)} apps on {site}",
         task_queue=site_queue(site), retry_policy=policies.PROVIDER, schedule_to_close_timeout=deadline,
         start_to_close_timeout=min(deadline, policies.PROVIDER_TIMEOUT), heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
     )
+    return result
+
+
+async def start_warm(inp: LaunchBatchInput) -> LaunchProgress:
+    """Start a batch of apps warm at a site before the source stops (idempotent on the operation key)."""
+    result: LaunchProgress = await workflow.execute_activity(
+        names.START_WARM, inp, result_type=LaunchProgress, task_queue=site_queue(inp.site.name),
+        summary=f"start {', '.join(app.name for app in inp.apps[:5])} warm on {inp.site.name}", **LAUNCH)
+    return result
+
+
+async def cut_over(inp: CutOverInput) -> CutOverProgress:
+    """Promote, check and move warm apps at a site, one after the other (`inp.move` False: promote only)."""
+    what = "cut over" if inp.move else "promote"
+    result: CutOverProgress = await workflow.execute_activity(
+        names.CUT_OVER, inp, result_type=CutOverProgress, task_queue=site_queue(inp.site.name),
+        summary=f"{what} {', '.join(app.name for app in inp.apps[:5])} on {inp.site.name}", **LAUNCH)
     return result
 
 
@@ -138,9 +160,10 @@ async def move_identity(runbook: Runbook, app: str, site: str, targets: list[Tar
 
 
 async def terminate(runbook: Runbook, site: str, summary: str, key: str | None = None,
-                    prefix: str | None = None, recovery: bool = False) -> list[str]:
-    """Remove targets launched under a key, or under every key with a prefix (`recovery`: recovery targets too)."""
-    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery)
+                    prefix: str | None = None, recovery: bool = False, apps: list[str] | None = None) -> list[str]:
+    """Remove targets launched under a key, or under every key with a prefix (`recovery`: recovery targets too;
+    `apps`: only theirs)."""
+    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery, apps=apps)
     result: list[str] = await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str],
                                                         summary=summary,
                                            task_queue=site_queue(site), **PROVIDER)

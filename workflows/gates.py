@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from standby.access import VERIFY_OPERATOR, Binding, Verdict, VerifyInput
     from standby.contracts.gates import GateRecord
+    from standby.contracts.monitor import MonitorCommand
     from standby.contracts.state import OperationRequest
     from standby.proof import CLOCK_SKEW
     from standby.runbook import AccessRule, Directory, Gate, Operation, Runbook
@@ -40,8 +41,8 @@ class Rules:
 
     @classmethod
     def of(cls, runbook: Runbook, operation: str) -> "Rules":
-        """The rules of `operation` in `runbook`; an operation the runbook names no access for is granted to nobody
-        once a directory is named."""
+        """The rules of `operation` (or `protect`: the monitor's pause and resume) in `runbook`; what the runbook
+        names no access for is granted to nobody once a directory is named."""
         return cls(operation, runbook.access.get(cast(Operation, operation)) or AccessRule(), runbook.directory)
 
 
@@ -120,6 +121,16 @@ async def admit(keeper: Gatekeeper, request: OperationRequest, ident: str, held:
         if not records[-1].allowed:
             break
     return records
+
+
+async def monitor_gate(keeper: Gatekeeper, runbook: Runbook, command: MonitorCommand) -> GateRecord:
+    """The record of a pause or resume of the runbook's protect monitor, verified against `access.protect`; bound
+    to this run of the owner. Owners that took it as given before keep doing so in their histories."""
+    if runbook.directory is not None and not workflow.patched("monitor-gates"):
+        return GateRecord(gate=command.action, by=command.by, allowed=True, at=workflow.now())
+    info = workflow.info()
+    binding = Binding(workflow_id=info.workflow_id, run_id=info.run_id, gate=command.action)
+    return await keeper.check(Rules.of(runbook, "protect"), binding, command.by, command.proof)
 
 
 def by_monitor(request: OperationRequest) -> list[GateRecord]:

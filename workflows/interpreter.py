@@ -22,7 +22,9 @@ with workflow.unsafe.imports_passed_through():
         Approval,
         CheckReplication,
         CheckTested,
+        CutOverGroup,
         Drain,
+        DropWarm,
         FailbackClient,
         KeepTargets,
         RecordDrill,
@@ -34,20 +36,24 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StopApps,
         WaitContinuous,
+        WarmGroup,
     )
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks, metrics
-    from workflows.abort import Abortable, keeping_cancel
+    from workflows.abort import keeping_cancel
     from workflows.failback_client import run_failback_clients
     from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
     from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
+    from workflows.warm import WarmSteps
 
+# A recovery's group children carry no places (see PlanRunner._places).
+SLIM_INPUTS = "slim-recovery-inputs"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
 
 
-class PlanRunner(Abortable):
+class PlanRunner(WarmSteps):
     """Runs a plan's steps in order (in a task `abort` cancels), then `on_failure` if one failed (not on abort),
     then `always`."""
 
@@ -65,19 +71,15 @@ class PlanRunner(Abortable):
         self._stop_batches = 0
         self._reports: list[asyncio.Task[None]] = []
         self._finished = False
+        self._begin_warm()
         self._progress.groups = {stage.group: "pending" for stage in plan.stages()}
+        self._progress.evidence = inp.evidence
         self._set_state("running")
         self._record(*inp.gates)
 
     def _set_state(self, state: str) -> None:
         self._progress.state = state
         workflow.upsert_search_attributes([attributes.STATE.value_set(state)])
-
-    @property
-    def key(self) -> str:
-        """The operation key providers tag targets with: unique per run."""
-        info = workflow.info()
-        return f"{info.workflow_id}/{info.run_id}"
 
     async def run_plan(self) -> OperationResult:
         """Every step in order; the result names the plan's outcome, or `cancelled` after `standby abort`.
@@ -184,7 +186,7 @@ class PlanRunner(Abortable):
                                                                        for m in self._runbook.apps[a].machines})
                            for a in step.apps]
             else:
-                results = await self._stop_apps(step.site, step.apps, step.label())
+                results = await self._stop_apps(step.site, step.apps, step.label(), step.in_order)
             record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
                                       + (f" by {r.provider}" if r.provider else "")
                                       for r in results[:20]) + (" ..." if len(results) > 20 else "")
@@ -205,13 +207,16 @@ class PlanRunner(Abortable):
             else:
                 await report
 
-    async def _stop_apps(self, site: str, apps: list[str], label: str) -> list[StopResult]:
+    async def _stop_apps(self, site: str, apps: list[str], label: str, in_order: bool = False) -> list[StopResult]:
         """A wave's apps stopped in parallel, in batches of machines (before batches: inline when small, else in
         batch children)."""
         if site in self._unreachable:
             reason = f"fenced (the site did not answer: {self._unreachable[site]})"
             return [StopResult(app=a, site=site, outcome=dict.fromkeys(self._runbook.apps[a].machines, reason))
                     for a in apps]
+        if in_order:
+            # Only warm switchovers stop in order, and they came after batches: no marker to look for.
+            return await stop_in_batches(self._runbook, site, apps, self._runbook.protection.stop_deadline, True)
         if workflow.patched(BATCHED_STOP):
             return await stop_in_batches(self._runbook, site, apps, self._runbook.protection.stop_deadline)
         if len(apps) <= BATCH_APPS:
@@ -274,7 +279,7 @@ class PlanRunner(Abortable):
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
                          step=step, owner=self._inp.owner, epoch=self._inp.epoch,
                          machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
-                         endpoints=self._plan.endpoints, places=self._plan.places)
+                         endpoints=self._plan.endpoints, places=self._places())
         started = workflow.now()
         try:
             result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
@@ -292,6 +297,13 @@ class PlanRunner(Abortable):
         self._apps_total += result.apps_total or len(result.apps)
         self._progress.apps.update({a.app: "recovered" for a in result.apps})
         self._progress.child = None
+
+    def _places(self) -> dict[str, int]:
+        """Every app's place, for a drill's targets to find their peers' (activities/sites/local); a recovery
+        reaches its peers through their endpoints, so its children and batches carry none (10,000 apps' worth)."""
+        if self._plan.mode == "test" or not workflow.patched(SLIM_INPUTS):
+            return self._plan.places
+        return {}
 
     async def _record_state(self, step: RecordState) -> None:
         async with self.step(step.label()) as record:
@@ -336,7 +348,7 @@ class PlanRunner(Abortable):
             runbook=self._plan.runbook, operation=self._plan.operation, state=state,
             from_site=self._plan.from_site, to_site=self._plan.to_site, apps=self._outcomes,
             apps_total=self._apps_total, steps=self._progress.steps, approvals=self._progress.approvals,
-            gates=self._progress.gates, error=error,
+            gates=self._progress.gates, error=error, evidence=self._inp.evidence,
         )
 
 
@@ -346,7 +358,8 @@ _RUNNERS = {
     SetDirection: PlanRunner._set_direction, WaitContinuous: PlanRunner._wait_continuous,
     FailbackClient: PlanRunner._failback_client, RecoverGroup: PlanRunner._recover_group,
     RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,
-    RecordDrill: PlanRunner._record_drill, KeepTargets: PlanRunner._keep_targets,
+    RecordDrill: PlanRunner._record_drill, KeepTargets: PlanRunner._keep_targets, WarmGroup: PlanRunner._warm_group,
+    CutOverGroup: PlanRunner._cut_over, DropWarm: PlanRunner._drop_warm,
 }
 
 

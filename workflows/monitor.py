@@ -20,11 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from standby import ladder
     from standby.continuity import Monitor as MonitorSettings
     from standby.contracts import attributes, names
+    from standby.contracts.gates import GateRecord
     from standby.contracts.monitor import AppReading, HealthReport, HealthWatch, Ladder, MonitorCommand, MonitorState
+    from standby.contracts.pairs import FailoverEvidence
     from standby.contracts.sites import AppInput, Target, app_ref, public_ports, site_ref
     from standby.contracts.state import OperationRequest, RunbookTruth
     from standby.runbook import Runbook
-    from workflows import actions, policies
+    from workflows import actions, gates, policies
     from workflows.alerts import Alerts
     from workflows.pairs import PairMonitor
     from workflows.tertiary import TertiaryCopies
@@ -60,6 +62,10 @@ class AppMonitor:
         """Sites whose lease has run out: an operation need not wait to stop them."""
         return self.pairs.lost_sites()
 
+    def evidence(self, apps: list[str], requested_by: str) -> list[FailoverEvidence]:
+        """What the pairs' heartbeats say of the sites a failover of `apps` leaves: its evidence."""
+        return self.pairs.evidence(apps, requested_by)
+
     async def run(self) -> None:
         """Start a loop for every (pair, site) with a monitor, as the runbook names them; for ever."""
         workflow.upsert_search_attributes([attributes.MONITOR.value_set(self._mode())])
@@ -71,16 +77,20 @@ class AppMonitor:
                     self._loops[key] = asyncio.create_task(loop)
             await workflow.wait_condition(lambda: not set(self._wanted()) <= set(self._loops))
 
-    def command(self, command: MonitorCommand) -> str:
-        """Pause (maintenance mode: nothing acts) or resume."""
+    def command(self, command: MonitorCommand, record: GateRecord) -> str:
+        """Pause (maintenance mode: nothing acts) or resume, as the gate's record allows; refused on the record."""
+        if not record.allowed:
+            self.event(record.describe())
+            raise gates.refusal(record)
         paused = command.action == "pause"
         if paused == self.state.paused:
             return f"the monitor is already {self._mode()}"
-        self.state.paused, self.state.paused_by = paused, command.by if paused else ""
+        self.state.paused, self.state.paused_by = paused, record.by if paused else ""
+        self.state.pause = record if paused else None
         workflow.upsert_search_attributes([attributes.MONITOR.value_set(self._mode())])
         why = f": {command.reason}" if command.reason else ""
-        self.event(f"{command.action}d by {command.by or 'someone'}{why}")
-        return f"monitor of {self._runbook().runbook} {self._mode()}"
+        self.event(f"{record.describe()}{why}")
+        return f"monitor of {self._runbook().runbook} {record.describe()}"
 
     def _mode(self) -> str:
         return "paused" if self.state.paused else "watching"

@@ -136,11 +136,14 @@ class RunbookWorkflow:
         epoch = truth.epoch + 1 if request.operation in MOVES else truth.epoch
         self._runbook = request.runbook
         self._truth = truth.model_copy(update={"epoch": epoch, "operation": running})
+        evidence = self._monitor.evidence(running.apps, requester) if request.operation == "failover" else []
+        if evidence and not workflow.patched("failover-evidence"):
+            evidence = []  # histories of failovers started before the input carried it
         return OperationInput(runbook=request.runbook, only=running.apps, point=request.point,
                               force=request.force, yes=request.yes, requested_by=requester,
                               keep_for=request.keep_for, owner=workflow.info().workflow_id, active=active,
                               epoch=epoch, last_drill=truth.last_drill, gates=records,
-                              lost=self._monitor.lost_sites())
+                              lost=self._monitor.lost_sites(), evidence=evidence)
 
     @request.validator
     def _request_allowed(self, request: OperationRequest) -> None:
@@ -192,9 +195,10 @@ class RunbookWorkflow:
         return f"protecting {self._runbook.runbook}"
 
     @workflow.update
-    def monitor(self, command: MonitorCommand) -> str:
-        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it."""
-        return self._monitor.command(command)
+    async def monitor(self, command: MonitorCommand) -> str:
+        """Pause the protect monitor (maintenance mode: it acts on nothing) or resume it, once the worker verified
+        who asks."""
+        return self._monitor.command(command, await gates.monitor_gate(self._gatekeeper, self._runbook, command))
 
     @monitor.validator
     def _monitor_running(self, command: MonitorCommand) -> None:

@@ -184,7 +184,9 @@ class PairMonitor(PairDecisions):
         detected = min(seen.peers[peer].lost_since or seen.at, now)
         state.suspicion = Suspicion(lost=peer, by=by, last_heard=heard, since=detected, takeover_at=at,
                                     evidence=f"{by} lost {peer} ({missed}); {reached}; its lease ends by "
-                                             f"{at - pair.heartbeat.grace:%H:%M:%S.%f}"[:-3])
+                                             f"{at - pair.heartbeat.grace:%H:%M:%S.%f}"[:-3],
+                                    missed=pair.heartbeat.missed, witnesses=dict(seen.witnesses),
+                                    interval_seconds=pair.heartbeat.interval.total_seconds())
         self._decided(name, f"suspect {peer}: {state.suspicion.evidence}; takeover of {', '.join(apps)} by {by} "
                             f"at {at:%H:%M:%S.%f}"[:-3])
 

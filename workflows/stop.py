@@ -11,7 +11,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
-    from standby.contracts.sites import StopResult
+    from standby.contracts.sites import StopResult, machine_index
     from standby.durations import format_duration
     from standby.runbook import Runbook
     from workflows import actions
@@ -37,20 +37,25 @@ async def stop_or_fence(runbook: Runbook, site: str, app: str, deadline: timedel
         return StopResult(app=app, site=site, outcome={m: f"fenced ({reason})" for m in runbook.apps[app].machines})
 
 
-async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline: timedelta) -> list[StopResult]:
-    """Stop apps at a site, one activity per batch of machines; a batch not stopped by the deadline is fenced."""
+async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline: timedelta,
+                          in_order: bool = False) -> list[StopResult]:
+    """Stop apps at a site, one activity per batch of machines (`in_order`: one activity, one app after the other);
+    a batch not stopped by the deadline is fenced."""
     slots = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+    # Once per wave, not per batch: at 10,000 machines, once per batch kept a workflow task past the SDK's 2 s
+    # deadlock deadline on a loaded machine, and the task failed over and over.
+    index = machine_index(runbook)
 
     async def stop(chunk: list[str]) -> list[StopResult]:
         async with slots:
             try:
-                return (await actions.stop_batch(runbook, site, chunk, deadline)).results
+                return (await actions.stop_batch(runbook, site, chunk, deadline, in_order, index)).results
             except ActivityError as error:
                 fenced = f"fenced ({_why(error, deadline)})"
                 return [StopResult(app=a, site=site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))
                         for a in chunk]
 
-    chunks = batches({a: len(runbook.apps[a].machines) for a in apps}, BATCH_MACHINES)
+    chunks = [apps] if in_order else batches({a: len(runbook.apps[a].machines) for a in apps}, BATCH_MACHINES)
     return [result for results in await asyncio.gather(*(stop(c) for c in chunks)) for result in results]
 
 

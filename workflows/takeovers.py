@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from standby import takeover
     from standby.continuity import Pair
     from standby.contracts.monitor import MonitorState
-    from standby.contracts.pairs import PairState, Suspicion
+    from standby.contracts.pairs import FailoverEvidence, PairState, Suspicion
     from standby.contracts.state import OperationRequest, RunbookTruth
     from standby.runbook import Runbook
     from workflows.alerts import Alerts
@@ -34,6 +34,18 @@ class PairDecisions:
 
     def _spec(self, name: str) -> Pair:
         return self._runbook().pairs[name]
+
+    def evidence(self, apps: list[str], requested_by: str) -> list[FailoverEvidence]:
+        """The standing suspicions a failover of `apps` requested now acts on, one per pair, in figures."""
+        found = []
+        for name, state in sorted(self.state.pairs.items()):
+            spec, suspicion = self._runbook().pairs.get(name), state.suspicion
+            if spec is None or suspicion is None:
+                continue
+            taken = [a for a in apps if a in takeover.takeable(self._truth(), spec, suspicion.lost, suspicion.by)]
+            if taken:
+                found.append(takeover.evidence(name, spec, suspicion, taken, workflow.now(), requested_by))
+        return found
 
     async def _decider(self, name: str) -> None:
         """At the suspect's takeover time: fail over (automatic) or alert and wait for an operator (managed)."""
@@ -80,6 +92,8 @@ class PairDecisions:
         if not apps:
             self._settle(name, f"no takeover: nothing of {suspicion.lost}'s to take over any more")
             return
+        # The loss stands past the lease and grace: confirmed now, whoever then requests the failover.
+        suspicion.confirmed = workflow.now()
         if pair.failover == "managed":
             self._alert_once(name, f"managed:{suspicion.lost}", "failover_needed", suspicion.lost,
                              f"{suspicion.evidence}; its lease has run out: fail {', '.join(apps)} over to "

@@ -28,6 +28,7 @@ from standby.contracts.sites import (
     SiteRef,
     Target,
 )
+from standby.contracts.warm import CutOverProgress
 from standby.holders import label
 from standby.moment import NoConsistentPoint, consistent
 
@@ -50,7 +51,7 @@ class TaskBatcher(Protocol):
         ...
 
 
-P = TypeVar("P", LaunchProgress, StopProgress)
+P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress)
 
 # Recovery point listings in flight at once: a whole batch, as its launches are.
 MAX_LISTINGS = BATCH_MACHINES
@@ -157,7 +158,8 @@ def _failed(progress: LaunchProgress, failures: dict[str, ProviderError]) -> Pro
 
 
 async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopProgress) -> StopProgress:
-    """Every app of the batch stopped at once; apps an earlier attempt stopped (`progress`) are not stopped again."""
+    """Every app of the batch stopped (at once, or in order); apps an earlier attempt stopped (`progress`) are not
+    stopped again."""
     done = {r.app for r in progress.results}
 
     async def stop(app: AppRef) -> None:
@@ -165,7 +167,12 @@ async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopPr
         result = await providers.for_site(part.site).stop_app(part)
         progress.results.append(result.model_copy(update={"provider": holder(part.site)}))
 
-    await asyncio.gather(*(stop(app) for app in inp.apps if app.name not in done))
+    waiting = [app for app in inp.apps if app.name not in done]
+    if inp.in_order:
+        for app in waiting:
+            await stop(app)
+    else:
+        await asyncio.gather(*map(stop, waiting))
     order = {app.name: n for n, app in enumerate(inp.apps)}
     progress.results.sort(key=lambda r: order[r.app])
     return progress

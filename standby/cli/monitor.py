@@ -1,15 +1,17 @@
 """`standby protect`: protect a runbook (`standby protect RUNBOOK_FILE`), or pause and resume its monitor."""
 
-import getpass
+from pathlib import Path
 from typing import Any
 
 import click
 
 from standby import client as temporal
+from standby import gate_client
 from standby.cli import operations
-from standby.cli.output import out, run_async
+from standby.cli.output import USAGE, fail, out, run_async
 from standby.config import Settings
-from standby.contracts.monitor import MonitorCommand
+from standby.proof import ProofError
+from standby.runbook import Gate
 
 
 class ProtectGroup(click.Group):
@@ -30,19 +32,25 @@ def protect() -> None:
 protect.add_command(operations.protect, name="start")
 
 
-def _monitor_command(action: str, summary: str) -> click.Command:
+def _monitor_command(action: Gate, summary: str) -> click.Command:
     @click.argument("runbook")
-    @click.option("--by", default=getpass.getuser, help="who asks (default: your user name)")
     @click.option("--reason", default="", help="why, recorded with the pause")
+    @operations.identity_options
     @run_async
-    async def command(runbook: str, by: str, reason: str) -> None:
+    async def command(runbook: str, reason: str, user: str | None, password_file: Path | None) -> None:
         client = await temporal.connect(Settings.from_env())
-        handle: Any = client.get_workflow_handle(temporal.owner_id(runbook.removeprefix("standby/")))
+        name = runbook.removeprefix("standby/")
+        owner = temporal.owner_id(name)
         try:
-            answer = await handle.execute_update("monitor", MonitorCommand(action=action, by=by, reason=reason),
-                                                 result_type=str)
-        except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the validator's reason
-            raise temporal.Refused(f"{handle.id}: {_reason(error)}") from None
+            run_id, sent = await gate_client.monitor_command(client, owner, action,
+                                                             gate_client.Identity(user, password_file), reason)
+        except ProofError as error:  # a missing key or password: exit 2, saying which
+            fail(str(error), USAGE)
+        handle: Any = client.get_workflow_handle(owner, run_id=run_id)
+        try:
+            answer = await handle.execute_update("monitor", sent, result_type=str)
+        except Exception as error:  # the SDK raises WorkflowUpdateFailedError carrying the gate's reason
+            raise temporal.Refused(f"`standby protect {action} {name}` refused: {_reason(error)}") from None
         out.print(answer, markup=False)
 
     command.__doc__ = summary

@@ -15,7 +15,7 @@ NO_DIRECTORY = "not verified: the runbook names no directory"
 """How an action is recorded when the runbook has no `directory:`: the name is taken as given."""
 
 _DONE = {"request": "requested", "approve": "approved", "continue": "continued", "abort": "aborted",
-         "force": "forced", "skip_approval": "approval skipped"}
+         "force": "forced", "skip_approval": "approval skipped", "pause": "paused", "resume": "resumed"}
 
 
 class OperatorAction(BaseModel):

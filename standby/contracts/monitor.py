@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from standby.continuity import Rule
+from standby.contracts.gates import GateRecord
 from standby.contracts.pairs import PairState
 from standby.contracts.sites import AppRef, MachineReplication, SiteRef
 
@@ -76,6 +77,7 @@ class MonitorCommand(BaseModel):
     action: Literal["pause", "resume"]
     by: str = ""
     reason: str = ""
+    proof: str = Field("", description="sealed to the worker's public key by the CLI; empty without a directory")
 
 
 class MonitorState(BaseModel):
@@ -83,6 +85,7 @@ class MonitorState(BaseModel):
 
     paused: bool = False
     paused_by: str = ""
+    pause: GateRecord | None = Field(None, description="who paused it, proven by the directory or taken as given")
     ladders: dict[str, Ladder] = {}
     held: dict[str, dict[str, datetime]] = Field({}, description="by site: the rule holds its watch carries on")
     readings: dict[str, AppReading] = {}

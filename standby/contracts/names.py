@@ -24,6 +24,9 @@ MOVE_IDENTITY = "move_identity"
 # Batches of machines: each app's moment chosen and every machine launched, or every app stopped, in one activity.
 LAUNCH_TARGETS = "launch_targets"
 STOP_APPS = "stop_apps"
+# A warm switchover (standby.warm): apps started warm before the source stops, then cut over after the drain.
+START_WARM = "start_warm"
+CUT_OVER = "cut_over"
 
 # Scheduled drills ask the runbook's owner through a Temporal client, then wait for the drill they started.
 REQUEST_DRILL = "request_drill"

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from standby.contracts.gates import GateRecord
+from standby.contracts.pairs import FailoverEvidence
 from standby.contracts.sites import RecoveryPoint, Target
 from standby.contracts.state import DrillRecord
 from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
+from standby.runbook_base import empty
 
 
 class OperationInput(BaseModel):
@@ -28,6 +30,8 @@ class OperationInput(BaseModel):
     gates: list[GateRecord] = Field([], description="the owner's records of the request, --force and --yes")
     lost: list[str] = Field([], description=(
         "sites whose lease ran out, by the protect monitor's heartbeats: stopping there is not waited for"))
+    evidence: list[FailoverEvidence] = Field([], description=(
+        "a failover of a site the protect monitor found lost: its heartbeats, witnesses and the decision's timing"))
 
 
 class StepRecord(BaseModel):
@@ -61,11 +65,15 @@ class AppOutcome(BaseModel):
     app: str
     group: str
     site: str
-    targets: list[Target] = []
+    targets: list[Target] = empty(list)
     point: RecoveryPoint | None = None
     started: datetime | None = None
     healthy: datetime | None = None
     identity_moved: datetime | None = None
+
+
+# A group recovers its apps in batches inline until its history has this many events; later batches in children.
+INLINE_HISTORY = 5000
 
 
 class GroupInput(BaseModel):
@@ -81,6 +89,8 @@ class GroupInput(BaseModel):
     endpoints: dict[str, int] = {}
     places: dict[str, int] = {}
     batch: bool = False
+    inline_history: int = Field(INLINE_HISTORY, description="history events up to which the group recovers its "
+                                "batches inline; from then on, each in a RecoverApps child")
 
 
 class GroupResult(BaseModel):
@@ -120,6 +130,7 @@ class Progress(BaseModel):
     approvals: list[Approval] = []
     gates: list[GateRecord] = Field([], description="every operator action, allowed or refused, in order")
     proof_needed: bool = Field(False, description="the runbook names a directory: every gate needs a sealed proof")
+    evidence: list[FailoverEvidence] = Field([], description="the protect monitor's evidence (OperationInput)")
 
 
 class OperationResult(BaseModel):
@@ -136,3 +147,4 @@ class OperationResult(BaseModel):
     approvals: list[Approval] = []
     gates: list[GateRecord] = []
     error: str | None = None
+    evidence: list[FailoverEvidence] = Field([], description="the protect monitor's evidence (OperationInput)")

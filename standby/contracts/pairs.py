@@ -6,6 +6,7 @@ activity tells the agent its part (PairWatch) and returns what the agent saw (Pa
 """
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -75,6 +76,37 @@ class Suspicion(BaseModel):
     evidence: str
     ended: datetime | None = None
     outcome: str = Field("", description="how it ended: a takeover started, heard again, a link down, ...")
+    missed: int = Field(0, description="the heartbeats missed that made the peer lost: the pair's `missed`")
+    interval_seconds: float = 0.0
+    witnesses: dict[str, bool] = Field({}, description="each witness -> reached, at the poll that found the peer lost")
+    confirmed: datetime | None = Field(None, description=(
+        "when the loss stood past the lease and grace: the failover was requested (automatic) or alerted (managed)"))
+
+
+class FailoverEvidence(BaseModel):
+    """What the protect monitor knew when a failover of a lost site's apps was requested: its decision, in figures."""
+
+    pair: str
+    lost: str
+    by: str = Field(description="the site that lost its peer and takes over")
+    mode: Literal["automatic", "managed"] = Field(description=(
+        "the pair's failover: automatic (the monitor requested it) or managed (an operator did)"))
+    apps: list[str]
+    missed: int
+    interval_seconds: float
+    last_heard: datetime | None
+    witnesses: dict[str, bool] = {}
+    detected: datetime = Field(description="when the site's agent found the peer lost")
+    lease_ends: datetime = Field(description="the latest time the lost site could still hold its lease")
+    takeover_at: datetime = Field(description="the lease's end plus the grace: the earliest takeover")
+    confirmed: datetime | None = Field(None, description="when the loss stood at the takeover time (None: not yet)")
+    requested: datetime
+    requested_by: str
+    summary: str = Field("", description="the suspicion's evidence, as the monitor's events said it")
+
+    def reached(self) -> int:
+        """How many witnesses the site reached."""
+        return sum(self.witnesses.values())
 
 
 class PairState(BaseModel):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from standby.runbook import App, Machine, RecoveryPoints, Runbook, Site
+from standby.runbook_base import empty
 
 Phase = Literal["initiating", "initial_sync", "backlog", "creating_first_point", "continuous", "stalled", "stopped"]
 
@@ -156,11 +157,11 @@ class StopResult(BaseModel):
     app: str
     site: str
     outcome: dict[str, str]
-    outside: dict[str, list[int]] = Field({}, description="per machine, pids that Standby had not started but that "
-                                          "served it (its port, its data folder), stopped as well")
+    outside: dict[str, list[int]] = empty(dict, "per machine, pids that Standby had not started but that served it "
+                                          "(its port, its data folder), stopped as well")
     provider: str = Field("", description="at a mixed site, the provider that stopped them: `services (local)`")
-    unstoppable: list[str] = Field([], description="machines the provider cannot stop by design (AWS: servers "
-                                   "outside AWS), fenced without any attempt: they say nothing of the site's reach")
+    unstoppable: list[str] = empty(list, "machines the provider cannot stop by design (AWS: servers outside AWS), "
+                                   "fenced without any attempt: they say nothing of the site's reach")
 
 
 class TerminateInput(BaseModel):
@@ -171,6 +172,8 @@ class TerminateInput(BaseModel):
     prefix: str | None = None
     recovery: bool = Field(False, description="AWS: also terminate the recovery instances those operations created "
                            "(return to normal, once protection runs again); otherwise drill instances only")
+    apps: list[str] | None = Field(None, description="only the targets of these apps (a warm switchover's apps that "
+                                   "were not cut over); None: every target of the key")
 
 
 class DirectionInput(BaseModel):

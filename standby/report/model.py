@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from standby.contracts.gates import GateRecord
 from standby.contracts.operations import AppOutcome, OperationResult, Progress, StepRecord
+from standby.contracts.pairs import FailoverEvidence
 from standby.runbook import Runbook
 
 FINAL = ("completed", "failed", "cancelled", "terminated", "timed_out")
@@ -108,6 +109,8 @@ class Report(BaseModel):
     failure: Failure | None = None
     error: str | None = None
     measurements: Measurements | None = None
+    evidence: list[FailoverEvidence] = []
+    """The protect monitor's evidence of a lost site, for a failover of its apps (automatic or an operator's)."""
 
 
 def build(data: OperationResult | Progress, info: WorkflowInfo, runbook: Runbook | None = None,
@@ -127,7 +130,7 @@ def build(data: OperationResult | Progress, info: WorkflowInfo, runbook: Runbook
         apps=[_app_row(o, steps, started, runbook, measurements, final) for o in outcomes],
         steps=steps, hooks=[s for s in steps if s.name.startswith("hook ") or s.output],
         answers=_answers(data, steps), actions=data.gates, failure=_failure(steps, error), error=error,
-        measurements=measurements,
+        measurements=measurements, evidence=data.evidence,
     )
 
 

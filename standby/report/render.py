@@ -6,7 +6,7 @@ from typing import Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from standby.report import chart, compliance_chart
+from standby.report import chart, compliance_chart, evidence
 from standby.report.compliance import ComplianceReport
 from standby.report.model import Report
 
@@ -52,7 +52,7 @@ def _environment(html: bool) -> Environment:
     env = Environment(loader=PackageLoader("standby.report", "templates"), autoescape=html, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(took=chart.short_duration, when=_when, clock=_clock, cell=_cell, fence=_fence,
-                       verdict=_verdict)
+                       verdict=_verdict, headline=evidence.headline, evidence_rows=evidence.rows)
     return env
 
 

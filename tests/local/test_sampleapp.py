@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -118,3 +121,27 @@ def test_tiers_forward_orders_and_report_health(services: tuple[Start, dict[str,
     assert http(f"{api}/health")[0] == 503
     assert http(f"{web}/health")[0] == 503
     assert http(f"{web}/")[0] == 502
+
+
+def test_a_standby_db_answers_503_and_leaves_its_data_alone_until_sigusr1(tmp_path: Path) -> None:
+    data, port, pid_file = tmp_path / "db", free_port(), tmp_path / "run" / "db.pid"
+    argv = [*service_argv("db", port, data), "--standby"]
+    pid = start_process(argv, pid_file=pid_file, log_file=tmp_path / "run" / "db.log", env=service_env())
+    try:
+        wait_for_port(port, timeout=10)
+        assert http(f"http://127.0.0.1:{port}/health")[0] == 503
+        assert http(f"http://127.0.0.1:{port}/orders", {"item": "tea", "qty": 1})[0] == 503
+        assert not data.exists(), "a standby db created its data folder"
+        data.mkdir()
+        (data / LOG_NAME).write_bytes(encode_line({"id": 1, "item": "drained", "qty": 1}))
+        os.kill(pid, signal.SIGUSR1)
+        for _ in range(500):
+            if http(f"http://127.0.0.1:{port}/health")[0] == 200:
+                break
+            time.sleep(0.01)
+        assert http(f"http://127.0.0.1:{port}/orders", {"item": "jam", "qty": 1})[1] == (
+            b'{"id": 2, "item": "jam", "qty": 1}\n')
+        os.kill(pid, signal.SIGUSR1)  # a second promote changes nothing
+        assert [o["item"] for o in json.loads(http(f"http://127.0.0.1:{port}/orders")[1])] == ["drained", "jam"]
+    finally:
+        stop_process(pid_file, timeout=2)

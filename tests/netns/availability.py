@@ -9,11 +9,17 @@ ports (its heartbeat address, its machines), so heartbeats and witness polls are
 import asyncio
 import os
 import random
+import subprocess
+import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from bench.cluster import Cluster, order, served
+from bench.cluster import ROOT, Cluster, order, served
+from standby import report
+from standby.contracts.pairs import FailoverEvidence
 from standby.contracts.protect import OwnerStatus
+from standby.report_client import build_report
 
 ALL = ["db", "api", "web"]
 # A lease is 3 intervals of 1s; a site last heard at T keeps it until T + 1.5 + 3 s; the grace is 1 s more.
@@ -71,7 +77,39 @@ async def test_killing_the_active_site_fails_over_automatically(pair):
     assert " failover requested by monitor (the protect monitor" in status.truth.history[-1]
     assert status.truth.history[-1].endswith(": failed_over")
     assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
+    evidence = await reported_evidence(cluster, "automatic", "monitor")
+    assert evidence.detected == last.since and evidence.takeover_at == last.takeover_at
+    assert evidence.confirmed is not None and last.takeover_at <= evidence.confirmed <= evidence.requested
     print(f"detection {detected:.2f}s, healthy endpoint {rto:.2f}s after the kill")
+
+
+async def reported_evidence(cluster: Cluster, mode: str, requested_by: str) -> FailoverEvidence:
+    """The failover's evidence as its result holds it, and as `standby report` and the HTML report show it: dr lost
+    primary after 3 missed heartbeats of 1 s, reached both witnesses, and when it detected, confirmed, requested."""
+    made = await build_report(f"{cluster.runbook.runbook}/failover", cluster.settings)
+    [evidence] = made.evidence
+    assert (evidence.pair, evidence.lost, evidence.by, evidence.mode) == ("shop", "primary", "dr", mode)
+    assert evidence.apps == ALL and evidence.requested_by == requested_by
+    assert (evidence.missed, evidence.interval_seconds, evidence.reached(), len(evidence.witnesses)) == (3, 1, 2, 2)
+    assert evidence.last_heard is not None and evidence.last_heard < evidence.detected <= evidence.requested
+    env = {**os.environ, "TEMPORAL_ADDRESS": cluster.settings.temporal_address,
+           "STANDBY_TASK_QUEUE": cluster.task_queue}
+    shown = subprocess.run([sys.executable, "-m", "standby", "report", cluster.runbook.runbook, "--format", "md"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    html = report.render(made, "html")
+    for text in (shown.stdout, html):
+        assert "Decision of the protect monitor" in text
+        assert f"pair shop: dr lost primary; {mode} failover of db, api, web, requested by {requested_by}" in text
+        assert "3 missed (every 1s); last heard " + _moment(evidence.last_heard) in text
+        assert "2/2 reached" in text
+        for moment in (evidence.detected, evidence.confirmed, evidence.requested):
+            assert moment is not None and _moment(moment) in text, f"{_moment(moment)} not in the report"
+    return evidence
+
+
+def _moment(moment) -> str:
+    return f"{moment:%H:%M:%S.%f}"[:-3] + " UTC"
 
 
 async def test_managed_failover_alerts_and_waits_for_an_operator(pair, tmp_path: Path):
@@ -104,6 +142,8 @@ async def test_managed_failover_alerts_and_waits_for_an_operator(pair, tmp_path:
     took = time.monotonic() - started
     await until_served(cluster, items, timeout=10)
     assert took < 15, f"the operator's failover took {took:.1f}s: it waited on the lost site"
+    evidence = await reported_evidence(cluster, "managed", "operator")
+    assert evidence.confirmed is not None and evidence.requested - evidence.confirmed >= timedelta(seconds=2)
 
 
 async def test_a_passive_cut_off_from_everything_does_not_take_over(pair, partition):

@@ -35,7 +35,7 @@ class Files:
 
 
 @contextlib.contextmanager
-def _exclusive(record: Path) -> Iterator[None]:
+def exclusive(record: Path) -> Iterator[None]:
     """Serializes the tries of one launch: a retry can overlap its first try (a worker that missed its heartbeat)."""
     record.parent.mkdir(parents=True, exist_ok=True)
     with open(record.with_suffix(".lock"), "a") as lock:
@@ -57,7 +57,7 @@ class Launcher:
         record = self.layout.target(self.site.name, inp.key, inp.machine.name)
         own = self.layout.target_pid(self.site.name, inp.key, inp.machine.name)
         target, files = self._target(inp), self._files(inp)
-        with _exclusive(record):
+        with exclusive(record):
             # The folder is checked once per launch, right before the first thing that would land on it.
             restored = not record.exists()
             if restored:
@@ -163,10 +163,14 @@ class Launcher:
     def _argv(self, app: AppRef, machine: MachineRef, port: int, data: Path, endpoints: dict[str, int]) -> list[str]:
         if not app.config.start:
             raise serving.Refused(f"app {app.name} has no start argv")
+        return self._render(app.config.start, app, machine, port, data, endpoints)
+
+    def _render(self, argv: list[str], app: AppRef, machine: MachineRef, port: int, data: Path,
+                endpoints: dict[str, int]) -> list[str]:
         context = {"runbook": self.site.runbook, "site": self.site.name, "app": app.name, "machine": machine.name,
                    "port": port, "data": str(data), "python": sys.executable, "endpoints": endpoints}
         try:
-            return templates.render_argv(app.config.start, context)
+            return templates.render_argv(argv, context)
         except templates.TemplateFailed as error:
             # the same template fails the same way on every try: refused once, never retried
             raise serving.Refused(f"cannot start {app.name}/{machine.name}: {error}") from None

@@ -19,6 +19,7 @@ from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.local import endpoint, fencing, processes, replication, serving, strays
 from activities.sites.local.launching import Launcher
 from activities.sites.local.status import machine_state, record_direction, record_pass
+from activities.sites.local.warm import WarmLauncher
 from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
     AppInput,
@@ -187,6 +188,17 @@ class LocalSiteProvider:
         with self._mapped(f"cannot launch {inp.app.name}/{inp.machine.name} at {self.site.name}"):
             return await asyncio.to_thread(Launcher(self._layout(inp.source), self.site, self.config).launch, inp)
 
+    async def start_warm(self, inp: LaunchInput) -> Target:
+        """Start a machine warm (standby.warm): on its port and data path, opening no data until promoted."""
+        with self._mapped(f"cannot start {inp.app.name}/{inp.machine.name} warm at {self.site.name}"):
+            return await asyncio.to_thread(WarmLauncher(self._layout(inp.source), self.site, self.config).start_warm,
+                                           inp)
+
+    async def promote(self, inp: LaunchInput) -> Target:
+        """Restore the drained point under a machine's warm process, then tell it to open its data."""
+        with self._mapped(f"cannot promote {inp.app.name}/{inp.machine.name} at {self.site.name}"):
+            return await asyncio.to_thread(WarmLauncher(self._layout(inp.source), self.site, self.config).promote, inp)
+
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines from the site's own data folders."""
         with self._mapped(f"cannot start {inp.app.name} at {self.site.name}"):
@@ -236,16 +248,20 @@ class LocalSiteProvider:
         return outcome, stopped, problems
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
-        """Stop the targets of a key (or key prefix), newest first; drop test copies, never live data."""
+        """Stop the targets of a key (or key prefix; of some apps only), newest first; drop test copies, never live
+        data."""
         removed = []
         for folder in self._target_folders(inp):
             records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for record in records:
                 target = Target.model_validate_json(record.read_text())
+                if inp.apps is not None and target.app not in inp.apps:
+                    continue
                 await asyncio.to_thread(self._terminate_one, target, record.with_suffix(".pid"))
                 record.unlink()
                 removed.append(target.target_id)
-            shutil.rmtree(folder, ignore_errors=True)
+            if not any(folder.glob("*.json")):
+                shutil.rmtree(folder, ignore_errors=True)
         return removed
 
     def _target_folders(self, inp: TerminateInput) -> list[Path]:

@@ -1,0 +1,148 @@
+"""A warm switchover of runbooks/shop-pair.yaml (standby.warm) on the real dev server, with real site workers and
+processes: no acknowledged order is lost, db never answers at both sites, an abort before the source stops leaves
+the shop serving where it was with nothing left at the target, and a new switchover then launches each machine once.
+"""
+
+import json
+import threading
+import time
+import uuid
+from http.client import HTTPException
+from pathlib import Path
+
+import yaml
+
+from bench.availability import Writer, lost
+from bench.cluster import Cluster, free_ports, http, pair_runbook
+from standby import client as temporal
+from standby.contracts.operations import OperationResult
+from standby.contracts.state import OperationRequest
+from standby.loader import load
+from standby.runbook import LocalSite, Runbook
+from tests.ops_helpers import answer_prompt, finished, launches, waiting_prompt
+
+PROMPT = "warm services ready"
+
+
+async def _cluster(temporal_env, tmp_path: Path, state_dir: Path, prompt: bool = False) -> Cluster:
+    ports = free_ports()
+    runbook = pair_runbook(tmp_path, ports)
+    if prompt:
+        runbook = _with_prompt(tmp_path / f"{runbook.runbook}.yaml")
+    cluster = Cluster(temporal_env.client, f"warm-{uuid.uuid4()}", state_dir, runbook, ports, tmp_path)
+    await cluster.start()
+    await cluster.protect()
+    return cluster
+
+
+def _with_prompt(path: Path) -> Runbook:
+    """The runbook with a prompt in a switchover's warm phase: after db is warm, before api and web start."""
+    document = yaml.safe_load(path.read_text())
+    document["hooks"].append({"at": "before_group:services", "prompt": PROMPT, "operations": ["switchover"]})
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return load(path)
+
+
+def _by_key(state_dir: Path, runbook: str, site: str) -> list[dict[str, int]]:
+    """The processes launches started at a site, per machine, one entry per operation key in the order they began."""
+    log = state_dir / "runbooks" / runbook / "sites" / site / "launches.log"
+    keys: dict[str, dict[str, int]] = {}
+    for entry in map(json.loads, log.read_text().splitlines()):
+        counts = keys.setdefault(entry["key"], {})
+        counts[entry["machine"]] = counts.get(entry["machine"], 0) + 1
+    return list(keys.values())
+
+
+def _db_port(runbook: Runbook, site: str) -> int:
+    config = runbook.sites[site]
+    assert isinstance(config, LocalSite)
+    return config.port_base + list(runbook.machines).index("db1")
+
+
+class DbWatch:
+    """Asks both sites' db processes for their orders, turn by turn, and keeps every turn in which both answered."""
+
+    def __init__(self, runbook: Runbook):
+        self.ports = {site: _db_port(runbook, site) for site in ("primary", "dr")}
+        self.both: list[dict[str, int]] = []
+        self.answered: dict[str, int] = dict.fromkeys(self.ports, 0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        """Until told to stop."""
+        while not self.stop.is_set():
+            turn = {site: self._answers(port) for site, port in self.ports.items()}
+            for site, status in turn.items():
+                self.answered[site] += status == 200
+            if all(status == 200 for status in turn.values()):
+                self.both.append(turn)
+            time.sleep(0.002)
+
+    @staticmethod
+    def _answers(port: int) -> int:
+        try:
+            return http("GET", port, "/orders", timeout=1)[0]
+        except (OSError, HTTPException):
+            return 0
+
+
+async def _switchover(cluster: Cluster):
+    ident = await temporal.start(cluster.client, cluster.settings, OperationRequest(
+        operation="switchover", runbook=cluster.runbook, yes=True, requested_by="tester"))
+    return cluster.client.get_workflow_handle(ident.workflow_id, result_type=OperationResult)
+
+
+async def test_a_warm_switchover_loses_no_acknowledged_order_and_db_never_serves_at_both_sites(
+        temporal_env, tmp_path: Path, state_dir: Path):
+    cluster = await _cluster(temporal_env, tmp_path, state_dir)
+    writer, watch = Writer(cluster.web), DbWatch(cluster.runbook)
+    threads = [threading.Thread(target=writer.run, daemon=True), threading.Thread(target=watch.run, daemon=True)]
+    try:
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        result = await finished(await _switchover(cluster), 90)
+        ended = time.monotonic()
+        assert (result.state, result.to_site) == ("switched_over", "dr")
+        assert await lost(cluster, writer, ended) == 0
+        status = await cluster.protected_again()
+        assert {app.serving for app in status.truth.apps.values()} == {"dr"}
+        assert writer.first_after(ended) is not None, "no order was acknowledged after the switchover"
+        print(f"warm switchover: longest time without an acknowledged order {writer.gap(started):.2f}s")
+    finally:
+        writer.stop.set()
+        watch.stop.set()
+        for thread in threads:
+            thread.join(5)
+        await cluster.close()
+        cluster.stop_processes()
+    assert watch.both == [], f"db answered at both sites: {watch.both[:5]}"
+    assert watch.answered["primary"] and watch.answered["dr"], watch.answered
+    key = f"standby/{cluster.runbook.runbook}/switchover/"
+    assert launches(state_dir, cluster.runbook.runbook, "dr", key) == {"db1": 1, "app1": 1, "web1": 1}
+
+
+async def test_an_abort_while_warm_leaves_the_shop_at_primary_and_nothing_at_dr_then_a_rerun_finishes(
+        temporal_env, tmp_path: Path, state_dir: Path):
+    cluster = await _cluster(temporal_env, tmp_path, state_dir, prompt=True)
+    name = cluster.runbook.runbook
+    try:
+        handle = await _switchover(cluster)
+        await waiting_prompt(cluster.client, handle, PROMPT, timeout=60)
+        assert cluster.running()["dr"] == ["db1"], "db is not warm at dr while the switchover waits"
+        await handle.cancel()
+        status = await cluster.protected_again()
+        assert {(app.phase, app.serving) for app in status.truth.apps.values()} == {("protected", "primary")}
+        assert cluster.running() == {"primary": ["db1", "app1", "web1"], "dr": []}
+        assert http("POST", cluster.web, "/orders", {"item": "after-abort", "qty": 1})[0] == 201
+
+        again = await _switchover(cluster)
+        await answer_prompt(cluster.client, again, PROMPT)
+        assert (await finished(again, 90)).state == "switched_over"
+        assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
+        assert _by_key(state_dir, name, "dr") == [{"db1": 1}, {"db1": 1, "app1": 1, "web1": 1}]
+        status, orders = http("GET", cluster.db, "/orders")
+        assert status == 200 and "after-abort" in [order["item"] for order in orders]
+    finally:
+        await cluster.close()
+        cluster.stop_processes()
