@@ -39,10 +39,10 @@ async def test_failover_to_an_older_point_serves_that_points_data(client, task_q
     handles = [owner]
     try:
         kept, acknowledged = (await place_order(web, "in-the-older-point"))["item"], datetime.now(UTC)
-        older = await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 20, 0.3,
+        older = await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 60, 0.3,
                                        "a point after the first order")
         lost, acknowledged = (await place_order(web, "after-the-older-point"))["item"], datetime.now(UTC)
-        await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 20, 0.3,
+        await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 60, 0.3,
                                "a point after the second order")
         held = read_log(Layout(state_dir, name).points("dr", "db1") / older["id"] / LOG_NAME)[0]
         assert kept in [o["item"] for o in held] and lost not in [o["item"] for o in held]
