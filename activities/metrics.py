@@ -1,7 +1,8 @@
 """Standby's Prometheus metrics, measured on the worker where each thing happens, served by prometheus_client.
 
-- replication lag and recovery point age per machine: set by the replication activities on the worker of
-  the site replicated into, from what its provider measured; a point's age is computed at each scrape;
+- replication lag, recovery point age and the bytes replication moved per machine: set by the replication
+  activities on the worker of the site replicated into, from what its provider measured; a point's age is
+  computed at each scrape;
 - time since the last passing drill per runbook: read from the runbooks' owners every few seconds
   (`OwnerWatch`), since a drill's verdict lives in its owner's truth, not on any one worker;
 - remediation actions taken: counted by the remediation activities that took them.
@@ -25,12 +26,20 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from standby.contracts.protect import OwnerStatus
-from standby.contracts.sites import MachineReplication, ReplicationInput
+from standby.contracts.sites import MachineReplication, ReplicationInput, Transfer
 
 REGISTRY = CollectorRegistry()
 REPLICATION_LABELS = ("runbook", "machine", "source", "site")
 # How often a worker reads every owner's last drill: fresh enough for an alert rule measured in hours or days.
 WATCH_SECONDS = 15.0
+_BYTES = (
+    ("changed_bytes", "standby_replication_changed_bytes",
+     "bytes of data the replica did not hold yet, over every pass from this source"),
+    ("files_bytes", "standby_replication_whole_file_bytes",
+     "bytes a copy of each changed file whole would have sent, over every pass from this source"),
+    ("sent_bytes", "standby_replication_sent_bytes",
+     "bytes that crossed between the sites (both ways, compressed), over every pass from this source"),
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class _Measured:
     lag_seconds: float | None
     latest_point: datetime | None
     points: int
+    total: Transfer | None
 
 
 class ReplicationCollector(Collector):
@@ -54,7 +64,7 @@ class ReplicationCollector(Collector):
             for state in states:
                 key = (inp.target.runbook, state.machine, inp.source.name, inp.target.name)
                 self._machines[key] = _Measured(state.phase == "continuous", state.lag_seconds, state.latest_point,
-                                                state.points)
+                                                state.points, state.total)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The gauges, with every machine's point age computed now."""
@@ -77,7 +87,20 @@ class ReplicationCollector(Collector):
                 age.add_metric(labels, max(0.0, now - value.latest_point.timestamp()))
             points.add_metric(labels, value.points)
             continuous.add_metric(labels, 1.0 if value.continuous else 0.0)
-        yield from (lag, age, points, continuous)
+        yield from (lag, age, points, continuous, *self._bytes(measured))
+
+    @staticmethod
+    def _bytes(measured: dict[tuple[str, str, str, str], _Measured]) -> Iterator[GaugeMetricFamily]:
+        """Every pass's bytes since replication from the source began, as `standby status` shows their total.
+
+        Gauges, not counters: a direction set from another source and back counts afresh, as status does.
+        """
+        for field, name, meaning in _BYTES:
+            gauge = GaugeMetricFamily(name, meaning, labels=REPLICATION_LABELS)
+            for key, value in measured.items():
+                if value.total is not None:
+                    gauge.add_metric(list(key), getattr(value.total, field))
+            yield gauge
 
 
 class DrillCollector(Collector):

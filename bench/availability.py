@@ -31,6 +31,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from bench.cluster import Cluster, free_ports, order, pair_runbook, served
+from bench.output import figures_out
 from standby import client as temporal
 from standby.contracts import attributes
 from standby.contracts.state import OperationRequest
@@ -162,6 +163,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the runs' figures as JSON")
     options = parser.parse_args()
+    out = figures_out()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"), data_converter=DATA_CONVERTER,
         search_attributes=attributes.ALL,
@@ -175,12 +177,12 @@ async def main() -> None:
     finally:
         await env.shutdown()
     if options.json:
-        print(json.dumps(runs, indent=2))
+        print(json.dumps(runs, indent=2), file=out)
         return
-    print(f"\n{options.runs} runs on {os.cpu_count()} cores (min / median / max)")
+    print(f"\n{options.runs} runs on {os.cpu_count()} cores (min / median / max)", file=out)
     for key in runs[0]:
         values = [run[key] for run in runs]
-        print(f"  {key:24} {min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}")
+        print(f"  {key:24} {min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}", file=out)
 
 
 if __name__ == "__main__":

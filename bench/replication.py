@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from activities import registry  # noqa: E402
 from activities.sites.local import replication  # noqa: E402
 from activities.sites.local.processes import free_block  # noqa: E402
+from bench.output import figures_out  # noqa: E402
 from sampleapp.db import LOG_NAME, encode_line  # noqa: E402
 from standby import client as temporal  # noqa: E402
 from standby import demo, traffic  # noqa: E402
@@ -180,13 +181,14 @@ async def run(args: argparse.Namespace) -> dict:
 def main() -> None:
     """Run the benchmark and print its figures."""
     args = arguments()
+    out = figures_out()
     result = asyncio.run(run(args))
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2), file=out)
         return
     width = max(len(key) for key in result)
     for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
+        print(f"{key:<{width}}  {value}", file=out)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.critical_path import critical_path  # noqa: E402
 from bench.histories import history_counts  # noqa: E402
+from bench.output import figures_out  # noqa: E402
 from bench.provider import Timings  # noqa: E402
 from bench.raw import BATCH  # noqa: E402
 from bench.runbooks import generate  # noqa: E402
@@ -192,17 +193,18 @@ def _cell(value: object) -> str:
 def main() -> None:
     """Run the benchmark for each N and print its figures."""
     args = arguments()
+    out = figures_out()
     rows = []
     for machines in args.machines:
         rows.append(asyncio.run(run(args, machines)))
         if args.json:
-            print(json.dumps(rows[-1]), flush=True)
+            print(json.dumps(rows[-1]), file=out, flush=True)
         elif not args.markdown:
             width = max(len(key) for key in rows[-1])
-            print("\n".join(f"{key:<{width}}  {value}" for key, value in rows[-1].items()), flush=True)
+            print("\n".join(f"{key:<{width}}  {value}" for key, value in rows[-1].items()), file=out, flush=True)
     if args.markdown:
-        print("\n".join(markdown(rows)))
-    sys.stdout.flush()
+        print("\n".join(markdown(rows)), file=out)
+    out.flush()
     # The client's Rust threads may still call into Python while the interpreter finalizes, which aborts the
     # process after the figures are out (temporalio/sdk-python#300): nothing is left to clean up, so skip that.
     os._exit(0)

@@ -228,18 +228,23 @@ def _switchover(p: _Planner, active: str, passive: str) -> Plan:
 
 
 def _warm_switchover(p: _Planner, active: str, passive: str) -> Plan:
-    """Everything that touches no live data before the source stops; after it, one stop, the drain, the cutover."""
+    """Everything that touches no live data before the source stops; after it, one stop, the drain, the cutover.
+
+    Only the apps that keep replicated data stop before the cutover. A stateless app serves at the source until its
+    identity has moved to its copy at the target, and stops right after: its identity names one site at any
+    moment, and the client's downtime is the data's move alone.
+    """
     standby = [app for app in p.selected if p.runbook.apps[app].warm.standby]  # type: ignore[union-attr]
     stages = p.stages()
-    stop = StopApps(site=active, group=", ".join(s.group for s in reversed(stages)), in_order=True,
-                    apps=[a.app for stage in reversed(stages) for wave in reversed(stage.waves) for a in wave.apps])
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(), *p.hooks_at("before"),
         *[WarmGroup(stage=stage, from_site=active, to_site=passive, standby=_of(stage, standby)) for stage in stages],
-        stop, *([Drain(source=active, target=passive, apps=standby)] if standby else []),
+        *_stop_in_order(active, stages, standby),
+        *([Drain(source=active, target=passive, apps=standby)] if standby else []),
         SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *[CutOverGroup(stage=stage, from_site=active, to_site=passive, standby=_of(stage, standby), point=p.point)
           for stage in stages],
+        *_stop_in_order(active, stages, [app for app in p.selected if app not in standby]),
         SetDirection(source=passive, target=active, running=True, apps=p.selected),
         RecordState(phase="protected", serving=passive, source=passive, target=active, replicating=True,
                     home=passive),
@@ -247,6 +252,14 @@ def _warm_switchover(p: _Planner, active: str, passive: str) -> Plan:
     ]
     return p.plan("recovery", active, passive, "switched_over", steps, move_identity=True,
                   always=[DropWarm(site=passive)])
+
+
+def _stop_in_order(site: str, stages: list[GroupStage], apps: list[str]) -> list[StopApps]:
+    """One step stopping these apps at the site, dependents first; none when there are none."""
+    ordered = [a.app for stage in reversed(stages) for wave in reversed(stage.waves) for a in wave.apps
+               if a.app in apps]
+    groups = [stage.group for stage in reversed(stages) if set(stage.apps()) & set(apps)]
+    return [StopApps(site=site, group=", ".join(groups), in_order=True, apps=ordered)] if ordered else []
 
 
 def _of(stage: GroupStage, apps: list[str]) -> list[str]:

@@ -118,7 +118,7 @@ class StopApps(BaseModel):
     def label(self) -> str:
         """`stop api, web on primary (group services)`."""
         names = ", ".join(self.apps) if len(self.apps) <= 10 else f"{len(self.apps)} apps"
-        if self.in_order:
+        if self.in_order and len(self.apps) > 1:
             return f"stop {names} on {self.site}, in this order (groups {self.group})"
         return f"stop {names} on {self.site} (group {self.group})"
 

@@ -1,7 +1,11 @@
-"""The benchmark is honest: its critical path matches the plan, and no run can beat it."""
+"""The benchmark is honest: its critical path matches the plan, and no run can beat it; its figures parse."""
 
+import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,7 @@ from standby.plan import build
 from tests.conftest import serving
 from tests.ops_helpers import failover_protected, stop_workflows
 
+ROOT = Path(__file__).resolve().parent.parent
 TIMINGS = Timings(launch=0.4, stop=0.3, points=0.1, identity=0.0, replicate=0.2)
 
 
@@ -51,3 +56,19 @@ async def test_a_real_failover_never_beats_the_critical_path(client, task_queue,
     assert result.state == "failed_over"
     assert counter.calls["launch"] == 20 and counter.calls["recovery_points"] == 20
     assert wall >= critical_path(runbook, build(runbook, "failover"), TIMINGS)
+
+
+FIGURES = """
+import json, subprocess, sys
+from bench.output import figures_out
+out = figures_out()
+subprocess.run([sys.executable, "-c", "print('Temporal CLI banner')"], check=True)
+print("a log line")
+print(json.dumps({"figure": 1}), file=out)
+"""
+
+
+def test_a_benchmarks_stdout_holds_its_figures_alone_what_a_server_it_starts_prints_goes_to_stderr():
+    ran = subprocess.run([sys.executable, "-c", FIGURES], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(ran.stdout) == {"figure": 1}
+    assert "Temporal CLI banner" in ran.stderr and "a log line" in ran.stderr

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
 from activities import metrics, registry
 from activities.sites.vsphere.activities import RemediationActivities
 from activities.sites.vsphere.session import SessionPool
+from standby.contracts.protect import OwnerStatus
 from standby.contracts.sites import RemediationInput, SiteRef
 from standby.converter import DATA_CONVERTER
 from standby.runbook import VsphereSite
@@ -32,6 +33,7 @@ from tests.vcsim_fixture import Vcsim
 from worker import MetricsConfig
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+BYTES = ("standby_replication_changed_bytes", "standby_replication_whole_file_bytes", "standby_replication_sent_bytes")
 
 
 def scrape(port: int) -> Samples:
@@ -78,9 +80,17 @@ async def test_metrics_move_during_a_real_protection_and_drill(temporal_env, tas
             # No write: the newest point ages. A write: a new point, younger than the one before.
             older = await until(config.port, lambda s: _above(value(s, "standby_recovery_point_age_seconds", **db1),
                                                               first + 1), "db1's point ageing")
+            moved = {name: value(scrape(config.port), name, **db1) for name in BYTES}
+            # the first passes copied what the shop starts with (nothing, or little) and sent their file lists
+            assert None not in moved.values() and moved["standby_replication_sent_bytes"] > 0, moved
             await place_order(public_port(runbook, "web"), "moves-the-point")
             await until(config.port, lambda s: _below(value(s, "standby_recovery_point_age_seconds", **db1), older - 1),
                         "a younger point after a write")
+            # the write's bytes: every count grows, and the gauges say what `standby status` says
+            await until(config.port, lambda s: all(_above(value(s, n, **db1), moved[n]) for n in BYTES),
+                        "the write's bytes")
+            await eventually_async(lambda: _as_status(owner, config.port, db1), 30, 0.3,
+                                   "the bytes `standby status` shows")
 
             assert value(scrape(config.port), "standby_seconds_since_passed_drill", runbook=name) is None
             drill = await request(client, runbook, task_queue, "drill", yes=True, keep_for=timedelta(seconds=1))
@@ -101,6 +111,16 @@ async def test_metrics_move_during_a_real_protection_and_drill(temporal_env, tas
             watch.cancel()
             server.shutdown()
             await stop_workflows(owner)
+
+
+async def _as_status(owner: WorkflowHandle, port: int, db1: dict[str, str]) -> bool:
+    """Whether the byte gauges of db1 hold the totals the owner's status shows for it (a round may pass between)."""
+    [machine] = [m for m in (await owner.query("status", result_type=OwnerStatus)).machines if m.machine == "db1"]
+    if machine.total is None:
+        return False
+    shown = [float(getattr(machine.total, field)) for field in ("changed_bytes", "files_bytes", "sent_bytes")]
+    samples = scrape(port)
+    return [value(samples, name, **db1) for name in BYTES] == shown
 
 
 def _above(found: float | None, limit: float) -> float | None:

@@ -304,14 +304,15 @@ def test_cli_plan_only_warns_of_the_dependencies_it_leaves_behind() -> None:
 
 
 def test_a_warm_switchover_does_before_the_stop_all_that_touches_no_live_data() -> None:
-    """shop-pair opts in: warm groups, one ordered stop, a drain of db alone, one cutover per group, then cleanup."""
+    """shop-pair opts in: warm groups, a stop of db, a drain of db alone, one cutover per group, then a stop of the
+    stateless apps once their identities moved, and cleanup."""
     plan = build(load(Path("runbooks/shop-pair.yaml")), "switchover")
     assert [step.label() for step in plan.steps] == [
         "precondition: replication primary -> dr is continuous", "approval by an operator",
         "start group data warm at dr (db)", "start group services warm at dr (api, web)",
-        "stop web, api, db on primary, in this order (groups services, data)", "drain replication primary -> dr",
+        "stop db on primary (group data)", "drain replication primary -> dr",
         "pause replication primary -> dr", "cut group data over at dr (db)", "cut group services over at dr (api, web)",
-        "replicate dr -> primary", "record state: protected at dr, replication running"]
+        "stop web, api on primary, in this order (groups services)", "replicate dr -> primary", "record state: protected at dr, replication running"]
     drain = next(step for step in plan.steps if isinstance(step, Drain))
     assert drain.apps == ["db"], "stateless apps have nothing to drain"
     assert [step.label() for step in plan.always] == ["stop what was started warm on dr and not cut over"]

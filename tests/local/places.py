@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from activities.sites.local import usage
 from activities.sites.local.processes import stop_process, wait_for_port
 from activities.sites.local.provider import LocalSiteProvider, site_layout
 from standby.contracts.local_layout import Layout
@@ -32,7 +33,7 @@ from standby.contracts.sites import (
 )
 from standby.loader import load
 from standby.runbook import Runbook
-from tests.helpers import post_order
+from tests.helpers import eventually, post_order
 
 SITES = ("primary", "dr")
 
@@ -102,6 +103,8 @@ class Places:
         process = subprocess.Popen([sys.executable, *argv], cwd=cwd, env=env, start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.strangers.append(process)
+        # Popen returns once the exec closed its pipe, a moment before the kernel sets the new command line
+        eventually(lambda: usage.argv(process.pid) == [sys.executable, *argv], 5, 0.005, what="the stranger's exec")
         if port is not None:
             wait_for_port(port, timeout=10)
         return process

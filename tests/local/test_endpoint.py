@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,14 @@ def fetch(port: int) -> str:
         return type(error).__name__
 
 
+def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until the condition holds; fail the test if it does not within the timeout."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the client made too few requests"
+        time.sleep(0.01)
+
+
 def test_a_client_is_never_answered_by_the_old_backend_once_the_move_returned(site: Site) -> None:
     listen = free_port()
     write_route(site.route, [site.old])
@@ -90,17 +98,19 @@ def test_a_client_is_never_answered_by_the_old_backend_once_the_move_returned(si
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        time.sleep(0.3)
+        _until(lambda: sum(answer == "old" and began < time.monotonic() - 0.1 for began, answer in list(results)) >= 3)
+        requested = time.monotonic()
         move = move_endpoint(site.route, [site.new], timeout=5)
         moved = time.monotonic()
-        time.sleep(0.3)
+        # a few requests begun after the move, however slow the host: a fixed sleep saw none under load
+        _until(lambda: sum(began > moved for began, _ in list(results)) >= 3)
     finally:
         stop.set()
         thread.join()
     assert move.applied
     after = [answer for began, answer in results if began > moved]
     assert after and set(after) == {"new"}
-    assert {answer for began, answer in results if began < moved - 0.1} == {"old"}
+    assert {answer for began, answer in results if began < requested - 0.1} == {"old"}
     assert len([answer for _, answer in results if answer not in ("old", "new")]) <= 2
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from activities.sites.base import PermanentProviderError
+from activities.sites.local import procfs, usage
 from activities.sites.local.processes import is_running, port_open, read_pid_file, running_pid
 from activities.sites.local.provider import LocalSiteProvider
 from sampleapp.db import LOG_NAME, encode_line
@@ -83,6 +84,22 @@ async def test_a_restore_is_refused_whichever_way_a_process_uses_the_folder(plac
     assert f"{expected} {data}" in str(refused.value)
     assert not (data / LOG_NAME).exists(), "the point was restored under the process"
     assert user.poll() is None, "the launch stopped a process it did not start"
+
+
+async def test_a_start_is_refused_while_a_process_standby_did_not_start_holds_a_data_file_open(places: Places) -> None:
+    """The start of an app from the site's own data checks the folder too: a stranger with only a file open there."""
+    data = places.layout.data("primary", "db1")
+    write_orders(data, ["a"])
+    holder = "import os, time\nf = open(os.environ['HOLD'], 'a')\nprint('open', flush=True)\ntime.sleep(60)"
+    user = places.stranger("-c", holder, env={**os.environ, "HOLD": str(data / LOG_NAME)})
+    eventually(lambda: usage.users_of(data), 5, what="the stranger holding the order log")
+
+    with pytest.raises(PermanentProviderError) as refused:
+        await places.start_db("primary")
+
+    assert f"pid {user.pid} (" in str(refused.value) and f"it has files in {data} open" in str(refused.value)
+    assert launched(places, "primary") == [] and user.poll() is None
+    assert not is_running(places.layout.pid("primary", "db1"))
 
 
 async def test_a_stranger_on_the_port_is_an_error_that_names_it_never_a_started_db(places: Places) -> None:
@@ -190,3 +207,28 @@ async def test_an_old_primary_back_by_itself_is_reported_never_adopted_and_stopp
     assert [o["item"] for o in get_orders(failed_back.port)] == ["a", "b"]
     assert recovered.port != failed_back.port
 
+
+
+async def test_status_of_every_machine_at_both_sites_reads_the_processes_once(places: Places, monkeypatch) -> None:
+    """A drain and each protection round ask for status: one pass over the processes, whatever the machines."""
+    port = places.port("dr")
+    stray = places.stranger("-m", "sampleapp.db", "--port", str(port), "--data", str(places.layout.data("dr", "db1")),
+                            port=port)
+    passes = []
+    real = procfs.each
+
+    def counted():
+        passes.append(1)
+        return real()
+
+    monkeypatch.setattr(procfs, "each", counted)  # a spy: the real pass runs, counted
+    paused = places.replication("dr", "primary", apps=("db", "api", "web")).model_copy(update={"copy_data": False})
+
+    states = await places.providers["primary"].replication(paused)
+
+    assert len(passes) == 1, f"{len(passes)} passes over the processes for one status"
+    assert [state.machine for state in states] == ["db1", "app1", "web1"]
+    [db1] = [state for state in states if state.machine == "db1"]
+    assert [(s.pid, s.site, s.started_by_standby) for s in db1.serving] == [(stray.pid, "dr", False)]
+    assert "serves db1 at dr but Standby did not start it" in db1.detail
+    assert all(state.serving == [] for state in states if state.machine != "db1")

@@ -94,14 +94,10 @@ class LocalSiteProvider:
         # looked for too, on this host where every local site runs.
         paused_source = (not inp.copy_data and inp.source.name != self.site.name
                          and isinstance(inp.source.config, LocalSite))
-        states = []
-        for machine in inp.machines:
-            state = machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
-            state = strays.with_servers(state, layout, self.site, machine, reporting=True)
-            if paused_source:
-                state = strays.with_servers(state, layout, inp.source, machine, reporting=False)
-            states.append(state)
-        return states
+        states = [machine_state(layout, inp.source.name, self.site.name, machine, self._interval(inp), now)
+                  for machine in inp.machines]
+        sites = [(self.site, True), *([(inp.source, False)] if paused_source else [])]
+        return strays.with_servers(states, layout, sites, inp.machines)
 
     def _port(self, machine: MachineRef) -> int:
         return self.config.port_base + machine.index

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from activities.sites.local import usage
@@ -24,11 +24,14 @@ def servers(data: Path, port: int) -> list[usage.User]:
 
     rsync is left out: a replication pass reading the folder serves nothing.
     """
-    found = {user.pid: user for user in usage.users_of(data, open_files=False) if not _is_rsync(user)}
-    listener = usage.listeners({port}).get(port)
-    if listener is not None:
-        found.setdefault(listener.pid, listener)
-    return list(found.values())
+    return servers_of([(data, port)])[0]
+
+
+def servers_of(machines: Sequence[tuple[Path, int]]) -> list[list[usage.User]]:
+    """`servers` of several machines (data folder, port), from one pass over the processes."""
+    found = usage.scan([data for data, _ in machines], {port for _, port in machines}, open_files=False)
+    return [_with_listener([user for user in found.users[data] if not _is_rsync(user)], found.listeners.get(port))
+            for data, port in machines]
 
 
 def _is_rsync(user: usage.User) -> bool:
@@ -37,16 +40,20 @@ def _is_rsync(user: usage.User) -> bool:
 
 def in_use(data: Path, port: int) -> list[usage.User]:
     """Everything that makes a data folder unsafe to restore into or start on: its users (open files too), its port."""
-    found = {user.pid: user for user in usage.users_of(data)}
-    listener = usage.listeners({port}).get(port)
+    found = usage.scan([data], {port})
+    return _with_listener(found.users[data], found.listeners.get(port))
+
+
+def _with_listener(users: list[usage.User], listener: usage.User | None) -> list[usage.User]:
+    """The users and the port's listener, each process once."""
+    found = {user.pid: user for user in users}
     if listener is not None:
         found.setdefault(listener.pid, listener)
     return list(found.values())
 
 
-def report(users: list[usage.User], own: int | None) -> list[ServingProcess]:
-    """The servers as status shows them; those outside the family of `own` (the pid file's process) are foreign."""
-    family = usage.family(own) if own is not None else set()
+def report(users: list[usage.User], family: set[int]) -> list[ServingProcess]:
+    """The servers as status shows them; those outside `family` (the pid file's process and its own) are foreign."""
     return [ServingProcess(pid=user.pid, command=user.command, started_by_standby=user.pid in family)
             for user in users]
 

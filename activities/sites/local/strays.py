@@ -7,7 +7,7 @@ and a direction set to run into a site stops it there first: else the next launc
 
 from __future__ import annotations
 
-from activities.sites.local import processes, serving, usage
+from activities.sites.local import processes, procfs, serving, usage
 from standby.contracts.local_layout import Layout
 from standby.contracts.sites import MachineRef, MachineReplication, SiteRef
 from standby.runbook import LocalSite
@@ -16,34 +16,55 @@ from standby.runbook import LocalSite
 STOP_SECONDS = processes.KILL_SECONDS
 
 
-def _servers(layout: Layout, site: SiteRef, machine: MachineRef) -> tuple[list[usage.User], int | None]:
-    """Every process serving the machine at the site, and the pid its live pid file names (None: none, unreadable)."""
+def _port(site: SiteRef, machine: MachineRef) -> int:
     assert isinstance(site.config, LocalSite)
-    port = site.config.port_base + machine.index
+    return site.config.port_base + machine.index
+
+
+def _own(layout: Layout, site: SiteRef, machine: MachineRef) -> int | None:
+    """The pid the machine's live pid file names at the site (None: none, or unreadable)."""
     try:
-        own = processes.running_pid(layout.pid(site.name, machine.name))
+        return processes.running_pid(layout.pid(site.name, machine.name))
     except processes.ProcessError:
-        own = None
-    return serving.servers(layout.data(site.name, machine.name), port), own
+        return None
 
 
-def with_servers(state: MachineReplication, layout: Layout, site: SiteRef, machine: MachineRef,
-                 reporting: bool) -> MachineReplication:
-    """The state with the processes serving the machine at `site`; one Standby did not start is named in the detail.
+def _servers(layout: Layout, site: SiteRef, machine: MachineRef) -> tuple[list[usage.User], int | None]:
+    """Every process serving the machine at the site, and the pid its live pid file names."""
+    users = serving.servers(layout.data(site.name, machine.name), _port(site, machine))
+    return users, _own(layout, site, machine)
 
-    `reporting`: `site` is the one reporting; else it is the source of a paused direction, which serves nothing.
+
+def with_servers(states: list[MachineReplication], layout: Layout, sites: list[tuple[SiteRef, bool]],
+                 machines: list[MachineRef]) -> list[MachineReplication]:
+    """The machines' states with the processes serving them at each of the sites, from one pass over the processes.
+
+    A site comes with `reporting`: it is the one reporting; else it is the source of a paused direction, which
+    serves nothing. A process Standby did not start is named in the machine's detail.
     """
-    users, own = _servers(layout, site, machine)
-    found = serving.report(users, own)
+    places = [(site, reporting, at, machine) for site, reporting in sites for at, machine in enumerate(machines)]
+    found = serving.servers_of([(layout.data(site.name, m.name), _port(site, m)) for site, _, _, m in places])
+    parents, result = procfs.parents(), list(states)
+    for (site, reporting, at, machine), users in zip(places, found, strict=True):
+        own = _own(layout, site, machine)
+        family = usage.family(own, parents) if own is not None else set()
+        result[at] = _with(result[at], users, family, site.name, machine.name, reporting)
+    return result
+
+
+def _with(state: MachineReplication, users: list[usage.User], family: set[int], site: str, machine: str,
+          reporting: bool) -> MachineReplication:
+    """The state with the processes serving the machine at one site."""
+    found = serving.report(users, family)
     if not reporting:
-        found = [p.model_copy(update={"site": site.name}) for p in found]
+        found = [p.model_copy(update={"site": site}) for p in found]
     outside = [f"pid {p.pid} ({p.command})" for p in found if not p.started_by_standby]
     if not outside:
         return state.model_copy(update={"serving": [*state.serving, *found]})
-    then = (f"stopping the app at {site.name} stops it" if reporting else
-            f"replication from {site.name} is paused, so nothing should serve there; a direction set to run into "
-            f"{site.name} (failback, return) stops it first")
-    warning = f"{', '.join(outside)} serves {machine.name} at {site.name} but Standby did not start it; {then}"
+    then = (f"stopping the app at {site} stops it" if reporting else
+            f"replication from {site} is paused, so nothing should serve there; a direction set to run into "
+            f"{site} (failback, return) stops it first")
+    warning = f"{', '.join(outside)} serves {machine} at {site} but Standby did not start it; {then}"
     detail = f"{warning}; {state.detail}" if state.detail else warning
     return state.model_copy(update={"serving": [*state.serving, *found], "detail": detail})
 
