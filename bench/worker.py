@@ -21,7 +21,7 @@ from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Record, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
 from standby.converter import DATA_CONVERTER
-from worker import SiteWorkers
+from worker import SiteWorkers, tune_gc
 from workflows.registry import WORKFLOWS
 
 
@@ -43,6 +43,8 @@ def arguments() -> argparse.Namespace:
 async def main() -> None:
     """Run until SIGTERM, then write the counts."""
     args = arguments()
+    # As `python worker.py` runs.
+    tune_gc()
     timings = Timings(args.launch, args.stop, args.points, args.identity, args.replicate, args.spread)
     counter = Counter()
     state = Path(tempfile.mkdtemp(prefix="standby-bench-"))

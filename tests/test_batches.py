@@ -32,7 +32,7 @@ from standby.plan_steps import RecoverGroup
 from standby.runbook import Runbook
 from tests.conftest import serving
 from tests.helpers import eventually_async
-from tests.ops_helpers import failover_protected, stop_workflows
+from tests.ops_helpers import failover_protected, owner_status, stop_workflows, waiting_prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_HEALTH = [sys.executable, "-c", "import time; time.sleep(3)"]
@@ -133,6 +133,31 @@ async def recover(client, task_queue, state_dir, book: Runbook):
             return await handle.result(), counter
         finally:
             await stop_workflows(client.get_workflow_handle(temporal.owner_id(book.runbook)))
+
+
+async def test_the_operation_tells_the_owner_of_a_recovered_group_while_the_next_one_starts(
+        client, task_queue, state_dir):
+    # The second group waits at a prompt: by then the owner knows the first serves at dr, from the operation, which
+    # had it in the group's result; the group itself signalled nobody (a round trip less before it completed).
+    book = Runbook.model_validate({
+        "runbook": "handover", "sites": {"primary": {"provider": "local"}, "dr": {"provider": "local"}},
+        "protection": {"source": "primary", "target": "dr"}, "machines": {"db1": {}, "web1": {}},
+        "apps": {"db": {"machines": ["db1"], "start": ["true"]}, "web": {"machines": ["web1"], "start": ["true"]}},
+        "groups": [{"name": "first", "apps": ["db"]}, {"name": "second", "apps": ["web"]}],
+        "hooks": [{"at": "before_group:second", "prompt": "go on with web"}],
+    })
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), Counter()))
+    handle = None
+    async with serving(client, task_queue, registry.build(state_dir, Providers(state_dir, [bench]))):
+        try:
+            handle = await failover_protected(client, book, task_queue)
+            await waiting_prompt(client, handle, "go on with web")
+            truth = (await owner_status(client, book)).truth.apps
+        finally:
+            await stop_workflows(handle, client.get_workflow_handle(temporal.owner_id(book.runbook)))
+    assert truth["db"].serving == "dr" and truth["web"].serving != "dr"
+    group = (await client.get_workflow_handle(f"{handle.id}/first").fetch_history()).events
+    assert not any(e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED for e in group)
 
 
 async def test_an_app_starts_once_what_it_depends_on_is_healthy_not_when_its_wave_is(client, task_queue, state_dir):

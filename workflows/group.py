@@ -41,6 +41,9 @@ MAX_COPIED_STEPS = 500
 BATCHED = "batched-recovery"
 # Outcomes a result carries app by app, so that no payload nears Temporal's 2 MiB; beyond, only their count.
 MAX_RESULT_APPS = 1000
+# A group (or batch) that recovered returns the apps now serving for its parent to report, instead of signalling the
+# owner itself before it completes: a round trip less per group. One that fails still signals them itself.
+RETURNED_RECOVERED = "returned-recovered"
 
 
 def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime) -> list[StepRecord]:
@@ -77,12 +80,24 @@ class AppRecovery(Operator):
         self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
         self._recovered: list[str] = []
 
+    def _reportable(self) -> list[str]:
+        """The apps now serving at the target that the runbook's owner must hear of (a recovery's, not a drill's)."""
+        return self._recovered if self._inp.owner and self._step.mode == "recovery" else []
+
     async def _report_recovered(self) -> None:
         """Tell the runbook's owner which apps now serve at the target: also when the recovery failed halfway."""
-        if self._recovered and self._inp.owner and self._step.mode == "recovery":
+        if self._reportable():
             change = StateChange(workflow_id=workflow.info().workflow_id,
                                  apps=[AppChange(apps=self._recovered, serving=self._step.to_site)])
             await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
+
+    async def _hand_over(self) -> list[str]:
+        """After a recovery that succeeded: the apps for the parent to report, or (histories from before) reported
+        here."""
+        if workflow.patched(RETURNED_RECOVERED):
+            return self._reportable()
+        await self._report_recovered()
+        return []
 
     def _context(self, group: str | None, app: str | None, point: str = "") -> dict[str, str]:
         inp, step = self._inp, self._step
@@ -174,6 +189,9 @@ class AppRecovery(Operator):
         return list(await asyncio.gather(*launches)), moment
 
     async def _health(self, step: AppStep, outcome: AppOutcome) -> None:
+        if not self._inp.runbook.apps[step.app].health:
+            # Most apps of a large runbook have no checks: no reference to build for them.
+            return
         app = self._app(step.app)
         for check in app.config.health:
             for target in outcome.targets:
@@ -208,11 +226,13 @@ class RecoverGroupWorkflow(AppRecovery):
                     else:
                         outcomes += await self._in_batches(number, wave)
             await self._hooks(stage.after)
-        finally:
+        except BaseException:
             await self._report_recovered()
+            raise
+        recovered = await self._hand_over()
         self._progress.state = "done"
         return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
-                           steps=self._progress.steps, gates=self._progress.gates)
+                           steps=self._progress.steps, gates=self._progress.gates, recovered=recovered)
 
     async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
         """A batch inline while this history is small; past `inline_history` events, in a child of its own."""
@@ -249,6 +269,8 @@ class RecoverGroupWorkflow(AppRecovery):
                 RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/{name}", static_summary=summary)
         self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
         self._progress.gates += result.gates
+        # The batch's apps are this group's to report now, with its own.
+        self._recovered += result.recovered
         return result
 
 
@@ -269,8 +291,10 @@ class RecoverAppsWorkflow(AppRecovery):
                 outcomes = await self._recover_batch(steps, lambda _: None)
             else:
                 outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
-        finally:
+        except BaseException:
             await self._report_recovered()
+            raise
+        recovered = await self._hand_over()
         self._progress.state = "done"
         return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps,
-                           gates=self._progress.gates)
+                           gates=self._progress.gates, recovered=recovered)

@@ -288,6 +288,11 @@ class PlanRunner(WarmSteps):
             self._progress.groups[stage.group] = "failed"
             raise
         self._progress.groups[stage.group] = "recovered"
+        if result.recovered:
+            # Only a group whose history has its `returned-recovered` marker returns them (the others told the owner
+            # themselves): the owner hears of them while the next group starts, before any later report of ours.
+            serving = AppChange(apps=result.recovered, serving=step.to_site)
+            self._reports.append(asyncio.create_task(self._report(serving)))
         if result.gates:
             self._progress.gates += result.gates
             gates.memo(self._progress.gates)

@@ -101,6 +101,8 @@ class GroupResult(BaseModel):
     steps: list[StepRecord]
     apps_total: int = 0
     gates: list[GateRecord] = []
+    recovered: list[str] = empty(list, "apps now serving at the target, for the parent to tell the runbook's owner "
+                                       "(before, the group told the owner itself: a round trip longer)")
 
 
 class StopInput(BaseModel):
