@@ -312,7 +312,8 @@ def test_a_warm_switchover_does_before_the_stop_all_that_touches_no_live_data() 
         "start group data warm at dr (db)", "start group services warm at dr (api, web)",
         "stop db on primary (group data)", "drain replication primary -> dr",
         "pause replication primary -> dr", "cut group data over at dr (db)", "cut group services over at dr (api, web)",
-        "stop web, api on primary, in this order (groups services)", "replicate dr -> primary", "record state: protected at dr, replication running"]
+        "stop web, api on primary, in this order (groups services)", "replicate dr -> primary",
+        "record state: protected at dr, replication running"]
     drain = next(step for step in plan.steps if isinstance(step, Drain))
     assert drain.apps == ["db"], "stateless apps have nothing to drain"
     assert [step.label() for step in plan.always] == ["stop what was started warm on dr and not cut over"]
