@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def order(port: int, item: str) -> bool:
     """Place an order through the web endpoint; whether the shop acknowledged it (201)."""
     try:
         return http("POST", port, "/orders", {"item": item, "qty": 1})[0] == 201
-    except OSError:
+    except (OSError, HTTPException):  # a site killed mid-answer leaves a short read: not acknowledged
         return False
 
 
@@ -90,7 +91,7 @@ def served(port: int) -> list[str] | None:
     """The items the shop's db serves through its public endpoint, or None while it does not answer."""
     try:
         status, orders = http("GET", port, "/orders")
-    except OSError:
+    except (OSError, HTTPException):
         return None
     return [o["item"] for o in orders] if status == 200 and isinstance(orders, list) else None
 
