@@ -1,6 +1,9 @@
 """A warm switchover of runbooks/shop-pair.yaml (standby.warm) on the real dev server, with real site workers and
 processes: no acknowledged order is lost, db never answers at both sites, an abort before the source stops leaves
-the shop serving where it was with nothing left at the target, and a new switchover then launches each machine once.
+the shop serving where it was with nothing left at the target, and a new switchover then launches each machine once;
+the target's worker SIGKILLed mid-cutover and restarted finishes it with each machine launched once, and an abort
+mid-cutover (db promoted at dr, its identity not moved) records db down and the services at primary, and leaves
+nothing running at dr.
 """
 
 import asyncio
@@ -14,32 +17,37 @@ from pathlib import Path
 import yaml
 
 from bench.availability import Writer, lost
-from bench.cluster import Cluster, free_ports, http, pair_runbook
+from bench.cluster import Cluster, free_ports, http, order, pair_runbook
 from standby import client as temporal
-from standby.contracts.operations import OperationResult
+from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.state import OperationRequest
 from standby.loader import load
 from standby.runbook import LocalSite, Runbook
-from tests.ops_helpers import answer_prompt, finished, launches, waiting_prompt
+from tests.ops_helpers import answer_prompt, finished, launches, progress, waiting_prompt
 
 PROMPT = "warm services ready"
 
 
-async def _cluster(temporal_env, tmp_path: Path, state_dir: Path, prompt: bool = False) -> Cluster:
+PROMOTED = "db promoted at dr"
+
+
+async def _cluster(temporal_env, tmp_path: Path, state_dir: Path, prompt: str = "") -> Cluster:
     ports = free_ports()
     runbook = pair_runbook(tmp_path, ports)
     if prompt:
-        runbook = _with_prompt(tmp_path / f"{runbook.runbook}.yaml")
+        runbook = _with_prompt(tmp_path / f"{runbook.runbook}.yaml", prompt)
     cluster = Cluster(temporal_env.client, f"warm-{uuid.uuid4()}", state_dir, runbook, ports, tmp_path)
     await cluster.start()
     await cluster.protect()
     return cluster
 
 
-def _with_prompt(path: Path) -> Runbook:
-    """The runbook with a prompt in a switchover's warm phase: after db is warm, before api and web start."""
+def _with_prompt(path: Path, prompt: str) -> Runbook:
+    """The runbook with a prompt in a switchover: PROMPT in its warm phase, after db is warm, before api and web
+    start; PROMOTED in its cutover, once db is promoted at dr, before its health and its identity move."""
+    at = "before_group:services" if prompt == PROMPT else "post_launch:db"
     document = yaml.safe_load(path.read_text())
-    document["hooks"].append({"at": "before_group:services", "prompt": PROMPT, "operations": ["switchover"]})
+    document["hooks"].append({"at": at, "prompt": prompt, "operations": ["switchover"]})
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load(path)
 
@@ -128,7 +136,7 @@ async def test_a_warm_switchover_loses_no_acknowledged_order_and_db_never_serves
 
 async def test_an_abort_while_warm_leaves_the_shop_at_primary_and_nothing_at_dr_then_a_rerun_finishes(
         temporal_env, tmp_path: Path, state_dir: Path):
-    cluster = await _cluster(temporal_env, tmp_path, state_dir, prompt=True)
+    cluster = await _cluster(temporal_env, tmp_path, state_dir, prompt=PROMPT)
     name = cluster.runbook.runbook
     try:
         handle = await _switchover(cluster)
@@ -150,3 +158,68 @@ async def test_an_abort_while_warm_leaves_the_shop_at_primary_and_nothing_at_dr_
     finally:
         await cluster.close()
         cluster.stop_processes()
+
+
+async def _until_progress(handle, done, timeout: float, what: str) -> Progress:
+    """The operation's progress once `done(progress)` holds, polled often: a cutover takes well under a second."""
+    deadline = time.monotonic() + timeout
+    while not done(current := await progress(handle)):
+        assert time.monotonic() < deadline, f"not {what} within {timeout}s: {current.model_dump_json(indent=1)}"
+        await asyncio.sleep(0.005)
+    return current
+
+
+async def test_the_targets_worker_killed_mid_cutover_and_restarted_finishes_it_launching_each_machine_once(
+        temporal_env, tmp_path: Path, state_dir: Path):
+    cluster = await _cluster(temporal_env, tmp_path, state_dir)
+    writer, watch = Writer(cluster.web), DbWatch(cluster.runbook)
+    threads = [threading.Thread(target=writer.run, daemon=True), threading.Thread(target=watch.run, daemon=True)]
+    try:
+        for thread in threads:
+            thread.start()
+        handle = await _switchover(cluster)
+        at = await _until_progress(handle, lambda p: p.groups.get("data") in ("cutting over", "recovered"), 90,
+                                   "cutting data over")
+        assert at.groups["data"] == "cutting over", f"the cutover of data ended before the kill: {at.groups}"
+        worker = cluster.workers.pop("dr")
+        worker.kill()
+        worker.wait()
+        assert "db1" not in cluster.running()["primary"], "db still runs at primary while data cuts over"
+        cluster.start_worker("dr")
+        result = await finished(handle, 120)
+        ended = time.monotonic()
+        assert (result.state, result.to_site) == ("switched_over", "dr")
+        assert await lost(cluster, writer, ended) == 0
+        status = await cluster.protected_again()
+        assert {app.serving for app in status.truth.apps.values()} == {"dr"}
+        assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
+    finally:
+        writer.stop.set()
+        watch.stop.set()
+        for thread in threads:
+            thread.join(5)
+        await cluster.close()
+        cluster.stop_processes()
+    assert watch.both == [], f"db answered at both sites: {watch.both[:5]}"
+    assert _by_key(state_dir, cluster.runbook.runbook, "dr") == [{"db1": 1, "app1": 1, "web1": 1}]
+
+
+async def test_an_abort_mid_cutover_records_db_down_and_services_at_primary_and_leaves_nothing_at_dr(
+        temporal_env, tmp_path: Path, state_dir: Path):
+    cluster = await _cluster(temporal_env, tmp_path, state_dir, prompt=PROMOTED)
+    name = cluster.runbook.runbook
+    try:
+        handle = await _switchover(cluster)
+        await waiting_prompt(cluster.client, handle, PROMOTED, timeout=60)
+        assert cluster.running() == {"primary": ["app1", "web1"], "dr": ["db1", "app1", "web1"]}
+        await handle.cancel()
+        status = await cluster.until(lambda s: s.truth.operation is None, 60, "free after the abort")
+        serving = {app: state.serving for app, state in status.truth.apps.items()}
+        assert serving == {"db": None, "api": "primary", "web": "primary"}, status.truth.apps
+        # Nothing serves at dr: what was started there warm, db promoted too, is stopped by the plan's `always`.
+        assert cluster.running() == {"primary": ["app1", "web1"], "dr": []}
+        assert not order(cluster.web, "after-abort"), "an order was acknowledged while db serves nowhere"
+    finally:
+        await cluster.close()
+        cluster.stop_processes()
+    assert _by_key(state_dir, name, "dr") == [{"db1": 1, "app1": 1, "web1": 1}]
