@@ -78,22 +78,25 @@ class Plan(BaseModel):
 
 
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
-          point: datetime | None = None) -> Plan:
-    """The plan of `operation`; `active` is the site serving now (default: the protected source)."""
+          point: datetime | None = None, down: Collection[str] = ()) -> Plan:
+    """The plan of `operation`; `active` is the site serving now (default: the protected source); `down` the apps
+    that serve nowhere (an aborted operation stopped them)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
-    planner = _Planner(runbook, operation, selected, point)
+    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down])
     return _SHAPES[operation](planner, active, passive)
 
 
 class _Planner:
     """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
 
-    def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None):
+    def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None,
+                 down: list[str] | None = None):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
+        self.down = down or []
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         self._stages: list[GroupStage] | None = None
 
@@ -212,7 +215,9 @@ def _return(p: _Planner, active: str, passive: str) -> Plan:
 
 
 def _switchover(p: _Planner, active: str, passive: str) -> Plan:
-    if all(p.runbook.apps[app].warm is not None for app in p.selected):
+    # A warm start checks the apps started ahead against the source's data apps: with one of them down (a switchover
+    # aborted after it stopped), they could never pass, so the rerun recovers cold, in dependency order.
+    if all(p.runbook.apps[app].warm is not None for app in p.selected) and not p.down:
         return _warm_switchover(p, active, passive)
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),

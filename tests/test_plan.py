@@ -320,3 +320,16 @@ def test_a_warm_switchover_does_before_the_stop_all_that_touches_no_live_data() 
     assert lines(plan)[13] == ("       db: promote db1 from the drained point; command (post_launch:db): "
                                "{{ python }} -c print('db launched from', '{{ recovery_point }}'); "
                                "health http GET /health -> 200; move db.shop.internal to dr")
+
+
+def test_a_switchover_with_a_data_app_down_recovers_cold() -> None:
+    """After a warm switchover aborted once db stopped, db serves nowhere: the apps started ahead would never pass
+    their health, so the rerun stops, drains and recovers in dependency order, with nothing started warm."""
+    plan = build(load(Path("runbooks/shop-pair.yaml")), "switchover", down=["db"])
+    assert [step.label() for step in plan.steps] == [
+        "precondition: replication primary -> dr is continuous", "approval by an operator",
+        "stop web on primary (group services)", "stop api on primary (group services)",
+        "stop db on primary (group data)", "drain replication primary -> dr", "pause replication primary -> dr",
+        "recover group data at dr (db)", "recover group services at dr (api, web)", "replicate dr -> primary",
+        "record state: protected at dr, replication running"]
+    assert plan.always == []

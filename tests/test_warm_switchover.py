@@ -2,8 +2,8 @@
 processes: no acknowledged order is lost, db never answers at both sites, an abort before the source stops leaves
 the shop serving where it was with nothing left at the target, and a new switchover then launches each machine once;
 the target's worker SIGKILLed mid-cutover and restarted finishes it with each machine launched once, and an abort
-mid-cutover (db promoted at dr, its identity not moved) records db down and the services at primary, and leaves
-nothing running at dr.
+mid-cutover (db promoted at dr, its identity not moved) records db down and the services at primary, leaves
+nothing running at dr, and a new switchover, which cannot start warm with db down, recovers cold and completes.
 """
 
 import asyncio
@@ -204,7 +204,7 @@ async def test_the_targets_worker_killed_mid_cutover_and_restarted_finishes_it_l
     assert _by_key(state_dir, cluster.runbook.runbook, "dr") == [{"db1": 1, "app1": 1, "web1": 1}]
 
 
-async def test_an_abort_mid_cutover_records_db_down_and_services_at_primary_and_leaves_nothing_at_dr(
+async def test_an_abort_mid_cutover_records_db_down_leaves_nothing_at_dr_and_a_rerun_recovers_cold(
         temporal_env, tmp_path: Path, state_dir: Path):
     cluster = await _cluster(temporal_env, tmp_path, state_dir, prompt=PROMOTED)
     name = cluster.runbook.runbook
@@ -219,7 +219,17 @@ async def test_an_abort_mid_cutover_records_db_down_and_services_at_primary_and_
         # Nothing serves at dr: what was started there warm, db promoted too, is stopped by the plan's `always`.
         assert cluster.running() == {"primary": ["app1", "web1"], "dr": []}
         assert not order(cluster.web, "after-abort"), "an order was acknowledged while db serves nowhere"
+
+        again = await _switchover(cluster)
+        await answer_prompt(cluster.client, again, PROMOTED)  # db's post-launch hooks run in a cold recovery too
+        result = await finished(again, 120)
+        assert (result.state, result.to_site) == ("switched_over", "dr")
+        assert not any(step.name.startswith("start group") for step in result.steps), "the rerun started warm"
+        status = await cluster.protected_again()
+        assert {app.serving for app in status.truth.apps.values()} == {"dr"}
+        assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
+        assert order(cluster.web, "after-rerun"), "the shop takes no order after the rerun"
     finally:
         await cluster.close()
         cluster.stop_processes()
-    assert _by_key(state_dir, name, "dr") == [{"db1": 1, "app1": 1, "web1": 1}]
+    assert _by_key(state_dir, name, "dr") == [{"db1": 1, "app1": 1, "web1": 1}] * 2

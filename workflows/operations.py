@@ -30,7 +30,8 @@ class OperationWorkflow(PlanRunner):
             raise ApplicationError(f"{self.OPERATION} of {inp.runbook.runbook} refused: operations start through "
                                    f"the runbook's owner (`standby {self.OPERATION} RUNBOOK`)",
                                    type="Refused", non_retryable=True)
-        plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point)
+        plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point,
+                     down=inp.down)
         self._start(inp, plan)
         return await self.run_plan()
 

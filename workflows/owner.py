@@ -143,7 +143,8 @@ class RunbookWorkflow:
                               force=request.force, yes=request.yes, requested_by=requester,
                               keep_for=request.keep_for, owner=workflow.info().workflow_id, active=active,
                               epoch=epoch, last_drill=truth.last_drill, gates=records,
-                              lost=self._monitor.lost_sites(), evidence=evidence)
+                              lost=self._monitor.lost_sites(), evidence=evidence,
+                              down=[app for app in running.apps if truth.apps[app].serving is None])
 
     @request.validator
     def _request_allowed(self, request: OperationRequest) -> None:

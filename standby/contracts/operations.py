@@ -32,6 +32,7 @@ class OperationInput(BaseModel):
         "sites whose lease ran out, by the protect monitor's heartbeats: stopping there is not waited for"))
     evidence: list[FailoverEvidence] = Field([], description=(
         "a failover of a site the protect monitor found lost: its heartbeats, witnesses and the decision's timing"))
+    down: list[str] = Field([], description="the operation's apps that serve nowhere now, as the owner knows")
 
 
 class StepRecord(BaseModel):
