@@ -43,6 +43,15 @@ class PermanentProviderError(ProviderError):
     """A provider call failed for good: denied, not found, invalid input."""
 
 
+def failed(failures: dict[str, ProviderError], total: int, doing: str) -> ProviderError:
+    """One error naming each machine (or app) of `failures`, of `total`; permanent only when every failure is,
+    else a retry does the failed ones again."""
+    kind = PermanentProviderError if all(isinstance(e, PermanentProviderError) for e in failures.values()) \
+        else ProviderError
+    reasons = "; ".join(f"{name}: {error}" for name, error in sorted(failures.items()))
+    return kind(f"{len(failures)} of {total} {doing}: {reasons}")
+
+
 class SiteProvider(Protocol):
     """What operations need from an infrastructure; workflows never see which one."""
 

@@ -5,6 +5,7 @@ A provider with a batch call of its own (`launch_batch`: AWS DRS StartRecovery, 
 machines in one call; any other provider gets them concurrently, one `launch` each, which a provider that waits
 for tasks (`together`: vSphere) runs with one wait for all their tasks. There each machine has its own outcome:
 the others finish when one fails, and the batch then fails naming each machine that did, for a retry to relaunch.
+Stop batches do likewise, app by app.
 """
 
 import asyncio
@@ -15,12 +16,11 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from activities.sites import dispatch
-from activities.sites.base import PermanentProviderError, ProviderError, SiteProvider
+from activities.sites.base import PermanentProviderError, ProviderError, SiteProvider, failed
 from activities.sites.registry import Providers
 from standby.contracts.batches import BATCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
     AppInput,
-    AppRef,
     LaunchInput,
     MachineRef,
     PointsInput,
@@ -137,7 +137,11 @@ async def _launch(provider: SiteProvider, part: list[LaunchInput], finished: Cal
         except ProviderError as error:
             failures[launch.machine.name] = error
 
-    calls: list[Awaitable[None]] = [one(launch) for launch in part]
+    await _together(provider, [one(launch) for launch in part])
+
+
+async def _together(provider: SiteProvider, calls: list[Awaitable[None]]) -> None:
+    """The calls concurrently, with one wait for all their tasks at a provider that waits for tasks."""
     if isinstance(provider, TaskBatcher):
         await provider.together(calls)
     else:
@@ -151,30 +155,45 @@ def _failed(progress: LaunchProgress, failures: dict[str, ProviderError]) -> Pro
     """
     progress.failed.update({machine: str(error) for machine, error in failures.items()})
     activity.heartbeat(progress)
-    kind = PermanentProviderError if all(isinstance(e, PermanentProviderError) for e in failures.values()) \
-        else ProviderError
-    reasons = "; ".join(f"{machine}: {error}" for machine, error in sorted(failures.items()))
-    return kind(f"{len(failures)} of {len(failures) + len(progress.targets)} machines failed to launch: {reasons}")
+    return failed(failures, len(failures) + len(progress.targets), "machines failed to launch")
 
 
 async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopProgress) -> StopProgress:
     """Every app of the batch stopped (at once, or in order); apps an earlier attempt stopped (`progress`) are not
-    stopped again."""
-    done = {r.app for r in progress.results}
+    stopped again.
 
-    async def stop(app: AppRef) -> None:
-        part = dispatch.for_app(AppInput(site=inp.site, app=app))
-        result = await providers.for_site(part.site).stop_app(part)
+    Apps stopped at once wait for their tasks together (`together`), one provider's apps in one wait; each app has
+    its own outcome: the others stop when one fails, and the batch then fails naming it, for a retry to stop again.
+    In order, the first app that fails ends the batch.
+    """
+    done = {r.app for r in progress.results}
+    failures: dict[str, ProviderError] = {}
+
+    async def stop(part: AppInput) -> None:
+        try:
+            result = await providers.for_site(part.site).stop_app(part)
+        except ProviderError as error:
+            failures[part.app.name] = error
+            return
         progress.results.append(result.model_copy(update={"provider": holder(part.site)}))
 
-    waiting = [app for app in inp.apps if app.name not in done]
+    parts = [dispatch.for_app(AppInput(site=inp.site, app=app)) for app in inp.apps if app.name not in done]
     if inp.in_order:
-        for app in waiting:
-            await stop(app)
+        for part in parts:
+            await _together(providers.for_site(part.site), [stop(part)])
+            if failures:
+                break
     else:
-        await asyncio.gather(*map(stop, waiting))
+        same: dict[str, list[AppInput]] = {}
+        for part in parts:
+            same.setdefault(part.site.holder, []).append(part)
+        await asyncio.gather(*(_together(providers.for_site(apps[0].site), list(map(stop, apps)))
+                               for apps in same.values()))
     order = {app.name: n for n, app in enumerate(inp.apps)}
     progress.results.sort(key=lambda r: order[r.app])
+    if failures:
+        activity.heartbeat(progress)
+        raise failed(failures, len(failures) + len(progress.results), "apps failed to stop")
     return progress
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pyVmomi import vim
 
 from activities.dns import identity as dns_identity
-from activities.sites.base import PermanentProviderError
+from activities.sites.base import PermanentProviderError, ProviderError, failed
 from activities.sites.vsphere import fencing, inventory, points, power, targets
 from activities.sites.vsphere.session import POOL, SessionPool
 from activities.sites.vsphere.vcenter import Vcenter
@@ -124,7 +124,8 @@ class VsphereSiteProvider:
         return await targets.launch_recovery(self.vc, inp, self.clock())
 
     async def together(self, calls: list[Awaitable[None]]) -> None:
-        """The calls of one batch (a launch each) concurrently, every task they start waited for in one wait."""
+        """The calls of one batch (a launch, or an app's stop, each) concurrently, every task they start waited for
+        in one wait."""
         await TaskWaits(self.vc.session, self.describe(), len(calls)).run(calls)
 
     async def start_app(self, inp: AppInput) -> list[Target]:
@@ -143,13 +144,19 @@ class VsphereSiteProvider:
         return started
 
     async def stop_app(self, inp: AppInput) -> StopResult:
-        """Guest shutdown of each VM, powered off after the app's stop_timeout."""
+        """Guest shutdown of each VM, powered off after the app's stop_timeout; a VM that fails is named once the
+        others are stopped."""
         timeout = inp.app.config.stop_timeout.total_seconds()
-        outcome = {}
+        outcome, failures = {}, {}
         for machine in inp.app.machines:
             ident = self.vc.vm_of(machine)
-            vm = await self.vc.vm(ident)
-            outcome[machine.name] = await power.shut_down(self.vc.session, vm, timeout, self.vc.where(ident))
+            try:
+                vm = await self.vc.vm(ident)
+                outcome[machine.name] = await power.shut_down(self.vc.session, vm, timeout, self.vc.where(ident))
+            except ProviderError as error:
+                failures[machine.name] = error
+        if failures:
+            raise failed(failures, len(inp.app.machines), "machines failed to stop")
         return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome)
 
     async def terminate(self, inp: TerminateInput) -> list[str]:

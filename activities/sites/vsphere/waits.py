@@ -11,6 +11,7 @@ that fails, and it reads whole TaskInfo objects, which pyvmomi cannot decode for
 """
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -60,8 +61,14 @@ class TaskWaits:
 
     async def run(self, calls: list[Awaitable[None]]) -> None:
         """Each machine's call to its end, their tasks waited for together; the collector removed afterwards."""
-        self._collector = await self._call(lambda content: content.propertyCollector.CreatePropertyCollector(),
-                                           "create the batch's property collector")
+        try:
+            self._collector = await self._call(lambda content: content.propertyCollector.CreatePropertyCollector(),
+                                               "create the batch's property collector")
+        except BaseException:
+            for call in calls:  # never to run (a vCenter that is down): closed, not left unawaited
+                if inspect.iscoroutine(call):
+                    call.close()
+            raise
         token = CURRENT.set(self)
         watch = asyncio.create_task(self._watch())
         try:
