@@ -29,6 +29,13 @@ def dr(vcsim: Vcsim) -> str:
     return dc
 
 
+def _one_wait(served: dict[str, int], filters: int) -> None:
+    """vcsim served one collector of the batch's own, its waits and `filters` task filters, and no task read."""
+    assert served["CreatePropertyCollector"] == 1 and served["WaitForUpdatesEx"] >= 1, served
+    assert served.get("CreateFilter@Task") == filters, served
+    assert not served.get("RetrieveProperties@Task") and not served.get("RetrievePropertiesEx@Task"), served
+
+
 async def test_a_batch_launches_every_vm_from_one_moment_and_a_retry_finds_them(vcsim: Vcsim, dr: str,
                                                                                  tmp_path) -> None:
     names = ["erp-db-01", "erp-db-02", "erp-web-01"]
@@ -82,9 +89,7 @@ async def test_a_batch_waits_for_all_its_tasks_in_one_wait_and_one_failing_task_
 
     # One collector of the batch's own and its waits, one filter per step of the three machines (revert,
     # reconfigure, power on: 7 tasks), and not one read of a task's state: no task was polled.
-    assert served["CreatePropertyCollector"] == 1 and served["WaitForUpdatesEx"] >= 1, served
-    assert served.get("CreateFilter@Task") == 3, served
-    assert not served.get("RetrieveProperties@Task") and not served.get("RetrievePropertiesEx@Task"), served
+    _one_wait(served, filters=3)
     assert "1 of 3 machines failed to launch: erp-db-02: revert to standby-" in str(failed.value)
     assert not isinstance(failed.value, PermanentProviderError), "a busy VM is worth retrying"
     assert [t.machine for t in progress.targets] == ["erp-db-01", "erp-web-01"]
@@ -97,7 +102,7 @@ async def test_a_batch_waits_for_all_its_tasks_in_one_wait_and_one_failing_task_
     again = await ActivityEnvironment().run(launch_batch, providers, inp, heartbeats[-1].model_copy(deep=True))
     served = _delta(before, vcsim.calls())
     assert [t.machine for t in again.targets] == names and again.failed == {}
-    assert served["CreatePropertyCollector"] == 1 and served.get("CreateFilter@Task") == 3, served
+    _one_wait(served, filters=3)
     assert replicas["erp-db-02"].runtime.powerState == "poweredOn"
     assert tags(replicas["erp-db-02"].config.extraConfig)["key"] == inp.key
 
@@ -126,9 +131,7 @@ async def test_a_stop_batch_waits_for_all_its_power_offs_in_one_wait_and_one_fai
 
     # One collector for both apps: a filter for the power-offs of erp-db-01 and erp-web-01 together, one for
     # erp-db-02's, and not one read of a task's state.
-    assert served["CreatePropertyCollector"] == 1 and served["WaitForUpdatesEx"] >= 1, served
-    assert served.get("CreateFilter@Task") == 2, served
-    assert not served.get("RetrieveProperties@Task") and not served.get("RetrievePropertiesEx@Task"), served
+    _one_wait(served, filters=2)
     assert "1 of 2 apps failed to stop: db: 1 of 2 machines failed to stop: erp-db-01: power off" in str(failed.value)
     assert "InvalidState" in str(failed.value) and not isinstance(failed.value, PermanentProviderError)
     stopped = [("web", {"erp-web-01": "killed", "erp-web-02": "stopped"})]
@@ -142,7 +145,7 @@ async def test_a_stop_batch_waits_for_all_its_power_offs_in_one_wait_and_one_fai
     served = _delta(before, vcsim.calls())
     assert [(r.app, r.outcome) for r in again.results] == [
         ("db", {"erp-db-01": "killed", "erp-db-02": "not running"}), *stopped]
-    assert served["CreatePropertyCollector"] == 1 and served.get("CreateFilter@Task") == 1, served
+    _one_wait(served, filters=1)
     assert {vm.runtime.powerState for vm in vms.values()} == {"poweredOff"}
 
 

@@ -7,10 +7,12 @@ nothing running at dr, and a new switchover, which cannot start warm with db dow
 """
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http.client import HTTPException
 from pathlib import Path
 
@@ -95,6 +97,21 @@ class DbWatch:
             return 0
 
 
+@contextlib.contextmanager
+def _running(*clients: Writer | DbWatch) -> Iterator[None]:
+    """The clients' loops in threads of their own, stopped and joined on the way out."""
+    threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.stop.set()
+        for thread in threads:
+            thread.join(5)
+
+
 async def _switchover(cluster: Cluster):
     ident = await temporal.start(cluster.client, cluster.settings, OperationRequest(
         operation="switchover", runbook=cluster.runbook, yes=True, requested_by="tester"))
@@ -105,27 +122,21 @@ async def test_a_warm_switchover_loses_no_acknowledged_order_and_db_never_serves
         temporal_env, tmp_path: Path, state_dir: Path):
     cluster = await _cluster(temporal_env, tmp_path, state_dir)
     writer, watch = Writer(cluster.web), DbWatch(cluster.runbook)
-    threads = [threading.Thread(target=writer.run, daemon=True), threading.Thread(target=watch.run, daemon=True)]
     try:
-        for thread in threads:
-            thread.start()
-        started = time.monotonic()
-        result = await finished(await _switchover(cluster), 90)
-        ended = time.monotonic()
-        assert (result.state, result.to_site) == ("switched_over", "dr")
-        assert await lost(cluster, writer, ended) == 0
-        status = await cluster.protected_again()
-        assert {app.serving for app in status.truth.apps.values()} == {"dr"}
-        deadline = time.monotonic() + 10
-        while writer.first_after(ended) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # an order placed just after the switchover may still be on its way
-        assert writer.first_after(ended) is not None, "no order was acknowledged in 10 s after the switchover"
-        print(f"warm switchover: longest time without an acknowledged order {writer.gap(started):.2f}s")
+        with _running(writer, watch):
+            started = time.monotonic()
+            result = await finished(await _switchover(cluster), 90)
+            ended = time.monotonic()
+            assert (result.state, result.to_site) == ("switched_over", "dr")
+            assert await lost(cluster, writer, ended) == 0
+            status = await cluster.protected_again()
+            assert {app.serving for app in status.truth.apps.values()} == {"dr"}
+            deadline = time.monotonic() + 10
+            while writer.first_after(ended) is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # an order placed just after the switchover may still be on its way
+            assert writer.first_after(ended) is not None, "no order was acknowledged in 10 s after the switchover"
+            print(f"warm switchover: longest time without an acknowledged order {writer.gap(started):.2f}s")
     finally:
-        writer.stop.set()
-        watch.stop.set()
-        for thread in threads:
-            thread.join(5)
         await cluster.close()
         cluster.stop_processes()
     assert watch.both == [], f"db answered at both sites: {watch.both[:5]}"
@@ -173,31 +184,25 @@ async def test_the_targets_worker_killed_mid_cutover_and_restarted_finishes_it_l
         temporal_env, tmp_path: Path, state_dir: Path):
     cluster = await _cluster(temporal_env, tmp_path, state_dir)
     writer, watch = Writer(cluster.web), DbWatch(cluster.runbook)
-    threads = [threading.Thread(target=writer.run, daemon=True), threading.Thread(target=watch.run, daemon=True)]
     try:
-        for thread in threads:
-            thread.start()
-        handle = await _switchover(cluster)
-        at = await _until_progress(handle, lambda p: p.groups.get("data") in ("cutting over", "recovered"), 90,
-                                   "cutting data over")
-        assert at.groups["data"] == "cutting over", f"the cutover of data ended before the kill: {at.groups}"
-        worker = cluster.workers.pop("dr")
-        worker.kill()
-        worker.wait()
-        assert "db1" not in cluster.running()["primary"], "db still runs at primary while data cuts over"
-        cluster.start_worker("dr")
-        result = await finished(handle, 120)
-        ended = time.monotonic()
-        assert (result.state, result.to_site) == ("switched_over", "dr")
-        assert await lost(cluster, writer, ended) == 0
-        status = await cluster.protected_again()
-        assert {app.serving for app in status.truth.apps.values()} == {"dr"}
-        assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
+        with _running(writer, watch):
+            handle = await _switchover(cluster)
+            at = await _until_progress(handle, lambda p: p.groups.get("data") in ("cutting over", "recovered"), 90,
+                                       "cutting data over")
+            assert at.groups["data"] == "cutting over", f"the cutover of data ended before the kill: {at.groups}"
+            worker = cluster.workers.pop("dr")
+            worker.kill()
+            worker.wait()
+            assert "db1" not in cluster.running()["primary"], "db still runs at primary while data cuts over"
+            cluster.start_worker("dr")
+            result = await finished(handle, 120)
+            ended = time.monotonic()
+            assert (result.state, result.to_site) == ("switched_over", "dr")
+            assert await lost(cluster, writer, ended) == 0
+            status = await cluster.protected_again()
+            assert {app.serving for app in status.truth.apps.values()} == {"dr"}
+            assert cluster.running() == {"primary": [], "dr": ["db1", "app1", "web1"]}
     finally:
-        writer.stop.set()
-        watch.stop.set()
-        for thread in threads:
-            thread.join(5)
         await cluster.close()
         cluster.stop_processes()
     assert watch.both == [], f"db answered at both sites: {watch.both[:5]}"
