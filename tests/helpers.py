@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-from bench.cluster import http as cluster_http
 
 T = TypeVar("T")
 
@@ -51,8 +52,19 @@ async def eventually_async(predicate: Callable[[], T | Awaitable[T]], timeout: f
 
 
 def http(method: str, port: int, path: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
-    """bench.cluster's request, with the longer timeout that tests on a loaded host need."""
-    return cluster_http(method, port, path, body, timeout)
+    """One request to 127.0.0.1:port; returns the status and the JSON body (the text when it is not JSON)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
