@@ -7,7 +7,8 @@ without): wall time W, the plan's critical path L, W/L, activities and history
 events per machine, the largest history, the workers' peak RSS; then the raw Temporal baseline on the same
 server: one no-op activity per provider call a machine needs (recovery points, launch, stop), at most
 raw.IN_FLIGHT in flight per workflow, in children of raw.BATCH: what Temporal alone takes to run the work
-one activity per machine call. `--markdown` prints the table the README shows.
+one activity per machine call. `--markdown` prints the table the README shows; `--timeline` where the failover's time
+went, activity by activity (bench/timeline.py).
 """
 
 import argparse
@@ -34,6 +35,7 @@ from bench.output import figures_out  # noqa: E402
 from bench.provider import Timings  # noqa: E402
 from bench.raw import BATCH  # noqa: E402
 from bench.runbooks import generate  # noqa: E402
+from bench.timeline import timeline  # noqa: E402
 from standby import client as temporal  # noqa: E402
 from standby import lifecycle, server  # noqa: E402
 from standby.config import Settings  # noqa: E402
@@ -63,6 +65,8 @@ def arguments() -> argparse.Namespace:
                         help="the dev server as `temporal server start-dev` runs it, without standby.server.TUNING")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--markdown", action="store_true", help="print one table row per N")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print where the failover's time went (bench/timeline.py) on stderr")
     return parser.parse_args()
 
 
@@ -119,7 +123,7 @@ async def run(args: argparse.Namespace, machines: int) -> dict:
     try:
         await workers.ready()
         try:
-            figures = await _failover(env.client, queue, runbook, plan, timings)
+            figures = await _failover(env.client, queue, runbook, plan, timings, args.timeline)
         except RPCError as error:
             # The raw baseline is measured all the same: the row says why the failover has no figures.
             figures = {"machines": machines, "groups": args.groups, "state": f"not started: {error.message}"}
@@ -135,7 +139,7 @@ async def run(args: argparse.Namespace, machines: int) -> dict:
     return figures
 
 
-async def _failover(client, queue: str, runbook, plan, timings: Timings) -> dict:
+async def _failover(client, queue: str, runbook, plan, timings: Timings, show_timeline: bool = False) -> dict:
     settings = Settings(state_dir=Path(tempfile.gettempdir()), namespace=client.namespace,
                         temporal_address=client.service_client.config.target_host, task_queue=queue, ui_url="")
     # The owner starts knowing every app protected: bringing thousands of apps up first is not what is measured.
@@ -148,6 +152,8 @@ async def _failover(client, queue: str, runbook, plan, timings: Timings) -> dict
     wall = time.monotonic() - started
     await owner.terminate("benchmark over")
     counts = await history_counts(client, handle.id)
+    if show_timeline:
+        print("\n".join(await timeline(client, handle.id)), file=sys.stderr, flush=True)
     path = critical_path(runbook, plan, timings)
     activities = sum(counts.activities.values())
     events = sum(counts.events.values())
