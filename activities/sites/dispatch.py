@@ -5,9 +5,11 @@ machines of a step go to the providers holding them there; each part's sites (it
 replication or launch) are resolved for its machines, so a provider only ever sees sites of its own kind.
 """
 
+import functools
 from collections.abc import Iterator
 from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from standby.contracts.sites import (
@@ -30,12 +32,26 @@ OneApp = TypeVar("OneApp", AppInput, IdentityInput)
 _SITES = ("site", "source", "target")
 
 
-def _resolved(inp: object, machine: MachineRef) -> dict[str, object]:
-    """The input's sites (and an identity's peers), as the providers holding `machine` see them."""
+@functools.cache
+def _site_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(field for field in _SITES if field in model.model_fields)
+
+
+def _mixed(inp: BaseModel) -> list[str]:
+    """The input's site fields that name a mixed site: at a site with one provider, none."""
+    return [field for field in _site_fields(type(inp))
+            if isinstance(ref := getattr(inp, field), SiteRef) and isinstance(ref.config, MixedSite)]
+
+
+def _resolved(inp: BaseModel, machine: MachineRef) -> dict[str, object]:
+    """The input's sites at a mixed site (and an identity's peers), as the providers holding `machine` see them.
+
+    Empty when none is mixed: a provider alone at its site sees every site as it is, and nothing is copied.
+    """
     try:
-        found: dict[str, object] = {field: holder_ref(ref, machine.name, machine.config) for field in _SITES
-                                    if isinstance(ref := getattr(inp, field, None), SiteRef)}
-        if isinstance(inp, IdentityInput):
+        found: dict[str, object] = {field: holder_ref(getattr(inp, field), machine.name, machine.config)
+                                    for field in _mixed(inp)}
+        if isinstance(inp, IdentityInput) and any(isinstance(peer.config, MixedSite) for peer in inp.peers):
             found["peers"] = [holder_ref(peer, machine.name, machine.config) for peer in inp.peers]
     except NoHolder as error:
         raise ApplicationError(str(error), type="NoHolder", non_retryable=True) from None
@@ -44,12 +60,14 @@ def _resolved(inp: object, machine: MachineRef) -> dict[str, object]:
 
 def by_machines(inp: ManyMachines) -> list[ManyMachines]:
     """One part per combination of providers its machines are held by, machines in their order."""
+    if not _mixed(inp):  # the whole step at the one provider of its sites
+        return [inp]
     parts: dict[tuple[str, ...], tuple[dict[str, object], list[MachineRef]]] = {}
     for machine in inp.machines:
         refs = _resolved(inp, machine)
         key = tuple(r.holder for r in refs.values() if isinstance(r, SiteRef))
         parts.setdefault(key, (refs, []))[1].append(machine)
-    if len(parts) <= 1:  # the whole step at one provider, as at a site with one (also a step without machines)
+    if len(parts) <= 1:  # the whole step at one provider (also a step without machines)
         return [inp.model_copy(update=next(iter(parts.values()))[0]) if parts else inp]
     return [_part(inp, refs, machines) for refs, machines in parts.values()]
 
@@ -63,14 +81,16 @@ def _part(inp: ManyMachines, refs: dict[str, object], machines: list[MachineRef]
 
 
 def for_machine(inp: OneMachine) -> OneMachine:
-    """The input with its sites resolved for its one machine."""
-    return inp.model_copy(update=_resolved(inp, inp.machine))
+    """The input with its sites resolved for its one machine (itself when none is mixed)."""
+    refs = _resolved(inp, inp.machine)
+    return inp.model_copy(update=refs) if refs else inp
 
 
 def for_app(inp: OneApp) -> OneApp:
     """The input with its sites resolved for the app: one provider holds all its machines at a site (validation
-    makes sure)."""
-    return inp.model_copy(update=_resolved(inp, inp.app.machines[0]))
+    makes sure); itself when none is mixed."""
+    refs = _resolved(inp, inp.app.machines[0])
+    return inp.model_copy(update=refs) if refs else inp
 
 
 def every_provider(inp: TerminateInput) -> Iterator[TerminateInput]:
