@@ -110,7 +110,8 @@ async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: La
     # The activity's heartbeat loop sends `progress` as it grows (activities.mapped): a heartbeat per machine
     # would serialize the growing list once per machine.
     def finished(site: SiteRef, targets: list[Target]) -> None:
-        progress.targets += [t.model_copy(update={"provider": holder(site)}) for t in targets]
+        name = holder(site)
+        progress.targets += [t if t.provider == name else t.model_copy(update={"provider": name}) for t in targets]
         for target in targets:
             progress.failed.pop(target.machine, None)
 
