@@ -16,11 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
+from activities import metrics
+from activities.sites.activities import SiteActivities
+from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.local import replication
 from activities.sites.local.processes import free_port, is_running, port_open, read_pid_file, running_pid
 from activities.sites.local.provider import LocalSiteProvider
 from activities.sites.local.status import machine_state
+from activities.sites.registry import Providers
 from sampleapp.db import LOG_NAME, encode_line, read_log
 from standby.contracts.local_layout import Layout
 from standby.contracts.sites import (
@@ -391,6 +396,24 @@ async def test_a_direction_set_to_run_counts_no_pass_from_before(shop_file: Path
     await dr.set_direction(DirectionInput(source=inp.source, target=inp.target, machines=inp.machines, running=False))
     [paused] = await dr.replication(inp)
     assert (paused.phase, paused.lag_seconds) == ("continuous", 3), "a pause keeps what replicated before"
+
+
+async def test_a_drain_returns_only_the_machines_left_behind_and_gauges_every_one(shop_file: Path,
+                                                                                    state_dir: Path) -> None:
+    """`behind_only` (a failover's drain): the result names what is not continuous, the worker's gauges all."""
+    runbook = load(shop_file)
+    inp = ReplicationInput(source=site_ref(runbook, "primary"), target=site_ref(runbook, "dr"),
+                           machines=machine_refs(runbook, ["db1", "app1"]), seconds=0, behind_only=True)
+    write_orders(Layout(state_dir, "shop").data("primary", "db1"), ["a"])
+    replicate = SiteActivities(Providers(state_dir, [LOCAL])).replicate
+    [behind] = await ActivityEnvironment().run(replicate, inp)
+    assert (behind.machine, behind.phase) == ("app1", "initiating")
+    continuous = {sample.labels["machine"]: sample.value for family in metrics.REPLICATION.collect()
+                  if family.name == "standby_replication_continuous" for sample in family.samples
+                  if sample.labels["runbook"] == "shop" and sample.labels["site"] == "dr"}
+    assert continuous == {"db1": 1, "app1": 0}
+    everyone = await ActivityEnvironment().run(replicate, inp.model_copy(update={"behind_only": False}))
+    assert [(s.machine, s.phase) for s in everyone] == [("db1", "continuous"), ("app1", "initiating")]
 
 
 def test_machine_state_is_a_function_of_the_records_and_now(state_dir: Path, shop_file: Path) -> None:

@@ -215,6 +215,8 @@ async def test_failover_waits_for_approval_then_at_its_prompt(protected_shop):
         f"approved by alice ({NO_DIRECTORY}): CHG-42")
     assert steps['prompt (before): "Storage team: confirm the array is unlocked"'].detail == (
         f"continued by carol ({NO_DIRECTORY})")
+    # The drain's activity returns only the machines it left behind: here none.
+    assert steps["drain replication primary -> dr (if the source answered)"].detail == "every machine continuous"
     assert [(g.gate, g.by, g.allowed, g.verified) for g in result.gates] == [
         ("request", "", True, False), ("force", "", True, False), ("approve", "alice", True, False),
         ("continue", "carol", True, False)]

@@ -194,8 +194,10 @@ async def replication_status(runbook: Runbook, source: str, target: str, apps: l
 
 
 async def drain(runbook: Runbook, source: str, target: str, apps: list[str], summary: str) -> list[MachineReplication]:
-    """One replication pass after the source stopped: the target gets every acknowledged write."""
+    """One replication pass after the source stopped: the target gets every acknowledged write. The states of the
+    machines left behind (not continuous) come back; histories from before `behind_only` hold every machine's."""
     inp = replication_input(runbook, source, target, apps, seconds=0)
+    inp.behind_only = True
     result: list[MachineReplication] = await workflow.execute_activity(names.REPLICATE, inp,
                                                                        result_type=list[MachineReplication],
                                            summary=summary, task_queue=site_queue(target), **PROVIDER)

@@ -241,7 +241,10 @@ class PlanRunner(WarmSteps):
             if step.if_stopped and not self._stopped_any:
                 record.status, record.detail = "skipped", "nothing was running at the source"
                 return
-            await actions.drain(self._runbook, step.source, step.target, step.apps, step.label())
+            behind = actions.not_continuous(await actions.drain(self._runbook, step.source, step.target, step.apps,
+                                                                step.label()))
+            record.detail = (f"{len(behind)} not continuous: " + "; ".join(behind[:20]) if behind
+                             else "every machine continuous")
 
     async def _set_direction(self, step: SetDirection) -> None:
         async with self.step(step.label()) as record:

@@ -71,10 +71,11 @@ class SiteActivities:
 
     @activity.defn(name=names.REPLICATE)
     async def replicate(self, inp: ReplicationInput) -> list[MachineReplication]:
-        """Drive replication for a while (heartbeating) and report its state; this worker's gauges show it."""
+        """Drive replication for a while (heartbeating) and report its state (`behind_only`: of the machines not in
+        continuous data protection); this worker's gauges show every machine's."""
         states = await self._each(dispatch.by_machines(inp), "replicate")
         metrics.REPLICATION.update(inp, states)
-        return states
+        return [s for s in states if s.phase != "continuous"] if inp.behind_only else states
 
     @activity.defn(name=names.RECOVERY_POINTS)
     async def recovery_points(self, inp: PointsInput) -> list[RecoveryPoint]:

@@ -100,6 +100,8 @@ class ReplicationInput(BaseModel):
     apps: list[AppRef] = []
     seconds: float = 5.0
     copy_data: bool = Field(True, description="False: only supervise (endpoints), replication is paused")
+    behind_only: bool = Field(False, description="the result holds only the machines not in continuous data "
+                              "protection (a drain's: the others are all a workflow would otherwise decode)")
 
 
 class PointsInput(BaseModel):
