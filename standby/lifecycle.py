@@ -133,11 +133,14 @@ def applied(truth: RunbookTruth, change: StateChange) -> RunbookTruth:
     """The truth after an operation's report."""
     apps = dict(truth.apps)
     for app_change in change.apps:
-        # Worked out once per change, not per app: a report names up to every app of the runbook.
+        # Worked out once per change, not per app: a report names up to every app of the runbook. Apps in one state
+        # come out in one state, one copy shared by them all (states are never changed in place).
         fields = _fields(app_change)
+        changed: dict[tuple[object, ...], AppState] = {}
         for name in app_change.apps:
-            if name in apps:
-                apps[name] = apps[name].model_copy(update=fields)
+            if (state := apps.get(name)) is not None:
+                key = tuple(state.__dict__.values())
+                apps[name] = changed.get(key) or changed.setdefault(key, state.model_copy(update=fields))
     update: dict[str, object] = {"apps": apps}
     if change.drill is not None:
         update["last_drill"] = change.drill
