@@ -17,13 +17,16 @@ from standby.codec import EncryptionCodec
 ENCODING = b"binary/zlib"
 # Well under the 2 MiB blob limit, well over any payload a person reads in the UI.
 THRESHOLD = 256 * 1024
+# zlib's fastest level: a 10,000-machine runbook's 1 MB compresses in a third of level 6's time (5 ms, not 16), to
+# 130 KB instead of 110, far under the limit either way; workers compress on a failover's critical path.
+LEVEL = 1
 
 
 def compress(payload: Payload) -> Payload:
     """The payload, compressed when it is large and compression makes it smaller; else as it is."""
     if payload.ByteSize() <= THRESHOLD:
         return payload
-    packed = zlib.compress(payload.SerializeToString(), 6)
+    packed = zlib.compress(payload.SerializeToString(), LEVEL)
     return Payload(metadata={"encoding": ENCODING}, data=packed) if len(packed) < payload.ByteSize() else payload
 
 
