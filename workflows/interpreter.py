@@ -13,7 +13,14 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import attributes
     from standby.contracts.gates import GateRecord
-    from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
+    from standby.contracts.operations import (
+        AppOutcome,
+        GroupInput,
+        GroupResult,
+        OperationInput,
+        OperationResult,
+        StopInput,
+    )
     from standby.contracts.sites import StopResult, machine_index, runbook_slice
     from standby.contracts.state import AppChange, DrillRecord, StateChange
     from standby.durations import format_duration
@@ -42,12 +49,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows import actions, gates, hooks, metrics
     from workflows.abort import keeping_cancel
     from workflows.failback_client import run_failback_clients
-    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
+    from workflows.group import (
+        BATCH_APPS,
+        MAX_PARALLEL_BATCHES,
+        MAX_RESULT_APPS,
+        RecoverGroupWorkflow,
+        fits_inline,
+        inline_group,
+        keep_steps,
+    )
     from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
     from workflows.warm import WarmSteps
 
 # A recovery's group children carry no places (see PlanRunner._places).
 SLIM_INPUTS = "slim-recovery-inputs"
+# A group small enough (workflows.group.fits_inline) is recovered in the operation itself, not in a child.
+INLINE_GROUPS = "inline-groups"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
@@ -272,18 +289,18 @@ class PlanRunner(WarmSteps):
 
     async def _recover_group(self, step: RecoverGroup) -> None:
         stage = step.stage
-        child = f"{workflow.info().workflow_id}/{stage.group}"
-        self._progress.groups[stage.group], self._progress.child = "recovering", child
         apps = stage.apps()
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
                          step=step, owner=self._inp.owner, epoch=self._inp.epoch,
                          machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
                          endpoints=self._plan.endpoints, places=self._places())
-        started = workflow.now()
+        self._progress.groups[stage.group] = "recovering"
         try:
-            result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
-                                                           static_summary=step.label())
+            if workflow.patched(INLINE_GROUPS) and fits_inline(inp):
+                result = await inline_group(self, inp)
+            else:
+                result = await self._group_child(step, inp)
         except BaseException:
             self._progress.groups[stage.group] = "failed"
             raise
@@ -293,15 +310,25 @@ class PlanRunner(WarmSteps):
             # themselves): the owner hears of them while the next group starts, before any later report of ours.
             serving = AppChange(apps=result.recovered, serving=step.to_site)
             self._reports.append(asyncio.create_task(self._report(serving)))
-        if result.gates:
-            self._progress.gates += result.gates
-            gates.memo(self._progress.gates)
-        self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
-                                           workflow.now())
         self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]
         self._apps_total += result.apps_total or len(result.apps)
         self._progress.apps.update({a.app: "recovered" for a in result.apps})
+
+    async def _group_child(self, step: RecoverGroup, inp: GroupInput) -> GroupResult:
+        """The group in a RecoverGroup child (`progress.child` while it runs: `standby continue` answers its
+        prompts); its steps and gates copied onto this timeline."""
+        child = f"{workflow.info().workflow_id}/{step.stage.group}"
+        self._progress.child = child
+        started = workflow.now()
+        result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
+                                                       static_summary=step.label())
+        if result.gates:
+            self._progress.gates += result.gates
+            gates.memo(self._progress.gates)
+        self._progress.steps += keep_steps(result.steps, f"group {step.stage.group}: {len(inp.step.stage.apps())} "
+                                           "apps", started, workflow.now())
         self._progress.child = None
+        return result
 
     def _places(self) -> dict[str, int]:
         """Every app's place, for a drill's targets to find their peers' (activities/sites/local); a recovery

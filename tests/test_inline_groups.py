@@ -1,0 +1,134 @@
+"""Small groups recover inside the operation workflow, large ones in RecoverGroup children.
+
+The rule (workflows/group.py `fits_inline`): a group runs inline while the operation's history plus the group's
+estimate stays under INLINE_GROUP_HISTORY. The sites use the benchmark provider from bench/ (calls of known
+length): these tests check the orchestration, against a real Temporal dev server.
+"""
+
+import sys
+from dataclasses import replace
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
+from temporalio.worker import Replayer
+
+from activities import registry
+from activities.sites.local import PROVIDER as LOCAL
+from activities.sites.registry import Providers
+from bench.provider import BenchSiteProvider, Counter, Record, Timings
+from standby import client as temporal
+from standby.contracts.operations import GroupInput, OperationResult
+from standby.contracts.sites import runbook_slice
+from standby.converter import DATA_CONVERTER
+from standby.plan import build
+from standby.plan_steps import RecoverGroup
+from standby.runbook import Runbook
+from tests.conftest import serving
+from tests.ops_helpers import failover_protected, owner_status, progress, stop_workflows, waiting_prompt
+from workflows.group import INLINE_GROUP_HISTORY, history_estimate
+from workflows.registry import WORKFLOWS
+
+# Dependents of one core app in the big group: each may launch alone, so the estimate passes the limit.
+BIG = 700
+
+
+def two_groups(name: str, hooks: list[dict]) -> Runbook:
+    """Group `small` (db), then group `big` (core and BIG apps that depend on it), on two local sites."""
+    big = {f"b{i:03d}": {"machines": [f"bm{i:03d}"], "depends_on": ["core"], "start": ["true"]} for i in range(BIG)}
+    apps = {"db": {"machines": ["db1"], "start": ["true"]}, "core": {"machines": ["core1"], "start": ["true"]}, **big}
+    return Runbook.model_validate({
+        "runbook": name, "sites": {"primary": {"provider": "local"}, "dr": {"provider": "local"}},
+        "protection": {"source": "primary", "target": "dr"},
+        "machines": {m: {} for app in apps.values() for m in app["machines"]}, "apps": apps,
+        "groups": [{"name": "small", "apps": ["db"]}, {"name": "big", "apps": ["core", *big]}], "hooks": hooks,
+    })
+
+
+def estimates(book: Runbook) -> dict[str, int]:
+    """Each group's history estimate, from the failover's plan as the operation builds it."""
+    plan = build(book, "failover")
+    return {s.stage.group: history_estimate(GroupInput(key="k", runbook=runbook_slice(book, s.stage.apps()),
+                                                       operation="failover", step=s))
+            for s in plan.steps if isinstance(s, RecoverGroup)}
+
+
+def children(events) -> list[tuple[str, str]]:
+    """The (type, ID) of every child workflow a history started."""
+    return [(a.workflow_type.name, a.workflow_id) for a in
+            (e.start_child_workflow_execution_initiated_event_attributes for e in events
+             if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)]
+
+
+def bench_sites(state_dir, record: Record | None = None) -> list:
+    """Every activity, the sites served by the benchmark provider (calls take no time)."""
+    bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), Counter(), record))
+    return registry.build(state_dir, Providers(state_dir, [bench]))
+
+
+async def test_a_small_group_recovers_inline_and_a_group_past_the_limit_in_a_child(
+        client, task_queue, state_dir, tmp_path):
+    book = two_groups("inline", [{"at": "before_group:small", "prompt": "array unlocked?"}])
+    sizes = estimates(book)
+    assert sizes["small"] < INLINE_GROUP_HISTORY < sizes["big"], sizes
+    record = Record(tmp_path / "record.jsonl")
+    handle = None
+    async with serving(client, task_queue, bench_sites(state_dir, record)):
+        try:
+            handle = await failover_protected(client, book, task_queue)
+            # The inline group's prompt waits on the operation itself: `standby continue` sends it there.
+            held = await waiting_prompt(client, handle, "array unlocked?")
+            assert held.id == handle.id and (await progress(handle)).child is None
+            await held.execute_update("continue", "tester", result_type=str)
+            result: OperationResult = await handle.result()
+            truth = (await owner_status(client, book)).truth.apps
+        finally:
+            await stop_workflows(handle, client.get_workflow_handle(temporal.owner_id(book.runbook)))
+    assert result.state == "failed_over" and result.apps_total == len(book.apps)
+    assert sorted(r["machine"] for r in record.made()) == sorted(book.machines)
+    assert {app for app, state in truth.items() if state.serving == "dr"} == set(book.apps)
+
+    history = await handle.fetch_history()
+    assert children(history.events) == [("RecoverGroup", f"{handle.id}/big")]
+    launches = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                and e.activity_task_scheduled_event_attributes.activity_type.name == "launch_targets"]
+    assert len(launches) == 1, "the small group's one batch launches in the operation"
+    # The inline group's steps and its prompt's gate are on the operation's own timeline.
+    steps = {s.name: s for s in result.steps if s.group == "small"}
+    assert steps["launch db on dr"].status == "done"
+    [prompt] = [s for name, s in steps.items() if name.startswith("prompt (before_group:small)")]
+    assert prompt.gate is not None and prompt.gate.by == "tester"
+    assert [(g.by, g.allowed) for g in result.gates if g.gate == "continue"] == [("tester", True)]
+    # The big child returned its apps for the operation to report: it signalled nobody itself.
+    child = (await client.get_workflow_handle(f"{handle.id}/big").fetch_history()).events
+    assert not any(e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED for e in child)
+    # The operation's history, inline group and all, replays against the workflow code that made it.
+    replayed = await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(history)
+    assert replayed.replay_failure is None
+
+
+async def test_an_inline_group_that_fails_halfway_tells_the_owner_what_it_recovered(client, task_queue, state_dir):
+    # api's post-launch hook fails after db recovered: the owner must know db serves at dr, and api does not.
+    failing = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    book = Runbook.model_validate({
+        "runbook": "halfway", "sites": {"primary": {"provider": "local"}, "dr": {"provider": "local"}},
+        "protection": {"source": "primary", "target": "dr"}, "machines": {"db1": {}, "api1": {}},
+        "apps": {"db": {"machines": ["db1"], "start": ["true"]},
+                 "api": {"machines": ["api1"], "depends_on": ["db"], "start": ["true"]}},
+        "groups": [{"name": "all", "apps": ["db", "api"]}],
+        "hooks": [{"at": "post_launch:api", "run": failing, "on_failure": "abort"}],
+    })
+    handle = None
+    async with serving(client, task_queue, bench_sites(state_dir)):
+        try:
+            handle = await failover_protected(client, book, task_queue)
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+            truth = (await owner_status(client, book)).truth.apps
+            shown = await progress(handle)
+        finally:
+            await stop_workflows(handle, client.get_workflow_handle(temporal.owner_id(book.runbook)))
+    assert children((await handle.fetch_history()).events) == []
+    assert truth["db"].serving == "dr" and truth["api"].serving != "dr"
+    assert shown.groups == {"all": "failed"} and shown.apps["db"] == "recovered"
+    assert [s.status for s in shown.steps if s.name.startswith("command (post_launch:api)")] == ["failed"]
