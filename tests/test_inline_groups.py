@@ -29,19 +29,22 @@ from tests.ops_helpers import failover_protected, owner_status, progress, stop_w
 from workflows.group import INLINE_GROUP_HISTORY, history_estimate
 from workflows.registry import WORKFLOWS
 
-# Dependents of one core app in the big group: each may launch alone, so the estimate passes the limit.
-BIG = 700
+# The big group: LAYERS layers of WIDTH apps, each app waited for by one of the next layer. Its later batches could
+# start one by one, so its estimate passes the limit with few machines; they launch in one batch per layer.
+LAYERS, WIDTH = 10, 75
 
 
 def two_groups(name: str, hooks: list[dict]) -> Runbook:
-    """Group `small` (db), then group `big` (core and BIG apps that depend on it), on two local sites."""
-    big = {f"b{i:03d}": {"machines": [f"bm{i:03d}"], "depends_on": ["core"], "start": ["true"]} for i in range(BIG)}
-    apps = {"db": {"machines": ["db1"], "start": ["true"]}, "core": {"machines": ["core1"], "start": ["true"]}, **big}
+    """Group `small` (db), then group `big` (the layers), on two local sites."""
+    big = {f"l{layer}a{i:02d}": {"machines": [f"l{layer}m{i:02d}"]} | (
+        {"depends_on": [f"l{layer - 1}a{i:02d}"]} if layer else {}) for layer in range(LAYERS) for i in range(WIDTH)}
+    apps = {"db": {"machines": ["db1"]}, **big}
     return Runbook.model_validate({
         "runbook": name, "sites": {"primary": {"provider": "local"}, "dr": {"provider": "local"}},
         "protection": {"source": "primary", "target": "dr"},
-        "machines": {m: {} for app in apps.values() for m in app["machines"]}, "apps": apps,
-        "groups": [{"name": "small", "apps": ["db"]}, {"name": "big", "apps": ["core", *big]}], "hooks": hooks,
+        "machines": {m: {} for app in apps.values() for m in app["machines"]},
+        "apps": {app: {"start": ["true"], **spec} for app, spec in apps.items()},
+        "groups": [{"name": "small", "apps": ["db"]}, {"name": "big", "apps": list(big)}], "hooks": hooks,
     })
 
 

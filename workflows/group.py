@@ -55,28 +55,39 @@ HOOK_EVENTS = 20
 GROUP_EVENTS = 20
 
 
-def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime) -> list[StepRecord]:
-    """The steps themselves, or one summary step when there are too many to carry in a result."""
+def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime,
+               where: str = "; see the child workflows") -> list[StepRecord]:
+    """The steps themselves, or one summary step (saying `where` they are) when there are too many to carry in a
+    result."""
     if len(steps) <= MAX_COPIED_STEPS:
         return steps
     failed = sum(s.status == "failed" for s in steps)
     return [StepRecord(name=label, started=started, ended=ended, status="failed" if failed else "done",
-                       detail=f"{len(steps)} steps ({failed} failed); see the child workflows")]
+                       detail=f"{len(steps)} steps ({failed} failed){where}")]
 
 
 def history_estimate(inp: GroupInput) -> int:
-    """The history events recovering the group adds, generously: a launch per batch of the apps ready at once and
-    one per later app (each may start alone, once what it depends on is healthy), an activity per health check of
-    each machine and per identity move, each hook an activity and a prompt."""
+    """The history events recovering the group adds, at most (but for prompts answered many times): its launches
+    (`launches`), an activity per health check of each machine and per identity move, each hook an activity and
+    a prompt."""
     stage, runbook = inp.step.stage, inp.runbook
     apps = [app for wave in stage.waves for app in wave.apps]
-    members = set(stage.apps())
-    first = {a.app: len(a.machines) for a in apps if not members.intersection(a.depends_on)}
-    launches = len(batches(first, BATCH_MACHINES)) + len(apps) - len(first)
     checks = sum(len(runbook.apps[a.app].health) * len(a.machines) for a in apps)
     moves = sum(bool(a.endpoint) for a in apps) if inp.step.move_identity else 0
     hook_steps = len(stage.before) + len(stage.after) + sum(len(a.pre_launch) + len(a.post_launch) for a in apps)
-    return GROUP_EVENTS + ACTIVITY_EVENTS * (launches + checks + moves) + HOOK_EVENTS * hook_steps
+    return GROUP_EVENTS + ACTIVITY_EVENTS * (launches(apps) + checks + moves) + HOOK_EVENTS * hook_steps
+
+
+def launches(apps: list[AppStep]) -> int:
+    """The launch activities of a group's apps at most (workflows/ready.py): the batches of those ready at once, then
+    batches only as an app that others of the group wait for becomes healthy, once per such app at most, each time
+    batches of which any two in a row hold more than BATCH_MACHINES machines (and never more than one per app)."""
+    members = {a.app for a in apps}
+    first = {a.app: len(a.machines) for a in apps if not members.intersection(a.depends_on)}
+    later = [a for a in apps if a.app not in first]
+    awaited = {d for a in later for d in a.depends_on if d in members}
+    machines = sum(len(a.machines) for a in later)
+    return len(batches(first, BATCH_MACHINES)) + min(len(later), len(awaited) + -(-2 * machines // BATCH_MACHINES))
 
 
 def fits_inline(inp: GroupInput) -> bool:
@@ -162,12 +173,15 @@ class GroupRecovery(AppRecovery):
 
 
 async def inline_group(op: Operator, inp: GroupInput) -> GroupResult:
-    """The group recovered in `op`, the operation: its steps, prompts and gates are the operation's own, and its
-    batches past INLINE_GROUP_HISTORY go on in children named as the group child would be (`<op>/<group>/batch1`)."""
-    group = inp.step.stage.group
+    """The group recovered in `op`, the operation: its prompts and gates are the operation's own, its steps on the
+    operation's timeline (once it recovered, as many as a child's would be: a summary past MAX_COPIED_STEPS), and its
+    batches past INLINE_GROUP_HISTORY go on in children named as the group child's (`<op>/<group>/batch1`)."""
+    group, steps, started = inp.step.stage.group, op._progress.steps, workflow.now()
+    first = len(steps)
     recovery = GroupRecovery(op, inp.model_copy(update={"inline_history": INLINE_GROUP_HISTORY}),
                              f"{workflow.info().workflow_id}/{group}")
     outcomes = await recovery.run()
+    steps[first:] = keep_steps(steps[first:], f"group {group}: {len(outcomes)} apps", started, workflow.now(), "")
     return GroupResult(group=group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes), steps=[],
                        recovered=recovery.reportable())
 
