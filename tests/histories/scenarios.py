@@ -110,8 +110,8 @@ async def shop(client: Client, config: Settings, runbook: Runbook) -> list[str]:
         started = await temporal.start(client, config, OperationRequest(
             operation=operation, runbook=runbook, requested_by="operator", **options))  # type: ignore[arg-type]
         handle = client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
-        for answer in answers:
-            await _answer(handle, answer)
+        for reply in answers:
+            await answer(handle, reply)
         result = await asyncio.wait_for(handle.result(), 120)
         print(f"  {operation}: {result.state}")
         if operation == "return":
@@ -142,7 +142,7 @@ async def _continuous(owner: WorkflowHandle, runbook: Runbook) -> bool:
         m.phase == "continuous" for m in status.machines)
 
 
-async def _answer(handle: WorkflowHandle, update: str) -> None:
+async def answer(handle: WorkflowHandle, update: str) -> None:
     """Wait until the operation waits for this answer, then give it."""
 
     async def waiting() -> bool:
