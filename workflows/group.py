@@ -118,6 +118,9 @@ class GroupRecovery(AppRecovery):
             else:
                 outcomes = await self._in_waves(stage)
             await self.hooks(stage.after)
+        except GeneratorExit:
+            # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing to report.
+            raise
         except BaseException:
             await self.report_recovered()
             raise

@@ -306,8 +306,8 @@ class PlanRunner(WarmSteps):
             raise
         self._progress.groups[stage.group] = "recovered"
         if result.recovered:
-            # Only a group whose history has its `returned-recovered` marker returns them (the others told the owner
-            # themselves): the owner hears of them while the next group starts, before any later report of ours.
+            # An inline group, or a child whose history has its `returned-recovered` marker, returns them (the others
+            # told the owner themselves): the owner hears of them while the next group starts, before any later report.
             serving = AppChange(apps=result.recovered, serving=step.to_site)
             self._reports.append(asyncio.create_task(self._report(serving)))
         self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]

@@ -60,6 +60,9 @@ async def recover_when_ready(stage: GroupStage, run_batch: RunBatch) -> list[App
                 for task in filter(_failed, running):
                     await task
         return [outcome for outcomes in await asyncio.gather(*running) for outcome in outcomes]
+    except GeneratorExit:
+        # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing to settle.
+        raise
     except BaseException:
         if workflow.patched(SETTLED):
             await _settle(running)
