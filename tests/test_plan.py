@@ -332,8 +332,8 @@ def test_a_switchover_with_a_data_app_down_recovers_cold() -> None:
     assert [step.label() for step in plan.steps] == [
         "precondition: replication primary -> dr is continuous", "approval by an operator",
         "stop web, api, db on primary in 3 waves, dependents first", "drain replication primary -> dr",
-        "pause replication primary -> dr", "recover group data at dr (db)", "recover group services at dr (api, web)", "replicate dr -> primary",
-        "record state: protected at dr, replication running"]
+        "pause replication primary -> dr", "recover group data at dr (db)", "recover group services at dr (api, web)",
+        "replicate dr -> primary", "record state: protected at dr, replication running"]
     assert plan.always == []
 
 
