@@ -195,16 +195,26 @@ async def stop_each(providers: Providers, site: SiteRef, apps: list[AppRef], res
     parts = [dispatch.for_app(AppInput(site=site, app=app)) for app in apps]
     if in_order:
         for part in parts:
-            await _together(providers.for_site(part.site), [stop(part)])
+            await _together_or_fail(providers, [part], stop, failures)
             if failures:
                 break
-        return failures
-    same: dict[str, list[AppInput]] = {}
-    for part in parts:
-        same.setdefault(part.site.holder, []).append(part)
-    await asyncio.gather(*(_together(providers.for_site(apps[0].site), list(map(stop, apps)))
-                           for apps in same.values()))
-    return failures
+    else:
+        same: dict[str, list[AppInput]] = {}
+        for part in parts:
+            same.setdefault(part.site.holder, []).append(part)
+        await asyncio.gather(*(_together_or_fail(providers, apps, stop, failures) for apps in same.values()))
+    stopped = {r.app for r in results}
+    return {app: error for app, error in failures.items() if app not in stopped}
+
+
+async def _together_or_fail(providers: Providers, parts: list[AppInput], stop: Callable[[AppInput], Awaitable[None]],
+                            failures: dict[str, ProviderError]) -> None:
+    """One provider's stops together; when the provider fails as a whole (a vCenter out of reach before any task),
+    its error is each app's."""
+    try:
+        await _together(providers.for_site(parts[0].site), list(map(stop, parts)))
+    except ProviderError as error:
+        failures.update({part.app.name: error for part in parts if part.app.name not in failures})
 
 
 def holder(site: SiteRef) -> str:
