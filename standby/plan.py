@@ -32,6 +32,7 @@ from standby.plan_steps import (
     SetDirection,
     Step,
     StopApps,
+    StopWaves,
     WaitContinuous,
     WarmGroup,
     Wave,
@@ -69,8 +70,9 @@ class Plan(BaseModel):
         return [step.stage for step in self.steps if isinstance(step, RecoverGroup)]
 
     def stop_waves(self) -> list[StopApps]:
-        """The stop steps, in order (reverse recovery order)."""
-        return [step for step in self.steps if isinstance(step, StopApps)]
+        """The stop waves, in order (reverse recovery order), also those that one step stops together."""
+        return [wave for step in self.steps if isinstance(step, StopApps | StopWaves)
+                for wave in (step.waves if isinstance(step, StopWaves) else [step])]
 
     def app_steps(self) -> list[AppStep]:
         """Every app step in recovery order."""
@@ -78,15 +80,16 @@ class Plan(BaseModel):
 
 
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
-          point: datetime | None = None, down: Collection[str] = ()) -> Plan:
+          point: datetime | None = None, down: Collection[str] = (), one_stop: bool = True) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source); `down` the apps
-    that serve nowhere (an aborted operation stopped them)."""
+    that serve nowhere (an aborted operation stopped them); `one_stop`: a site's stop waves in one step (False: a
+    step each, as operations started before it ran)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
-    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down])
+    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop)
     return _SHAPES[operation](planner, active, passive)
 
 
@@ -94,9 +97,9 @@ class _Planner:
     """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
 
     def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None,
-                 down: list[str] | None = None):
+                 down: list[str] | None = None, one_stop: bool = True):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
-        self.down = down or []
+        self.down, self.one_stop = down or [], one_stop
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         # Looked up twice per app: a runbook of 10,000 apps has a handful of hooks.
         self._hooks_at: dict[tuple[str, str | None], list[Hook]] = {}
@@ -159,9 +162,12 @@ class _Planner:
         )
 
     def stop(self, site: str) -> list[Step]:
-        """Stop steps at a site: groups in reverse order, each group's waves in reverse order."""
-        return [StopApps(site=site, group=stage.group, apps=[a.app for a in wave.apps])
-                for stage in reversed(self.stages()) for wave in reversed(stage.waves)]
+        """Stop steps at a site: groups in reverse order, each group's waves in reverse order; all in one step."""
+        waves = [StopApps(site=site, group=stage.group, apps=[a.app for a in wave.apps])
+                 for stage in reversed(self.stages()) for wave in reversed(stage.waves)]
+        if not self.one_stop:
+            return list(waves)
+        return [StopWaves(site=site, waves=waves)] if waves else []
 
     def failback_clients(self, dr: str, home: str) -> list[Step]:
         """The Failback Client for the machines that fail back through it from their DR site."""

@@ -11,6 +11,7 @@ from standby.plan_steps import (
     SetDirection,
     Step,
     StopApps,
+    StopWaves,
     WaitContinuous,
 )
 from standby.runbook import MixedSite, Runbook
@@ -20,6 +21,8 @@ def lines(step: Step, plan: Plan, runbook: Runbook) -> list[str]:
     """`by cloud (aws) from vcenter (vsphere): orders-db` and the like; nothing for a step that touches no site."""
     if isinstance(step, StopApps):
         return [_by(runbook, step.site, _machines(runbook, step.apps))]
+    if isinstance(step, StopWaves):
+        return [_by(runbook, step.site, _machines(runbook, step.apps()))]
     if isinstance(step, (CheckReplication, Drain, SetDirection, WaitContinuous)):
         apps = plan.apps if isinstance(step, CheckReplication) else step.apps
         return [_replication(runbook, step.source, step.target, _machines(runbook, apps))]

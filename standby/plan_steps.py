@@ -123,6 +123,24 @@ class StopApps(BaseModel):
         return f"stop {names} on {self.site} (group {self.group})"
 
 
+class StopWaves(BaseModel):
+    """Stop a site's consecutive waves in one activity: wave after wave in this order (dependents first), each
+    wave's apps at once, each within the stop deadline from its start and on the timeline as a step of its own."""
+
+    kind: Literal["stop_waves"] = "stop_waves"
+    site: str
+    waves: list[StopApps]
+
+    def apps(self) -> list[str]:
+        """Every app of the waves, in the order they stop."""
+        return [app for wave in self.waves for app in wave.apps]
+
+    def label(self) -> str:
+        """`stop web, api, db on primary in 3 waves, dependents first`."""
+        count = len(self.waves)
+        return f"stop {_names(self.apps())} on {self.site} in {count} wave{'s' if count > 1 else ''}, dependents first"
+
+
 class Drain(BaseModel):
     """One replication pass after the source stopped, so the target has every acknowledged write."""
 
@@ -302,7 +320,7 @@ class KeepTargets(BaseModel):
 
 
 Step = Annotated[
-    CheckReplication | CheckTested | Approval | RunHook | StopApps | Drain | SetDirection | WaitContinuous
+    CheckReplication | CheckTested | Approval | RunHook | StopApps | StopWaves | Drain | SetDirection | WaitContinuous
     | FailbackClient | RecoverGroup | RecordState | RemoveTargets | RecordDrill | KeepTargets | WarmGroup
     | CutOverGroup | DropWarm,
     Field(discriminator="kind"),

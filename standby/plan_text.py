@@ -11,6 +11,7 @@ from standby.plan_steps import (
     CutOverGroup,
     RecoverGroup,
     Step,
+    StopWaves,
     WarmGroup,
 )
 from standby.runbook import Runbook
@@ -47,6 +48,8 @@ def _direction(plan: Plan) -> str:
 def _details(step: Step, plan: Plan, mixed: Runbook | None) -> list[str]:
     if isinstance(step, WarmGroup | CutOverGroup):
         return plan_warm_text.lines(step)
+    if isinstance(step, StopWaves):
+        return [f"wave {number}: {wave.label()}" for number, wave in enumerate(step.waves, 1)]
     if not isinstance(step, RecoverGroup):
         return []
     stage = step.stage

@@ -9,8 +9,8 @@ by a new one three times during one failover:
 3. during the second group, with an activity in flight: web's start argv waits while a gate file
    exists, so the batch launch (`launch_targets`) of web1 has spawned the process and is waiting for its port.
 
-Synchronization is by polling, never by sleeping: the prompts (`progress` query of the parent or of
-its RecoverGroup child) and web1's line in dr's launches.log (written once the process exists, before
+Synchronization is by polling, never by sleeping: the prompts (`progress` query of the operation, which
+recovers both small groups inline) and web1's line in dr's launches.log (written once the process exists, before
 the launch waits for its port). Each prompt is answered only after the kill, so that the new worker
 must rebuild the workflow from its history. Temporal hands the work to the new worker after the sticky
 queue's schedule-to-start timeout (10 s) for workflow tasks, and after the heartbeat timeout (10 s for
@@ -153,14 +153,14 @@ async def test_failover_survives_worker_kills_and_launches_each_machine_once(
         result = await finished(failover, 90)
         assert (result.state, result.to_site) == ("failed_over", "dr")
         assert launched() == {"db1": 1, "app1": 1, "web1": 1}
-        assert await launch_attempts(client, f"{failover.id}/services") == {"api": [1], "web": [2]}
+        assert await launch_attempts(client, failover.id) == {"db": [1], "api": [1], "web": [2]}
         await serves_all(web, orders)
     finally:
         await stop_workflows(protect, failover)
 
 
 async def launch_attempts(client, workflow_id: str) -> dict[str, list[int]]:
-    """The attempts of each completed batch launch in a RecoverGroup's history, by its apps; a retried one after a
+    """The attempts of each completed batch launch in a workflow's history, by its apps; a retried one after a
     heartbeat timeout."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     scheduled, started, attempts = {}, {}, {}

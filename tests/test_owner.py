@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import itertools
 import os
+import socket
 import statistics
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from standby import client as temporal
 from standby import lifecycle
 from standby.cli import main
-from standby.contracts.operations import OperationResult
+from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.protect import OwnerStatus
 from standby.plan import build
 from standby.runbook import Runbook
@@ -271,3 +272,52 @@ async def test_an_abort_at_each_step_of_a_failover_leaves_a_true_state_and_a_rer
         assert result.state == "failed_over"
     assert {s.phase for s in (await owner_status(client, shop)).truth.apps.values()} == {"failed_over"}
     await serves_all(web, items)
+
+
+# A db that ignores SIGTERM, as a stuck process would: its stop lasts its stop_timeout, until SIGKILL.
+STUCK_DB = ("import runpy, signal\n"
+            "real = signal.signal\n"
+            "signal.signal = lambda s, h: real(s, signal.SIG_IGN if s == signal.SIGTERM else h)\n"
+            "runpy.run_module('sampleapp.db', run_name='__main__')\n")
+
+
+def _closed(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_an_abort_in_the_middle_of_the_stop_records_the_waves_it_stopped_down(
+    client, task_queue, worker, shop_file
+) -> None:
+    """The source's three waves run in one activity: web, then api, then db, which hangs on SIGTERM. Aborted while
+    db stops, the activity answers with what it stopped, so the owner records web and api down, and the failover's
+    timeline has both waves done and db's cancelled."""
+
+    def stuck_db(document: dict) -> None:
+        document["hooks"] = []
+        document["protection"]["stop_deadline"] = "1m"
+        db = document["apps"]["db"]
+        db["start"] = ["{{ python }}", "-c", STUCK_DB, *db["start"][3:]]
+        db["stop_timeout"] = "40s"
+
+    runbook = runbook_variant(shop_file, edit=stuck_db)
+    base = runbook.sites["primary"].port_base  # type: ignore[union-attr]  # a local site
+    await start_protect(client, runbook, task_queue)
+    try:
+        handle = await request(client, runbook, task_queue, "failover", yes=True, force=True)
+        # web1 and app1 listen at the primary's port_base + 2 and + 1 until their waves stopped them.
+        await eventually_async(lambda: _closed(base + 2) and _closed(base + 1), 60, 0.05, "web and api stopped")
+        assert not _closed(base), "db still runs: its wave is in flight"
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 60)
+        truth = (await owner_status(client, runbook)).truth
+        for app in ("web", "api"):
+            assert (truth.apps[app].phase, truth.apps[app].serving) == ("interrupted", None), app
+        steps = {step.name: step for step in (await handle.query("progress", result_type=Progress)).steps}
+        assert steps["stop web on primary (group services)"].status == "done"
+        assert steps["stop api on primary (group services)"].status == "done"
+        assert steps["stop db on primary (group data)"].status == "cancelled"
+    finally:
+        async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
+            await client.get_workflow_handle(execution.id).terminate("test finished")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from standby.cli import main
 from standby.loader import check, load
 from standby.plan import Plan, PlanError, build
-from standby.plan_steps import Approval, Drain, RunHook
+from standby.plan_steps import Approval, Drain, RunHook, StopApps, StopWaves
 from standby.plan_text import lines
 from standby.runbook import OPERATIONS, CommandHook, PromptHook, Runbook
 
@@ -149,7 +149,8 @@ def test_hooks_attach_at_their_places(diamond: Runbook) -> None:
     core = plan.stages()[1]
     db = next(step for step in plan.app_steps() if step.app == "db")
     before, after = top_hooks(plan)
-    assert hook_indexes(diamond, [before]) == [0] and plan.steps.index(before) < plan.steps.index(plan.stop_waves()[0])
+    stop = next(step for step in plan.steps if isinstance(step, StopWaves))
+    assert hook_indexes(diamond, [before]) == [0] and plan.steps.index(before) < plan.steps.index(stop)
     assert hook_indexes(diamond, core.before) == [1]
     assert hook_indexes(diamond, core.after) == []  # after_group:core runs in drills only
     assert hook_indexes(diamond, db.pre_launch) == [3]
@@ -251,19 +252,21 @@ def test_cli_plan_failover_text() -> None:
     assert lines[0] == "failover of shop: primary -> dr (recovery mode), apps: db, api, web"
     assert lines[1] == "  1. precondition: replication primary -> dr is continuous or stalled (skip with --force)"
     assert lines[3] == "  3. approval by a member of cn=dr-operators,ou=groups,dc=example,dc=org (skip with --yes)"
-    stop = lines.index("  5. stop web on primary (group services)")
-    assert lines[stop + 1 : stop + 5] == [
-        "  6. stop api on primary (group services)",
-        "  7. stop db on primary (group data)",
-        "  8. drain replication primary -> dr (if the source answered)",
-        "  9. pause replication primary -> dr",
+    # The site's stop waves are one step (one activity), each wave listed under it, dependents first.
+    stop = lines.index("  5. stop web, api, db on primary in 3 waves, dependents first")
+    assert lines[stop + 1 : stop + 6] == [
+        "       wave 1: stop web on primary (group services)",
+        "       wave 2: stop api on primary (group services)",
+        "       wave 3: stop db on primary (group data)",
+        "  6. drain replication primary -> dr (if the source answered)",
+        "  7. pause replication primary -> dr",
     ]
     # The dependency graph the group follows: web starts once api is healthy, not when a wave ends.
     assert "       api (at once): launch app1 at dr; health http GET /health -> 200; " \
            "move api.shop.internal to dr" in lines
     assert "       web (once api is healthy): launch web1 at dr; health http GET /health -> 200; " \
            "move www.shop.internal to dr" in lines
-    assert lines[-1] == " 12. record state: failed_over at dr, replication paused"
+    assert lines[-1] == " 10. record state: failed_over at dr, replication paused"
 
 
 def test_cli_plan_json_round_trips() -> None:
@@ -328,8 +331,21 @@ def test_a_switchover_with_a_data_app_down_recovers_cold() -> None:
     plan = build(load(Path("runbooks/shop-pair.yaml")), "switchover", down=["db"])
     assert [step.label() for step in plan.steps] == [
         "precondition: replication primary -> dr is continuous", "approval by an operator",
-        "stop web on primary (group services)", "stop api on primary (group services)",
-        "stop db on primary (group data)", "drain replication primary -> dr", "pause replication primary -> dr",
-        "recover group data at dr (db)", "recover group services at dr (api, web)", "replicate dr -> primary",
-        "record state: protected at dr, replication running"]
+        "stop web, api, db on primary in 3 waves, dependents first", "drain replication primary -> dr",
+        "pause replication primary -> dr", "recover group data at dr (db)", "recover group services at dr (api, web)",
+        "replicate dr -> primary", "record state: protected at dr, replication running"]
     assert plan.always == []
+
+
+def test_a_sites_stop_waves_are_one_step_carrying_them_in_order() -> None:
+    """One step (one activity) stops the source's waves, dependents first; an operation that started before
+    (`one_stop=False`, as its history has no marker) runs the same waves a step each."""
+    shop = load(SHOP)
+    plan, before = build(shop, "failover"), build(shop, "failover", one_stop=False)
+    combined = [step for step in plan.steps if isinstance(step, StopWaves)]
+    assert len(combined) == 1 and combined[0].site == "primary"
+    assert [(w.group, w.apps) for w in combined[0].waves] == [("services", ["web"]), ("services", ["api"]),
+                                                             ("data", ["db"])]
+    assert [step for step in before.steps if isinstance(step, StopApps)] == combined[0].waves
+    assert stops(plan) == stops(before)
+    assert [s for s in plan.steps if s not in combined] == [s for s in before.steps if not isinstance(s, StopApps)]

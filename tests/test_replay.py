@@ -109,6 +109,17 @@ def test_failover_history_covers_approval_prompt_and_both_groups():
     assert children == ["standby/shop/failover/data", "standby/shop/failover/services"]
 
 
+def test_inline_failover_history_recovers_its_groups_in_the_operation():
+    """The inline failover started no child: its groups' launches and prompt are in its own history."""
+    events = history("inline.failover").events
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+               for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    launches = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                and e.activity_task_scheduled_event_attributes.activity_type.name == "launch_targets"]
+    assert not any(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in events)
+    assert updates == ["continue"] and len(launches) == 4
+
+
 def test_batch_histories_come_from_a_wave_larger_than_a_batch():
     """The wide failover stopped and recovered its big wave in batch children, and both kinds are committed."""
     stops = [name for name in RECORDED if workflow_type(name) == "StopApps"]

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import names
@@ -27,8 +28,10 @@ with workflow.unsafe.imports_passed_through():
         machine_refs,
         site_ref,
     )
+    from standby.contracts.stops import StopWaveInput, StopWavesInput, WavesProgress
     from standby.contracts.warm import CutOverInput, CutOverProgress
     from standby.moment import NoConsistentPoint, consistent
+    from standby.plan_steps import StopApps
     from standby.runbook import HealthCheck, Runbook
     from workflows import policies
 
@@ -108,6 +111,28 @@ async def stop_batch(runbook: Runbook, site: str, apps: list[str], deadline: tim
         names.STOP_APPS, inp, result_type=StopProgress, summary=f"stop {len(apps)} apps on {site}",
         task_queue=site_queue(site), retry_policy=policies.PROVIDER, schedule_to_close_timeout=deadline,
         start_to_close_timeout=min(deadline, policies.PROVIDER_TIMEOUT), heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
+    )
+    return result
+
+
+async def stop_waves(runbook: Runbook, site: str, waves: list[StopApps], deadline: timedelta) -> WavesProgress:
+    """Stop a site's waves one after the other in one activity, each within `deadline` of its start.
+
+    A site worker that does not take the activity within one deadline is gone: the caller fences, after one deadline
+    and not one per wave. An abort waits for the activity's answer (what it stopped), which a cancelled activity's
+    own report would not carry.
+    """
+    index = machine_index(runbook)
+    inp = StopWavesInput(site=site_ref(runbook, site), deadline=deadline, waves=[
+        StopWaveInput(label=wave.label(), apps=[app_ref(runbook, a, index) for a in wave.apps]) for wave in waves])
+    # Each wave ends by its deadline inside the activity; this bounds an attempt whose worker hangs.
+    whole = deadline * (len(waves) + 1) + policies.PROVIDER_TIMEOUT
+    result: WavesProgress = await workflow.execute_activity(
+        names.STOP_WAVES, inp, result_type=WavesProgress, task_queue=site_queue(site),
+        summary=f"stop {sum(len(w.apps) for w in waves)} apps on {site} in {len(waves)} waves",
+        retry_policy=policies.PROVIDER, schedule_to_start_timeout=deadline, start_to_close_timeout=whole,
+        heartbeat_timeout=policies.PROVIDER_HEARTBEAT,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     )
     return result
 

@@ -1,12 +1,16 @@
-"""Recovery of one priority group, as a child workflow so that no history grows with the runbook.
+"""Recovery of one priority group: in a child workflow, or inline in the operation when the group is small.
 
 An app starts as soon as the apps it depends on in the group are healthy
 (workflows/ready.py); apps ready at the same moment launch together, one launch
 activity per batch of machines. Each app: pre-launch hooks, launch of its
-machines, post-launch hooks, health checks, then its network identity moves.
-Batches run inline until the group's history reaches `inline_history` events (GroupInput),
-then as `RecoverApps` children, so that every history stays in the low thousands
-of events whatever the runbook's size.
+machines, post-launch hooks, health checks, then its network identity moves
+(workflows/recovery.py). Batches run inline until the history reaches `inline_history`
+events (GroupInput), then as `RecoverApps` children, so that every history stays in the
+low thousands of events whatever the runbook's size.
+
+A group whose history estimate (`history_estimate`) fits under INLINE_GROUP_HISTORY
+with the operation's own runs in the operation itself (`inline_group`): no child to
+start, decode and complete, about 0.2 s less per group on a failover's critical path.
 
 Executions begun before batches (no `batched-recovery` marker in their history)
 keep the waves they began with: a wave larger than BATCH_APPS apps as
@@ -14,23 +18,20 @@ keep the waves they began with: a wave larger than BATCH_APPS apps as
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from standby.contracts.batches import LaunchBatchInput, LaunchProgress
+    from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, StepRecord
-    from standby.contracts.sites import AppRef, LaunchInput, RecoveryPoint, Target, app_ref, runbook_slice, site_ref
-    from standby.contracts.state import AppChange, StateChange
-    from standby.plan_steps import AppStep, GroupStage, RunHook, Wave
-    from workflows import actions, hooks
+    from standby.contracts.sites import runbook_slice
+    from standby.plan_steps import AppStep, GroupStage, Wave
     from workflows.operator import Operator
     from workflows.ready import recover_when_ready
+    from workflows.recovery import AppRecovery
 
-# Apps of one workflow recovered at once; bounds pending activities far below Temporal's 2,000.
-MAX_PARALLEL_APPS = 100
 # A wave up to this size runs inline; a larger one in batch children of this size.
 BATCH_APPS = 50
 # Batch children running at once; bounds pending children far below Temporal's 2,000.
@@ -41,205 +42,105 @@ MAX_COPIED_STEPS = 500
 BATCHED = "batched-recovery"
 # Outcomes a result carries app by app, so that no payload nears Temporal's 2 MiB; beyond, only their count.
 MAX_RESULT_APPS = 1000
-# A group (or batch) that recovered returns the apps now serving for its parent to report, instead of signalling the
-# owner itself before it completes: a round trip less per group. One that fails still signals them itself.
-RETURNED_RECOVERED = "returned-recovered"
+# An operation recovers a group inline while its history, with the group's estimate added, stays under this many
+# events. Far below the 10,240 that no history may reach: it leaves room for the operation's own steps outside its
+# groups (a few hundred events at 10,000 machines), for later groups as children (about ten events each), and for an
+# estimate wrong by half. Past it the inline group's batches go on in RecoverApps children (its `inline_history`).
+INLINE_GROUP_HISTORY = 4000
+# History events an activity adds: scheduled, started, completed, and the workflow task its result wakes.
+ACTIVITY_EVENTS = 6
+# A hook step at most: its activity, a prompt (its memo, the `continue` update), the workflow tasks around them.
+HOOK_EVENTS = 20
+# A group's own: its markers, its report to the owner, the tasks that begin and end it.
+GROUP_EVENTS = 20
 
 
-def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime) -> list[StepRecord]:
-    """The steps themselves, or one summary step when there are too many to carry in a result."""
+def keep_steps(steps: list[StepRecord], label: str, started: datetime, ended: datetime,
+               where: str = "; see the child workflows") -> list[StepRecord]:
+    """The steps themselves, or one summary step (saying `where` they are) when there are too many to carry in a
+    result."""
     if len(steps) <= MAX_COPIED_STEPS:
         return steps
     failed = sum(s.status == "failed" for s in steps)
     return [StepRecord(name=label, started=started, ended=ended, status="failed" if failed else "done",
-                       detail=f"{len(steps)} steps ({failed} failed); see the child workflows")]
+                       detail=f"{len(steps)} steps ({failed} failed){where}")]
 
 
-# A batch's progress, and its targets app by app.
-Launched = tuple[LaunchProgress, dict[str, list[Target]]]
+def history_estimate(inp: GroupInput) -> int:
+    """The history events recovering the group adds, at most (but for prompts answered many times): its launches
+    (`launches`), an activity per health check of each machine and per identity move, each hook an activity and
+    a prompt."""
+    stage, runbook = inp.step.stage, inp.runbook
+    apps = [app for wave in stage.waves for app in wave.apps]
+    checks = sum(len(runbook.apps[a.app].health) * len(a.machines) for a in apps)
+    moves = sum(bool(a.endpoint) for a in apps) if inp.step.move_identity else 0
+    hook_steps = len(stage.before) + len(stage.after) + sum(len(a.pre_launch) + len(a.post_launch) for a in apps)
+    return GROUP_EVENTS + ACTIVITY_EVENTS * (launches(apps) + checks + moves) + HOOK_EVENTS * hook_steps
 
 
-async def _by_app(launching: Awaitable[LaunchProgress]) -> Launched:
-    """The batch's progress, its targets sorted out once for all its apps (not once per app: 200 x 200)."""
-    progress = await launching
-    targets: dict[str, list[Target]] = {}
-    for target in progress.targets:
-        targets.setdefault(target.app, []).append(target)
-    return progress, targets
+def launches(apps: list[AppStep]) -> int:
+    """The launch activities of a group's apps at most (workflows/ready.py): the batches of those ready at once, then
+    batches only as an app that others of the group wait for becomes healthy, once per such app at most, each time
+    batches of which any two in a row hold more than BATCH_MACHINES machines (and never more than one per app)."""
+    members = {a.app for a in apps}
+    first = {a.app: len(a.machines) for a in apps if not members.intersection(a.depends_on)}
+    later = [a for a in apps if a.app not in first]
+    awaited = {d for a in later for d in a.depends_on if d in members}
+    machines = sum(len(a.machines) for a in later)
+    return len(batches(first, BATCH_MACHINES)) + min(len(later), len(awaited) + -(-2 * machines // BATCH_MACHINES))
 
 
-class AppRecovery(Operator):
-    """What recovering an app takes, shared by the group workflow and its batch children."""
-
-    _inp: GroupInput
-
-    def _begin_recovery(self, inp: GroupInput) -> None:
-        self._start_progress(inp.runbook.runbook, inp.operation)
-        self._guard(inp.runbook)
-        self._inp, self._step = inp, inp.step
-        self._slots = asyncio.Semaphore(MAX_PARALLEL_APPS)
-        self._recovered: list[str] = []
-
-    def _reportable(self) -> list[str]:
-        """The apps now serving at the target that the runbook's owner must hear of (a recovery's, not a drill's)."""
-        return self._recovered if self._inp.owner and self._step.mode == "recovery" else []
-
-    async def _report_recovered(self) -> None:
-        """Tell the runbook's owner which apps now serve at the target: also when the recovery failed halfway."""
-        if self._reportable():
-            change = StateChange(workflow_id=workflow.info().workflow_id,
-                                 apps=[AppChange(apps=self._recovered, serving=self._step.to_site)])
-            await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
-
-    async def _hand_over(self) -> list[str]:
-        """After a recovery that succeeded: the apps for the parent to report, or (histories from before) reported
-        here."""
-        if workflow.patched(RETURNED_RECOVERED):
-            return self._reportable()
-        await self._report_recovered()
-        return []
-
-    def _context(self, group: str | None, app: str | None, point: str = "") -> dict[str, str]:
-        inp, step = self._inp, self._step
-        return {"runbook": inp.runbook.runbook, "operation": inp.operation, "mode": step.mode, "site": step.from_site,
-                "target": step.to_site, "group": group or "", "app": app or "", "recovery_point": point}
-
-    async def _hooks(self, steps: list[RunHook], point: str = "") -> None:
-        for hook in steps:
-            await hooks.run_hook(self, self._inp.runbook, hook, self._context(hook.group, hook.app, point))
-
-    def _app(self, name: str) -> AppRef:
-        return app_ref(self._inp.runbook, name, self._inp.machine_index or None)
-
-    async def _recover(self, step: AppStep) -> AppOutcome:
-        async with self._slots:
-            to_site = self._step.to_site
-            self._progress.apps[step.app] = "launching"
-            outcome = AppOutcome(app=step.app, group=step.group, site=to_site, started=workflow.now())
-            await self._hooks(step.pre_launch)
-            async with self.step(f"launch {step.app} on {to_site}", group=step.group, app=step.app) as rec:
-                outcome.targets, outcome.point = await self._launch(step)
-                rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
-            return await self._after_launch(step, outcome)
-
-    async def _after_launch(self, step: AppStep, outcome: AppOutcome) -> AppOutcome:
-        """Post-launch hooks, health checks, the identity move."""
-        to_site = self._step.to_site
-        await self._hooks(step.post_launch, outcome.point.time.isoformat() if outcome.point else "")
-        self._progress.apps[step.app] = "checking health"
-        await self._health(step, outcome)
-        outcome.healthy = workflow.now()
-        if self._step.move_identity and step.endpoint:
-            async with self.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
-                await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets, self._inp.epoch)
-            outcome.identity_moved = workflow.now()
-        self._progress.apps[step.app] = "recovered"
-        self._recovered.append(step.app)
-        return outcome
-
-    async def _recover_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
-        """A batch of apps: pre-launch hooks, one launch activity for all their machines, then each app on its own
-        (post-launch hooks, health, identity), `healthy(app)` called as each becomes healthy."""
-        for step in apps:
-            self._progress.apps[step.app] = "launching"
-        started = workflow.now()
-        await asyncio.gather(*(self._hooks(step.pre_launch) for step in apps))
-        inp, plan = self._inp, self._step
-        batch = LaunchBatchInput(
-            key=inp.key, site=site_ref(inp.runbook, plan.to_site), source=site_ref(inp.runbook, plan.from_site),
-            mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
-            endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch)
-        launched = asyncio.create_task(_by_app(actions.launch_batch(batch)))
-        return list(await asyncio.gather(*(self._finish(step, started, launched, healthy) for step in apps)))
-
-    async def _finish(self, step: AppStep, started: datetime, launched: Awaitable[Launched],
-                      healthy: Callable[[str], None]) -> AppOutcome:
-        outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started)
-        async with self.step(f"launch {step.app} on {self._step.to_site}", group=step.group, app=step.app) as rec:
-            progress, targets = await launched
-            outcome.targets = targets.get(step.app, [])
-            points = [progress.points[t.machine] for t in outcome.targets if t.machine in progress.points]
-            # The app's moment: every machine came back from its newest point at or before it (standby.moment).
-            outcome.point = min(points, key=lambda p: p.time) if points else None
-            rec.started = started
-            rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
-        async with self._slots:
-            await self._after_launch(step, outcome)
-        healthy(step.app)
-        return outcome
-
-    async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
-        """Launch every machine of the app from its own recovery point."""
-        inp, runbook, plan = self._inp, self._inp.runbook, self._step
-        app = self._app(step.app)
-        found = await asyncio.gather(
-            *(actions.recovery_points(runbook, plan.from_site, plan.to_site, m.name) for m in app.machines))
-        points = actions.app_points({m.name: f for m, f in zip(app.machines, found, strict=True)}, plan.point,
-                                    plan.to_site)
-        launches = [
-            actions.launch(LaunchInput(
-                key=inp.key, site=site_ref(runbook, plan.to_site), source=site_ref(runbook, plan.from_site), app=app,
-                machine=machine, mode=plan.mode, point=points[machine.name], endpoints=inp.endpoints,
-                places=inp.places, epoch=inp.epoch,
-            ))
-            for machine in app.machines
-        ]
-        # The app's moment: the oldest of the points its machines came back from.
-        moment = min(points.values(), key=lambda p: p.time) if points else None
-        return list(await asyncio.gather(*launches)), moment
-
-    async def _health(self, step: AppStep, outcome: AppOutcome) -> None:
-        if not self._inp.runbook.apps[step.app].health:
-            # Most apps of a large runbook have no checks: no reference to build for them.
-            return
-        app = self._app(step.app)
-        for check in app.config.health:
-            for target in outcome.targets:
-                async with self.step(f"health {step.app}/{target.machine}", group=step.group, app=step.app) as rec:
-                    result = await actions.check_health(app, check, target)
-                    rec.detail = result.detail
+def fits_inline(inp: GroupInput) -> bool:
+    """Whether this workflow may recover the group itself and keep its history under INLINE_GROUP_HISTORY."""
+    return workflow.info().get_current_history_length() + history_estimate(inp) < INLINE_GROUP_HISTORY
 
 
-@workflow.defn(name="RecoverGroup")
-class RecoverGroupWorkflow(AppRecovery):
-    """Recover the apps of one group at the target site: the stage of the plan its input carries."""
+class GroupRecovery(AppRecovery):
+    """A group's recovery on `op`'s timeline: before hooks, its apps as they become ready, after hooks.
 
-    @workflow.init
-    def __init__(self, inp: GroupInput) -> None:
-        self._begin_recovery(inp)
+    Its batches run in `op` while its history is under `inline_history`, then in RecoverApps children named under
+    `children` (`<children>/batch1`).
+    """
+
+    def __init__(self, op: Operator, inp: GroupInput, children: str) -> None:
+        super().__init__(op, inp)
+        self._prefix = children
         self._batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
         self._children = 0
 
-    @workflow.run
-    async def run(self, inp: GroupInput) -> GroupResult:
-        """Before hooks, waves of apps (inline or in batches), after hooks."""
-        stage = inp.step.stage
-        outcomes: list[AppOutcome] = []
+    async def run(self) -> list[AppOutcome]:
+        """Every app of the stage; on failure (or cancel) the owner hears first which apps now serve."""
+        stage = self._step.stage
         try:
-            await self._hooks(stage.before)
+            await self.hooks(stage.before)
             if workflow.patched(BATCHED):
                 outcomes = await recover_when_ready(stage, self._ready_batch)
             else:
-                for number, wave in enumerate(stage.waves, 1):
-                    if len(wave.apps) <= BATCH_APPS:
-                        outcomes += await asyncio.gather(*(self._recover(app) for app in wave.apps))
-                    else:
-                        outcomes += await self._in_batches(number, wave)
-            await self._hooks(stage.after)
-        except BaseException:
-            await self._report_recovered()
+                outcomes = await self._in_waves(stage)
+            await self.hooks(stage.after)
+        except GeneratorExit:
+            # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing to report.
             raise
-        recovered = await self._hand_over()
-        self._progress.state = "done"
-        return GroupResult(group=stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
-                           steps=self._progress.steps, gates=self._progress.gates, recovered=recovered)
+        except BaseException:
+            await self.report_recovered()
+            raise
+        return outcomes
+
+    async def _in_waves(self, stage: GroupStage) -> list[AppOutcome]:
+        outcomes: list[AppOutcome] = []
+        for number, wave in enumerate(stage.waves, 1):
+            if len(wave.apps) <= BATCH_APPS:
+                outcomes += await asyncio.gather(*(self.recover(app) for app in wave.apps))
+            else:
+                outcomes += await self._in_batches(number, wave)
+        return outcomes
 
     async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
-        """A batch inline while this history is small; past `inline_history` events, in a child of its own."""
+        """A batch inline while the history is small; past `inline_history` events, in a child of its own."""
         if workflow.info().get_current_history_length() < self._inp.inline_history:
-            return await self._recover_batch(apps, healthy)
+            return await self.recover_batch(apps, healthy)
         self._children += 1
-        name, summary = f"batch{self._children}", f"recover {len(apps)} apps of group {self._inp.step.stage.group}"
+        name, summary = f"batch{self._children}", f"recover {len(apps)} apps of group {self._step.stage.group}"
         result = await self._batch(name, apps, summary, f"batch {self._children}: {len(apps)} apps")
         for outcome in result.apps:
             healthy(outcome.app)
@@ -247,7 +148,7 @@ class RecoverGroupWorkflow(AppRecovery):
 
     async def _in_batches(self, number: int, wave: Wave) -> list[AppOutcome]:
         chunks = [wave.apps[i:i + BATCH_APPS] for i in range(0, len(wave.apps), BATCH_APPS)]
-        group = self._inp.step.stage.group
+        group = self._step.stage.group
         results = await asyncio.gather(*(
             self._batch(f"wave{number}-batch{index}", chunk,
                         f"recover {len(chunk)} apps of group {group}, wave {number}",
@@ -256,7 +157,7 @@ class RecoverGroupWorkflow(AppRecovery):
         return [outcome for result in results for outcome in result.apps]
 
     async def _batch(self, name: str, apps: list[AppStep], summary: str, label: str) -> GroupResult:
-        inp, names = self._inp, [a.app for a in apps]
+        inp, names, progress = self._inp, [a.app for a in apps], self._op._progress
         stage = GroupStage(group=inp.step.stage.group, waves=[Wave(apps=apps)])
         child = inp.model_copy(update={
             "runbook": runbook_slice(inp.runbook, names), "batch": True,
@@ -266,21 +167,65 @@ class RecoverGroupWorkflow(AppRecovery):
         async with self._batches:
             started = workflow.now()
             result = await workflow.execute_child_workflow(
-                RecoverAppsWorkflow.run, child, id=f"{workflow.info().workflow_id}/{name}", static_summary=summary)
-        self._progress.steps += keep_steps(result.steps, label, started, workflow.now())
-        self._progress.gates += result.gates
+                RecoverAppsWorkflow.run, child, id=f"{self._prefix}/{name}", static_summary=summary)
+        progress.steps += keep_steps(result.steps, label, started, workflow.now())
+        progress.gates += result.gates
         # The batch's apps are this group's to report now, with its own.
-        self._recovered += result.recovered
+        self.recovered += result.recovered
         return result
 
 
+async def inline_group(op: Operator, inp: GroupInput) -> GroupResult:
+    """The group recovered in `op`, the operation: its prompts and gates are the operation's own, its steps on the
+    operation's timeline (once it recovered, as many as a child's would be: a summary past MAX_COPIED_STEPS), and its
+    batches past INLINE_GROUP_HISTORY go on in children named as the group child's (`<op>/<group>/batch1`)."""
+    group, steps, started = inp.step.stage.group, op._progress.steps, workflow.now()
+    first = len(steps)
+    recovery = GroupRecovery(op, inp.model_copy(update={"inline_history": INLINE_GROUP_HISTORY}),
+                             f"{workflow.info().workflow_id}/{group}")
+    outcomes = await recovery.run()
+    steps[first:] = keep_steps(steps[first:], f"group {group}: {len(outcomes)} apps", started, workflow.now(), "")
+    return GroupResult(group=group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes), steps=[],
+                       recovered=recovery.reportable())
+
+
+class _RecoveryWorkflow(Operator):
+    """A child workflow that recovers apps for its parent, on its own timeline."""
+
+    def _open(self, inp: GroupInput) -> None:
+        self._start_progress(inp.runbook.runbook, inp.operation)
+        self._guard(inp.runbook)
+
+    def _result(self, inp: GroupInput, outcomes: list[AppOutcome], recovered: list[str]) -> GroupResult:
+        self._progress.state = "done"
+        return GroupResult(group=inp.step.stage.group, apps=outcomes[:MAX_RESULT_APPS], apps_total=len(outcomes),
+                           steps=self._progress.steps, gates=self._progress.gates, recovered=recovered)
+
+
+@workflow.defn(name="RecoverGroup")
+class RecoverGroupWorkflow(_RecoveryWorkflow):
+    """Recover the apps of one group at the target site: the stage of the plan its input carries."""
+
+    @workflow.init
+    def __init__(self, inp: GroupInput) -> None:
+        self._open(inp)
+        self._recovery = GroupRecovery(self, inp, workflow.info().workflow_id)
+
+    @workflow.run
+    async def run(self, inp: GroupInput) -> GroupResult:
+        """Before hooks, waves of apps (inline or in batches), after hooks."""
+        outcomes = await self._recovery.run()
+        return self._result(inp, outcomes, await self._recovery.hand_over())
+
+
 @workflow.defn(name="RecoverApps")
-class RecoverAppsWorkflow(AppRecovery):
+class RecoverAppsWorkflow(_RecoveryWorkflow):
     """Recover a batch of apps that do not depend on each other: one launch activity for all their machines."""
 
     @workflow.init
     def __init__(self, inp: GroupInput) -> None:
-        self._begin_recovery(inp)
+        self._open(inp)
+        self._recovery = AppRecovery(self, inp)
 
     @workflow.run
     async def run(self, inp: GroupInput) -> GroupResult:
@@ -288,13 +233,10 @@ class RecoverAppsWorkflow(AppRecovery):
         steps = [app for wave in inp.step.stage.waves for app in wave.apps]
         try:
             if workflow.patched(BATCHED):
-                outcomes = await self._recover_batch(steps, lambda _: None)
+                outcomes = await self._recovery.recover_batch(steps, lambda _: None)
             else:
-                outcomes = await asyncio.gather(*(self._recover(step) for step in steps))
+                outcomes = list(await asyncio.gather(*(self._recovery.recover(step) for step in steps)))
         except BaseException:
-            await self._report_recovered()
+            await self._recovery.report_recovered()
             raise
-        recovered = await self._hand_over()
-        self._progress.state = "done"
-        return GroupResult(group=inp.step.stage.group, apps=list(outcomes), steps=self._progress.steps,
-                           gates=self._progress.gates, recovered=recovered)
+        return self._result(inp, outcomes, await self._recovery.hand_over())

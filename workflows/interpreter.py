@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from standby.contracts import attributes
     from standby.contracts.gates import GateRecord
-    from standby.contracts.operations import AppOutcome, GroupInput, OperationInput, OperationResult, StopInput
-    from standby.contracts.sites import StopResult, machine_index, runbook_slice
+    from standby.contracts.operations import AppOutcome, GroupInput, GroupResult, OperationInput, OperationResult
+    from standby.contracts.sites import machine_index, runbook_slice
     from standby.contracts.state import AppChange, DrillRecord, StateChange
     from standby.durations import format_duration
     from standby.plan import Plan
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SetDirection,
         Step,
         StopApps,
+        StopWaves,
         WaitContinuous,
         WarmGroup,
     )
@@ -42,18 +43,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows import actions, gates, hooks, metrics
     from workflows.abort import keeping_cancel
     from workflows.failback_client import run_failback_clients
-    from workflows.group import BATCH_APPS, MAX_PARALLEL_BATCHES, MAX_RESULT_APPS, RecoverGroupWorkflow, keep_steps
-    from workflows.stop import BATCHED_STOP, StopAppsWorkflow, stop_in_batches, stop_or_fence
+    from workflows.group import MAX_RESULT_APPS, RecoverGroupWorkflow, fits_inline, inline_group, keep_steps
+    from workflows.stopping import StopSteps
     from workflows.warm import WarmSteps
 
 # A recovery's group children carry no places (see PlanRunner._places).
 SLIM_INPUTS = "slim-recovery-inputs"
+# A group small enough (workflows.group.fits_inline) is recovered in the operation itself, not in a child.
+INLINE_GROUPS = "inline-groups"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
 
 
-class PlanRunner(WarmSteps):
+class PlanRunner(WarmSteps, StopSteps):
     """Runs a plan's steps in order (in a task `abort` cancels), then `on_failure` if one failed (not on abort),
     then `always`."""
 
@@ -177,65 +180,6 @@ class PlanRunner(WarmSteps):
     async def _hook(self, step: RunHook) -> None:
         await hooks.run_hook(self, self._runbook, step, self._context(step.group, step.app))
 
-    async def _stop(self, step: StopApps) -> None:
-        async with self.step(step.label(), group=step.group) as record:
-            # The protect monitor saw the site's lease run out: it stopped serving by itself, or is gone. Only an
-            # input of the monitor's time names a lost site; the patch marks the histories that skip the stop.
-            if step.site in self._inp.lost and workflow.patched("lost-site"):
-                results = [StopResult(app=a, site=step.site, outcome={m: "fenced (lease ran out: site lost)"
-                                                                       for m in self._runbook.apps[a].machines})
-                           for a in step.apps]
-            else:
-                results = await self._stop_apps(step.site, step.apps, step.label(), step.in_order)
-            record.detail = "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
-                                      + (f" by {r.provider}" if r.provider else "")
-                                      for r in results[:20]) + (" ..." if len(results) > 20 else "")
-            self._stopped_any |= any(o in ("stopped", "killed") for r in results for o in r.outcome.values())
-            self._fenced += [f"{r.app}/{m}: {o}" for r in results for m, o in r.outcome.items()
-                             if o.startswith("fenced")]
-            # A site none of whose machines could be stopped within the deadline is gone for this operation:
-            # its later stop steps fence at once instead of waiting out the deadline again, wave after wave.
-            if results and all(o.startswith("fenced") and m not in r.unstoppable
-                               for r in results for m, o in r.outcome.items()):
-                self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
-            report = self._report(AppChange(apps=step.apps, down=True, phase="interrupted",
-                                            interrupted_by=self._plan.operation))
-            if workflow.patched(BATCHED_STOP):
-                # The owner hears it while the next wave stops: a round trip less per wave. Signals to one workflow
-                # arrive in the order they were sent, and every one is delivered before the operation's end.
-                self._reports.append(asyncio.create_task(report))
-            else:
-                await report
-
-    async def _stop_apps(self, site: str, apps: list[str], label: str, in_order: bool = False) -> list[StopResult]:
-        """A wave's apps stopped in parallel, in batches of machines (before batches: inline when small, else in
-        batch children)."""
-        if site in self._unreachable:
-            reason = f"fenced (the site did not answer: {self._unreachable[site]})"
-            return [StopResult(app=a, site=site, outcome=dict.fromkeys(self._runbook.apps[a].machines, reason))
-                    for a in apps]
-        if in_order:
-            # Only warm switchovers stop in order, and they came after batches: no marker to look for.
-            return await stop_in_batches(self._runbook, site, apps, self._runbook.protection.stop_deadline, True)
-        if workflow.patched(BATCHED_STOP):
-            return await stop_in_batches(self._runbook, site, apps, self._runbook.protection.stop_deadline)
-        if len(apps) <= BATCH_APPS:
-            deadline = self._runbook.protection.stop_deadline
-            return list(await asyncio.gather(*(stop_or_fence(self._runbook, site, a, deadline) for a in apps)))
-        chunks = [apps[i:i + BATCH_APPS] for i in range(0, len(apps), BATCH_APPS)]
-        batches = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
-
-        async def batch(chunk: list[str]) -> list[StopResult]:
-            async with batches:
-                self._stop_batches += 1
-                inp = StopInput(runbook=runbook_slice(self._runbook, chunk), site=site, apps=chunk,
-                                deadline=self._runbook.protection.stop_deadline)
-                return await workflow.execute_child_workflow(
-                    StopAppsWorkflow.run, inp, id=f"{workflow.info().workflow_id}/stop{self._stop_batches}",
-                    static_summary=f"{label}: {len(chunk)} apps")
-
-        return [r for results in await asyncio.gather(*(batch(c) for c in chunks)) for r in results]
-
     async def _drain(self, step: Drain) -> None:
         async with self.step(step.label()) as record:
             if step.if_stopped and not self._stopped_any:
@@ -275,36 +219,46 @@ class PlanRunner(WarmSteps):
 
     async def _recover_group(self, step: RecoverGroup) -> None:
         stage = step.stage
-        child = f"{workflow.info().workflow_id}/{stage.group}"
-        self._progress.groups[stage.group], self._progress.child = "recovering", child
         apps = stage.apps()
         index = machine_index(self._runbook)
         inp = GroupInput(key=self.key, runbook=runbook_slice(self._runbook, apps), operation=self._plan.operation,
                          step=step, owner=self._inp.owner, epoch=self._inp.epoch,
                          machine_index={m: index[m] for a in apps for m in self._runbook.apps[a].machines},
                          endpoints=self._plan.endpoints, places=self._places())
-        started = workflow.now()
+        self._progress.groups[stage.group] = "recovering"
         try:
-            result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
-                                                           static_summary=step.label())
+            if workflow.patched(INLINE_GROUPS) and fits_inline(inp):
+                result = await inline_group(self, inp)
+            else:
+                result = await self._group_child(step, inp)
         except BaseException:
             self._progress.groups[stage.group] = "failed"
             raise
         self._progress.groups[stage.group] = "recovered"
         if result.recovered:
-            # Only a group whose history has its `returned-recovered` marker returns them (the others told the owner
-            # themselves): the owner hears of them while the next group starts, before any later report of ours.
+            # An inline group, or a child whose history has its `returned-recovered` marker, returns them (the others
+            # told the owner themselves): the owner hears of them while the next group starts, before any later report.
             serving = AppChange(apps=result.recovered, serving=step.to_site)
             self._reports.append(asyncio.create_task(self._report(serving)))
-        if result.gates:
-            self._progress.gates += result.gates
-            gates.memo(self._progress.gates)
-        self._progress.steps += keep_steps(result.steps, f"group {stage.group}: {len(apps)} apps", started,
-                                           workflow.now())
         self._outcomes += result.apps[: MAX_RESULT_APPS - len(self._outcomes)]
         self._apps_total += result.apps_total or len(result.apps)
         self._progress.apps.update({a.app: "recovered" for a in result.apps})
+
+    async def _group_child(self, step: RecoverGroup, inp: GroupInput) -> GroupResult:
+        """The group in a RecoverGroup child (`progress.child` while it runs: `standby continue` answers its
+        prompts); its steps and gates copied onto this timeline."""
+        child = f"{workflow.info().workflow_id}/{step.stage.group}"
+        self._progress.child = child
+        started = workflow.now()
+        result = await workflow.execute_child_workflow(RecoverGroupWorkflow.run, inp, id=child,
+                                                       static_summary=step.label())
+        if result.gates:
+            self._progress.gates += result.gates
+            gates.memo(self._progress.gates)
+        self._progress.steps += keep_steps(result.steps, f"group {step.stage.group}: {len(inp.step.stage.apps())} "
+                                           "apps", started, workflow.now())
         self._progress.child = None
+        return result
 
     def _places(self) -> dict[str, int]:
         """Every app's place, for a drill's targets to find their peers' (activities/sites/local); a recovery
@@ -362,7 +316,8 @@ class PlanRunner(WarmSteps):
 
 _RUNNERS = {
     CheckReplication: PlanRunner._check_replication, CheckTested: PlanRunner._check_tested,
-    Approval: PlanRunner._gate, RunHook: PlanRunner._hook, StopApps: PlanRunner._stop, Drain: PlanRunner._drain,
+    Approval: PlanRunner._gate, RunHook: PlanRunner._hook, StopApps: PlanRunner._stop,
+    StopWaves: PlanRunner._stop_waves, Drain: PlanRunner._drain,
     SetDirection: PlanRunner._set_direction, WaitContinuous: PlanRunner._wait_continuous,
     FailbackClient: PlanRunner._failback_client, RecoverGroup: PlanRunner._recover_group,
     RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,

@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.plan import build
     from standby.runbook import Operation
     from workflows.interpreter import PlanRunner
+    from workflows.stopping import ONE_STOP, STOPPING
 
 
 class OperationWorkflow(PlanRunner):
@@ -30,8 +31,11 @@ class OperationWorkflow(PlanRunner):
             raise ApplicationError(f"{self.OPERATION} of {inp.runbook.runbook} refused: operations start through "
                                    f"the runbook's owner (`standby {self.OPERATION} RUNBOOK`)",
                                    type="Refused", non_retryable=True)
+        # The plan is built here, so an operation that started before a site's stop waves became one step must
+        # build the plan it ran: its history has no marker.
+        one_stop = self.OPERATION in STOPPING and workflow.patched(ONE_STOP)
         plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point,
-                     down=inp.down)
+                     down=inp.down, one_stop=one_stop)
         self._start(inp, plan)
         return await self.run_plan()
 

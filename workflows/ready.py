@@ -17,6 +17,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Batches of one group in flight at once: 20 x 200 machines, far below Temporal's 2,000 pending activities.
 MAX_PARALLEL_BATCHES = 20
+# A group that fails or is cancelled first cancels its batches still running and waits for them: nothing of it
+# launches or moves after it ended, also when the operation recovered it inline and goes on (its cleanup, a report).
+SETTLED = "settled-batches"
 
 RunBatch = Callable[[list[AppStep], Callable[[str], None]], Awaitable[list[AppOutcome]]]
 
@@ -44,18 +47,33 @@ async def recover_when_ready(stage: GroupStage, run_batch: RunBatch) -> list[App
     def progressed() -> bool:
         return any(map(ready, waiting)) or any(map(_failed, running))
 
-    while waiting:
-        now = [app for app in waiting if ready(app)]
-        waiting = [app for app in waiting if not ready(app)]
-        by_name = {app.app: app for app in now}
-        for names in batches({app.app: len(app.machines) for app in now}, BATCH_MACHINES):
-            running.append(asyncio.create_task(batch([by_name[n] for n in names])))
-        if waiting:
-            # A failed batch ends the wait too: its apps' dependents would never become ready.
-            await workflow.wait_condition(progressed)
-            for task in filter(_failed, running):
-                await task
-    return [outcome for outcomes in await asyncio.gather(*running) for outcome in outcomes]
+    try:
+        while waiting:
+            now = [app for app in waiting if ready(app)]
+            waiting = [app for app in waiting if not ready(app)]
+            by_name = {app.app: app for app in now}
+            for names in batches({app.app: len(app.machines) for app in now}, BATCH_MACHINES):
+                running.append(asyncio.create_task(batch([by_name[n] for n in names])))
+            if waiting:
+                # A failed batch ends the wait too: its apps' dependents would never become ready.
+                await workflow.wait_condition(progressed)
+                for task in filter(_failed, running):
+                    await task
+        return [outcome for outcomes in await asyncio.gather(*running) for outcome in outcomes]
+    except GeneratorExit:
+        # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing to settle.
+        raise
+    except BaseException:
+        if workflow.patched(SETTLED):
+            await _settle(running)
+        raise
+
+
+async def _settle(running: list[asyncio.Task[list[AppOutcome]]]) -> None:
+    """Cancel the batches still running and wait until each has ended."""
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 def _failed(task: asyncio.Task[list[AppOutcome]]) -> bool:

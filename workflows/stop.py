@@ -1,18 +1,22 @@
-"""Stopping apps at a site within a deadline, fencing what cannot be stopped: in batches of machines, one activity
-each (before batches: one activity per app, large waves as child workflows)."""
+"""Stopping apps at a site within a deadline, fencing what cannot be stopped: a site's waves in one activity (before:
+one activity per batch of machines; before batches: one activity per app, large waves as child workflows)."""
 
 import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult, machine_index
+    from standby.contracts.stops import WavesProgress
     from standby.durations import format_duration
+    from standby.plan_steps import StopWaves
     from standby.runbook import Runbook
     from workflows import actions
 
@@ -57,6 +61,47 @@ async def stop_in_batches(runbook: Runbook, site: str, apps: list[str], deadline
 
     chunks = [apps] if in_order else batches({a: len(runbook.apps[a].machines) for a in apps}, BATCH_MACHINES)
     return [result for results in await asyncio.gather(*(stop(c) for c in chunks)) for result in results]
+
+
+async def stop_waves(runbook: Runbook, step: StopWaves, deadline: timedelta) -> tuple[WavesProgress, bool]:
+    """A site's waves stopped in one activity, and whether the operation was aborted meanwhile.
+
+    Not aborted, every app has an outcome: where the activity failed (its site worker gone), what its last
+    heartbeat says was stopped, the rest fenced. Aborted, only what the activity did: the SDK reports a cancelled
+    activity without its details, so the activity answers the cancel with its progress and the cancel waits for it.
+    """
+    call = asyncio.ensure_future(_attempt(runbook, step, deadline))
+    try:
+        return await asyncio.shield(call), False
+    except asyncio.CancelledError:
+        call.cancel()
+        try:
+            return await call, True
+        except asyncio.CancelledError:
+            return WavesProgress(), True
+
+
+async def _attempt(runbook: Runbook, step: StopWaves, deadline: timedelta) -> WavesProgress:
+    try:
+        return await actions.stop_waves(runbook, step.site, step.waves, deadline)
+    except ActivityError as error:
+        kept = _kept(error)
+        if is_cancelled_exception(error):
+            return kept
+        fenced = f"fenced ({_why(error, deadline)})"
+        done = {r.app for r in kept.results}
+        kept.results += [StopResult(app=a, site=step.site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))
+                         for a in step.apps() if a not in done]
+        return kept
+
+
+def _kept(error: ActivityError) -> WavesProgress:
+    """What the activity's last heartbeat said it had done: a timeout carries it (a site worker gone mid-way)."""
+    details = error.cause.last_heartbeat_details if isinstance(error.cause, ActivityTimeout) else ()
+    try:
+        return WavesProgress.model_validate(details[-1]) if details else WavesProgress()
+    except ValidationError:
+        return WavesProgress()
 
 
 def _why(error: ActivityError, deadline: timedelta) -> str:

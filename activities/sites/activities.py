@@ -4,6 +4,7 @@ Each step goes to the provider holding its machines at the site (activities.site
 mixed site the one each machine names.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.hooks import heartbeating
-from activities.sites import batch, dispatch
+from activities.sites import batch, dispatch, stopping
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts import names
@@ -30,6 +31,7 @@ from standby.contracts.sites import (
     Target,
     TerminateInput,
 )
+from standby.contracts.stops import StopWavesInput, WavesProgress
 
 T = TypeVar("T")
 
@@ -102,6 +104,21 @@ class SiteActivities:
         progress = batch.resumed(StopProgress)
         return await mapped(batch.stop_batch(self.providers, inp, progress), lambda _: progress)
 
+    @activity.defn(name=names.STOP_WAVES)
+    async def stop_waves(self, inp: StopWavesInput) -> WavesProgress:
+        """Stop a site's waves one after the other; a retry resumes where the first attempt was. Cancelled by the
+        workflow (an abort), it returns what it stopped: the workflow waits for that, so its record stays true."""
+        waves = stopping.Waves(self.providers, inp, batch.resumed(WavesProgress))
+        try:
+            # Shielded: the heartbeat loop cancels what it awaits, and an abort must let the wave in flight end.
+            return await mapped(asyncio.shield(waves.task), lambda _: waves.progress)
+        except asyncio.CancelledError:
+            if not stopping.asked_to_cancel():
+                # The worker shuts down: a retry on another one resumes from the heartbeat.
+                waves.task.cancel()
+                raise
+            return await waves.aborted()
+
     @activity.defn(name=names.START_APP)
     async def start_app(self, inp: AppInput) -> list[Target]:
         """Start an app's machines at a site from its own data."""
@@ -138,5 +155,5 @@ class SiteActivities:
     def all(self) -> list:
         """Every activity of this class, for the worker."""
         return [self.replication_status, self.replicate, self.recovery_points, self.launch_target,
-                self.launch_targets, self.start_app, self.stop_app, self.stop_apps, self.terminate_targets,
-                self.set_direction, self.move_identity]
+                self.launch_targets, self.start_app, self.stop_app, self.stop_apps, self.stop_waves,
+                self.terminate_targets, self.set_direction, self.move_identity]

@@ -21,13 +21,16 @@ from activities.sites.registry import Providers
 from standby.contracts.batches import BATCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
     AppInput,
+    AppRef,
     LaunchInput,
     MachineRef,
     PointsInput,
     RecoveryPoint,
     SiteRef,
+    StopResult,
     Target,
 )
+from standby.contracts.stops import WavesProgress
 from standby.contracts.warm import CutOverProgress
 from standby.holders import label
 from standby.moment import NoConsistentPoint, consistent
@@ -51,7 +54,7 @@ class TaskBatcher(Protocol):
         ...
 
 
-P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress)
+P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress, WavesProgress)
 
 # Recovery point listings in flight at once: a whole batch, as its launches are.
 MAX_LISTINGS = BATCH_MACHINES
@@ -161,13 +164,25 @@ def _failed(progress: LaunchProgress, failures: dict[str, ProviderError]) -> Pro
 
 async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopProgress) -> StopProgress:
     """Every app of the batch stopped (at once, or in order); apps an earlier attempt stopped (`progress`) are not
-    stopped again.
+    stopped again; the batch fails naming each app that did not stop, for a retry to stop again."""
+    done = {r.app for r in progress.results}
+    failures = await stop_each(providers, inp.site, [app for app in inp.apps if app.name not in done],
+                               progress.results, inp.in_order)
+    order = {app.name: n for n, app in enumerate(inp.apps)}
+    progress.results.sort(key=lambda r: order[r.app])
+    if failures:
+        activity.heartbeat(progress)
+        raise failed(failures, len(failures) + len(progress.results), "apps failed to stop")
+    return progress
+
+
+async def stop_each(providers: Providers, site: SiteRef, apps: list[AppRef], results: list[StopResult],
+                    in_order: bool = False) -> dict[str, ProviderError]:
+    """Stop the apps, appending each app's result to `results` as it stops; the error of each app that did not.
 
     Apps stopped at once wait for their tasks together (`together`), one provider's apps in one wait; each app has
-    its own outcome: the others stop when one fails, and the batch then fails naming it, for a retry to stop again.
-    In order, the first app that fails ends the batch.
+    its own outcome: the others stop when one fails. In order, the first app that fails ends the stop.
     """
-    done = {r.app for r in progress.results}
     failures: dict[str, ProviderError] = {}
 
     async def stop(part: AppInput) -> None:
@@ -176,26 +191,31 @@ async def stop_batch(providers: Providers, inp: StopBatchInput, progress: StopPr
         except ProviderError as error:
             failures[part.app.name] = error
             return
-        progress.results.append(result.model_copy(update={"provider": holder(part.site)}))
+        results.append(result.model_copy(update={"provider": holder(part.site)}))
 
-    parts = [dispatch.for_app(AppInput(site=inp.site, app=app)) for app in inp.apps if app.name not in done]
-    if inp.in_order:
+    parts = [dispatch.for_app(AppInput(site=site, app=app)) for app in apps]
+    if in_order:
         for part in parts:
-            await _together(providers.for_site(part.site), [stop(part)])
+            await _together_or_fail(providers, [part], stop, failures)
             if failures:
                 break
     else:
         same: dict[str, list[AppInput]] = {}
         for part in parts:
             same.setdefault(part.site.holder, []).append(part)
-        await asyncio.gather(*(_together(providers.for_site(apps[0].site), list(map(stop, apps)))
-                               for apps in same.values()))
-    order = {app.name: n for n, app in enumerate(inp.apps)}
-    progress.results.sort(key=lambda r: order[r.app])
-    if failures:
-        activity.heartbeat(progress)
-        raise failed(failures, len(failures) + len(progress.results), "apps failed to stop")
-    return progress
+        await asyncio.gather(*(_together_or_fail(providers, apps, stop, failures) for apps in same.values()))
+    stopped = {r.app for r in results}
+    return {app: error for app, error in failures.items() if app not in stopped}
+
+
+async def _together_or_fail(providers: Providers, parts: list[AppInput], stop: Callable[[AppInput], Awaitable[None]],
+                            failures: dict[str, ProviderError]) -> None:
+    """One provider's stops together; when the provider fails as a whole (a vCenter out of reach before any task),
+    its error is each app's."""
+    try:
+        await _together(providers.for_site(parts[0].site), list(map(stop, parts)))
+    except ProviderError as error:
+        failures.update({part.app.name: error for part in parts if part.app.name not in failures})
 
 
 def holder(site: SiteRef) -> str:

