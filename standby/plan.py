@@ -80,16 +80,19 @@ class Plan(BaseModel):
 
 
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
-          point: datetime | None = None, down: Collection[str] = (), one_stop: bool = True) -> Plan:
+          point: datetime | None = None, down: Collection[str] = (), one_stop: bool = True,
+          clear_interrupted: bool = True) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source); `down` the apps
     that serve nowhere (an aborted operation stopped them); `one_stop`: a site's stop waves in one step (False: a
-    step each, as operations started before it ran)."""
+    step each, as operations started before it ran); `clear_interrupted`: what an interrupted run launched for the
+    apps down is removed before they launch again (False: as operations started before it ran)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
     planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop)
+    planner.clear_interrupted = clear_interrupted
     return _SHAPES[operation](planner, active, passive)
 
 
@@ -100,6 +103,7 @@ class _Planner:
                  down: list[str] | None = None, one_stop: bool = True):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
         self.down, self.one_stop = down or [], one_stop
+        self.clear_interrupted = True
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         # Looked up twice per app: a runbook of 10,000 apps has a handful of hooks.
         self._hooks_at: dict[tuple[str, str | None], list[Hook]] = {}
@@ -127,9 +131,20 @@ class _Planner:
         return [RunHook(hook=h, **where) for h in self._hooks_at.get((point, subject), ())]
 
     def recover(self, from_site: str, to_site: str, mode: Mode, move_identity: bool) -> list[Step]:
-        return [RecoverGroup(stage=stage, from_site=from_site, to_site=to_site, mode=mode,
-                             move_identity=move_identity, point=self.point)
-                for stage in self.stages()]
+        return [*self._clear_interrupted(to_site, mode),
+                *(RecoverGroup(stage=stage, from_site=from_site, to_site=to_site, mode=mode,
+                               move_identity=move_identity, point=self.point)
+                  for stage in self.stages())]
+
+    def _clear_interrupted(self, site: str, mode: Mode) -> list[Step]:
+        """An aborted run may have launched an app it never recovered (it serves nowhere): its target holds the
+        app's data folder at a local site, where a new launch refuses a folder in use. Only a local site's removal
+        keeps to the apps named; the other providers' removes every target of a key."""
+        if mode != "recovery" or not self.down or not self.clear_interrupted:
+            return []
+        if self.runbook.sites[site].provider != "local":
+            return []
+        return [RemoveTargets(site=site, scope="interrupted", apps=self.down)]
 
     def stages(self) -> list[GroupStage]:
         # Built once: the recovery and the stop steps both follow them.

@@ -282,11 +282,13 @@ class RecordState(BaseModel):
 
 
 class RemoveTargets(BaseModel):
-    """Remove targets at a site: earlier drills', this drill's own, or what an earlier failover launched there."""
+    """Remove targets at a site: earlier drills', this drill's own, what an earlier failover launched there, or what
+    an interrupted run of this operation launched for `apps` (they serve nowhere)."""
 
     kind: Literal["remove_targets"] = "remove_targets"
     site: str
-    scope: Literal["previous", "this", "earlier failover"]
+    scope: Literal["previous", "this", "earlier failover", "interrupted"]
+    apps: list[str] = []
 
     def label(self) -> str:
         """`remove previous drill targets on dr`."""
@@ -294,6 +296,8 @@ class RemoveTargets(BaseModel):
             return f"remove previous drill targets on {self.site}"
         if self.scope == "earlier failover":
             return f"remove the recovery targets of the earlier failover on {self.site}"
+        if self.scope == "interrupted":
+            return f"remove what an interrupted run left of {_names(self.apps)} on {self.site}"
         return f"clean up drill targets on {self.site}"
 
 

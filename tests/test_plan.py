@@ -332,9 +332,26 @@ def test_a_switchover_with_a_data_app_down_recovers_cold() -> None:
     assert [step.label() for step in plan.steps] == [
         "precondition: replication primary -> dr is continuous", "approval by an operator",
         "stop web, api, db on primary in 3 waves, dependents first", "drain replication primary -> dr",
-        "pause replication primary -> dr", "recover group data at dr (db)", "recover group services at dr (api, web)",
+        "pause replication primary -> dr", "remove what an interrupted run left of db on dr",
+        "recover group data at dr (db)", "recover group services at dr (api, web)",
         "replicate dr -> primary", "record state: protected at dr, replication running"]
     assert plan.always == []
+
+
+def test_a_rerun_removes_what_an_interrupted_run_left_of_the_apps_down_before_launching_them() -> None:
+    """An abort mid-recovery can leave db launched at dr and never recovered: its target holds db's data folder,
+    where the rerun's launch would refuse to restore. Only the apps down are named, and only at a local site (the
+    other providers remove every target of a key); an operation that started before (`clear_interrupted=False`)
+    plans as it did."""
+    shop, aws = load(SHOP), load(ROOT / "runbooks" / "aws-shop.yaml")
+    labels = [step.label() for step in build(shop, "failover", down=["db"]).steps]
+    removal = labels.index("remove what an interrupted run left of db on dr")
+    assert removal == labels.index("recover group data at dr (db)") - 1
+    assert "remove what an interrupted run" not in " ".join(
+        step.label() for step in build(shop, "failover", down=["db"], clear_interrupted=False).steps)
+    assert "remove what an interrupted run" not in " ".join(step.label() for step in build(shop, "failover").steps)
+    assert "remove what an interrupted run" not in " ".join(
+        step.label() for step in build(aws, "failover", down=list(aws.apps)).steps)
 
 
 def test_a_sites_stop_waves_are_one_step_carrying_them_in_order() -> None:

@@ -283,6 +283,11 @@ class PlanRunner(WarmSteps, StopSteps):
             elif step.scope == "earlier failover":
                 removed = await actions.terminate(self._runbook, step.site, step.label(),
                                                   prefix=f"{self._inp.owner}/failover/", recovery=True)
+            elif step.scope == "interrupted":
+                # Earlier runs of this operation share its workflow ID; this run has launched nothing yet.
+                removed = await actions.terminate(self._runbook, step.site, step.label(),
+                                                  prefix=f"{workflow.info().workflow_id}/", recovery=True,
+                                                  apps=step.apps)
             else:
                 removed = await actions.terminate(self._runbook, step.site, step.label(), key=self.key)
             record.detail = f"{len(removed)} removed"

@@ -12,6 +12,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.interpreter import PlanRunner
     from workflows.stopping import ONE_STOP, STOPPING
 
+# A rerun removes what an interrupted run launched for the apps that serve nowhere before it launches them again.
+CLEAR_INTERRUPTED = "clear-interrupted"
+
 
 class OperationWorkflow(PlanRunner):
     """Base of drill, failover, failback, return and switchover: the plan is the program."""
@@ -34,8 +37,10 @@ class OperationWorkflow(PlanRunner):
         # The plan is built here, so an operation that started before a site's stop waves became one step must
         # build the plan it ran: its history has no marker.
         one_stop = self.OPERATION in STOPPING and workflow.patched(ONE_STOP)
+        # Only a run that some apps serve nowhere for plans the removal of what an interrupted run left of them.
+        clear = bool(inp.down) and workflow.patched(CLEAR_INTERRUPTED)
         plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point,
-                     down=inp.down, one_stop=one_stop)
+                     down=inp.down, one_stop=one_stop, clear_interrupted=clear)
         self._start(inp, plan)
         return await self.run_plan()
 
