@@ -47,9 +47,11 @@ def test_mixed_runbook_validates_and_plans_each_step_by_its_provider() -> None:
     planned = CliRunner().invoke(main, ["plan", str(RUNBOOK)])
     assert planned.exit_code == 0, planned.output
     lines = [line.strip() for line in planned.output.splitlines()]
-    stop = lines.index("5. stop orders, ledger on hq (group data)")
-    assert lines[stop + 1] == "by vcenter (vsphere): orders-db; services (local): ledger1"
-    drain = lines.index("6. drain replication hq -> dr (if the source answered)")
+    stop = lines.index("4. stop api, orders, ledger on hq in 2 waves, dependents first")
+    assert lines[stop + 1] == "by services (local): api1, ledger1; vcenter (vsphere): orders-db"
+    assert lines[stop + 2:stop + 4] == ["wave 1: stop api on hq (group services)",
+                                        "wave 2: stop orders, ledger on hq (group data)"]
+    drain = lines.index("5. drain replication hq -> dr (if the source answered)")
     assert lines[drain + 1] == ("by cloud (aws) from vcenter (vsphere): orders-db; "
                                 "services (local) from services (local): ledger1, api1")
     assert any(line.startswith("orders (at once): launch orders-db at dr by cloud (aws);") for line in lines)
