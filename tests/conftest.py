@@ -11,10 +11,10 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from activities.sites.local import processes
 from standby import server
 from standby.contracts import attributes
 from standby.converter import DATA_CONVERTER
+from tests.ports import free_block
 
 IN_CI = os.environ.get("CI") == "true"
 # pytest-xdist's workers start with COLUMNS=80 and LINES=24 set, which rich would take as a fixed width for the
@@ -70,14 +70,6 @@ def task_queue() -> str:
     return f"test-{uuid.uuid4()}"
 
 
-def free_block(size: int) -> int:
-    """The first port of `size` consecutive free ports on 127.0.0.1, in this pytest-xdist worker's own range, so
-    that two workers never pick one block at once."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
-    span = 12000 // count
-    low = 20000 + span * (int(worker.removeprefix("gw") or 0) % count)
-    return processes.free_block(size, low, low + span)
 
 
 def shop_text(ports: dict[str, int]) -> str:
