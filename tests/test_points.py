@@ -2,6 +2,7 @@
 and a failover with `--point` recovers the shop from that older point, serving exactly the orders it holds."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sampleapp.db import LOG_NAME, read_log
 from standby.contracts.local_layout import Layout
@@ -22,12 +23,18 @@ from tests.programme_support import programme_worker, standby, standby_json
 __all__ = ["programme_worker"]  # the fixture, used by name
 
 
-async def point_after(client, task_queue: str, runbook: str, moment: datetime) -> dict | None:
-    """The first recovery point of db1 taken after `moment`, as `standby points --json` lists it."""
+async def point_holding(client, task_queue: str, runbook: str, state_dir: Path, item: str,
+                        after: datetime) -> dict | None:
+    """The first recovery point of db1 taken after `after` whose journal holds the order `item`, as `standby points
+    --json` lists it. A pass that began between the order's write and its acknowledgement holds it under an earlier
+    time, and no later pass makes a point of unchanged data: so `after` is taken before the order is sent."""
     listed = await standby_json(client, task_queue, "points", runbook, "--app", "db")
-    points = listed["machines"][0]["points"]
-    later = [p for p in points if datetime.fromisoformat(p["time"]) > moment]
-    return later[0] if later else None
+    for point in listed["machines"][0]["points"]:
+        journal = Layout(state_dir, runbook).points("dr", "db1") / point["id"] / LOG_NAME
+        if datetime.fromisoformat(point["time"]) > after and journal.exists() and item in [
+                order["item"] for order in read_log(journal)[0]]:
+            return point
+    return None
 
 
 async def test_failover_to_an_older_point_serves_that_points_data(client, task_queue, programme_worker, shop_file,
@@ -38,12 +45,14 @@ async def test_failover_to_an_older_point_serves_that_points_data(client, task_q
     owner = await start_protect(client, runbook, task_queue)
     handles = [owner]
     try:
-        kept, acknowledged = (await place_order(web, "in-the-older-point"))["item"], datetime.now(UTC)
-        older = await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 60, 0.3,
-                                       "a point after the first order")
-        lost, acknowledged = (await place_order(web, "after-the-older-point"))["item"], datetime.now(UTC)
-        await eventually_async(lambda: point_after(client, task_queue, name, acknowledged), 60, 0.3,
-                               "a point after the second order")
+        sent = datetime.now(UTC)
+        kept = (await place_order(web, "in-the-older-point"))["item"]
+        older = await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, kept, sent), 60,
+                                       0.3, "a point holding the first order")
+        sent = datetime.now(UTC)
+        lost = (await place_order(web, "after-the-older-point"))["item"]
+        await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, lost, sent), 60, 0.3,
+                               "a point holding the second order")
         held = read_log(Layout(state_dir, name).points("dr", "db1") / older["id"] / LOG_NAME)[0]
         assert kept in [o["item"] for o in held] and lost not in [o["item"] for o in held]
 
