@@ -91,8 +91,8 @@ def build(runbook: Runbook, operation: Operation, only: list[str] | None = None,
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
-    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop)
-    planner.clear_interrupted = clear_interrupted
+    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop,
+                       clear_interrupted)
     return _SHAPES[operation](planner, active, passive)
 
 
@@ -100,10 +100,9 @@ class _Planner:
     """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
 
     def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None,
-                 down: list[str] | None = None, one_stop: bool = True):
+                 down: list[str] | None = None, one_stop: bool = True, clear_interrupted: bool = True):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
-        self.down, self.one_stop = down or [], one_stop
-        self.clear_interrupted = True
+        self.down, self.one_stop, self.clear_interrupted = down or [], one_stop, clear_interrupted
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         # Looked up twice per app: a runbook of 10,000 apps has a handful of hooks.
         self._hooks_at: dict[tuple[str, str | None], list[Hook]] = {}
@@ -139,7 +138,7 @@ class _Planner:
     def _clear_interrupted(self, site: str, mode: Mode) -> list[Step]:
         """An aborted run may have launched an app it never recovered (it serves nowhere): its target holds the
         app's data folder at a local site, where a new launch refuses a folder in use. Only a local site's removal
-        keeps to the apps named; the other providers' removes every target of a key."""
+        keeps to the apps named; the other providers remove every target of a key, so they are not asked."""
         if mode != "recovery" or not self.down or not self.clear_interrupted:
             return []
         if self.runbook.sites[site].provider != "local":

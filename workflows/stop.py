@@ -14,8 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.batches import BATCH_MACHINES, batches
     from standby.contracts.operations import StopInput
     from standby.contracts.sites import StopResult, machine_index
-    from standby.contracts.stops import WavesProgress
-    from standby.durations import format_duration
+    from standby.contracts.stops import WavesProgress, out_of_time
     from standby.plan_steps import StopWaves
     from standby.runbook import Runbook
     from workflows import actions
@@ -116,8 +115,7 @@ def _why(error: ActivityError, deadline: timedelta) -> str:
         return reason or _innermost(error)
     # Out of time, Temporal may give up without the last try's error ("Not enough time to schedule next retry");
     # the site worker's log and the activity in the UI keep it.
-    return f"not stopped within the stop deadline of {format_duration(deadline)}: " + (
-        reason or "the site did not answer in time")
+    return out_of_time(deadline, reason)
 
 
 def _innermost(error: BaseException) -> str:

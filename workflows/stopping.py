@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.operations import OperationInput, Progress, StepRecord, StopInput
     from standby.contracts.sites import StopResult, runbook_slice
     from standby.contracts.state import AppChange
-    from standby.contracts.stops import WavesProgress
+    from standby.contracts.stops import WavesProgress, unreached
     from standby.plan import Plan
     from standby.plan_steps import StopApps, StopWaves
     from standby.runbook import Runbook
@@ -83,7 +83,7 @@ class StopSteps(Operator):
             else:
                 results = await self._stop_apps(step.site, step.apps, step.label(), step.in_order)
             record.detail = _detail(results)
-            if results and _unreached(results):
+            if results and unreached(results):
                 self._unreachable.setdefault(step.site, f"{step.label()} could not reach it")
             report = self._stopped(step.apps, results)
             if workflow.patched(BATCHED_STOP):
@@ -141,10 +141,3 @@ def _detail(results: list[StopResult]) -> str:
     return "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
                      + (f" by {r.provider}" if r.provider else "") for r in results[:20]) + (
         " ..." if len(results) > 20 else "")
-
-
-def _unreached(results: list[StopResult]) -> bool:
-    """None of the machines could be stopped within the deadline (those the provider cannot stop by design aside):
-    the site is gone for this operation, and its later stop steps fence at once instead of waiting out the deadline
-    again, wave after wave."""
-    return all(o.startswith("fenced") and m not in r.unstoppable for r in results for m, o in r.outcome.items())

@@ -16,8 +16,7 @@ from activities.sites import batch
 from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts.sites import AppRef, StopResult
-from standby.contracts.stops import StopWaveInput, StopWavesInput, WaveRecord, WavesProgress
-from standby.durations import format_duration
+from standby.contracts.stops import StopWaveInput, StopWavesInput, WaveRecord, WavesProgress, out_of_time, unreached
 
 # A failure that may pass is tried again after 1 s, then twice as long each time, never longer than a minute apart:
 # the activity retry policy's spacing (workflows/policies.PROVIDER) when each wave was an activity.
@@ -81,10 +80,8 @@ class Waves:
         progress.results += [_result(site, app, self._why(errors.get(app.name))) for app in self._current
                              if app.name not in stopped]
         mine = {app.name for app in wave.apps}
-        outcomes = [(m, o, r) for r in progress.results if r.app in mine for m, o in r.outcome.items()]
-        # A site none of whose machines could be stopped within the deadline is gone for this operation: the later
-        # waves fence at once instead of waiting out the deadline again, wave after wave.
-        if outcomes and all(o.startswith("fenced") and m not in r.unstoppable for m, o, r in outcomes):
+        results = [r for r in progress.results if r.app in mine]
+        if results and unreached(results):
             progress.unreachable = f"{wave.label} could not reach it"
 
     async def _until(self, apps: list[AppRef], deadline: datetime) -> dict[str, ProviderError]:
@@ -108,11 +105,10 @@ class Waves:
 
     def _why(self, error: ProviderError | None) -> str:
         """The outcome of an app not stopped: the provider's own error (it names the site and where it tried), and
-        the deadline when the stop ran out of it (workflows/stop.py words it alike)."""
+        the deadline when the stop ran out of it, worded as the workflow words it (out_of_time)."""
         if isinstance(error, PermanentProviderError):
             return f"fenced ({error})"
-        return (f"fenced (not stopped within the stop deadline of {format_duration(self.inp.deadline)}: "
-                f"{error or 'the site did not answer in time'})")
+        return f"fenced ({out_of_time(self.inp.deadline, str(error) if error else '')})"
 
     def _sorted(self) -> WavesProgress:
         order = {app.name: n for n, app in enumerate(a for wave in self.inp.waves for a in wave.apps)}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from standby.contracts.sites import AppRef, SiteRef, StopResult
+from standby.durations import format_duration
 
 
 class StopWaveInput(BaseModel):
@@ -41,3 +42,17 @@ class WavesProgress(BaseModel):
     waves: list[WaveRecord] = Field([], description="one per wave begun, in order")
     unreachable: str = Field("", description="why the waves after it were fenced at once: the site answered "
                              "nothing in a wave")
+
+
+def out_of_time(deadline: timedelta, reason: str) -> str:
+    """Why an app was fenced when its stop ran out of the deadline: the last try's error (it names the site and where
+    it tried), or that the site did not answer."""
+    return f"not stopped within the stop deadline of {format_duration(deadline)}: " + (
+        reason or "the site did not answer in time")
+
+
+def unreached(results: list[StopResult]) -> bool:
+    """None of the machines could be stopped within the deadline (those the provider cannot stop by design aside):
+    the site is gone for this operation, and its later waves fence at once instead of waiting out the deadline
+    again, wave after wave."""
+    return all(o.startswith("fenced") and m not in r.unstoppable for r in results for m, o in r.outcome.items())
