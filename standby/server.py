@@ -49,6 +49,19 @@ def is_up(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def is_ready(address: str, timeout: float = 5) -> bool:
+    """Whether the server at host:port answers as healthy: its port accepts connections a moment before its
+    frontend serves, and a client that connects then is refused with "Frontend is not healthy yet"."""
+    if not is_up(address):
+        return False
+    try:
+        check = subprocess.run([binary(), "operator", "cluster", "health", "--address", address],
+                               capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return check.returncode == 0
+
+
 def start_background(state_dir: Path, address: str, ui_port: int = 8233,
                      wait: float = 30) -> subprocess.Popen[bytes] | None:
     """Start a dev server unless one already answers at `address`; None when reused."""
@@ -61,7 +74,7 @@ def start_background(state_dir: Path, address: str, ui_port: int = 8233,
         process = subprocess.Popen(command(state_dir, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     deadline = time.monotonic() + wait
-    while not is_up(address):
+    while not is_ready(address):
         if process.poll() is not None or time.monotonic() > deadline:
             raise ServerError(f"the Temporal dev server did not start; see {state_dir / 'temporal.log'}")
         time.sleep(0.2)

@@ -55,7 +55,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"127.0.0.1:{port}"
     try:
-        eventually(lambda: server.is_up(address), 60, 0.2, f"the dev server at {address}")
+        eventually(lambda: server.is_ready(address), 60, 0.2, f"the dev server at {address}")
         yield address
     finally:
         process.terminate()

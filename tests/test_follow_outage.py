@@ -22,7 +22,7 @@ from rich.console import Console
 from standby import client as temporal
 from standby import patience
 from standby.config import Settings
-from standby.server import is_up
+from standby.server import is_ready
 from tests.conftest import free_block, require_binary
 from tests.helpers import eventually
 from tests.ops_helpers import runbook_variant
@@ -45,7 +45,7 @@ class DevServer:
                 [sys.executable, "-m", "standby", "server", "--state", str(self.state), "--port", str(self.port),
                  "--ui-port", str(self.ui_port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                 start_new_session=True)
-        eventually(lambda: is_up(self.address), 60, 0.2, f"the dev server at {self.address}")
+        eventually(lambda: is_ready(self.address), 60, 0.2, f"the dev server at {self.address}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -14,8 +14,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from standby.client import connect
+from standby.config import Settings
 from standby.contracts.names import site_queue
-from standby.server import is_up
+from standby.server import is_ready
 from tests.conftest import free_block, require_binary
 from tests.helpers import eventually_async
 
@@ -29,8 +31,9 @@ async def test_server_keeps_state_in_its_folder_and_registers_search_attributes(
         [sys.executable, "-m", "standby", "server", "--state", str(tmp_path), "--port", str(port),
          "--ui-port", str(ui_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        await eventually_async(lambda: asyncio.to_thread(is_up, f"127.0.0.1:{port}"), timeout=60)
-        client = await Client.connect(f"127.0.0.1:{port}")
+        await eventually_async(lambda: asyncio.to_thread(is_ready, f"127.0.0.1:{port}"), timeout=60)
+        # The port accepts connections before the frontend is healthy; the product's connect waits that out.
+        client = await connect(Settings.from_env(str(tmp_path), {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}), wait=60)
         response = await eventually_async(lambda: _attributes(client), timeout=30)
         assert {"Runbook", "Operation", "Mode", "State", "Sites"} <= set(response)
         # A runbook's sites are a list on its owner: workers that serve every site find their queues by it.
