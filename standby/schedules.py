@@ -118,11 +118,18 @@ async def upsert(client: Client, settings: Settings, drill: ScheduledDrillInput,
 async def rows(client: Client) -> list[ScheduleRow]:
     """Every Standby drill schedule of the namespace, by ID."""
     found = [s.id async for s in await client.list_schedules() if s.id.startswith("standby/")]
-    return [await _row(client, ident) for ident in sorted(found)]
+    listed = [await _row(client, ident) for ident in sorted(found)]
+    return [row for row in listed if row is not None]
 
 
-async def _row(client: Client, ident: str) -> ScheduleRow:
-    described = await client.get_schedule_handle(ident).describe()
+async def _row(client: Client, ident: str) -> ScheduleRow | None:
+    try:
+        described = await client.get_schedule_handle(ident).describe()
+    except RPCError as error:
+        # The listing is eventually consistent: a schedule deleted a moment ago is still in it.
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
     drill = await _drill(client, described)
     interval = described.schedule.spec.intervals[0]
     recent = next((a.action for a in reversed(described.info.recent_actions)
