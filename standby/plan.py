@@ -40,6 +40,8 @@ from standby.plan_steps import (
 from standby.runbook import Hook, Operation, Runbook
 from standby.suggest import did_you_mean
 
+# The providers whose removal of targets keeps to the apps it names (a mixed site: each of its providers').
+REMOVES_BY_APP = frozenset({"local", "aws", "vsphere", "mixed"})
 # Replication phases a failover launches from: a source that died leaves replication stalled, with its points.
 LAUNCHABLE = ["continuous", "stalled"]
 
@@ -81,18 +83,20 @@ class Plan(BaseModel):
 
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
           point: datetime | None = None, down: Collection[str] = (), one_stop: bool = True,
-          clear_interrupted: bool = True) -> Plan:
+          clear_interrupted: bool = True, clear_anywhere: bool = True) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source); `down` the apps
     that serve nowhere (an aborted operation stopped them); `one_stop`: a site's stop waves in one step (False: a
     step each, as operations started before it ran); `clear_interrupted`: what an interrupted run launched for the
-    apps down is removed before they launch again (False: as operations started before it ran)."""
+    apps down is removed before they launch again (False: as operations started before it ran); `clear_anywhere`: at
+    a site of any provider (False: at a local site only, as operations started before AWS and vSphere kept to the
+    apps named)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
-    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop,
-                       clear_interrupted)
+    clear = (REMOVES_BY_APP if clear_anywhere else frozenset({"local"})) if clear_interrupted else frozenset()
+    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop, clear)
     return _SHAPES[operation](planner, active, passive)
 
 
@@ -100,9 +104,9 @@ class _Planner:
     """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
 
     def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None,
-                 down: list[str] | None = None, one_stop: bool = True, clear_interrupted: bool = True):
+                 down: list[str] | None = None, one_stop: bool = True, clear_at: frozenset[str] = REMOVES_BY_APP):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
-        self.down, self.one_stop, self.clear_interrupted = down or [], one_stop, clear_interrupted
+        self.down, self.one_stop, self.clear_at = down or [], one_stop, clear_at
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         # Looked up twice per app: a runbook of 10,000 apps has a handful of hooks.
         self._hooks_at: dict[tuple[str, str | None], list[Hook]] = {}
@@ -137,11 +141,10 @@ class _Planner:
 
     def _clear_interrupted(self, site: str, mode: Mode) -> list[Step]:
         """An aborted run may have launched an app it never recovered (it serves nowhere): its target holds the
-        app's data folder at a local site, where a new launch refuses a folder in use. Only a local site's removal
-        keeps to the apps named; the other providers remove every target of a key, so they are not asked."""
-        if mode != "recovery" or not self.down or not self.clear_interrupted:
-            return []
-        if self.runbook.sites[site].provider != "local":
+        app's data folder at a local site, where a new launch refuses a folder in use; on AWS a new launch would
+        start a second recovery instance of the machine; on vSphere the replica runs, which a launch refuses to
+        revert. Every provider's removal keeps to the apps named (at a mixed site, each of its providers')."""
+        if mode != "recovery" or not self.down or self.runbook.sites[site].provider not in self.clear_at:
             return []
         return [RemoveTargets(site=site, scope="interrupted", apps=self.down)]
 

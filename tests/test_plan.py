@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from standby.cli import main
 from standby.loader import check, load
-from standby.plan import Plan, PlanError, build
-from standby.plan_steps import Approval, Drain, RunHook, StopApps, StopWaves
+from standby.plan import Plan, PlanError, build, select
+from standby.plan_steps import Approval, Drain, RecoverGroup, RemoveTargets, RunHook, StopApps, StopWaves
 from standby.plan_text import lines
 from standby.runbook import OPERATIONS, CommandHook, PromptHook, Runbook
 
@@ -340,18 +340,32 @@ def test_a_switchover_with_a_data_app_down_recovers_cold() -> None:
 
 def test_a_rerun_removes_what_an_interrupted_run_left_of_the_apps_down_before_launching_them() -> None:
     """An abort mid-recovery can leave db launched at dr and never recovered: its target holds db's data folder,
-    where the rerun's launch would refuse to restore. Only the apps down are named, and only at a local site (the
-    other providers remove every target of a key); an operation that started before (`clear_interrupted=False`)
-    plans as it did."""
-    shop, aws = load(SHOP), load(ROOT / "runbooks" / "aws-shop.yaml")
+    where the rerun's launch would refuse to restore. Only the apps down are named; an operation that started before
+    (`clear_interrupted=False`) plans as it did."""
+    shop = load(SHOP)
     labels = [step.label() for step in build(shop, "failover", down=["db"]).steps]
     removal = labels.index("remove what an interrupted run left of db on dr")
     assert removal == labels.index("recover group data at dr (db)") - 1
     assert "remove what an interrupted run" not in " ".join(
         step.label() for step in build(shop, "failover", down=["db"], clear_interrupted=False).steps)
     assert "remove what an interrupted run" not in " ".join(step.label() for step in build(shop, "failover").steps)
-    assert "remove what an interrupted run" not in " ".join(
-        step.label() for step in build(aws, "failover", down=list(aws.apps)).steps)
+
+
+@pytest.mark.parametrize("name", ["aws-shop", "vsphere-erp", "mixed"])
+def test_a_rerun_at_a_cloud_or_vsphere_site_removes_what_an_interrupted_run_left(name: str) -> None:
+    """AWS and vSphere remove only the targets of the apps named, so a rerun at their sites (and at a mixed site)
+    clears the apps down before it launches them: one recovery instance per machine, a replica not left running. An
+    operation that started before they did (`clear_anywhere=False`: no marker in its history) plans as it did."""
+    runbook = load(ROOT / "runbooks" / f"{name}.yaml")
+    first, *rest = select(runbook, None)
+    plan = build(runbook, "failover", down=[first])
+    removals = [step for step in plan.steps if isinstance(step, RemoveTargets)]
+    assert [(r.site, r.scope, r.apps) for r in removals] == [(plan.to_site, "interrupted", [first])]
+    first_group = next(step for step in plan.steps if isinstance(step, RecoverGroup))
+    assert plan.steps.index(removals[0]) == plan.steps.index(first_group) - 1
+    before = build(runbook, "failover", down=[first], clear_anywhere=False)
+    assert not [step for step in before.steps if isinstance(step, RemoveTargets)]
+    assert [step for step in plan.steps if step not in removals] == before.steps
 
 
 def test_a_sites_stop_waves_are_one_step_carrying_them_in_order() -> None:

@@ -188,7 +188,9 @@ async def terminate(runbook: Runbook, site: str, summary: str, key: str | None =
                     prefix: str | None = None, recovery: bool = False, apps: list[str] | None = None) -> list[str]:
     """Remove targets launched under a key, or under every key with a prefix (`recovery`: recovery targets too;
     `apps`: only theirs)."""
-    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery, apps=apps)
+    machines = None if apps is None else machine_refs(runbook, [m for a in apps for m in runbook.apps[a].machines])
+    inp = TerminateInput(site=site_ref(runbook, site), key=key, prefix=prefix, recovery=recovery, apps=apps,
+                         machines=machines)
     result: list[str] = await workflow.execute_activity(names.TERMINATE_TARGETS, inp, result_type=list[str],
                                                         summary=summary,
                                            task_queue=site_queue(site), **PROVIDER)

@@ -14,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
 
 # A rerun removes what an interrupted run launched for the apps that serve nowhere before it launches them again.
 CLEAR_INTERRUPTED = "clear-interrupted"
+# ... at a site of any provider, since AWS and vSphere remove only the targets of the apps named (before: local only).
+CLEAR_ANYWHERE = "clear-interrupted-anywhere"
 
 
 class OperationWorkflow(PlanRunner):
@@ -39,8 +41,9 @@ class OperationWorkflow(PlanRunner):
         one_stop = self.OPERATION in STOPPING and workflow.patched(ONE_STOP)
         # Only a run that some apps serve nowhere for plans the removal of what an interrupted run left of them.
         clear = bool(inp.down) and workflow.patched(CLEAR_INTERRUPTED)
+        anywhere = clear and workflow.patched(CLEAR_ANYWHERE)
         plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point,
-                     down=inp.down, one_stop=one_stop, clear_interrupted=clear)
+                     down=inp.down, one_stop=one_stop, clear_interrupted=clear, clear_anywhere=anywhere)
         self._start(inp, plan)
         return await self.run_plan()
 

@@ -176,7 +176,9 @@ class TerminateInput(BaseModel):
     recovery: bool = Field(False, description="AWS: also terminate the recovery instances those operations created "
                            "(return to normal, once protection runs again); otherwise drill instances only")
     apps: list[str] | None = Field(None, description="only the targets of these apps (a warm switchover's apps that "
-                                   "were not cut over); None: every target of the key")
+                                   "were not cut over, a rerun's apps down); None: every target of the key")
+    machines: list[MachineRef] | None = Field(None, description="the machines of `apps`: AWS marks its instances "
+                                              "with their machine, and finds a launch job's by its source server")
 
 
 class DirectionInput(BaseModel):

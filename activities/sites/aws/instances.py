@@ -49,6 +49,16 @@ async def tagged(api: Api, runbook: str, tag: str, key: str | None, prefix: str 
     return [i for r in reservations for i in r["Instances"]]
 
 
+async def alive(api: Api, ids: list[str]) -> list[Item]:
+    """The live instances among these ids (an id EC2 no longer lists is simply absent)."""
+    found: list[Item] = []
+    for part in chunks(sorted(set(ids))):
+        filters = [{"Name": "instance-id", "Values": part}, {"Name": "instance-state-name", "Values": LIVE}]
+        reservations = await api.pages("ec2", "describe_instances", "Reservations", Filters=filters)
+        found += [i for r in reservations for i in r["Instances"]]
+    return found
+
+
 def address(instance: Item) -> str | None:
     """The instance's private IPv4 address (what the app's DNS name points at inside the VPC)."""
     return instance.get("PrivateIpAddress") or instance.get("PublicIpAddress")

@@ -251,10 +251,12 @@ class AwsSiteProvider:
         return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome, unstoppable=outside)
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
-        """Terminate the drill instances of a key (or key prefix); with `recovery`, also the recovery ones it made."""
-        removed = await cleanup.drill_targets(self.api, self.site.runbook, inp.key, inp.prefix, self.poll)
+        """Terminate the drill instances of a key (or key prefix; of `inp.machines` only); with `recovery`, also the
+        recovery ones it made."""
+        where = (self.api, self.site.runbook, inp.key, inp.prefix, self.poll, inp.machines)
+        removed = await cleanup.drill_targets(*where)
         if inp.recovery:
-            removed += await cleanup.recovery_targets(self.api, self.site.runbook, inp.key, inp.prefix, self.poll)
+            removed += await cleanup.recovery_targets(*where)
         return removed
 
     async def set_direction(self, inp: DirectionInput) -> None:

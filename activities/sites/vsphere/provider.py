@@ -160,8 +160,8 @@ class VsphereSiteProvider:
         return StopResult(app=inp.app.name, site=self.site.name, outcome=outcome)
 
     async def terminate(self, inp: TerminateInput) -> list[str]:
-        """Destroy drill clones, stop recovered replicas, launched under a key or key prefix."""
-        return await targets.terminate(self.vc, inp.key, inp.prefix)
+        """Destroy drill clones, stop recovered replicas, launched under a key or key prefix (of `inp.apps` only)."""
+        return await targets.terminate(self.vc, inp.key, inp.prefix, inp.apps)
 
     async def set_direction(self, inp: DirectionInput) -> None:
         """Snapshots follow the direction by themselves; check that every machine has a VM here to protect."""

@@ -152,13 +152,19 @@ async def _target(vc: Vcenter, inp: LaunchInput, vm: vim.VirtualMachine, name: s
                   target_id=name, address=address or None, point_id=point, launched=launched)
 
 
-async def terminate(vc: Vcenter, key: str | None, prefix: str | None) -> list[str]:
-    """Remove what was launched under a key (or key prefix), newest first: drill clones destroyed, replicas stopped."""
+def _chosen(tags: dict[str, str], key: str | None, prefix: str | None, apps: list[str] | None) -> bool:
+    """Whether a VM's marks put it under the key (or prefix) and, when apps are named, under one of them."""
+    mark = tags.get("key", "")
+    under = bool(mark) and (mark == key or (prefix is not None and mark.startswith(prefix)))
+    return under and (apps is None or tags.get("app") in apps)
+
+
+async def terminate(vc: Vcenter, key: str | None, prefix: str | None, apps: list[str] | None = None) -> list[str]:
+    """Remove what was launched under a key (or key prefix; of some apps only), newest first: drill clones destroyed,
+    replicas stopped."""
     dc = await vc.datacenter()
     marked = await vc.run(lambda content: inventory.tagged_vms(content, dc), "list VMs Standby launched")
-    chosen = [(vm, info) for vm, info in marked
-              if info["tags"].get("key") and (info["tags"]["key"] == key
-                                              or (prefix is not None and info["tags"]["key"].startswith(prefix)))]
+    chosen = [(vm, info) for vm, info in marked if _chosen(info["tags"], key, prefix, apps)]
     chosen.sort(key=lambda item: item[1]["tags"].get("launched", ""), reverse=True)
     removed = []
     for vm, info in chosen:
