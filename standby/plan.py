@@ -187,6 +187,11 @@ class _Planner:
             return list(waves)
         return [StopWaves(site=site, waves=waves)] if waves else []
 
+    def moving_only(self, *steps: Step) -> list[Step]:
+        """The steps, unless every app is kept (a rerun of a run interrupted after its last group): with no app to
+        act on, they would do nothing."""
+        return list(steps) if self.moving else []
+
     def failback_clients(self, dr: str, home: str) -> list[Step]:
         """The Failback Client for the machines that fail back through it from their DR site."""
         machines = failback_client_machines(self.runbook, dr, self.moving)
@@ -210,7 +215,7 @@ def _failover(p: _Planner, active: str, passive: str) -> Plan:
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=LAUNCHABLE),
         *([CheckTested(within=within)] if within else []), *p.approval(), *p.hooks_at("before"), *p.stop(active),
-        Drain(source=active, target=passive, apps=p.moving, if_stopped=True),
+        *p.moving_only(Drain(source=active, target=passive, apps=p.moving, if_stopped=True)),
         SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *p.recover(active, passive, "recovery", move_identity=True), *p.hooks_at("after"),
         RecordState(phase="failed_over", serving=passive, replicating=False),
@@ -222,9 +227,9 @@ def _failback(p: _Planner, active: str, passive: str) -> Plan:
     dr, home = active, passive
     steps: list[Step] = [
         # The kept apps serve at home already, on newer data than their stopped DR copies: those are not replicated.
-        SetDirection(source=dr, target=home, running=True, apps=p.moving, phase="reverse_protected"),
-        *p.failback_clients(dr, home), WaitContinuous(source=dr, target=home, apps=p.moving), *p.approval(),
-        *p.hooks_at("before"), *p.stop(dr), Drain(source=dr, target=home, apps=p.moving),
+        *p.moving_only(SetDirection(source=dr, target=home, running=True, apps=p.moving, phase="reverse_protected")),
+        *p.failback_clients(dr, home), *p.moving_only(WaitContinuous(source=dr, target=home, apps=p.moving)),
+        *p.approval(), *p.hooks_at("before"), *p.stop(dr), *p.moving_only(Drain(source=dr, target=home, apps=p.moving)),
         SetDirection(source=dr, target=home, running=False, apps=p.selected),
         *p.recover(dr, home, "recovery", move_identity=True), *p.hooks_at("after"),
         RecordState(phase="failed_back", serving=home, replicating=False),
@@ -252,7 +257,8 @@ def _switchover(p: _Planner, active: str, passive: str) -> Plan:
         return _warm_switchover(p, active, passive)
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
-        *p.hooks_at("before"), *p.stop(active), Drain(source=active, target=passive, apps=p.moving),
+        *p.hooks_at("before"), *p.stop(active),
+        *p.moving_only(Drain(source=active, target=passive, apps=p.moving)),
         SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *p.recover(active, passive, "recovery", move_identity=True),
         SetDirection(source=passive, target=active, running=True, apps=p.selected),

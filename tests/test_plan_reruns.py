@@ -99,3 +99,13 @@ def test_a_drill_and_a_return_plan_as_before(shop: Runbook, operation: str) -> N
     active = "dr" if operation == "drill" else None
     assert (build(shop, operation, active=active, serving={"db": "primary", "api": "dr"})
             == build(shop, operation, active=active))
+
+
+def test_a_rerun_of_a_failback_interrupted_after_its_last_group_records_the_state_alone(shop: Runbook) -> None:
+    """Aborted after every group recovered (during an after hook, say): every app serves at primary, so nothing is
+    replicated, stopped, drained or launched; the pause and the record name every app."""
+    plan = build(shop, "failback", serving=dict.fromkeys(("db", "api", "web"), "primary"))
+    assert [step.label() for step in plan.steps] == [
+        "approval by an operator", "pause replication dr -> primary",
+        "keep db, api, web serving at primary: the interrupted run recovered them there",
+        "record state: failed_back at primary, replication paused"]
