@@ -52,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
 SLIM_INPUTS = "slim-recovery-inputs"
 # A group small enough (workflows.group.fits_inline) is recovered in the operation itself, not in a child.
 INLINE_GROUPS = "inline-groups"
+# The owner hears of a new direction while the next step runs (StopSteps._report_later), not before it starts.
+DIRECTION_REPORTED_LATER = "direction-reported-later"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
@@ -195,9 +197,14 @@ class PlanRunner(WarmSteps, StopSteps):
         async with self.step(step.label()) as record:
             record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
                                                         step.apps, step.label()) or record.detail
-            await self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
-                                         replicating=step.running, phase=step.phase,
-                                         interrupted_by=self._plan.operation if step.phase == "interrupted" else None))
+            report = self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
+                                            replicating=step.running, phase=step.phase,
+                                            interrupted_by=self._plan.operation if step.phase == "interrupted"
+                                            else None))
+            if workflow.patched(DIRECTION_REPORTED_LATER):
+                self._report_later(report)
+            else:
+                await report
 
     async def _wait_continuous(self, step: WaitContinuous) -> None:
         async with self.step(step.label()) as record:

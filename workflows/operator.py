@@ -136,21 +136,32 @@ class Operator:
     async def step(self, name: str, detail: str = "", group: str | None = None,
                    app: str | None = None) -> AsyncIterator[StepRecord]:
         """Record a step on the timeline with its start, end and outcome."""
-        record = StepRecord(name=name, started=workflow.now(), detail=detail, group=group, app=app)
-        self._progress.steps.append(record)
-        self._progress.current = name
+        record = self.begin(name, detail, group, app)
         try:
             yield record
-            record.status = "done" if record.status == "running" else record.status
         except GeneratorExit:
             # The workflow is gone from this worker and Python collects its coroutine, outside any workflow's loop
             # (and at any allocation, so in the middle of unrelated code): nothing is left to record.
             raise
         except BaseException as error:
+            self.end(record, error)
+            raise
+        self.end(record)
+
+    def begin(self, name: str, detail: str = "", group: str | None = None, app: str | None = None) -> StepRecord:
+        """A step on the timeline, running from now: `step` without its context, for many steps at once."""
+        record = StepRecord(name=name, started=workflow.now(), detail=detail, group=group, app=app)
+        self._progress.steps.append(record)
+        self._progress.current = name
+        return record
+
+    def end(self, record: StepRecord, error: BaseException | None = None) -> None:
+        """A step begun ends now: done, or failed (cancelled) by `error`."""
+        if error is None:
+            record.status = "done" if record.status == "running" else record.status
+        else:
             record.status = "cancelled" if is_cancelled_exception(error) else "failed"
             record.detail = record.detail or _reason(error)
-            record.ended = workflow.now()
-            raise
         record.ended = workflow.now()
 
 

@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from standby.contracts.batches import LaunchBatchInput, LaunchProgress
-    from standby.contracts.operations import AppOutcome, GroupInput
+    from standby.contracts.operations import AppOutcome, GroupInput, StepRecord
     from standby.contracts.sites import AppRef, LaunchInput, RecoveryPoint, Target, app_ref, site_ref
     from standby.contracts.state import AppChange, StateChange
     from standby.plan_steps import AppStep, RunHook
@@ -105,9 +105,17 @@ class AppRecovery:
             async with self._op.step(f"move {step.endpoint} to {to_site}", group=step.group, app=step.app):
                 await actions.move_identity(self._inp.runbook, step.app, to_site, outcome.targets, self._inp.epoch)
             outcome.identity_moved = workflow.now()
+        self._recovered(step)
+        return outcome
+
+    def _healthy(self, step: AppStep, outcome: AppOutcome) -> None:
+        """An app with nothing to check or move after its launch: healthy and recovered now."""
+        outcome.healthy = workflow.now()
+        self._recovered(step)
+
+    def _recovered(self, step: AppStep) -> None:
         self._set(step.app, "recovered")
         self.recovered.append(step.app)
-        return outcome
 
     async def recover_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
         """A batch of apps: pre-launch hooks, one launch activity for all their machines, then each app on its own
@@ -115,30 +123,58 @@ class AppRecovery:
         for step in apps:
             self._set(step.app, "launching")
         started = workflow.now()
-        await asyncio.gather(*(self.hooks(step.pre_launch) for step in apps))
+        await asyncio.gather(*(self.hooks(step.pre_launch) for step in apps if step.pre_launch))
         inp, plan = self._inp, self._step
         batch = LaunchBatchInput(
             key=inp.key, site=site_ref(inp.runbook, plan.to_site), source=site_ref(inp.runbook, plan.from_site),
             mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
             endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch)
         launched = asyncio.create_task(_by_app(actions.launch_batch(batch)))
-        return list(await asyncio.gather(*(self._finish(step, started, launched, healthy) for step in apps)))
-
-    async def _finish(self, step: AppStep, started: datetime, launched: Awaitable[Launched],
-                      healthy: Callable[[str], None]) -> AppOutcome:
-        outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started)
-        async with self._op.step(f"launch {step.app} on {self._step.to_site}", group=step.group, app=step.app) as rec:
+        records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app)
+                   for step in apps]
+        try:
             progress, targets = await launched
-            outcome.targets = targets.get(step.app, [])
-            points = [progress.points[t.machine] for t in outcome.targets if t.machine in progress.points]
-            # The app's moment: every machine came back from its newest point at or before it (standby.moment).
-            outcome.point = min(points, key=lambda p: p.time) if points else None
-            rec.started = started
-            rec.detail = f"from point {outcome.point.id}" if outcome.point else ""
+        except GeneratorExit:
+            # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing to record.
+            raise
+        except BaseException as error:
+            for record in records:
+                self._op.end(record, error)
+            raise
+        outcomes = [self._launched(step, started, record, progress, targets.get(step.app, []))
+                    for step, record in zip(apps, records, strict=True)]
+        # Most apps of a large batch have nothing more to do (no hooks, checks or identity): they are healthy in this
+        # loop, not each in a task of its own; the others go on concurrently, in the batch's order.
+        rest = []
+        for step, outcome in zip(apps, outcomes, strict=True):
+            if self._nothing_after_launch(step):
+                self._healthy(step, outcome)
+                healthy(step.app)
+            else:
+                rest.append(self._after_launch_of(step, outcome, healthy))
+        await asyncio.gather(*rest)
+        return outcomes
+
+    def _launched(self, step: AppStep, started: datetime, record: StepRecord, progress: LaunchProgress,
+                  targets: list[Target]) -> AppOutcome:
+        """The app's outcome once its batch launched, its step on the timeline ended."""
+        outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started, targets=targets)
+        points = [progress.points[t.machine] for t in targets if t.machine in progress.points]
+        # The app's moment: every machine came back from its newest point at or before it (standby.moment).
+        outcome.point = min(points, key=lambda p: p.time) if points else None
+        record.started = started
+        record.detail = f"from point {outcome.point.id}" if outcome.point else ""
+        self._op.end(record)
+        return outcome
+
+    def _nothing_after_launch(self, step: AppStep) -> bool:
+        return not (step.post_launch or self._inp.runbook.apps[step.app].health
+                    or (self._step.move_identity and step.endpoint))
+
+    async def _after_launch_of(self, step: AppStep, outcome: AppOutcome, healthy: Callable[[str], None]) -> None:
         async with self._slots:
             await self._after_launch(step, outcome)
         healthy(step.app)
-        return outcome
 
     async def _launch(self, step: AppStep) -> tuple[list[Target], RecoveryPoint | None]:
         """Launch every machine of the app from its own recovery point."""
