@@ -88,6 +88,13 @@ def remaining(truth: RunbookTruth, operation: Operation, apps: list[str]) -> lis
     return interrupted or apps
 
 
+def left_serving(truth: RunbookTruth, operation: Operation, apps: list[str]) -> dict[str, str]:
+    """Where each of `apps` that an interrupted run of `operation` left serving serves: a rerun keeps those it
+    recovered at its target instead of launching them a second time."""
+    return {app: state.serving for app in apps
+            if (state := truth.apps[app]).interrupted_by == operation and state.serving is not None}
+
+
 def refusals(truth: RunbookTruth, operation: Operation, apps: list[str]) -> list[str]:
     """Why `operation` may not start for each of `apps`; empty when it may."""
     out = []

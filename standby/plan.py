@@ -6,11 +6,12 @@ the apps of a group run in waves, an app starting once the apps it depends on in
 """
 
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from standby import plan_reruns
 from standby.contracts.failback import failback_client_machines
 from standby.contracts.sites import Mode, app_places, public_ports
 from standby.plan_steps import (
@@ -40,8 +41,6 @@ from standby.plan_steps import (
 from standby.runbook import Hook, Operation, Runbook
 from standby.suggest import did_you_mean
 
-# The providers whose removal of targets keeps to the apps it names (a mixed site: each of its providers').
-REMOVES_BY_APP = frozenset({"local", "aws", "vsphere", "mixed"})
 # Replication phases a failover launches from: a source that died leaves replication stalled, with its points.
 LAUNCHABLE = ["continuous", "stalled"]
 
@@ -83,20 +82,24 @@ class Plan(BaseModel):
 
 def build(runbook: Runbook, operation: Operation, only: list[str] | None = None, active: str | None = None,
           point: datetime | None = None, down: Collection[str] = (), one_stop: bool = True,
-          clear_interrupted: bool = True, clear_anywhere: bool = True) -> Plan:
+          clear_interrupted: bool = True, clear_anywhere: bool = True, serving: Mapping[str, str] | None = None,
+          keep_recovered: bool = True) -> Plan:
     """The plan of `operation`; `active` is the site serving now (default: the protected source); `down` the apps
     that serve nowhere (an aborted operation stopped them); `one_stop`: a site's stop waves in one step (False: a
     step each, as operations started before it ran); `clear_interrupted`: what an interrupted run launched for the
     apps down is removed before they launch again (False: as operations started before it ran); `clear_anywhere`: at
     a site of any provider (False: at a local site only, as operations started before AWS and vSphere kept to the
-    apps named)."""
+    apps named); `serving`: where the apps an interrupted run left serving serve; `keep_recovered`: those it
+    recovered at this run's target are kept, not recovered again (False: as operations started before it ran)."""
     selected = select(runbook, only)
     source, target = runbook.protection.source, runbook.protection.target
     # A failback starts where the apps were failed over to; every other operation at the protected source.
     active = active or (target if operation == "failback" else source)
     passive = target if active == source else source
-    clear = (REMOVES_BY_APP if clear_anywhere else frozenset({"local"})) if clear_interrupted else frozenset()
-    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop, clear)
+    clear = plan_reruns.clearing_at(clear_interrupted, clear_anywhere)
+    kept = plan_reruns.kept(operation, selected, serving or {}, passive) if keep_recovered else []
+    planner = _Planner(runbook, operation, selected, point, [app for app in selected if app in down], one_stop, clear,
+                       kept)
     return _SHAPES[operation](planner, active, passive)
 
 
@@ -104,9 +107,13 @@ class _Planner:
     """What every operation's shape draws on: the runbook, the selected apps, the hooks of this operation."""
 
     def __init__(self, runbook: Runbook, operation: Operation, selected: list[str], point: datetime | None,
-                 down: list[str] | None = None, one_stop: bool = True, clear_at: frozenset[str] = REMOVES_BY_APP):
+                 down: list[str] | None = None, one_stop: bool = True,
+                 clear_at: frozenset[str] = plan_reruns.REMOVES_BY_APP, kept: list[str] | None = None):
         self.runbook, self.operation, self.selected, self.point = runbook, operation, selected, point
         self.down, self.one_stop, self.clear_at = down or [], one_stop, clear_at
+        # The apps this run moves: the kept ones serve at its target already.
+        self.kept = kept or []
+        self.moving = [app for app in selected if app not in set(self.kept)] if self.kept else selected
         self.hooks = [h for h in runbook.hooks if operation in h.operations]
         # Looked up twice per app: a runbook of 10,000 apps has a handful of hooks.
         self._hooks_at: dict[tuple[str, str | None], list[Hook]] = {}
@@ -134,19 +141,11 @@ class _Planner:
         return [RunHook(hook=h, **where) for h in self._hooks_at.get((point, subject), ())]
 
     def recover(self, from_site: str, to_site: str, mode: Mode, move_identity: bool) -> list[Step]:
-        return [*self._clear_interrupted(to_site, mode),
+        return [*plan_reruns.clearing(self.runbook, to_site, mode, self.down, self.clear_at),
+                *plan_reruns.keeping(to_site, mode, self.kept),
                 *(RecoverGroup(stage=stage, from_site=from_site, to_site=to_site, mode=mode,
                                move_identity=move_identity, point=self.point)
                   for stage in self.stages())]
-
-    def _clear_interrupted(self, site: str, mode: Mode) -> list[Step]:
-        """An aborted run may have launched an app it never recovered (it serves nowhere): its target holds the
-        app's data folder at a local site, where a new launch refuses a folder in use; on AWS a new launch would
-        start a second recovery instance of the machine; on vSphere the replica runs, which a launch refuses to
-        revert. Every provider's removal keeps to the apps named (at a mixed site, each of its providers')."""
-        if mode != "recovery" or not self.down or self.runbook.sites[site].provider not in self.clear_at:
-            return []
-        return [RemoveTargets(site=site, scope="interrupted", apps=self.down)]
 
     def stages(self) -> list[GroupStage]:
         # Built once: the recovery and the stop steps both follow them.
@@ -155,13 +154,14 @@ class _Planner:
         return self._stages
 
     def _build_stages(self) -> list[GroupStage]:
-        stages, chosen = [], set(self.selected)
+        stages, chosen, kept = [], set(self.selected), set(self.kept)
         for group in self.runbook.groups:
-            members = [app for app in group.apps if app in chosen]
+            inside = {app for app in group.apps if app in chosen}
+            # A kept app is up: its dependents in the group start at once, not through its own dependencies.
+            members = [app for app in group.apps if app in inside and app not in kept]
             if not members:
                 continue
-            inside = set(members)
-            needs = {app: waits_for(self.runbook, app, inside) for app in members}
+            needs = {app: [d for d in waits_for(self.runbook, app, inside) if d not in kept] for app in members}
             waves = [Wave(apps=[self.app_step(app, group.name, needs[app]) for app in level])
                      for level in _levels(members, needs)]
             stages.append(GroupStage(group=group.name, waves=waves,
@@ -179,16 +179,22 @@ class _Planner:
         )
 
     def stop(self, site: str) -> list[Step]:
-        """Stop steps at a site: groups in reverse order, each group's waves in reverse order; all in one step."""
+        """Stop steps at a site: groups in reverse order, each group's waves in reverse order; all in one step. The
+        kept apps are left out: the run that recovered them stopped them here, and a stop would report them down."""
         waves = [StopApps(site=site, group=stage.group, apps=[a.app for a in wave.apps])
                  for stage in reversed(self.stages()) for wave in reversed(stage.waves)]
         if not self.one_stop:
             return list(waves)
         return [StopWaves(site=site, waves=waves)] if waves else []
 
+    def moving_only(self, *steps: Step) -> list[Step]:
+        """The steps, unless every app is kept (a rerun of a run interrupted after its last group): with no app to
+        act on, they would do nothing."""
+        return list(steps) if self.moving else []
+
     def failback_clients(self, dr: str, home: str) -> list[Step]:
         """The Failback Client for the machines that fail back through it from their DR site."""
-        machines = failback_client_machines(self.runbook, dr, self.selected)
+        machines = failback_client_machines(self.runbook, dr, self.moving)
         return [FailbackClient(dr=dr, home=home, machines=machines)] if machines else []
 
 
@@ -209,7 +215,7 @@ def _failover(p: _Planner, active: str, passive: str) -> Plan:
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=LAUNCHABLE),
         *([CheckTested(within=within)] if within else []), *p.approval(), *p.hooks_at("before"), *p.stop(active),
-        Drain(source=active, target=passive, apps=p.selected, if_stopped=True),
+        *p.moving_only(Drain(source=active, target=passive, apps=p.moving, if_stopped=True)),
         SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *p.recover(active, passive, "recovery", move_identity=True), *p.hooks_at("after"),
         RecordState(phase="failed_over", serving=passive, replicating=False),
@@ -220,9 +226,10 @@ def _failover(p: _Planner, active: str, passive: str) -> Plan:
 def _failback(p: _Planner, active: str, passive: str) -> Plan:
     dr, home = active, passive
     steps: list[Step] = [
-        SetDirection(source=dr, target=home, running=True, apps=p.selected, phase="reverse_protected"),
-        *p.failback_clients(dr, home), WaitContinuous(source=dr, target=home, apps=p.selected), *p.approval(),
-        *p.hooks_at("before"), *p.stop(dr), Drain(source=dr, target=home, apps=p.selected),
+        # The kept apps serve at home already, on newer data than their stopped DR copies: those are not replicated.
+        *p.moving_only(SetDirection(source=dr, target=home, running=True, apps=p.moving, phase="reverse_protected")),
+        *p.failback_clients(dr, home), *p.moving_only(WaitContinuous(source=dr, target=home, apps=p.moving)),
+        *p.approval(), *p.hooks_at("before"), *p.stop(dr), *p.moving_only(Drain(source=dr, target=home, apps=p.moving)),
         SetDirection(source=dr, target=home, running=False, apps=p.selected),
         *p.recover(dr, home, "recovery", move_identity=True), *p.hooks_at("after"),
         RecordState(phase="failed_back", serving=home, replicating=False),
@@ -245,11 +252,13 @@ def _return(p: _Planner, active: str, passive: str) -> Plan:
 def _switchover(p: _Planner, active: str, passive: str) -> Plan:
     # A warm start checks the apps started ahead against the source's data apps: with one of them down (a switchover
     # aborted after it stopped), they could never pass, so the rerun recovers cold, in dependency order.
-    if all(p.runbook.apps[app].warm is not None for app in p.selected) and not p.down:
+    # Nor with an app kept at the target: it serves there already, no warm copy may start beside it.
+    if all(p.runbook.apps[app].warm is not None for app in p.selected) and not p.down and not p.kept:
         return _warm_switchover(p, active, passive)
     steps: list[Step] = [
         CheckReplication(source=active, target=passive, accept=["continuous"]), *p.approval(),
-        *p.hooks_at("before"), *p.stop(active), Drain(source=active, target=passive, apps=p.selected),
+        *p.hooks_at("before"), *p.stop(active),
+        *p.moving_only(Drain(source=active, target=passive, apps=p.moving)),
         SetDirection(source=active, target=passive, running=False, apps=p.selected),
         *p.recover(active, passive, "recovery", move_identity=True),
         SetDirection(source=passive, target=active, running=True, apps=p.selected),

@@ -301,6 +301,24 @@ class RemoveTargets(BaseModel):
         return f"clean up drill targets on {self.site}"
 
 
+class KeepServing(BaseModel):
+    """Apps an interrupted run of this operation already recovered at `site`: they serve there, so this run neither
+    stops, launches, checks nor moves them again; the end of the plan records them with the rest."""
+
+    kind: Literal["keep_serving"] = "keep_serving"
+    site: str
+    apps: list[str]
+
+    def label(self) -> str:
+        """`keep db serving at dr: the interrupted run recovered it there`."""
+        them = "it" if len(self.apps) == 1 else "them"
+        return f"keep {_names(self.apps)} serving at {self.site}: the interrupted run recovered {them} there"
+
+    def skips(self) -> str:
+        """What this run leaves undone for the kept apps, for the plan and the timeline."""
+        return "no stop, launch, hooks, health checks or identity move again; recorded with the other apps at the end"
+
+
 class RecordDrill(BaseModel):
     """Record the drill's result: it counts for `tested_within`."""
 
@@ -325,7 +343,7 @@ class KeepTargets(BaseModel):
 
 Step = Annotated[
     CheckReplication | CheckTested | Approval | RunHook | StopApps | StopWaves | Drain | SetDirection | WaitContinuous
-    | FailbackClient | RecoverGroup | RecordState | RemoveTargets | RecordDrill | KeepTargets | WarmGroup
-    | CutOverGroup | DropWarm,
+    | FailbackClient | RecoverGroup | RecordState | RemoveTargets | KeepServing | RecordDrill | KeepTargets
+    | WarmGroup | CutOverGroup | DropWarm,
     Field(discriminator="kind"),
 ]

@@ -9,6 +9,7 @@ from standby.plan_steps import (
     CheckReplication,
     CheckTested,
     CutOverGroup,
+    KeepServing,
     RecoverGroup,
     Step,
     StopWaves,
@@ -48,6 +49,8 @@ def _direction(plan: Plan) -> str:
 def _details(step: Step, plan: Plan, mixed: Runbook | None) -> list[str]:
     if isinstance(step, WarmGroup | CutOverGroup):
         return plan_warm_text.lines(step)
+    if isinstance(step, KeepServing):
+        return [step.skips()]
     if isinstance(step, StopWaves):
         return [f"wave {number}: {wave.label()}" for number, wave in enumerate(step.waves, 1)]
     if not isinstance(step, RecoverGroup):

@@ -4,6 +4,7 @@ call checked against its service model, its launches real moto instances.
 """
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import replace
 
@@ -22,7 +23,7 @@ from standby.contracts.sites import TerminateInput
 from standby.loader import load
 from tests.aws_support import REGIONS, Backends, moto
 from tests.conftest import serving
-from tests.ops_helpers import finished, request, settings_for, stop_workflows
+from tests.ops_helpers import finished, owner_status, request, settings_for, stop_workflows
 from tests.test_aws_provider import DR, IDS, launch_input, machine
 
 FIRST, RERUN = "standby/aws-shop/failover/run-1", "standby/aws-shop/failover/run-2"
@@ -90,8 +91,13 @@ async def test_a_removal_of_some_apps_keeps_to_their_tagged_instances(backends):
 SERVERS = {"db1": "s-1234567890abcdef0", "app1": "s-1234567890abcdef1", "app2": "s-1234567890abcdef2"}
 
 
-def runbook_file(tmp, health_port: int):
-    """db (db1) and api (app1, app2) in one group, launched together, replicated from eu-central-1 into eu-west-1."""
+ONE_GROUP = [{"name": "shop", "apps": ["db", "api"]}]
+TWO_GROUPS = [{"name": "data", "apps": ["db"]}, {"name": "services", "apps": ["api"]}]
+
+
+def runbook_file(tmp, health_port: int, groups: list[dict] = ONE_GROUP):
+    """db (db1) and api (app1, app2), in one group launched together unless `groups` says otherwise, replicated from
+    eu-central-1 into eu-west-1."""
     name = f"aws-rerun-{uuid.uuid4().hex[:6]}"
     health = [{"tcp": {"host": "127.0.0.1", "port": health_port}}]
     document = {
@@ -101,38 +107,70 @@ def runbook_file(tmp, health_port: int):
         "machines": {machine: {"source_id": server} for machine, server in SERVERS.items()},
         "apps": {"db": {"machines": ["db1"], "health": health},
                  "api": {"machines": ["app1", "app2"], "health": health}},
-        "groups": [{"name": "shop", "apps": ["db", "api"]}],
+        "groups": groups,
     }
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load(path)
 
 
-async def test_a_failed_failover_rerun_through_the_owner_ends_with_one_instance_per_machine(
-        client, task_queue, aws, tmp_path, state_dir):
-    """The failover's launch fails on app2 after DRS launched db1 and app1, which no launch got to tag; the rerun
-    (the same workflow ID, a new run) removes them through their launch job and launches each machine once."""
+@contextlib.asynccontextmanager
+async def failing_app2(client, task_queue, aws, tmp_path, state_dir, groups: list[dict]):
+    """The AWS world with app2's launch failing, the runbook protected at its owner, and workers serving it."""
     backends = Backends(aws)
     template = backends.template(REGIONS[1], "drs-shared")
     for server in SERVERS.values():
         backends.world.add_server(REGIONS[1], server, template=template)
     backends.world.fail_launch[SERVERS["app2"]] = "InsufficientInstanceCapacity: no t3.micro in eu-west-1a"
     health = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-    runbook = runbook_file(tmp_path, health.sockets[0].getsockname()[1])
+    runbook = runbook_file(tmp_path, health.sockets[0].getsockname()[1], groups)
     activities = registry.build(state_dir, Providers(state_dir, [
         replace(AWS, factory=lambda ref, _: backends.provider(ref, poll=0.05))]))
     owner = await temporal.start_owner(client, settings_for(task_queue), runbook, lifecycle.protected(runbook))
     try:
         async with serving(client, task_queue, activities, sites=["source", "dr"]):
-            with pytest.raises(WorkflowFailureError):
-                await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
-            assert sorted(live(backends, SERVERS)) == ["app1", "db1"], "launched before app2's launch failed"
-            del backends.world.fail_launch[SERVERS["app2"]]
-            rerun = await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
+            yield backends, runbook
     finally:
         await stop_workflows(owner)
-    health.close()
+        health.close()
+
+
+async def test_a_failed_failover_rerun_through_the_owner_ends_with_one_instance_per_machine(
+        client, task_queue, aws, tmp_path, state_dir):
+    """The failover's launch fails on app2 after DRS launched db1 and app1, which no launch got to tag; the rerun
+    (the same workflow ID, a new run) removes them through their launch job and launches each machine once."""
+    async with failing_app2(client, task_queue, aws, tmp_path, state_dir, ONE_GROUP) as (backends, runbook):
+        with pytest.raises(WorkflowFailureError):
+            await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
+        assert sorted(live(backends, SERVERS)) == ["app1", "db1"], "launched before app2's launch failed"
+        del backends.world.fail_launch[SERVERS["app2"]]
+        rerun = await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
     assert rerun.state == "failed_over", rerun.error
     removal = next(s for s in rerun.steps if s.name.startswith("remove what an interrupted run left"))
     assert (removal.name, removal.detail) == ("remove what an interrupted run left of db, api on dr", "2 removed")
     assert {machine: len(ids) for machine, ids in live(backends, SERVERS).items()} == {"db1": 1, "app1": 1, "app2": 1}
+
+
+async def test_a_failover_rerun_keeps_db_that_group_data_recovered_and_launches_each_machine_once(
+        client, task_queue, aws, tmp_path, state_dir):
+    """Group data recovered db (its instance serves at dr, its state `interrupted` at dr); group services failed on
+    app2 after DRS launched app1. The rerun keeps db's instance and launches no second one: it removes app1's
+    stranded instance and launches app1 and app2 once each."""
+    async with failing_app2(client, task_queue, aws, tmp_path, state_dir, TWO_GROUPS) as (backends, runbook):
+        with pytest.raises(WorkflowFailureError):
+            await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
+        db = live(backends, SERVERS)["db1"]
+        assert sorted(live(backends, SERVERS)) == ["app1", "db1"] and len(db) == 1
+        assert (await owner_status(client, runbook)).truth.apps["db"].serving == "dr"
+        del backends.world.fail_launch[SERVERS["app2"]]
+        rerun = await finished(await request(client, runbook, task_queue, "failover", yes=True, force=True), 90)
+        apps = (await owner_status(client, runbook)).truth.apps
+    assert rerun.state == "failed_over", rerun.error
+    assert live(backends, SERVERS)["db1"] == db, "db's instance of the first run serves on, the only one of db1"
+    assert {machine: len(ids) for machine, ids in live(backends, SERVERS).items()} == {"db1": 1, "app1": 1, "app2": 1}
+    names = [step.name for step in rerun.steps]
+    assert "keep db serving at dr: the interrupted run recovered it there" in names
+    assert "remove what an interrupted run left of api on dr" in names
+    assert sorted(a.app for a in rerun.apps) == ["api"]
+    assert {app: (s.phase, s.serving) for app, s in apps.items()} == {"db": ("failed_over", "dr"),
+                                                                     "api": ("failed_over", "dr")}

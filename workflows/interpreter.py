@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Drain,
         DropWarm,
         FailbackClient,
+        KeepServing,
         KeepTargets,
         RecordDrill,
         RecordState,
@@ -306,6 +307,10 @@ class PlanRunner(WarmSteps, StopSteps):
                 removed = await actions.terminate(self._runbook, step.site, step.label(), key=self.key)
             record.detail = f"{len(removed)} removed"
 
+    async def _keep_serving(self, step: KeepServing) -> None:
+        async with self.step(step.label(), detail=step.skips()):
+            self._progress.apps.update(dict.fromkeys(step.apps, "recovered"))
+
     async def _record_drill(self, step: RecordDrill) -> None:
         async with self.step(step.label()):
             self._set_state("passed" if step.passed else "failed")
@@ -340,6 +345,7 @@ _RUNNERS = {
     SetDirection: PlanRunner._set_direction, WaitContinuous: PlanRunner._wait_continuous,
     FailbackClient: PlanRunner._failback_client, RecoverGroup: PlanRunner._recover_group,
     RecordState: PlanRunner._record_state, RemoveTargets: PlanRunner._remove_targets,
+    KeepServing: PlanRunner._keep_serving,
     RecordDrill: PlanRunner._record_drill, KeepTargets: PlanRunner._keep_targets, WarmGroup: PlanRunner._warm_group,
     CutOverGroup: PlanRunner._cut_over, DropWarm: PlanRunner._drop_warm,
 }

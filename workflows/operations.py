@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
 CLEAR_INTERRUPTED = "clear-interrupted"
 # ... at a site of any provider, since AWS and vSphere remove only the targets of the apps named (before: local only).
 CLEAR_ANYWHERE = "clear-interrupted-anywhere"
+# A rerun keeps the apps an interrupted run already recovered at its target instead of launching them again.
+KEEP_RECOVERED = "keep-recovered"
 
 
 class OperationWorkflow(PlanRunner):
@@ -42,8 +44,11 @@ class OperationWorkflow(PlanRunner):
         # Only a run that some apps serve nowhere for plans the removal of what an interrupted run left of them.
         clear = bool(inp.down) and workflow.patched(CLEAR_INTERRUPTED)
         anywhere = clear and workflow.patched(CLEAR_ANYWHERE)
+        # Likewise only a run that an interrupted run left some apps serving for.
+        keep = bool(inp.serving) and workflow.patched(KEEP_RECOVERED)
         plan = build(inp.runbook, self.OPERATION, inp.only or None, active=inp.active or None, point=inp.point,
-                     down=inp.down, one_stop=one_stop, clear_interrupted=clear, clear_anywhere=anywhere)
+                     down=inp.down, one_stop=one_stop, clear_interrupted=clear, clear_anywhere=anywhere,
+                     serving=inp.serving, keep_recovered=keep)
         self._start(inp, plan)
         return await self.run_plan()
 

@@ -144,7 +144,8 @@ class RunbookWorkflow:
                               keep_for=request.keep_for, owner=workflow.info().workflow_id, active=active,
                               epoch=epoch, last_drill=truth.last_drill, gates=records,
                               lost=self._monitor.lost_sites(), evidence=evidence,
-                              down=[app for app in running.apps if truth.apps[app].serving is None])
+                              down=[app for app in running.apps if truth.apps[app].serving is None],
+                              serving=lifecycle.left_serving(truth, request.operation, running.apps))
 
     @request.validator
     def _request_allowed(self, request: OperationRequest) -> None:

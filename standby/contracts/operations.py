@@ -33,6 +33,8 @@ class OperationInput(BaseModel):
     evidence: list[FailoverEvidence] = Field([], description=(
         "a failover of a site the protect monitor found lost: its heartbeats, witnesses and the decision's timing"))
     down: list[str] = Field([], description="the operation's apps that serve nowhere now, as the owner knows")
+    serving: dict[str, str] = Field({}, description=(
+        "the operation's apps an interrupted run of it left serving, and the site each serves at, as the owner knows"))
 
 
 class StepRecord(BaseModel):
