@@ -161,7 +161,15 @@ async def start_owner(client: Client, settings: Settings, runbook: Runbook,
 async def _ask_owner(client: Client, settings: Settings, runbook: Runbook, update: str, arg: object) -> str:
     """An update of the runbook's owner, started with it if needed; a refusal becomes Refused with its reason."""
     try:
-        answer: str = await client.execute_update_with_start_workflow(
+        try:
+            # The owner usually runs: the update alone, without the start's copy of the runbook to send along.
+            answer: str = await client.get_workflow_handle(owner_id(runbook.runbook)).execute_update(
+                update, arg, result_type=str)
+            return answer
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        answer = await client.execute_update_with_start_workflow(
             update, arg, start_workflow_operation=_owner_start(settings, runbook), result_type=str)
         return answer
     except WorkflowUpdateFailedError as error:
