@@ -109,6 +109,18 @@ def state_dir(tmp_path: Path):
 
     for pid_file in folder.rglob("*.pid"):
         stop_process(pid_file, timeout=2)
+    _stop_strays(str(folder))
+
+
+def _stop_strays(folder: str) -> None:
+    """Kill what still runs with the folder on its command line: an activity of the stopped worker that was in a
+    thread (a thread is not cancelled) may have started an endpoint proxy after its pid file was read."""
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        if any(folder in part for part in process.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
 
 @contextlib.asynccontextmanager
