@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts import names
     from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
     from standby.contracts.checks import ProbeResult, health_input
+    from standby.contracts.drain import Drained, DrainThenDirectionInput
     from standby.contracts.sites import (
         AppInput,
         AppRef,
@@ -242,6 +243,21 @@ async def set_direction(runbook: Runbook, source: str, target: str, running: boo
     done: str | None = await workflow.execute_activity(names.SET_DIRECTION, inp, result_type=str, summary=summary,
                                                        task_queue=site_queue(target), **PROVIDER)
     return done
+
+
+async def drain_then_set_direction(runbook: Runbook, source: str, target: str, apps: list[str], running: bool,
+                                   direction_apps: list[str], summary: str) -> Drained:
+    """`drain`, then `set_direction`, in one activity at the target: the states of the machines the drain left
+    behind, and what the target stopped to make way, if anything."""
+    drain = replication_input(runbook, source, target, apps, seconds=0)
+    drain.behind_only = True
+    machines = machine_refs(runbook, [m for a in direction_apps for m in runbook.apps[a].machines])
+    direction = DirectionInput(source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machines,
+                               running=running)
+    result: Drained = await workflow.execute_activity(
+        names.DRAIN_THEN_SET_DIRECTION, DrainThenDirectionInput(drain=drain, direction=direction), result_type=Drained,
+        summary=summary, task_queue=site_queue(target), **PROVIDER)
+    return result
 
 
 def not_continuous(states: list[MachineReplication]) -> list[str]:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.runbook import Runbook
     from workflows import actions, gates, hooks, metrics
     from workflows.abort import keeping_cancel
+    from workflows.draining import DrainSteps
     from workflows.failback_client import run_failback_clients
     from workflows.group import MAX_RESULT_APPS, RecoverGroupWorkflow, fits_inline, inline_group, keep_steps
     from workflows.stopping import StopSteps
@@ -52,8 +53,6 @@ with workflow.unsafe.imports_passed_through():
 SLIM_INPUTS = "slim-recovery-inputs"
 # A group small enough (workflows.group.fits_inline) is recovered in the operation itself, not in a child.
 INLINE_GROUPS = "inline-groups"
-# The owner hears of a new direction while the next step runs (StopSteps._report_later), not before it starts.
-DIRECTION_REPORTED_LATER = "direction-reported-later"
 # A plan's last step, when it records the apps' state, is reported with the operation's end in one signal.
 STATE_WITH_END = "state-with-end"
 # How often an operation re-reads replication while waiting for continuous data protection.
@@ -61,7 +60,7 @@ CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
 
 
-class PlanRunner(WarmSteps, StopSteps):
+class PlanRunner(WarmSteps, StopSteps, DrainSteps):
     """Runs a plan's steps in order (in a task `abort` cancels), then `on_failure` if one failed (not on abort),
     then `always`."""
 
@@ -119,8 +118,16 @@ class PlanRunner(WarmSteps, StopSteps):
         return self._result(ended)
 
     async def _run_steps(self) -> None:
-        for step in self._plan.steps:
-            await self._run_step(step)
+        steps = self._plan.steps
+        fused = False
+        for step, following in zip(steps, [*steps[1:], None], strict=True):
+            if fused:
+                fused = False
+            elif fused := self._fuses(step, following):
+                assert isinstance(step, Drain) and isinstance(following, SetDirection)
+                await self._drain_then_direction(step, following)
+            else:
+                await self._run_step(step)
 
     async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
         """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
@@ -185,29 +192,6 @@ class PlanRunner(WarmSteps, StopSteps):
 
     async def _hook(self, step: RunHook) -> None:
         await hooks.run_hook(self, self._runbook, step, self._context(step.group, step.app))
-
-    async def _drain(self, step: Drain) -> None:
-        async with self.step(step.label()) as record:
-            if step.if_stopped and not self._stopped_any:
-                record.status, record.detail = "skipped", "nothing was running at the source"
-                return
-            behind = actions.not_continuous(await actions.drain(self._runbook, step.source, step.target, step.apps,
-                                                                step.label()))
-            record.detail = (f"{len(behind)} not continuous: " + "; ".join(behind[:20]) if behind
-                             else "every machine continuous")
-
-    async def _set_direction(self, step: SetDirection) -> None:
-        async with self.step(step.label()) as record:
-            record.detail = await actions.set_direction(self._runbook, step.source, step.target, step.running,
-                                                        step.apps, step.label()) or record.detail
-            report = self._report(AppChange(apps=step.apps, source=step.source, target=step.target,
-                                            replicating=step.running, phase=step.phase,
-                                            interrupted_by=self._plan.operation if step.phase == "interrupted"
-                                            else None))
-            if workflow.patched(DIRECTION_REPORTED_LATER):
-                self._report_later(report)
-            else:
-                await report
 
     async def _wait_continuous(self, step: WaitContinuous) -> None:
         async with self.step(step.label()) as record:

@@ -18,6 +18,7 @@ from activities.sites.base import PermanentProviderError, ProviderError
 from activities.sites.registry import Providers
 from standby.contracts import names
 from standby.contracts.batches import LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
+from standby.contracts.drain import Drained, DrainThenDirectionInput
 from standby.contracts.sites import (
     AppInput,
     DirectionInput,
@@ -146,6 +147,13 @@ class SiteActivities:
                 for part in dispatch.by_machines(inp)]
         return "; ".join(d for d in done if d) or None
 
+    @activity.defn(name=names.DRAIN_THEN_SET_DIRECTION)
+    async def drain_then_set_direction(self, inp: DrainThenDirectionInput) -> Drained:
+        """A drain pass, then replication set as the plan's next step says: one activity where two would each take
+        a round trip between the stop and the first launch of a failover."""
+        behind = await self.replicate(inp.drain)
+        return Drained(behind=behind, direction=await self.set_direction(inp.direction))
+
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:
         """Point an app's network identity at a site."""
@@ -156,4 +164,4 @@ class SiteActivities:
         """Every activity of this class, for the worker."""
         return [self.replication_status, self.replicate, self.recovery_points, self.launch_target,
                 self.launch_targets, self.start_app, self.stop_app, self.stop_apps, self.stop_waves,
-                self.terminate_targets, self.set_direction, self.move_identity]
+                self.terminate_targets, self.set_direction, self.drain_then_set_direction, self.move_identity]

@@ -20,6 +20,8 @@ START_APP = "start_app"
 STOP_APP = "stop_app"
 TERMINATE_TARGETS = "terminate_targets"
 SET_DIRECTION = "set_direction"
+# A drain, then the replication pause of the next plan step, in one activity.
+DRAIN_THEN_SET_DIRECTION = "drain_then_set_direction"
 MOVE_IDENTITY = "move_identity"
 # Batches of machines: each app's moment chosen and every machine launched, or every app stopped, in one activity.
 LAUNCH_TARGETS = "launch_targets"
