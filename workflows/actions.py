@@ -251,12 +251,12 @@ async def drain_then_set_direction(runbook: Runbook, source: str, target: str, a
     behind, and what the target stopped to make way, if anything."""
     drain = replication_input(runbook, source, target, apps, seconds=0)
     drain.behind_only = True
-    machines = machine_refs(runbook, [m for a in direction_apps for m in runbook.apps[a].machines])
-    direction = DirectionInput(source=site_ref(runbook, source), target=site_ref(runbook, target), machines=machines,
-                               running=running)
-    result: Drained = await workflow.execute_activity(
-        names.DRAIN_THEN_SET_DIRECTION, DrainThenDirectionInput(drain=drain, direction=direction), result_type=Drained,
-        summary=summary, task_queue=site_queue(target), **PROVIDER)
+    inp = DrainThenDirectionInput(drain=drain, running=running)
+    if direction_apps != apps:
+        machines = machine_refs(runbook, [m for a in direction_apps for m in runbook.apps[a].machines])
+        inp.direction = DirectionInput(source=drain.source, target=drain.target, machines=machines, running=running)
+    result: Drained = await workflow.execute_activity(names.DRAIN_THEN_SET_DIRECTION, inp, result_type=Drained,
+                                                      summary=summary, task_queue=site_queue(target), **PROVIDER)
     return result
 
 

@@ -152,7 +152,7 @@ class SiteActivities:
         """A drain pass, then replication set as the plan's next step says: one activity where two would each take
         a round trip between the stop and the first launch of a failover."""
         behind = await self.replicate(inp.drain)
-        return Drained(behind=behind, direction=await self.set_direction(inp.direction))
+        return Drained(behind=behind, direction=await self.set_direction(inp.direction_input()))
 
     @activity.defn(name=names.MOVE_IDENTITY)
     async def move_identity(self, inp: IdentityInput) -> str:

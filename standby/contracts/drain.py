@@ -6,10 +6,18 @@ from standby.contracts.sites import DirectionInput, MachineReplication, Replicat
 
 
 class DrainThenDirectionInput(BaseModel):
-    """A drain pass (`drain`), then replication set as `direction` says: a failover's two steps after the stop."""
+    """A drain pass (`drain`), then replication of its machines between its sites set running or paused (a
+    failover's two steps after the stop); `direction` when the direction is of other machines."""
 
     drain: ReplicationInput
-    direction: DirectionInput
+    running: bool = False
+    direction: DirectionInput | None = None
+
+    def direction_input(self) -> DirectionInput:
+        """The direction to set: of the drain's machines unless `direction` says otherwise (which saves sending
+        thousands of machines twice)."""
+        return self.direction or DirectionInput(source=self.drain.source, target=self.drain.target,
+                                                machines=self.drain.machines, running=self.running)
 
 
 class Drained(BaseModel):
