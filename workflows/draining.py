@@ -68,7 +68,9 @@ class DrainSteps(Operator):
         """Both steps on the timeline, from one activity's answer. An abort meanwhile waits for that answer: the
         target may be pausing replication right then, and the owner must hear of it."""
         label = f"{drain.label()}, then {direction.label()}"
-        workflow.upsert_memo({"step": label})
+        # As `_run_step` does for each step: the history lists the plan's steps in order.
+        for step in (drain, direction):
+            workflow.upsert_memo({"step": step.label()})
         records = [self.begin(drain.label()), self.begin(direction.label())]
         activity = asyncio.ensure_future(actions.drain_then_set_direction(
             self._runbook, drain.source, drain.target, drain.apps, direction.running, direction.apps, label))
