@@ -29,7 +29,7 @@ from standby.config import Settings, SettingsError
 from standby.contracts import attributes
 from standby.contracts.names import site_queue
 from workflows.metrics import DURATION
-from workflows.registry import WORKFLOWS
+from workflows.registry import RUNNER, WORKFLOWS
 
 # How often a worker that serves every site looks for runbooks with new sites.
 DISCOVERY_SECONDS = 1.0
@@ -82,7 +82,7 @@ def _workflow_tasks_at_once() -> int:
 
 def build_worker(client: Client, settings: Settings, activities: list | None = None) -> Worker:
     """The worker of the shared queue: every workflow, and the activities that belong to no site."""
-    return Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS,
+    return Worker(client, task_queue=settings.task_queue, workflows=WORKFLOWS, workflow_runner=RUNNER,
                   activities=activities or activity_registry.build(settings.state_dir),
                   max_concurrent_activities=_activities_at_once(),
                   max_concurrent_workflow_tasks=_workflow_tasks_at_once(),

@@ -22,7 +22,7 @@ from bench.provider import BenchSiteProvider, Counter, Record, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
 from standby.converter import DATA_CONVERTER
 from worker import SiteWorkers, tune_gc
-from workflows.registry import WORKFLOWS
+from workflows.registry import RUNNER, WORKFLOWS
 
 
 def arguments() -> argparse.Namespace:
@@ -56,7 +56,7 @@ async def main() -> None:
     limits = {"max_concurrent_activities": args.max_activities,
               "max_concurrent_workflow_tasks": args.max_workflow_tasks}
     worker = Worker(client, task_queue=args.task_queue, workflows=[*WORKFLOWS, *RAW_WORKFLOWS],
-                    activities=[*activities, *RAW_ACTIVITIES], **limits)
+                    workflow_runner=RUNNER, activities=[*activities, *RAW_ACTIVITIES], **limits)
     # Every site of the generated runbooks, on its own queue, as `python worker.py` serves them.
     sites = SiteWorkers(client, args.task_queue, activities, ["primary", "dr"], **limits)
     stop = asyncio.Event()

@@ -130,9 +130,10 @@ async def serving(client, task_queue: str, activities: list, sites: list[str] | 
     from temporalio.worker import Worker
 
     from worker import SiteWorkers
-    from workflows.registry import WORKFLOWS
+    from workflows.registry import RUNNER, WORKFLOWS
 
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities) as running:
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, workflow_runner=RUNNER,
+                      activities=activities) as running:
         sites_served = asyncio.create_task(SiteWorkers(client, task_queue, activities, sites).run())
         try:
             yield running

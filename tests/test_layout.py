@@ -91,3 +91,38 @@ def test_a_forbidden_import_is_reported_with_its_place(tmp_path: Path) -> None:
         "workflows/bad.py:3: workflows.bad imports activities.checks.probe (workflows never import activities: "
         "they share only the contracts)",
     ]
+
+
+# What workflow code may import: it runs outside the sandbox's checks (workflows.registry.RUNNER passes it through),
+# so no clock, randomness, I/O or threads may reach it; dates are `workflow.now()`, sleeps are durable timers.
+WORKFLOW_IMPORTS = {"__future__", "asyncio", "collections", "contextlib", "dataclasses", "datetime", "functools",
+                    "pydantic", "standby", "temporalio", "typing", "workflows"}
+CLOCKS = {"now", "utcnow", "today", "fromtimestamp"}
+
+
+def nondeterministic(root: Path) -> list[str]:
+    """Every import of workflows/ outside WORKFLOW_IMPORTS, and every clock read other than `workflow.now()`."""
+    out = []
+    for path in sorted((root / "workflows").rglob("*.py")):
+        where = path.relative_to(root)
+        out += [f"{where}:{line}: imports {target} (workflow code stays deterministic)"
+                for line, target in imports(path) if target.split(".")[0] not in WORKFLOW_IMPORTS]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCKS
+                    and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "workflow")):
+                out.append(f"{where}:{node.lineno}: reads a clock ({ast.unparse(node.func)}; use workflow.now())")
+    return out
+
+
+def test_workflow_code_imports_and_reads_nothing_nondeterministic() -> None:
+    assert nondeterministic(ROOT) == []
+
+
+def test_a_clock_or_an_io_import_in_a_workflow_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "bad.py").write_text(
+        "import random\nfrom datetime import datetime\n\n\ndef when():\n    return datetime.now()\n")
+    assert nondeterministic(tmp_path) == [
+        "workflows/bad.py:1: imports random (workflow code stays deterministic)",
+        "workflows/bad.py:6: reads a clock (datetime.now; use workflow.now())",
+    ]
