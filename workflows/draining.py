@@ -32,7 +32,6 @@ class DrainSteps(Operator):
     _stopped_any: bool
     _report: Callable[..., Coroutine[Any, Any, None]]
     _report_later: Callable[[Coroutine[Any, Any, None]], None]
-    _reports: list[asyncio.Task[None]]
 
     def _drain_skipped(self, step: Drain) -> bool:
         return step.if_stopped and not self._stopped_any

@@ -76,15 +76,11 @@ def resumed(model: type[P]) -> P:
 async def choose_points(providers: Providers, inp: LaunchBatchInput) -> dict[str, RecoveryPoint]:
     """Each machine's point: one moment per app (standby.moment), listed for every machine at once."""
     slots = asyncio.Semaphore(MAX_LISTINGS)
-    # At a site with one provider, it takes every machine: looked up once, nothing dispatched per machine.
-    one = None if dispatch.is_mixed(inp) else providers.for_site(inp.site)
 
     async def listing(machine: MachineRef) -> list[RecoveryPoint]:
-        part = PointsInput(source=inp.source, target=inp.site, machine=machine)
-        if one is None:
-            part = dispatch.for_machine(part)
+        part = dispatch.for_machine(PointsInput(source=inp.source, target=inp.site, machine=machine))
         async with slots:
-            return await (one or providers.for_site(part.target)).recovery_points(part)
+            return await providers.for_site(part.target).recovery_points(part)
 
     machines = [m for app in inp.apps for m in app.machines]
     listed = dict(zip((m.name for m in machines), await asyncio.gather(*map(listing, machines)), strict=True))
@@ -107,14 +103,11 @@ async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: La
         progress.points = await choose_points(providers, inp)
         activity.heartbeat(progress)
     done = {t.machine for t in progress.targets}
-    mixed = dispatch.is_mixed(inp)
     parts: dict[str, list[LaunchInput]] = {}
     for app in inp.apps:
         for machine in app.machines:
             if machine.name not in done:
-                launch = inp.launch(app, machine.name, progress.points.get(machine.name))
-                if mixed:
-                    launch = dispatch.for_machine(launch)
+                launch = dispatch.for_machine(inp.launch(app, machine.name, progress.points.get(machine.name)))
                 parts.setdefault(launch.site.holder, []).append(launch)
 
     # The activity's heartbeat loop sends `progress` as it grows (activities.mapped): a heartbeat per machine

@@ -43,11 +43,6 @@ def _mixed(inp: BaseModel) -> list[str]:
             if isinstance(ref := getattr(inp, field), SiteRef) and isinstance(ref.config, MixedSite)]
 
 
-def is_mixed(inp: BaseModel) -> bool:
-    """Whether any of the input's sites is mixed: else one provider takes all of it, and nothing is dispatched."""
-    return bool(_mixed(inp))
-
-
 def _resolved(inp: BaseModel, machine: MachineRef) -> dict[str, object]:
     """The input's sites at a mixed site (and an identity's peers), as the providers holding `machine` see them.
 
