@@ -4,7 +4,8 @@
 
 For each N, on a fresh dev server tuned as Standby's embedded one (standby.server.TUNING; `--server-defaults`
 without): wall time W, the plan's critical path L, W/L, activities and history
-events per machine, the largest history, the workers' peak RSS; then the raw Temporal baseline on the same
+events per machine, the largest history, the workers' peak RSS, the CPU time the workers and the dev server used
+during the failover (steadier from run to run than W on a shared machine); then the raw Temporal baseline on the same
 server: one no-op activity per provider call a machine needs (recovery points, launch, stop), at most
 raw.IN_FLIGHT in flight per workflow, in children of raw.BATCH: what Temporal alone takes to run the work
 one activity per machine call. `--markdown` prints the table the README shows; `--timeline` where the failover's time
@@ -23,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
@@ -99,6 +101,10 @@ class Workers:
             peaks.append(round(kib / 1024, 1))
         return peaks
 
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have used so far, all of them together."""
+        return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in self.processes)
+
     def stop(self) -> list[dict[str, int]]:
         """Stop the workers; each one's provider calls."""
         for process in self.processes:
@@ -125,7 +131,7 @@ async def run(args: argparse.Namespace, machines: int) -> dict:
     try:
         await workers.ready()
         try:
-            figures = await _failover(env.client, queue, runbook, plan, timings, args.timeline)
+            figures = await _failover(env.client, queue, runbook, plan, timings, workers, args.timeline)
         except RPCError as error:
             # The raw baseline is measured all the same: the row says why the failover has no figures.
             figures = {"machines": machines, "groups": args.groups, "state": f"not started: {error.message}"}
@@ -141,19 +147,27 @@ async def run(args: argparse.Namespace, machines: int) -> dict:
     return figures
 
 
-async def _failover(client, queue: str, runbook, plan, timings: Timings, show_timeline: bool = False) -> dict:
+def _server_cpu_seconds() -> float:
+    """CPU time the dev server this process started has used so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in psutil.Process().children(recursive=True) if "temporal" in p.name())
+
+
+async def _failover(client, queue: str, runbook, plan, timings: Timings, workers: Workers,
+                    show_timeline: bool = False) -> dict:
     settings = Settings(state_dir=Path(tempfile.gettempdir()), namespace=client.namespace,
                         temporal_address=client.service_client.config.target_host, task_queue=queue, ui_url="")
     # The owner starts knowing every app protected: bringing thousands of apps up first is not what is measured.
     owner = await temporal.start_owner(client, settings, runbook, lifecycle.protected(runbook))
     # A runbook's owner runs long before its failover: the clock starts once it has taken in its runbook.
     await _settled(client, owner.id)
+    cpu = (workers.cpu_seconds(), _server_cpu_seconds(), time.process_time())
     started = time.monotonic()
     request = OperationRequest(operation="failover", runbook=runbook, force=True, yes=True, requested_by="bench")
     handle = client.get_workflow_handle((await temporal.start(client, settings, request)).workflow_id,
                                         result_type=OperationResult)
     result = await handle.result()
     wall = time.monotonic() - started
+    used = (workers.cpu_seconds() - cpu[0], _server_cpu_seconds() - cpu[1], time.process_time() - cpu[2])
     await owner.terminate("benchmark over")
     counts = await history_counts(client, handle.id)
     if show_timeline:
@@ -169,6 +183,8 @@ async def _failover(client, queue: str, runbook, plan, timings: Timings, show_ti
         "activities_per_app": round(activities / len(runbook.apps), 4), "workflows": len(counts.events),
         "history_events_total": events, "events_per_machine": round(events / len(runbook.machines), 3),
         "history_events_max": max(counts.events.values()),
+        "worker_cpu_seconds": round(used[0], 2), "server_cpu_seconds": round(used[1], 2),
+        "client_cpu_seconds": round(used[2], 2),
     }
 
 
@@ -195,6 +211,7 @@ async def _raw(client, queue: str, activities: int) -> dict:
 COLUMNS = {"machines": "N", "state": "state", "wall_seconds": "W s", "critical_path_seconds": "L s", "w_over_l": "W/L",
            "activities_per_machine": "activities/machine", "events_per_machine": "events/machine",
            "history_events_max": "largest history", "worker_peak_rss_mib": "worker RSS MiB",
+           "worker_cpu_seconds": "worker CPU s", "server_cpu_seconds": "server CPU s",
            "raw_activities": "raw activities", "raw_seconds": "raw s", "raw_activities_per_second": "raw act/s"}
 
 

@@ -1,5 +1,6 @@
-"""Where a workflow's time goes: its activities, children, signals and slow workflow tasks, and its children's, on
-one clock that starts with the workflow (read from the histories, so it shows what the server recorded)."""
+"""Where a workflow's time goes: its activities (with the size of their stored input and result), children, signals
+and slow workflow tasks, and its children's, on one clock that starts with the workflow (read from the histories, so
+it shows what the server recorded)."""
 
 from dataclasses import dataclass, field
 
@@ -36,7 +37,8 @@ class _Reader:
                 self.lines.append((self.task[0], f"workflow task: waited {waited:.3f} s, ran {ran:.3f} s"))
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             name = event.activity_task_scheduled_event_attributes.activity_type.name
-            self.activities[event.event_id] = [name, at, at, at]
+            scheduled = event.activity_task_scheduled_event_attributes
+            self.activities[event.event_id] = [name, at, at, at, scheduled.input.ByteSize(), 0]
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             self.activities[event.activity_task_started_event_attributes.scheduled_event_id][2] = at
         elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED):
@@ -44,6 +46,7 @@ class _Reader:
             done = (event.activity_task_completed_event_attributes if completed
                     else event.activity_task_failed_event_attributes)
             self.activities[done.scheduled_event_id][3] = at
+            self.activities[done.scheduled_event_id][5] = (done.result if completed else done.failure).ByteSize()
         elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
             child = event.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
             self.children.append(child)
@@ -58,7 +61,8 @@ class _Reader:
 
     def activity_lines(self) -> list[tuple[float, str]]:
         return [(scheduled, f"{name}: queued {started - scheduled:.3f} s, ran {ended - started:.3f} s, "
-                 f"ended at {ended:.3f}") for name, scheduled, started, ended in self.activities.values()]
+                 f"ended at {ended:.3f}, in {sent / 1024:.1f} KiB, out {back / 1024:.1f} KiB")
+                for name, scheduled, started, ended, sent, back in self.activities.values()]
 
 
 async def timeline(client: Client, workflow_id: str) -> list[str]:
