@@ -83,3 +83,38 @@ async def test_a_site_that_answered_nothing_in_a_wave_has_its_later_waves_fenced
     assert api.outcome["app1"] == db.outcome["db1"] == (
         "fenced (the site did not answer: stop web on primary (group all) could not reach it)")
     assert progress.waves[0].ended - progress.waves[0].started >= timedelta(seconds=1)
+
+
+class SomeOutside(BenchSiteProvider):
+    """A site where stopping api also stopped a process Standby had not started."""
+
+    async def stop_app(self, inp: AppInput) -> StopResult:
+        result = await super().stop_app(inp)
+        return result.model_copy(update={"outside": {"app1": [4242]}}) if inp.app.name == "api" else result
+
+
+async def test_apps_that_simply_stopped_come_back_named_and_expand_to_their_results(tmp_path: Path) -> None:
+    """Asked to, the activity names web and db (each machine stopped, nothing more) and keeps api's result, which has
+    an outside process to report; expanded, every app has its result again."""
+    inp = waves_input().model_copy(update={"named_when_stopped": True})
+    progress = await ActivityEnvironment().run(activities(tmp_path, Counter(), SomeOutside).stop_waves, inp)
+    assert progress.stopped == ["web", "db"]
+    assert [(r.app, r.outside) for r in progress.results] == [("api", {"app1": [4242]})]
+    machines = {name: app.machines for name, app in SHOP.apps.items()}
+    every = {r.app: r for r in progress.expanded("primary", machines.__getitem__).results}
+    assert {app: r.outcome for app, r in every.items()} == {
+        "api": {"app1": "stopped"}, "web": {"web1": "stopped"}, "db": {"db1": "stopped"}}
+    assert every["web"].site == "primary" and every["api"].outside == {"app1": [4242]}
+
+
+async def test_a_retry_resumes_from_a_heartbeat_that_named_the_stopped_apps(tmp_path: Path) -> None:
+    """The first attempt heartbeated web as named only: the retry does not stop it again, and still reports it."""
+    begun = datetime.now(UTC)
+    earlier = WavesProgress(stopped=["web"], waves=[WaveRecord(started=begun, ended=begun)])
+    env = ActivityEnvironment()
+    env.info = replace(env.info, heartbeat_details=[earlier.model_dump(mode="json")], attempt=2)
+    counter = Counter()
+    inp = waves_input().model_copy(update={"named_when_stopped": True})
+    progress = await env.run(activities(tmp_path, counter).stop_waves, inp)
+    assert counter.calls == {"stop_app": 2}
+    assert progress.stopped == ["web", "api", "db"] and progress.results == []

@@ -124,7 +124,7 @@ async def stop_waves(runbook: Runbook, site: str, waves: list[StopApps], deadlin
     own report would not carry.
     """
     index = machine_index(runbook)
-    inp = StopWavesInput(site=site_ref(runbook, site), deadline=deadline, waves=[
+    inp = StopWavesInput(site=site_ref(runbook, site), deadline=deadline, named_when_stopped=True, waves=[
         StopWaveInput(label=wave.label(), apps=[app_ref(runbook, a, index) for a in wave.apps]) for wave in waves])
     # Each wave ends by its deadline inside the activity; this bounds an attempt whose worker hangs.
     whole = deadline * (len(waves) + 1) + policies.PROVIDER_TIMEOUT

@@ -88,7 +88,7 @@ async def _attempt(runbook: Runbook, step: StopWaves, deadline: timedelta) -> Wa
         if is_cancelled_exception(error):
             return kept
         fenced = f"fenced ({_why(error, deadline)})"
-        done = {r.app for r in kept.results}
+        done = set(kept.apps())
         kept.results += [StopResult(app=a, site=step.site, outcome=dict.fromkeys(runbook.apps[a].machines, fenced))
                          for a in step.apps() if a not in done]
         return kept

@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
 ONE_STOP = "one-stop-activity"
 # The operations whose plans stop a site's waves.
 STOPPING = ("failover", "failback", "switchover")
+# Apps a stop's record on the timeline describes one by one.
+DETAILED = 20
 
 
 class StopSteps(Operator):
@@ -55,21 +57,23 @@ class StopSteps(Operator):
         if progress.unreachable:
             self._unreachable.setdefault(step.site, progress.unreachable)
         self._waves_on_timeline(step, progress, cancelled)
-        if progress.results:
-            self._report_later(self._stopped([r.app for r in progress.results], progress.results))
+        if progress.results or progress.stopped:
+            self._stopped_any |= bool(progress.stopped)
+            self._report_later(self._stopped(progress.apps(), progress.results))
         if cancelled:
             raise asyncio.CancelledError
 
     def _waves_on_timeline(self, step: StopWaves, progress: WavesProgress, cancelled: bool) -> None:
         """A record per wave: when the activity began and ended it; aborted, the waves it reached."""
-        now, by_app = workflow.now(), {r.app: r for r in progress.results}
+        now, by_app, stopped = workflow.now(), {r.app: r for r in progress.results}, set(progress.stopped)
         for number, wave in enumerate(step.waves):
             began = progress.waves[number] if number < len(progress.waves) else None
             if began is None and cancelled:
                 break
+            shown = [a for a in wave.apps if a in by_app or a in stopped][:DETAILED + 1]
             record = StepRecord(name=wave.label(), group=wave.group, started=began.started if began else now,
                                 ended=began.ended if began and began.ended else now, status="done",
-                                detail=_detail([by_app[a] for a in wave.apps if a in by_app]))
+                                detail=_detail([by_app.get(a) or self._simply_stopped(step.site, a) for a in shown]))
             if began is not None and began.ended is None and cancelled:
                 record.status = "cancelled"
             self._progress.steps.append(record)
@@ -90,6 +94,10 @@ class StopSteps(Operator):
                 self._report_later(report)
             else:
                 await report
+
+    def _simply_stopped(self, site: str, app: str) -> StopResult:
+        """The result of an app the activity named as stopped (WavesProgress.stopped)."""
+        return StopResult(app=app, site=site, outcome=dict.fromkeys(self._runbook.apps[app].machines, "stopped"))
 
     def _fence_all(self, site: str, apps: list[str], reason: str) -> list[StopResult]:
         fenced = f"fenced ({reason})"
@@ -137,7 +145,7 @@ class StopSteps(Operator):
 
 
 def _detail(results: list[StopResult]) -> str:
-    """`web: web1 stopped; api: app1 fenced (...)`, the first 20 apps."""
+    """`web: web1 stopped; api: app1 fenced (...)`, the first DETAILED apps."""
     return "; ".join(f"{r.app}: {', '.join(f'{m} {o}' for m, o in r.outcome.items())}"
-                     + (f" by {r.provider}" if r.provider else "") for r in results[:20]) + (
-        " ..." if len(results) > 20 else "")
+                     + (f" by {r.provider}" if r.provider else "") for r in results[:DETAILED]) + (
+        " ..." if len(results) > DETAILED else "")

@@ -112,7 +112,7 @@ class SiteActivities:
         waves = stopping.Waves(self.providers, inp, batch.resumed(WavesProgress))
         try:
             # Shielded: the heartbeat loop cancels what it awaits, and an abort must let the wave in flight end.
-            return await mapped(asyncio.shield(waves.task), lambda _: waves.progress)
+            return await mapped(asyncio.shield(waves.task), lambda _: waves.sent())
         except asyncio.CancelledError:
             if not stopping.asked_to_cancel():
                 # The worker shuts down: a retry on another one resumes from the heartbeat.

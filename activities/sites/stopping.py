@@ -33,7 +33,13 @@ class Waves:
     """The waves of one activity attempt: run them, or on an abort, end after the apps being stopped."""
 
     def __init__(self, providers: Providers, inp: StopWavesInput, progress: WavesProgress):
-        self.providers, self.inp, self.progress = providers, inp, progress
+        machines = {app.name: [m.name for m in app.machines] for wave in inp.waves for app in wave.apps}
+        self.providers, self.inp = providers, inp
+        self.progress = progress.expanded(inp.site.name, machines.__getitem__)
+        # What `sent` has sorted out of progress.results so far: results only grow until the end.
+        self._sorted_out = 0
+        self._simple: list[str] = []
+        self._other: list[StopResult] = []
         self._abort = asyncio.Event()
         self._current: list[AppRef] = []
         self.task = asyncio.ensure_future(self._run())
@@ -46,7 +52,7 @@ class Waves:
             if record.ended is None:
                 await self._wave(wave, record)
                 record.ended = _now()
-                activity.heartbeat(self.progress)
+                activity.heartbeat(self.sent())
         return self._sorted()
 
     async def aborted(self) -> WavesProgress:
@@ -110,10 +116,23 @@ class Waves:
             return f"fenced ({error})"
         return f"fenced ({out_of_time(self.inp.deadline, str(error) if error else '')})"
 
+    def sent(self) -> WavesProgress:
+        """The progress as heartbeated: the apps that simply stopped named only, when the input asks; each result is
+        looked at once, not at every heartbeat."""
+        if not self.inp.named_when_stopped:
+            return self.progress
+        fresh = self.progress.results[self._sorted_out:]
+        self._sorted_out += len(fresh)
+        named = WavesProgress(results=fresh).named()
+        self._simple += named.stopped
+        self._other += named.results
+        return self.progress.model_copy(update={"results": self._other, "stopped": self._simple})
+
     def _sorted(self) -> WavesProgress:
+        """The result: every app in the order of the waves."""
         order = {app.name: n for n, app in enumerate(a for wave in self.inp.waves for a in wave.apps)}
         self.progress.results.sort(key=lambda r: order[r.app])
-        return self.progress
+        return self.progress.named() if self.inp.named_when_stopped else self.progress
 
 
 def asked_to_cancel() -> bool:
