@@ -120,6 +120,23 @@ def test_inline_failover_history_recovers_its_groups_in_the_operation():
     assert updates == ["continue"] and len(launches) == 4
 
 
+def test_chained_failover_history_launches_each_group_in_one_activity_and_names_the_stopped_apps():
+    """Each group of the chained failover is one launch activity that starts the group's dependents, and its stop
+    waves' result names the apps that simply stopped: the history the patches of both record."""
+    events = history("chained.failover").events
+    markers = {json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+               for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED}
+    launches = [e.activity_task_scheduled_event_attributes.input.payloads[0] for e in events
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                and e.activity_task_scheduled_event_attributes.activity_type.name == "launch_targets"]
+    stopped = [e.activity_task_completed_event_attributes.result.payloads[0] for e in events
+               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+               and b'"stopped"' in e.activity_task_completed_event_attributes.result.payloads[0].data]
+    assert {"chained-launches", "larger-launch-batches"} <= markers
+    assert len(launches) == 2 and all(json.loads(p.data)["after"] for p in launches)
+    assert len(json.loads(stopped[0].data)["stopped"]) == 20
+
+
 def test_batch_histories_come_from_a_wave_larger_than_a_batch():
     """The wide failover stopped and recovered its big wave in batch children, and both kinds are committed."""
     stops = [name for name in RECORDED if workflow_type(name) == "StopApps"]

@@ -114,7 +114,7 @@ class GroupRecovery(AppRecovery):
         try:
             await self.hooks(stage.before)
             if workflow.patched(BATCHED):
-                outcomes = await recover_when_ready(stage, self._ready_batch)
+                outcomes = await recover_when_ready(stage, self._ready_batch, self.plain)
             else:
                 outcomes = await self._in_waves(stage)
             await self.hooks(stage.after)
@@ -135,13 +135,14 @@ class GroupRecovery(AppRecovery):
                 outcomes += await self._in_batches(number, wave)
         return outcomes
 
-    async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
+    async def _ready_batch(self, apps: list[AppStep], healthy: Callable[[str], None],
+                           after: dict[str, list[str]]) -> list[AppOutcome]:
         """A batch inline while the history is small; past `inline_history` events, in a child of its own."""
         if workflow.info().get_current_history_length() < self._inp.inline_history:
-            return await self.recover_batch(apps, healthy)
+            return await self.recover_batch(apps, healthy, after)
         self._children += 1
         name, summary = f"batch{self._children}", f"recover {len(apps)} apps of group {self._step.stage.group}"
-        result = await self._batch(name, apps, summary, f"batch {self._children}: {len(apps)} apps")
+        result = await self._batch(name, apps, summary, f"batch {self._children}: {len(apps)} apps", after)
         for outcome in result.apps:
             healthy(outcome.app)
         return result.apps
@@ -156,11 +157,12 @@ class GroupRecovery(AppRecovery):
             for index, chunk in enumerate(chunks, 1)))
         return [outcome for result in results for outcome in result.apps]
 
-    async def _batch(self, name: str, apps: list[AppStep], summary: str, label: str) -> GroupResult:
+    async def _batch(self, name: str, apps: list[AppStep], summary: str, label: str,
+                     after: dict[str, list[str]] | None = None) -> GroupResult:
         inp, names, progress = self._inp, [a.app for a in apps], self._op._progress
         stage = GroupStage(group=inp.step.stage.group, waves=[Wave(apps=apps)])
         child = inp.model_copy(update={
-            "runbook": runbook_slice(inp.runbook, names), "batch": True,
+            "runbook": runbook_slice(inp.runbook, names), "batch": True, "after": after or {},
             "step": inp.step.model_copy(update={"stage": stage}),
             "machine_index": {m: inp.machine_index[m] for a in names for m in inp.runbook.apps[a].machines},
         })
@@ -233,7 +235,7 @@ class RecoverAppsWorkflow(_RecoveryWorkflow):
         steps = [app for wave in inp.step.stage.waves for app in wave.apps]
         try:
             if workflow.patched(BATCHED):
-                outcomes = await self._recovery.recover_batch(steps, lambda _: None)
+                outcomes = await self._recovery.recover_batch(steps, lambda _: None, inp.after)
             else:
                 outcomes = list(await asyncio.gather(*(self._recovery.recover(step) for step in steps)))
         except BaseException:

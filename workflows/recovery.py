@@ -108,18 +108,25 @@ class AppRecovery:
         self._recovered(step)
         return outcome
 
-    def _healthy(self, step: AppStep, outcome: AppOutcome) -> None:
-        """An app with nothing to check or move after its launch: healthy and recovered now."""
-        outcome.healthy = workflow.now()
+    def _healthy(self, step: AppStep, outcome: AppOutcome, at: datetime | None = None) -> None:
+        """An app with nothing to check or move after its launch: healthy and recovered now (or `at`)."""
+        outcome.healthy = at or workflow.now()
         self._recovered(step)
 
     def _recovered(self, step: AppStep) -> None:
         self._set(step.app, "recovered")
         self.recovered.append(step.app)
 
-    async def recover_batch(self, apps: list[AppStep], healthy: Callable[[str], None]) -> list[AppOutcome]:
+    def plain(self, step: AppStep) -> bool:
+        """Nothing runs before the app's launch, and it is healthy once launched: its launch activity may start the
+        apps that depend on it (workflows/ready.py)."""
+        return not step.pre_launch and self._nothing_after_launch(step)
+
+    async def recover_batch(self, apps: list[AppStep], healthy: Callable[[str], None],
+                            after: dict[str, list[str]] | None = None) -> list[AppOutcome]:
         """A batch of apps: pre-launch hooks, one launch activity for all their machines, then each app on its own
-        (post-launch hooks, health, identity), `healthy(app)` called as each becomes healthy."""
+        (post-launch hooks, health, identity), `healthy(app)` called as each becomes healthy; the apps in `after`
+        start in the activity once the apps of the batch they name launched."""
         for step in apps:
             self._set(step.app, "launching")
         started = workflow.now()
@@ -128,7 +135,7 @@ class AppRecovery:
         batch = LaunchBatchInput(
             key=inp.key, site=site_ref(inp.runbook, plan.to_site), source=site_ref(inp.runbook, plan.from_site),
             mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
-            endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch)
+            endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch, after=after or {})
         launched = asyncio.create_task(_by_app(actions.launch_batch(batch)))
         records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app)
                    for step in apps]
@@ -148,7 +155,9 @@ class AppRecovery:
         rest = []
         for step, outcome in zip(apps, outcomes, strict=True):
             if self._nothing_after_launch(step):
-                self._healthy(step, outcome)
+                # An app others of the batch started after was healthy when its launch ended, by the site's clock
+                # that also says when they started.
+                self._healthy(step, outcome, progress.ended.get(step.app))
                 healthy(step.app)
             else:
                 rest.append(self._after_launch_of(step, outcome, healthy))
@@ -158,6 +167,7 @@ class AppRecovery:
     def _launched(self, step: AppStep, started: datetime, record: StepRecord, progress: LaunchProgress,
                   targets: list[Target]) -> AppOutcome:
         """The app's outcome once its batch launched, its step on the timeline ended."""
+        started = progress.began.get(step.app, started)
         outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started, targets=targets)
         points = [progress.points[t.machine] for t in targets if t.machine in progress.points]
         # The app's moment: every machine came back from its newest point at or before it (standby.moment).

@@ -10,6 +10,7 @@ Stop batches do likewise, app by app.
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from temporalio import activity
 from activities.sites import dispatch
 from activities.sites.base import PermanentProviderError, ProviderError, SiteProvider, failed
 from activities.sites.registry import Providers
-from standby.contracts.batches import BATCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
+from standby.contracts.batches import LAUNCH_MACHINES, LaunchBatchInput, LaunchProgress, StopBatchInput, StopProgress
 from standby.contracts.sites import (
     AppInput,
     AppRef,
@@ -57,7 +58,7 @@ class TaskBatcher(Protocol):
 P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress, WavesProgress)
 
 # Recovery point listings in flight at once: a whole batch, as its launches are.
-MAX_LISTINGS = BATCH_MACHINES
+MAX_LISTINGS = LAUNCH_MACHINES
 
 
 def resumed(model: type[P]) -> P:
@@ -97,18 +98,16 @@ async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: La
     """Every machine of the batch launched once: points chosen once, finished machines never launched again.
 
     `progress` is what an earlier attempt heartbeated (`resumed`); it grows as machines finish. At a mixed site
-    each machine goes to the provider holding it there (activities.sites.dispatch).
+    each machine goes to the provider holding it there (activities.sites.dispatch). An app in `inp.after` starts as
+    soon as the apps it names launched.
     """
     if not progress.points:
         progress.points = await choose_points(providers, inp)
         activity.heartbeat(progress)
     done = {t.machine for t in progress.targets}
-    parts: dict[str, list[LaunchInput]] = {}
-    for app in inp.apps:
-        for machine in app.machines:
-            if machine.name not in done:
-                launch = dispatch.for_machine(inp.launch(app, machine.name, progress.points.get(machine.name)))
-                parts.setdefault(launch.site.holder, []).append(launch)
+    left = {app.name: {m.name for m in app.machines} - done for app in inp.apps}
+    waited = {d for names in inp.after.values() for d in names}
+    progressed = asyncio.Event()
 
     # The activity's heartbeat loop sends `progress` as it grows (activities.mapped): a heartbeat per machine
     # would serialize the growing list once per machine.
@@ -117,15 +116,71 @@ async def launch_batch(providers: Providers, inp: LaunchBatchInput, progress: La
         progress.targets += [t if t.provider == name else t.model_copy(update={"provider": name}) for t in targets]
         for target in targets:
             progress.failed.pop(target.machine, None)
+            machines = left.get(target.app)
+            if machines is not None and target.machine in machines:
+                machines.discard(target.machine)
+                if not machines and target.app in waited:
+                    progress.ended[target.app] = datetime.now(UTC)
+                    progressed.set()
 
     failures: dict[str, ProviderError] = {}
-    await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished, failures)
-                           for part in parts.values()))
+    if inp.after:
+        await _chained(inp, progress, left, progressed,
+                       lambda apps: _launch_apps(providers, inp, apps, done, progress, finished, failures))
+    else:
+        await _launch_apps(providers, inp, inp.apps, done, progress, finished, failures)
     order = {m.name: n for n, m in enumerate(m for app in inp.apps for m in app.machines)}
     progress.targets.sort(key=lambda t: order[t.machine])
     if failures:
         raise _failed(progress, failures)
     return progress
+
+
+async def _launch_apps(providers: Providers, inp: LaunchBatchInput, apps: list[AppRef], done: set[str],
+                       progress: LaunchProgress, finished: Callable[[SiteRef, list[Target]], None],
+                       failures: dict[str, ProviderError]) -> None:
+    """The machines of `apps` not `done` yet, each provider's in its own call (or calls)."""
+    parts: dict[str, list[LaunchInput]] = {}
+    for app in apps:
+        for machine in app.machines:
+            if machine.name not in done:
+                launch = dispatch.for_machine(inp.launch(app, machine.name, progress.points.get(machine.name)))
+                parts.setdefault(launch.site.holder, []).append(launch)
+    await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished, failures)
+                           for part in parts.values()))
+
+
+async def _chained(inp: LaunchBatchInput, progress: LaunchProgress, left: dict[str, set[str]],
+                   progressed: asyncio.Event, launch: Callable[[list[AppRef]], Awaitable[None]]) -> None:
+    """The apps launched as they become ready: each once the apps it starts after (`inp.after`) launched; those
+    ready at the same moment in one call. An app whose dependency failed is not launched: the batch fails naming
+    the failure, and its retry launches the app after it."""
+    waiting = [app for app in inp.apps if left[app.name]]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        while waiting:
+            launched = {name for name, machines in left.items() if not machines}
+            now = [app for app in waiting if all(d in launched for d in inp.after.get(app.name, ()))]
+            if now:
+                began, names = datetime.now(UTC), {app.name for app in now}
+                for app in now:
+                    if app.name in inp.after:
+                        progress.began.setdefault(app.name, began)
+                waiting = [app for app in waiting if app.name not in names]
+                tasks.append(asyncio.ensure_future(launch(now)))
+            running = [task for task in tasks if not task.done()]
+            if not waiting or not running:
+                break
+            progressed.clear()
+            woken = asyncio.ensure_future(progressed.wait())
+            await asyncio.wait([*running, woken], return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def _launch(provider: SiteProvider, part: list[LaunchInput], finished: Callable[[SiteRef, list[Target]], None],
@@ -191,7 +246,8 @@ async def stop_each(providers: Providers, site: SiteRef, apps: list[AppRef], res
         except ProviderError as error:
             failures[part.app.name] = error
             return
-        results.append(result.model_copy(update={"provider": holder(part.site)}))
+        name = holder(part.site)
+        results.append(result if result.provider == name else result.model_copy(update={"provider": name}))
 
     parts = [dispatch.for_app(AppInput(site=site, app=app)) for app in apps]
     if in_order:

@@ -92,6 +92,8 @@ class GroupInput(BaseModel):
     endpoints: dict[str, int] = {}
     places: dict[str, int] = {}
     batch: bool = False
+    after: dict[str, list[str]] = Field({}, description="a batch's apps that start once the apps of the batch they "
+                                        "name launched (workflows/ready.py)")
     inline_history: int = Field(INLINE_HISTORY, description="history events up to which the group recovers its "
                                 "batches inline; from then on, each in a RecoverApps child")
 

