@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -238,13 +239,15 @@ class Cluster:
             await witness.stop()
 
 
-def free_ports() -> dict[str, int]:
+def free_ports(block: Callable[[int], int] | None = None) -> dict[str, int]:
     """Ports for one cluster: blocks of three for each site, drill targets and the public endpoints; single
     ports for the heartbeats and the witnesses. All below Linux's ephemeral range, where no outgoing
-    connection takes them meanwhile."""
+    connection takes them meanwhile. `block(size)` gives the first port of a free block (the tests: one in their
+    pytest-xdist worker's own range, so that two tests at once never share a port); by default a random one."""
     taken: set[int] = set()
-    ports = {name: _block(3, taken) for name in ("primary", "dr", "test", "public")}
-    ports.update({name: _block(1, taken) for name in ("hb_primary", "hb_dr", "witness0", "witness1")})
+    pick = block or (lambda size: _block(size, taken))
+    ports = {name: pick(3) for name in ("primary", "dr", "test", "public")}
+    ports.update({name: pick(1) for name in ("hb_primary", "hb_dr", "witness0", "witness1")})
     return ports
 
 

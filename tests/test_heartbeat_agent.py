@@ -15,6 +15,7 @@ from standby.contracts.pairs import PairWatch
 from standby.contracts.sites import AppRef, SiteRef
 from standby.runbook import App, LocalSite
 from tests.helpers import eventually_async
+from tests.ports import free_block
 
 INTERVAL, MISSED = 0.2, 3
 LEASE = INTERVAL * MISSED
@@ -51,7 +52,7 @@ async def agent(watch: PairWatch, stops: Stops) -> Agent:
 
 
 def addresses() -> dict[str, int]:
-    ports = free_ports()
+    ports = free_ports(free_block)
     return {"hb_a": ports["hb_primary"], "hb_b": ports["hb_dr"], "witness": ports["witness0"]}
 
 

@@ -26,6 +26,7 @@ from standby.contracts.state import OperationRequest
 from standby.loader import load
 from standby.runbook import LocalSite, Runbook
 from tests.ops_helpers import answer_prompt, finished, launches, progress, waiting_prompt
+from tests.ports import free_block
 
 PROMPT = "warm services ready"
 
@@ -34,7 +35,7 @@ PROMOTED = "db promoted at dr"
 
 
 async def _cluster(temporal_env, tmp_path: Path, state_dir: Path, prompt: str = "") -> Cluster:
-    ports = free_ports()
+    ports = free_ports(free_block)
     runbook = pair_runbook(tmp_path, ports)
     if prompt:
         runbook = _with_prompt(tmp_path / f"{runbook.runbook}.yaml", prompt)
