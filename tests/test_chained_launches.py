@@ -5,6 +5,7 @@ Workflows run on the dev server with the benchmark provider (bench/), in process
 processes killed with SIGKILL; the activity alone runs in the SDK's ActivityEnvironment.
 """
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from standby.contracts.operations import AppOutcome
 from standby.contracts.sites import LaunchInput, Target, app_ref, machine_index, site_ref
 from standby.plan import build
 from tests.conftest import serving
+from tests.helpers import eventually_async
 from tests.ops_helpers import failover_protected, stop_workflows
 from tests.test_batches import BenchWorker, killed_mid_launch, runbook
 from workflows.ready import chains
@@ -188,3 +190,19 @@ def test_nothing_is_chained_to_an_app_that_is_not_plain_or_to_one_another_activi
     assert chains([api], [web], members, {"db"}, lambda _: True) == [{"api": [], "web": ["api"]}]
     also_jobs = web.model_copy(update={"depends_on": ["api", "jobs"]})
     assert chains([api], [also_jobs], members, {"db"}, lambda _: True) == []
+
+
+async def test_a_chained_launch_cancelled_mid_way_starts_nothing_after_it_ended(tmp_path: Path) -> None:
+    """An abort while db launches: the activity ends cancelled, and api, jobs and web never start."""
+    book = runbook("chain", CHAIN, ["db1", "api1", "web1", "jobs1"])
+    counter = Counter()
+    slow = SiteActivities(Providers(tmp_path, [replace(LOCAL, factory=lambda site, _: BenchSiteProvider(
+        site, Timings(launch=0.5), counter))]))
+    env = ActivityEnvironment()
+    running = asyncio.ensure_future(env.run(slow.launch_targets, chain_input(book)))
+    await eventually_async(lambda: counter.calls.get("launch"), 5, 0.01, "db's launch begun")
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await asyncio.sleep(0.8)
+    assert counter.calls["launch"] == 1

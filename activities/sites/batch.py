@@ -173,14 +173,19 @@ async def _chained(inp: LaunchBatchInput, progress: LaunchProgress, left: dict[s
                 break
             progressed.clear()
             woken = asyncio.ensure_future(progressed.wait())
-            await asyncio.wait([*running, woken], return_when=asyncio.FIRST_COMPLETED)
-            woken.cancel()
+            try:
+                await asyncio.wait([*running, woken], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
     finally:
-        for task in tasks:
+        # Cancelled (an abort, a worker shutting down) or failed: no launch goes on after the activity ended.
+        unfinished = [task for task in tasks if not task.done()]
+        for task in unfinished:
             task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 async def _launch(provider: SiteProvider, part: list[LaunchInput], finished: Callable[[SiteRef, list[Target]], None],
