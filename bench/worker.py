@@ -20,6 +20,7 @@ from activities.sites.local import PROVIDER as LOCAL
 from activities.sites.registry import Providers
 from bench.provider import BenchSiteProvider, Counter, Record, Timings
 from bench.raw import RAW_ACTIVITIES, RAW_WORKFLOWS
+from standby.client import exit_process
 from standby.converter import DATA_CONVERTER
 from worker import SiteWorkers, tune_gc
 from workflows.registry import RUNNER, WORKFLOWS
@@ -71,4 +72,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # Counts written, the process ends without the interpreter's teardown, which the SDK's client threads can abort
+    # (temporalio/sdk-python#300), as `python worker.py` ends.
     asyncio.run(main())
+    exit_process(0)
