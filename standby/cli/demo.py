@@ -1,6 +1,7 @@
 """`standby demo`: start (or reuse) the dev server and a worker, then run the demo and show what it measured."""
 
 import asyncio
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -30,13 +31,18 @@ def demo(runbook_file: str, state_dir: str | None, port: int, ui_port: int, exit
     settings = replace(base, temporal_address=f"127.0.0.1:{port}", ui_url=f"http://localhost:{ui_port}")
     try:
         sys.exit(asyncio.run(_run(settings, runbook, ui_port, exit_at_end)))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("stopped", markup=False)
     except (temporal.Refused, server.ServerError, lifecycle.DemoFailed) as error:
         fail(f"demo failed: {error}")
 
 
 async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: bool) -> int:
+    # SIGTERM (`kill`, `timeout`, a service manager) stops the demo as Ctrl-C does: its server, workers and the shop's
+    # processes are stopped on the way out, not left running.
+    running = asyncio.current_task()
+    assert running is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     started_server = server.start_background(settings.state_dir, settings.temporal_address, ui_port)
     out.print(f"Temporal {'started' if started_server else 'reused'} at {settings.temporal_address}, "
@@ -58,9 +64,11 @@ async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: 
             await asyncio.Event().wait()
         return 0 if summary.data_check_passed else 1
     finally:
-        await lifecycle.end(client, settings, runbook.runbook)
+        # Workers first: a worker still running would start what the operation in flight launches next (a drill
+        # target, an endpoint's proxy) after its processes were stopped.
         for worker in workers.values():
             worker.stop()
+        await lifecycle.end(client, settings, runbook.runbook)
         if started_server is not None:
             started_server.terminate()
             started_server.wait(timeout=30)
