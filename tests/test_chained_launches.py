@@ -76,10 +76,14 @@ async def test_a_group_of_plain_apps_recovers_in_one_launch_activity_each_after_
     assert result.state == "failed_over"
     outcomes = {a.app: a for a in result.apps}
     assert_in_order(book, outcomes)
-    # Each launch takes 0.2 s: three in a row for web, and api did not wait for jobs' launch to end.
+    # Each launch takes 0.2 s: three in a row for web.
     assert outcomes["web"].started > outcomes["api"].started > outcomes["db"].started
     assert counter.calls["launch"] == 4
     assert await launch_activities(client, workflow_id) == 1
+    # The stop named the apps that simply stopped; the timeline still says so of each.
+    waves = {s.name: s.detail for s in result.steps if s.name.startswith("stop ")}
+    assert any(detail == "web: web1 stopped" for detail in waves.values()), waves
+    assert any(detail == "db: db1 stopped" for detail in waves.values()), waves
 
 
 async def test_an_app_with_a_health_check_keeps_its_dependents_out_of_its_launch_activity(

@@ -60,8 +60,8 @@ async def recover_when_ready(stage: GroupStage, run_batch: RunBatch,
     try:
         while waiting:
             now, waiting = [app for app in waiting if ready(app)], [app for app in waiting if not ready(app)]
-            chain = bool(now) and workflow.patched(CHAINED) and chains(now, waiting, members, healthy, plain)
-            launches, waiting = _launches(now, waiting, chain or [], bool(now) and workflow.patched(LARGER_BATCHES))
+            chained = chains(now, waiting, members, healthy, plain) if now and workflow.patched(CHAINED) else []
+            launches, waiting = _launches(now, waiting, chained, bool(now) and workflow.patched(LARGER_BATCHES))
             running += [asyncio.create_task(batch(apps, after)) for apps, after in launches]
             if waiting:
                 # A failed batch ends the wait too: its apps' dependents would never become ready.

@@ -73,7 +73,7 @@ class StopSteps(Operator):
             shown = [a for a in wave.apps if a in by_app or a in stopped][:DETAILED + 1]
             record = StepRecord(name=wave.label(), group=wave.group, started=began.started if began else now,
                                 ended=began.ended if began and began.ended else now, status="done",
-                                detail=_detail([by_app.get(a) or self._simply_stopped(step.site, a) for a in shown]))
+                                detail=_detail([by_app.get(a) or self._stopped_result(step.site, a) for a in shown]))
             if began is not None and began.ended is None and cancelled:
                 record.status = "cancelled"
             self._progress.steps.append(record)
@@ -95,7 +95,7 @@ class StopSteps(Operator):
             else:
                 await report
 
-    def _simply_stopped(self, site: str, app: str) -> StopResult:
+    def _stopped_result(self, site: str, app: str) -> StopResult:
         """The result of an app the activity named as stopped (WavesProgress.stopped)."""
         return StopResult(app=app, site=site, outcome=dict.fromkeys(self._runbook.apps[app].machines, "stopped"))
 

@@ -49,7 +49,6 @@ class WavesProgress(BaseModel):
     unreachable: str = Field("", description="why the waves after it were fenced at once: the site answered "
                              "nothing in a wave")
 
-
     def apps(self) -> list[str]:
         """Every app with an outcome: those with a result, then those named as stopped."""
         return [r.app for r in self.results] + self.stopped
