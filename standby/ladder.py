@@ -6,6 +6,7 @@ alert) once; then one alert. Faults, restarts and the escalation are forgotten a
 stayed healthy that long starts again from the first rung.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -54,10 +55,11 @@ def decide(ladder: Ladder, monitor: Monitor, now: datetime) -> Decision:
     return Decision(monitor.then, reason, escalated)
 
 
-def explained(faults: list[str], depends_on: dict[str, list[str]]) -> dict[str, str]:
+def explained(faults: list[str], depends_on: dict[str, list[str]], down: Collection[str] = ()) -> dict[str, str]:
     """Faulting apps that depend, directly or not, on another faulting app, each with that app: the dependency's
-    fault explains theirs (an api is unhealthy while its db is down), so only the dependency is remediated."""
-    failing, found = set(faults), {}
+    fault explains theirs (an api is unhealthy while its db is down), so only the dependency is remediated. So
+    does a dependency in `down`, unwatched because its site stopped it (the heartbeats bring it back)."""
+    failing, found = {*faults, *down}, {}
     for app in faults:
         seen, todo = set(), list(depends_on.get(app, []))
         while todo:

@@ -49,3 +49,12 @@ def test_a_fault_explained_by_a_failing_dependency_is_not_remediated() -> None:
     assert ladder.explained(["db", "api", "web", "cache"], depends) == {"api": "db", "web": "api"}
     assert ladder.explained(["web"], depends) == {}, "a dependency that answers explains nothing"
     assert ladder.explained(["db", "web"], depends) == {"web": "db"}, "also through a healthy app between them"
+
+
+def test_a_dependency_its_site_stopped_explains_its_dependants_faults() -> None:
+    """db is not watched while its site stopped it (its lease ran out): api and web failing with it get no
+    restart of their own, which would race the heartbeats' restore of db."""
+    depends = {"web": ["api"], "api": ["db"], "db": []}
+    assert ladder.explained(["api", "web"], depends) == {"web": "api"}, "api's own fault, db being fine"
+    assert ladder.explained(["api", "web"], depends, down=["db"]) == {"api": "db", "web": "api"}
+    assert ladder.explained(["web"], depends, down=["db"]) == {"web": "db"}

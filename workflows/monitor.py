@@ -37,6 +37,8 @@ SERVING = ("protected", "failed_over", "reverse_protected", "failed_back")
 RESTART_MARGIN = timedelta(seconds=30)
 # Events kept in the monitor's state for `standby status`.
 EVENTS = 30
+# Restarts leave to the heartbeats what a site that lost touch stopped (workflow.patched).
+YIELD = "restarts-yield-to-heartbeats"
 
 Requester = Callable[[OperationRequest], Awaitable[str]]
 
@@ -161,8 +163,15 @@ class AppMonitor:
         report = report.model_copy(update={"faults": [a for a in report.faults if a in current],
                                            "hits": [h for h in report.hits if h.app in current]})
         runbook = self._runbook()
-        causes = ladder.explained(report.faults, {a: list(spec.depends_on) for a, spec in runbook.apps.items()})
+        # A dependency its site stopped (the lease ran out) explains its dependants' faults as a failing one does:
+        # restarting them now races the heartbeats' own restore and leaves them stopped for the ladder's spacing.
+        down = [a for a in runbook.apps if self.pairs.held(a)] if report.faults and workflow.patched(YIELD) else []
+        causes = ladder.explained(report.faults, {a: list(spec.depends_on) for a, spec in runbook.apps.items()}, down)
         for app in report.faults:
+            if causes.get(app) in down:
+                self.event(f"{app} at {site}: {causes[app]}, which it depends on, is stopped until its site is back "
+                           "in touch: no action of its own")
+                continue
             if app in causes:
                 self.event(f"{app} at {site}: failing with {causes[app]}, which it depends on: no action of its own")
                 continue
@@ -201,8 +210,11 @@ class AppMonitor:
     async def _restart(self, site: str, app: str) -> None:
         runbook = self._runbook()
         timeout = runbook.apps[app].stop_timeout + RESTART_MARGIN
+        yielding = workflow.patched(YIELD)
         try:
             stopped = await actions.stop_app(runbook, site, app, timeout)
+            if yielding and self._handed_back(site, app, "stopped"):
+                return
             inp = AppInput(site=site_ref(runbook, site), app=app_ref(runbook, app), endpoints=public_ports(runbook),
                            epoch=self._truth().epoch)
             # Two tries, briefly: a restart that cannot start now is a fault the next watch climbs on from.
@@ -212,13 +224,27 @@ class AppMonitor:
                 heartbeat_timeout=policies.PROVIDER_HEARTBEAT, retry_policy=policies.RESTART)
         except ActivityError as error:
             self.event(f"{app} at {site}: restart failed: {_cause(error)}")
+            if yielding:
+                self._handed_back(site, app, "not started")
             return
         if self._truth().apps[app].serving != site or self.pairs.held(app):
             # It moved while it restarted (a takeover), or its site lost touch: it must not run here now.
             await actions.stop_app(runbook, site, app, timeout)
             self.event(f"{app} at {site}: stopped again, its site is suspected or another serves it now")
+            if yielding:
+                self._handed_back(site, app, "stopped again")
             return
         self.event(f"{app} at {site}: restarted ({', '.join(f'{m} {o}' for m, o in stopped.outcome.items())})")
+
+    def _handed_back(self, site: str, app: str, how: str) -> bool:
+        """Whether a restart that left an app stopped leaves it to the heartbeats: its site lost touch while it
+        restarted, so the app is theirs to start again once the site is back in touch and still serves it (as
+        they do what the site's agent stopped), not the ladder's, which would wait out its spacing first."""
+        if self._truth().apps[app].serving != site or not self.pairs.held(app):
+            return False
+        self.pairs.stopped_here(site, app)
+        self.event(f"{app} at {site}: {how} while its site lost touch; the heartbeats start it again once it is back")
+        return True
 
     async def _operate(self, pair: str, site: str, app: str, operation: str) -> None:
         """The app's group (its members in this pair serving at this site) through the owner's state machine."""

@@ -45,6 +45,14 @@ class PairMonitor(PairDecisions):
                 return True
         return False
 
+    def stopped_here(self, site: str, app: str) -> None:
+        """An app left stopped at a site that lost touch: started again with what its agent stopped, once the site
+        is back in touch and nobody took over."""
+        for name, spec in self._runbook().pairs.items():
+            if app in spec.apps:
+                state = self.state.pairs.setdefault(name, PairState())
+                state.down[site] = sorted({*state.down.get(site, []), app})
+
     def lost_sites(self) -> list[str]:
         """Sites whose lease has run out by the owner's reckoning: a failover need not wait to stop them."""
         now = workflow.now()

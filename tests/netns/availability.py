@@ -183,7 +183,10 @@ async def one_site_serving(cluster: Cluster, site: str, timeout: float = 15) -> 
     expected = {s: (["db1", "app1", "web1"] if s == site else []) for s in ("primary", "dr")}
     deadline = time.monotonic() + timeout
     while cluster.running() != expected:
-        assert time.monotonic() < deadline, f"running {cluster.running()}, expected {expected}"
+        if time.monotonic() >= deadline:
+            events = (await cluster.status()).monitor.events
+            raise AssertionError(f"running {cluster.running()}, expected {expected}; the monitor's events:\n"
+                                 + "\n".join(events))
         await asyncio.sleep(0.2)
 
 
