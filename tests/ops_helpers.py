@@ -173,6 +173,13 @@ def port_answers(port: int) -> bool:
     return port_open(port)
 
 
+async def stop_runbook(client: Client, runbook: str) -> None:
+    """Terminate every workflow of a runbook that still runs; one that ended since the list (visibility lags
+    behind) is already closed."""
+    async for execution in client.list_workflows(f"Runbook = '{runbook}' AND ExecutionStatus = 'Running'"):
+        await stop_workflows(client.get_workflow_handle(execution.id))
+
+
 async def stop_workflows(*handles: WorkflowHandle | None) -> None:
     """Terminate what a test left running, so that no workflow outlives its test on the shared dev server."""
     for handle in handles:

@@ -34,6 +34,7 @@ from tests.ops_helpers import (
     serves_all,
     settings_for,
     start_protect,
+    stop_runbook,
 )
 from tests.race_requests import Ask, Requesters
 
@@ -50,8 +51,7 @@ async def shop(client, task_queue, worker, shop_file, state_dir):
     runbook = runbook_variant(shop_file, edit=drills_need_approval)
     await start_protect(client, runbook, task_queue)
     yield runbook
-    async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
-        await client.get_workflow_handle(execution.id).terminate("test finished")
+    await stop_runbook(client, runbook.runbook)
 
 
 def cli(task_queue: str, temporal_env, *args: str):
@@ -143,8 +143,7 @@ async def raced(client, task_queue, worker, shop_file):
     apps = {app: state.model_copy(update=moved.get(app, {})) for app, state in truth.apps.items()}
     await temporal.start_owner(client, settings_for(task_queue), runbook, truth.model_copy(update={"apps": apps}))
     yield runbook
-    async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
-        await client.get_workflow_handle(execution.id).terminate("test finished")
+    await stop_runbook(client, runbook.runbook)
 
 
 async def _latest_run(client: Client, ident: str) -> str | None:
@@ -319,5 +318,4 @@ async def test_an_abort_in_the_middle_of_the_stop_records_the_waves_it_stopped_d
         assert steps["stop api on primary (group services)"].status == "done"
         assert steps["stop db on primary (group data)"].status == "cancelled"
     finally:
-        async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
-            await client.get_workflow_handle(execution.id).terminate("test finished")
+        await stop_runbook(client, runbook.runbook)

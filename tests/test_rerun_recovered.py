@@ -14,7 +14,15 @@ from activities.sites.local.processes import running_pid
 from standby.contracts.local_layout import Layout
 from standby.runbook import Runbook
 from tests.helpers import http
-from tests.ops_helpers import finished, owner_status, public_port, request, runbook_variant, start_protect
+from tests.ops_helpers import (
+    finished,
+    owner_status,
+    public_port,
+    request,
+    runbook_variant,
+    start_protect,
+    stop_runbook,
+)
 
 
 @pytest.fixture
@@ -30,8 +38,7 @@ async def gated(client, task_queue, worker, shop_file, tmp_path):
     runbook = runbook_variant(shop_file, edit=hooks)
     await start_protect(client, runbook, task_queue)
     yield runbook, gate
-    async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
-        await client.get_workflow_handle(execution.id).terminate("test finished")
+    await stop_runbook(client, runbook.runbook)
 
 
 def launches(state_dir: Path, runbook: Runbook) -> list[str]:

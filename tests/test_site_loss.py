@@ -26,6 +26,7 @@ from tests.ops_helpers import (
     runbook_variant,
     served_items,
     start_protect,
+    stop_runbook,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,5 +110,4 @@ async def test_failover_completes_from_the_dr_worker_when_the_primary_site_is_go
                     process.kill()
         for folder in (dr_path, tmp_path / "site-primary-lost", primary_path):
             kill_processes_under(folder)
-        async for execution in client.list_workflows(f"Runbook = '{runbook.runbook}' AND ExecutionStatus = 'Running'"):
-            await client.get_workflow_handle(execution.id).terminate("test finished")
+        await stop_runbook(client, runbook.runbook)
