@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
@@ -171,6 +172,23 @@ def launches(state_dir: Path, runbook: str, site: str, key_prefix: str = "") -> 
 def port_answers(port: int) -> bool:
     """Whether anything accepts TCP connections on 127.0.0.1:port."""
     return port_open(port)
+
+
+async def reports_one_at_a_time(client: Client, workflow_id: str) -> int:
+    """The operation's reports to its owner, after checking from its history that each signal was sent only once
+    the one before it was delivered (Temporal orders two signals in flight at once either way)."""
+    in_flight: set[int] = set()
+    sent = 0
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+            assert not in_flight, f"event {event.event_id}: a signal sent while {sorted(in_flight)} was in flight"
+            in_flight.add(event.event_id)
+            sent += 1
+        elif event.event_type == EventType.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED:
+            in_flight.discard(event.external_workflow_execution_signaled_event_attributes.initiated_event_id)
+        elif event.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED:
+            in_flight.discard(event.signal_external_workflow_execution_failed_event_attributes.initiated_event_id)
+    return sent
 
 
 async def stop_runbook(client: Client, runbook: str) -> None:

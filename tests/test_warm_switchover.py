@@ -25,7 +25,7 @@ from standby.contracts.operations import OperationResult, Progress
 from standby.contracts.state import OperationRequest
 from standby.loader import load
 from standby.runbook import LocalSite, Runbook
-from tests.ops_helpers import answer_prompt, finished, launches, progress, waiting_prompt
+from tests.ops_helpers import answer_prompt, finished, launches, progress, reports_one_at_a_time, waiting_prompt
 from tests.ports import free_block
 
 PROMPT = "warm services ready"
@@ -126,9 +126,12 @@ async def test_a_warm_switchover_loses_no_acknowledged_order_and_db_never_serves
     try:
         with _running(writer, watch):
             started = time.monotonic()
-            result = await finished(await _switchover(cluster), 90)
+            handle = await _switchover(cluster)
+            result = await finished(handle, 90)
             ended = time.monotonic()
             assert (result.state, result.to_site) == ("switched_over", "dr")
+            # The direction's report, sent while the final state's step ran, before that state: not after it.
+            assert await reports_one_at_a_time(cluster.client, handle.id) >= 3
             assert await lost(cluster, writer, ended) == 0
             status = await cluster.protected_again()
             assert {app.serving for app in status.truth.apps.values()} == {"dr"}
@@ -199,6 +202,7 @@ async def test_the_targets_worker_killed_mid_cutover_and_restarted_finishes_it_l
             result = await finished(handle, 120)
             ended = time.monotonic()
             assert (result.state, result.to_site) == ("switched_over", "dr")
+            assert await reports_one_at_a_time(cluster.client, handle.id) >= 3
             assert await lost(cluster, writer, ended) == 0
             status = await cluster.protected_again()
             assert {app.serving for app in status.truth.apps.values()} == {"dr"}

@@ -5,7 +5,9 @@ Temporal UI and the history show the plan's steps in order), and run by the runn
 """
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
@@ -55,6 +57,10 @@ SLIM_INPUTS = "slim-recovery-inputs"
 INLINE_GROUPS = "inline-groups"
 # A plan's last step, when it records the apps' state, is reported with the operation's end in one signal.
 STATE_WITH_END = "state-with-end"
+# Each report to the owner is sent once the one before it was delivered: Temporal delivers two signals in flight at
+# once in either order, and a direction's report (phase interrupted) arriving after the final state left the apps
+# interrupted though the operation had ended.
+REPORTS_IN_ORDER = "reports-in-order"
 # How often an operation re-reads replication while waiting for continuous data protection.
 CDP_POLL = timedelta(seconds=2)
 CDP_DEADLINE = timedelta(hours=12)
@@ -77,6 +83,7 @@ class PlanRunner(WarmSteps, StopSteps, DrainSteps):
         self._fenced: list[str] = []
         self._stop_batches = 0
         self._reports: list[asyncio.Task[None]] = []
+        self._last_report: asyncio.Task[None] | None = None
         self._with_end: list[AppChange] = []
         self._finished = False
         self._begin_warm()
@@ -107,6 +114,9 @@ class PlanRunner(WarmSteps, StopSteps, DrainSteps):
             for step in self._plan.always:
                 await self._run_step(step)
             await asyncio.gather(*self._reports)
+            if self._last_report is not None:
+                # Every report delivered, in order; one that failed raised where it was awaited.
+                await asyncio.gather(self._last_report, return_exceptions=True)
             # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
             # The owner's history says who aborted, too.
             how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
@@ -129,10 +139,20 @@ class PlanRunner(WarmSteps, StopSteps, DrainSteps):
             else:
                 await self._run_step(step)
 
-    async def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> None:
-        """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state."""
+    def _report(self, *apps: AppChange, drill: DrillRecord | None = None) -> Coroutine[Any, Any, None]:
+        """Tell the runbook's owner what a step changed, as it changes, so an abort leaves a true state: after every
+        report asked for before this one (in the order of the calls, whenever each is awaited)."""
         change = StateChange(workflow_id=workflow.info().workflow_id, apps=list(apps), drill=drill)
-        await keeping_cancel(workflow.get_external_workflow_handle(self._inp.owner).signal("report", change))
+        if not workflow.patched(REPORTS_IN_ORDER):
+            return keeping_cancel(self._signal_owner(change))
+        self._last_report = asyncio.create_task(self._signal_owner(change, self._last_report))
+        return keeping_cancel(self._last_report)
+
+    async def _signal_owner(self, change: StateChange, after: asyncio.Task[None] | None = None) -> None:
+        if after is not None:
+            # Only its order: a report that failed is its own caller's failure.
+            await asyncio.gather(after, return_exceptions=True)
+        await workflow.get_external_workflow_handle(self._inp.owner).signal("report", change)
 
     async def _run_step(self, step: Step) -> None:
         # The memo names the step now running: the UI shows it, and the history lists the plan's steps in order.
