@@ -170,7 +170,7 @@ class Cluster:
             if done(status):
                 return status
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"not {what} within {timeout}s: {status.model_dump_json(indent=1)[-3000:]}")
+                raise TimeoutError(f"not {what} within {timeout}s: {_described(status)}")
             await asyncio.sleep(every)
 
     def running(self) -> dict[str, list[str]]:
@@ -269,6 +269,16 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _described(status: OwnerStatus) -> str:
+    """What a wait that timed out needs to say: the apps, the operation, replication, the monitor's last events."""
+    truth = status.truth
+    apps = {name: (a.phase, a.serving) for name, a in truth.apps.items()}
+    machines = {m.machine: m.phase for m in status.machines}
+    events = status.monitor.events[-10:] if status.monitor else []
+    return "\n".join([f"apps {apps}", f"operation {truth.operation}", f"replication {machines}",
+                      f"history {truth.history[-3:]}", "monitor:", *events])
 
 
 def _continuous(status: OwnerStatus, runbook: Runbook) -> bool:
