@@ -1,7 +1,7 @@
 """Recovery points on the real dev server: `standby points` lists each machine's points with the rule keeping them,
 and a failover with `--point` recovers the shop from that older point, serving exactly the orders it holds."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sampleapp.db import LOG_NAME, read_log
@@ -23,18 +23,15 @@ from tests.programme_support import programme_worker, standby, standby_json
 __all__ = ["programme_worker"]  # the fixture, used by name
 
 
-async def point_holding(client, task_queue: str, runbook: str, state_dir: Path, item: str,
-                        after: datetime) -> dict | None:
-    """The first recovery point of db1 taken after `after` whose journal holds the order `item`, as `standby points
-    --json` lists it. A pass that began between the order's write and its acknowledgement holds it under an earlier
-    time, and no later pass makes a point of unchanged data: so `after` is taken before the order is sent."""
+async def point_holding(client, task_queue: str, runbook: str, state_dir: Path, item: str) -> dict | None:
+    """The oldest recovery point of db1 whose journal holds the order `item`, as `standby points --json` lists it.
+    By content, not by time: a pass that began before the order was sent may still have copied it, and no later
+    pass makes a point of unchanged data."""
     listed = await standby_json(client, task_queue, "points", runbook, "--app", "db")
-    for point in listed["machines"][0]["points"]:
-        journal = Layout(state_dir, runbook).points("dr", "db1") / point["id"] / LOG_NAME
-        if datetime.fromisoformat(point["time"]) > after and journal.exists() and item in [
-                order["item"] for order in read_log(journal)[0]]:
-            return point
-    return None
+    holding = [point for point in listed["machines"][0]["points"]
+               if (journal := Layout(state_dir, runbook).points("dr", "db1") / point["id"] / LOG_NAME).exists()
+               and item in [order["item"] for order in read_log(journal)[0]]]
+    return min(holding, key=lambda point: datetime.fromisoformat(point["time"]), default=None)
 
 
 async def test_failover_to_an_older_point_serves_that_points_data(client, task_queue, programme_worker, shop_file,
@@ -45,13 +42,12 @@ async def test_failover_to_an_older_point_serves_that_points_data(client, task_q
     owner = await start_protect(client, runbook, task_queue)
     handles = [owner]
     try:
-        sent = datetime.now(UTC)
         kept = (await place_order(web, "in-the-older-point"))["item"]
-        older = await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, kept, sent), 60,
+        older = await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, kept), 60,
                                        0.3, "a point holding the first order")
-        sent = datetime.now(UTC)
+        # Sent once that point exists: it cannot hold this order, a later point does.
         lost = (await place_order(web, "after-the-older-point"))["item"]
-        await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, lost, sent), 60, 0.3,
+        await eventually_async(lambda: point_holding(client, task_queue, name, state_dir, lost), 60, 0.3,
                                "a point holding the second order")
         held = read_log(Layout(state_dir, name).points("dr", "db1") / older["id"] / LOG_NAME)[0]
         assert kept in [o["item"] for o in held] and lost not in [o["item"] for o in held]
