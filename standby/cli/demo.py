@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from temporalio.client import Client
 
 from standby import client as temporal
 from standby import demo as lifecycle
@@ -45,9 +46,19 @@ async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     started_server = server.start_background(settings.state_dir, settings.temporal_address, ui_port)
-    out.print(f"Temporal {'started' if started_server else 'reused'} at {settings.temporal_address}, "
-              f"UI {settings.ui_url}", markup=False)
-    client = await temporal.connect(settings, wait=60 if started_server else 0)
+    try:
+        out.print(f"Temporal {'started' if started_server else 'reused'} at {settings.temporal_address}, "
+                  f"UI {settings.ui_url}", markup=False)
+        client = await temporal.connect(settings, wait=60 if started_server else 0)
+        return await _with_workers(client, settings, runbook, exit_at_end)
+    finally:
+        # Also when stopped while it connects: a server this demo started does not outlive it.
+        if started_server is not None:
+            started_server.terminate()
+            started_server.wait(timeout=30)
+
+
+async def _with_workers(client: Client, settings: Settings, runbook: Runbook, exit_at_end: bool) -> int:
     # One worker per site, each a process of its own, as on the worst day: the disaster kills the primary's.
     workers = {site: demo_site.SiteWorker(settings, site) for site in runbook.sites}
     try:
@@ -69,9 +80,5 @@ async def _run(settings: Settings, runbook: Runbook, ui_port: int, exit_at_end: 
         for worker in workers.values():
             worker.stop()
         await lifecycle.end(client, settings, runbook.runbook)
-        if started_server is not None:
-            started_server.terminate()
-            started_server.wait(timeout=30)
-
 
 COMMANDS = (demo,)
