@@ -58,3 +58,22 @@ def test_a_dependency_its_site_stopped_explains_its_dependants_faults() -> None:
     assert ladder.explained(["api", "web"], depends) == {"web": "api"}, "api's own fault, db being fine"
     assert ladder.explained(["api", "web"], depends, down=["db"]) == {"api": "db", "web": "api"}
     assert ladder.explained(["web"], depends, down=["db"]) == {"web": "db"}
+
+
+def test_a_restart_that_could_not_start_the_app_does_not_wait_for_the_spacing() -> None:
+    """The spacing keeps an app that starts and crashes from restarting in a loop; one whose restart could not start
+    it is down: its next fault restarts it again at once, then escalates."""
+    first = decide(Ladder(), MONITOR, T0)
+    assert first.action == "restart"
+    failed = ladder.not_started(first.ladder)
+    second = decide(failed, MONITOR, T0 + timedelta(seconds=3))
+    assert (second.action, second.reason) == ("restart", "restart 2 of 2 (restart 1 could not start it)")
+    assert decide(second.ladder, MONITOR, T0 + timedelta(seconds=5)).action == "switchover", "2 restarts done"
+    assert decide(first.ladder, MONITOR, T0 + timedelta(seconds=3)).action == "wait", "a restart that started"
+    assert ladder.not_started(Ladder()).not_started is None, "a rule's restart is on no ladder"
+
+
+def test_a_failed_restart_is_forgotten_with_the_ladder_after_the_expiry() -> None:
+    failed = ladder.not_started(decide(Ladder(), MONITOR, T0).ladder)
+    assert ladder.forgotten(failed, MONITOR, T0 + timedelta(minutes=6)).not_started is None
+    assert ladder.forgotten(failed, MONITOR, T0 + timedelta(minutes=1)).not_started == T0

@@ -129,6 +129,34 @@ async def test_a_killed_app_is_restarted_within_two_intervals_then_switched_over
     assert running_pid(Layout(state_dir, runbook.runbook).pid("primary", "db1")) is None
 
 
+async def test_a_restart_that_could_not_start_the_app_is_followed_at_once_by_the_next(client, monitored, state_dir):
+    """Kill db and put a file where its data folder was: the restart cannot start it. The app is down, not flapping,
+    so its next fault restarts it again at once, not after the minute's spacing; with its folder back, that one
+    holds."""
+    runbook = await monitored({"threshold": 1, "restart": {"times": 2, "spacing": "60s"}, "then": "alert"})
+    data = Layout(state_dir, runbook.runbook).data("primary", "db1")
+    aside = data.with_name("data.aside")
+    killed = kill(state_dir, runbook, "primary", "db1")
+    data.rename(aside)
+    data.write_text("not a folder")
+
+    async def events(text: str) -> list[str] | None:
+        status = await owner_status(client, runbook)
+        found = status.monitor is not None and any(text in e for e in status.monitor.events)
+        return status.monitor.events if found and status.monitor is not None else None
+
+    try:
+        await eventually_async(lambda: events("db at primary: restart failed"), 30, 0.1, "the restart failing")
+    finally:
+        data.unlink()
+        aside.rename(data)
+    failed = time.monotonic()
+    await restarted(state_dir, runbook, "primary", "db1", killed, timeout=20)
+    assert time.monotonic() - failed < 20, "the second restart waited for the spacing"
+    seen = await eventually_async(lambda: events("db at primary: restarted"), 10, 0.1, "the second restart recorded")
+    assert any("restart 2 of 2 (restart 1 could not start it)" in e for e in seen), seen
+
+
 async def test_paused_monitor_acts_on_nothing_until_resumed(client, monitored, state_dir):
     """`standby protect pause`: a killed app stays down (the fault is recorded, status and the search attribute say
     paused); `standby protect resume`: it is restarted."""

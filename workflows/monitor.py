@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from standby.contracts.gates import GateRecord
     from standby.contracts.monitor import AppReading, HealthReport, HealthWatch, Ladder, MonitorCommand, MonitorState
     from standby.contracts.pairs import FailoverEvidence
-    from standby.contracts.sites import AppInput, Target, app_ref, public_ports, site_ref
+    from standby.contracts.sites import AppInput, StopResult, Target, app_ref, public_ports, site_ref
     from standby.contracts.state import OperationRequest, RunbookTruth
     from standby.runbook import Runbook
     from workflows import actions, gates, policies
@@ -39,6 +39,8 @@ RESTART_MARGIN = timedelta(seconds=30)
 EVENTS = 30
 # Restarts leave to the heartbeats what a site that lost touch stopped (workflow.patched).
 YIELD = "restarts-yield-to-heartbeats"
+# A restart that could not start the app is marked on its ladder, which then climbs on at its next fault.
+CLIMB_ON = "failed-restart-climbs-on"
 
 Requester = Callable[[OperationRequest], Awaitable[str]]
 
@@ -211,6 +213,7 @@ class AppMonitor:
         runbook = self._runbook()
         timeout = runbook.apps[app].stop_timeout + RESTART_MARGIN
         yielding = workflow.patched(YIELD)
+        stopped: StopResult | None = None
         try:
             stopped = await actions.stop_app(runbook, site, app, timeout)
             if yielding and self._handed_back(site, app, "stopped"):
@@ -224,8 +227,11 @@ class AppMonitor:
                 heartbeat_timeout=policies.PROVIDER_HEARTBEAT, retry_policy=policies.RESTART)
         except ActivityError as error:
             self.event(f"{app} at {site}: restart failed: {_cause(error)}")
-            if yielding:
-                self._handed_back(site, app, "not started")
+            if yielding and self._handed_back(site, app, "not started"):
+                return
+            if stopped is not None and workflow.patched(CLIMB_ON):
+                # Stopped and not started: it is down, so its next fault need not wait out the spacing.
+                self.state.ladders[app] = ladder.not_started(self.state.ladders.get(app, Ladder()))
             return
         if self._truth().apps[app].serving != site or self.pairs.held(app):
             # It moved while it restarted (a takeover), or its site lost touch: it must not run here now.

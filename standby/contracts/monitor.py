@@ -69,6 +69,7 @@ class Ladder(BaseModel):
     restarts: list[datetime] = []
     escalated: datetime | None = None
     alerted: datetime | None = None
+    not_started: datetime | None = Field(None, description="the last restart, when it could not start the app")
 
 
 class MonitorCommand(BaseModel):
