@@ -99,9 +99,14 @@ class PlanRunner(WarmSteps, StopSteps, DrainSteps):
     async def run_plan(self) -> OperationResult:
         """Every step in order; the result names the plan's outcome, or `cancelled` after `standby abort`.
         The owner hears how it ended first."""
-        ended = "failed"
+        ended, evicted = "failed", False
         try:
             ended = await self._unless_aborted(self._run_steps(), self._plan.outcome)
+        except GeneratorExit:
+            # Evicted from this worker, the coroutine is collected outside the workflow's loop: nothing may run or
+            # be reported here (awaiting would ignore the GeneratorExit); the run goes on where it is replayed.
+            evicted = True
+            raise
         except BaseException as error:
             cancelled = is_cancelled_exception(error)
             ended = "cancelled" if cancelled else f"failed: {_reason(error)}"
@@ -111,21 +116,26 @@ class PlanRunner(WarmSteps, StopSteps, DrainSteps):
             self._set_state("cancelled" if cancelled else "failed")
             raise
         finally:
-            for step in self._plan.always:
-                await self._run_step(step)
-            await asyncio.gather(*self._reports)
-            if self._last_report is not None:
-                # Every report delivered, in order; one that failed raised where it was awaited.
-                await asyncio.gather(self._last_report, return_exceptions=True)
-            # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
-            # The owner's history says who aborted, too.
-            how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
-            await workflow.get_external_workflow_handle(self._inp.owner).signal(
-                "report", StateChange(workflow_id=workflow.info().workflow_id, apps=self._with_end, finished=how))
-            metrics.record_operation(self._plan.runbook, self._plan.operation, ended,
-                                     workflow.now() - workflow.info().start_time)
+            if not evicted:
+                await self._end(ended)
         self._set_state(ended)
         return self._result(ended)
+
+    async def _end(self, ended: str) -> None:
+        """The always-steps, every report delivered, then the owner told how the operation ended."""
+        for step in self._plan.always:
+            await self._run_step(step)
+        await asyncio.gather(*self._reports)
+        if self._last_report is not None:
+            # Every report delivered, in order; one that failed raised where it was awaited.
+            await asyncio.gather(self._last_report, return_exceptions=True)
+        # Delivered before this workflow closes, so a request that follows its result finds the runbook free.
+        # The owner's history says who aborted, too.
+        how = ended if self._aborted is None else f"{ended}, {self._aborted.describe()}"
+        await workflow.get_external_workflow_handle(self._inp.owner).signal(
+            "report", StateChange(workflow_id=workflow.info().workflow_id, apps=self._with_end, finished=how))
+        metrics.record_operation(self._plan.runbook, self._plan.operation, ended,
+                                 workflow.now() - workflow.info().start_time)
 
     async def _run_steps(self) -> None:
         steps = self._plan.steps
