@@ -53,8 +53,12 @@ def _reap(pid: int) -> None:
 
 def _alive(record: PidRecord) -> bool:
     """Whether the process of the record still runs (a reused pid has another start time)."""
-    _reap(record.pid)
-    return _start_time(record.pid) == record.start_time
+    alive = _start_time(record.pid) == record.start_time
+    if not alive:
+        # Reaped once seen gone, not before: a child that exits between a reap and the look at /proc would stay a
+        # zombie, stopped as far as this answer goes but still holding its pid.
+        _reap(record.pid)
+    return alive
 
 
 def read_pid_file(pid_file: Path) -> PidRecord | None:
