@@ -6,6 +6,9 @@ under Temporal's 2 MiB limit; what is still large is compressed (`standby.compre
 payload is also encrypted.
 """
 
+from typing import Any
+
+from pydantic import TypeAdapter
 from pydantic_core import SchemaSerializer, core_schema
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
@@ -18,6 +21,7 @@ from temporalio.converter import (
 
 from standby.codec import EncryptionCodec, Keyring
 from standby.compression import CompressionCodec
+from standby.decoded import PAYLOAD
 
 _SERIALIZER = SchemaSerializer(core_schema.any_schema())
 
@@ -29,6 +33,16 @@ class CompactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
         """See base class."""
         return Payload(metadata={"encoding": self.encoding.encode()},
                        data=_SERIALIZER.to_json(value, exclude_defaults=True))
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        """See base class; validated in the payload context, where a large runbook is decoded once (standby.decoded)."""
+        hint: Any = Any if type_hint is None else type_hint
+        try:
+            adapter = self._type_adapter(hint)
+        except TypeError:
+            # An unhashable hint is not cached; a hint pydantic cannot adapt still raises.
+            adapter = TypeAdapter(hint)
+        return adapter.validate_json(payload.data, context=PAYLOAD)
 
 
 class CompactPayloadConverter(CompositePayloadConverter):

@@ -21,6 +21,8 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     Tag,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -29,6 +31,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from standby.continuity import Pair
+from standby.decoded import PAYLOAD, RUNBOOKS
 from standby.durations import Duration, Period, format_duration
 from standby.runbook_base import Argv, Name, Port, Strict, empty
 from standby.warm import Warm
@@ -744,6 +747,14 @@ class Runbook(Strict):
     directory: Directory | None = None
     pairs: dict[Name, Pair] = {}
     drill: Drill = Drill()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _decoded_once(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """From a payload, the model this process already decoded from the same runbook (standby.decoded)."""
+        if info.context == PAYLOAD and isinstance(data, dict):
+            return RUNBOOKS.get(data, handler)
+        return handler(data)
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
