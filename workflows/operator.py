@@ -6,6 +6,7 @@ nothing waits for them), each verified at its gate (workflows.gates) and recorde
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import is_cancelled_exception
@@ -148,21 +149,23 @@ class Operator:
             raise
         self.end(record)
 
-    def begin(self, name: str, detail: str = "", group: str | None = None, app: str | None = None) -> StepRecord:
-        """A step on the timeline, running from now: `step` without its context, for many steps at once."""
-        record = StepRecord(name=name, started=workflow.now(), detail=detail, group=group, app=app)
+    def begin(self, name: str, detail: str = "", group: str | None = None, app: str | None = None,
+              now: datetime | None = None) -> StepRecord:
+        """A step on the timeline, running from now: `step` without its context, for many steps at once (`now`:
+        workflow.now(), which is the same all through an activation and costs ~8 us a call in the sandbox)."""
+        record = StepRecord(name=name, started=now or workflow.now(), detail=detail, group=group, app=app)
         self._progress.steps.append(record)
         self._progress.current = name
         return record
 
-    def end(self, record: StepRecord, error: BaseException | None = None) -> None:
-        """A step begun ends now: done, or failed (cancelled) by `error`."""
+    def end(self, record: StepRecord, error: BaseException | None = None, now: datetime | None = None) -> None:
+        """A step begun ends now: done, or failed (cancelled) by `error` (`now` as for `begin`)."""
         if error is None:
             record.status = "done" if record.status == "running" else record.status
         else:
             record.status = "cancelled" if is_cancelled_exception(error) else "failed"
             record.detail = record.detail or _reason(error)
-        record.ended = workflow.now()
+        record.ended = now or workflow.now()
 
 
 def _reason(error: BaseException) -> str:

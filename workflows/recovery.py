@@ -137,7 +137,7 @@ class AppRecovery:
             mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
             endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch, after=after or {})
         launched = asyncio.create_task(_by_app(actions.launch_batch(batch)))
-        records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app)
+        records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app, now=started)
                    for step in apps]
         try:
             progress, targets = await launched
@@ -148,7 +148,8 @@ class AppRecovery:
             for record in records:
                 self._op.end(record, error)
             raise
-        outcomes = [self._launched(step, started, record, progress, targets.get(step.app, []))
+        now = workflow.now()
+        outcomes = [self._launched(step, started, record, progress, targets.get(step.app, []), now)
                     for step, record in zip(apps, records, strict=True)]
         # Most apps of a large batch have nothing more to do (no hooks, checks or identity): they are healthy in this
         # loop, not each in a task of its own; the others go on concurrently, in the batch's order.
@@ -157,7 +158,7 @@ class AppRecovery:
             if self._nothing_after_launch(step):
                 # An app others of the batch started after was healthy when its launch ended, by the site's clock
                 # that also says when they started.
-                self._healthy(step, outcome, progress.ended.get(step.app))
+                self._healthy(step, outcome, progress.ended.get(step.app, now))
                 healthy(step.app)
             else:
                 rest.append(self._after_launch_of(step, outcome, healthy))
@@ -165,7 +166,7 @@ class AppRecovery:
         return outcomes
 
     def _launched(self, step: AppStep, started: datetime, record: StepRecord, progress: LaunchProgress,
-                  targets: list[Target]) -> AppOutcome:
+                  targets: list[Target], now: datetime) -> AppOutcome:
         """The app's outcome once its batch launched, its step on the timeline ended."""
         started = progress.began.get(step.app, started)
         outcome = AppOutcome(app=step.app, group=step.group, site=self._step.to_site, started=started, targets=targets)
@@ -174,7 +175,7 @@ class AppRecovery:
         outcome.point = min(points, key=lambda p: p.time) if points else None
         record.started = started
         record.detail = f"from point {outcome.point.id}" if outcome.point else ""
-        self._op.end(record)
+        self._op.end(record, now=now)
         return outcome
 
     def _nothing_after_launch(self, step: AppStep) -> bool:

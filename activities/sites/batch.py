@@ -265,6 +265,8 @@ async def stop_each(providers: Providers, site: SiteRef, apps: list[AppRef], res
         for part in parts:
             same.setdefault(part.site.holder, []).append(part)
         await asyncio.gather(*(_together_or_fail(providers, apps, stop, failures) for apps in same.values()))
+    if not failures:
+        return {}
     stopped = {r.app for r in results}
     return {app: error for app, error in failures.items() if app not in stopped}
 

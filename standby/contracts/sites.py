@@ -123,10 +123,10 @@ class LaunchInput(BaseModel):
     machine: MachineRef
     mode: Mode
     point: RecoveryPoint | None = None
-    endpoints: dict[str, int] = {}
+    endpoints: dict[str, int] = empty(dict)
     epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
-    places: dict[str, int] = Field({}, description="each app's place (app_places): in a drill, the provider derives "
-                                   "from it where each peer's drill target answers")
+    places: dict[str, int] = empty(dict, "each app's place (app_places): in a drill, the provider derives from it "
+                                   "where each peer's drill target answers")
 
 
 class Target(BaseModel):
@@ -150,7 +150,7 @@ class AppInput(BaseModel):
 
     site: SiteRef
     app: AppRef
-    endpoints: dict[str, int] = {}
+    endpoints: dict[str, int] = empty(dict)
     epoch: int = Field(0, description="the fencing epoch of the operation: providers refuse an older one")
 
 
