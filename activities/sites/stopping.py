@@ -42,6 +42,9 @@ class Waves:
         self._other: list[StopResult] = []
         self._abort = asyncio.Event()
         self._current: list[AppRef] = []
+        # Each app's result, by name, and how many of progress.results that holds: looked at once, not every wave.
+        self._answers: dict[str, StopResult] = {}
+        self._answered_up_to = 0
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> WavesProgress:
@@ -62,7 +65,7 @@ class Waves:
         if not done:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-            stopped = {r.app for r in self.progress.results}
+            stopped = self._answered()
             self.progress.results += [_result(self.inp.site.name, app, INTERRUPTED) for app in self._current
                                       if app.name not in stopped]
         return self._sorted()
@@ -75,18 +78,18 @@ class Waves:
 
     async def _wave(self, wave: StopWaveInput, record: WaveRecord) -> None:
         progress, site = self.progress, self.inp.site.name
-        done = {r.app for r in progress.results}
+        done = self._answered()
         self._current = [app for app in wave.apps if app.name not in done]
         if progress.unreachable:
             progress.results += [_result(site, app, f"fenced (the site did not answer: {progress.unreachable})")
                                  for app in self._current]
             return
         errors = await self._until(self._current, record.started + self.inp.deadline)
-        stopped = {r.app for r in progress.results}
+        stopped = self._answered()
         progress.results += [_result(site, app, self._why(errors.get(app.name))) for app in self._current
                              if app.name not in stopped]
-        mine = {app.name for app in wave.apps}
-        results = [r for r in progress.results if r.app in mine]
+        answers = self._answered()
+        results = [answers[app.name] for app in wave.apps if app.name in answers]
         if results and unreached(results):
             progress.unreachable = f"{wave.label} could not reach it"
 
@@ -101,13 +104,20 @@ class Waves:
                     errors.update(await batch.stop_each(self.providers, self.inp.site, pending, self.progress.results))
             except TimeoutError:
                 break
-            stopped = {r.app for r in self.progress.results}
+            stopped = self._answered()
             pending = [app for app in pending if app.name not in stopped
                        and not isinstance(errors.get(app.name), PermanentProviderError)]
             if pending:
                 await asyncio.sleep(max(0.0, min(delay, (deadline - _now()).total_seconds())))
                 delay = min(2 * delay, RETRY_MAX)
         return errors
+
+    def _answered(self) -> dict[str, StopResult]:
+        """Each app with a result so far, by name (results only grow until the end)."""
+        fresh = self.progress.results[self._answered_up_to:]
+        self._answered_up_to += len(fresh)
+        self._answers.update((r.app, r) for r in fresh)
+        return self._answers
 
     def _why(self, error: ProviderError | None) -> str:
         """The outcome of an app not stopped: the provider's own error (it names the site and where it tried), and
