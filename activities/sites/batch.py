@@ -56,7 +56,6 @@ class TaskBatcher(Protocol):
 
 
 P = TypeVar("P", LaunchProgress, StopProgress, CutOverProgress, WavesProgress)
-Input = TypeVar("Input", PointsInput, LaunchInput, AppInput)
 
 # Recovery point listings in flight at once: a whole batch, as its launches are.
 MAX_LISTINGS = LAUNCH_MACHINES
@@ -78,10 +77,9 @@ def resumed(model: type[P]) -> P:
 async def choose_points(providers: Providers, inp: LaunchBatchInput) -> dict[str, RecoveryPoint]:
     """Each machine's point: one moment per app (standby.moment), listed for every machine at once."""
     slots = asyncio.Semaphore(MAX_LISTINGS)
-    resolved = _as_it_is if dispatch.one_provider(inp.source, inp.site) else dispatch.for_machine
 
     async def listing(machine: MachineRef) -> list[RecoveryPoint]:
-        part = resolved(PointsInput(source=inp.source, target=inp.site, machine=machine))
+        part = dispatch.for_machine(PointsInput(source=inp.source, target=inp.site, machine=machine))
         async with slots:
             return await providers.for_site(part.target).recovery_points(part)
 
@@ -143,11 +141,10 @@ async def _launch_apps(providers: Providers, inp: LaunchBatchInput, apps: list[A
                        failures: dict[str, ProviderError]) -> None:
     """The machines of `apps` not `done` yet, each provider's in its own call (or calls)."""
     parts: dict[str, list[LaunchInput]] = {}
-    resolved = _as_it_is if dispatch.one_provider(inp.source, inp.site) else dispatch.for_machine
     for app in apps:
         for machine in app.machines:
             if machine.name not in done:
-                launch = resolved(inp.launch(app, machine.name, progress.points.get(machine.name)))
+                launch = dispatch.for_machine(inp.launch(app, machine.name, progress.points.get(machine.name)))
                 parts.setdefault(launch.site.holder, []).append(launch)
     await asyncio.gather(*(_launch(providers.for_site(part[0].site), part, finished, failures)
                            for part in parts.values()))
@@ -257,8 +254,7 @@ async def stop_each(providers: Providers, site: SiteRef, apps: list[AppRef], res
         name = holder(part.site)
         results.append(result if result.provider == name else result.model_copy(update={"provider": name}))
 
-    resolved = _as_it_is if dispatch.one_provider(site) else dispatch.for_app
-    parts = [resolved(AppInput(site=site, app=app)) for app in apps]
+    parts = [dispatch.for_app(AppInput(site=site, app=app)) for app in apps]
     if in_order:
         for part in parts:
             await _together_or_fail(providers, [part], stop, failures)
@@ -283,10 +279,6 @@ async def _together_or_fail(providers: Providers, parts: list[AppInput], stop: C
         await _together(providers.for_site(parts[0].site), list(map(stop, parts)))
     except ProviderError as error:
         failures.update({part.app.name: error for part in parts if part.app.name not in failures})
-
-
-def _as_it_is(inp: Input) -> Input:
-    return inp
 
 
 def holder(site: SiteRef) -> str:

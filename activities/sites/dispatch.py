@@ -80,12 +80,6 @@ def _part(inp: ManyMachines, refs: dict[str, object], machines: list[MachineRef]
     return inp.model_copy(update=update)
 
 
-def one_provider(*sites: SiteRef) -> bool:
-    """None of these sites is mixed: an input between them goes to their one provider as it is, for_machine and
-    for_app would give it back unchanged (looked at once per batch, not once per machine)."""
-    return not any(isinstance(site.config, MixedSite) for site in sites)
-
-
 def for_machine(inp: OneMachine) -> OneMachine:
     """The input with its sites resolved for its one machine (itself when none is mixed)."""
     refs = _resolved(inp, inp.machine)
