@@ -137,7 +137,8 @@ class AppRecovery:
             mode=plan.mode, apps=[self._app(step.app) for step in apps], at_or_before=plan.point,
             endpoints=inp.endpoints, places=inp.places, epoch=inp.epoch, after=after or {})
         launched = asyncio.create_task(_by_app(actions.launch_batch(batch)))
-        records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app, now=started)
+        begun = workflow.now()
+        records = [self._op.begin(f"launch {step.app} on {plan.to_site}", group=step.group, app=step.app, now=begun)
                    for step in apps]
         try:
             progress, targets = await launched
