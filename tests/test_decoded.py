@@ -8,7 +8,7 @@ from bench.runbooks import generate
 from standby.contracts.operations import OperationInput, StopInput
 from standby.contracts.state import OperationRequest
 from standby.converter import DATA_CONVERTER
-from standby.decoded import ENTRIES, RUNBOOKS, SMALLEST
+from standby.decoded import ENTRIES, RUNBOOKS, SMALLEST, Decoded
 from standby.runbook import Runbook
 
 CONVERTER = DATA_CONVERTER.payload_converter
@@ -49,15 +49,20 @@ def test_a_small_runbook_and_a_runbook_outside_payloads_are_validated_each_time(
     assert Runbook.model_validate(document) is not Runbook.model_validate(document)
 
 
-def test_a_runbook_a_payload_gets_wrong_is_refused_and_not_kept():
+def test_a_runbook_a_payload_gets_wrong_is_refused_where_it_is_wrong_and_not_kept():
     document = large().model_dump(mode="json", exclude_defaults=True)
-    document["apps"]["app00000"]["machines"] = ["nowhere"]
+    bad = len(document["groups"][0]["apps"])
     document["groups"][0]["apps"].append(7)
-    payload = CONVERTER.to_payloads([document])
-    kept = len(RUNBOOKS)
+    with pytest.raises(ValidationError) as refused:
+        CONVERTER.from_payloads(CONVERTER.to_payloads([document]), [Runbook])
+    assert [error["loc"] for error in refused.value.errors()] == [("groups", 0, "apps", bad)]
+    decoded = Decoded()
     with pytest.raises(ValidationError):
-        CONVERTER.from_payloads(payload, [Runbook])
-    assert len(RUNBOOKS) == kept
+        decoded.get(document, Runbook.model_validate)
+    assert len(decoded) == 0
+    document["groups"][0]["apps"].pop()
+    fixed = decoded.get(document, Runbook.model_validate)
+    assert decoded.get(document, Runbook.model_validate) is fixed and len(decoded) == 1
 
 
 def test_the_process_keeps_a_bounded_number_of_runbooks():
